@@ -1,0 +1,1 @@
+"""Numerical kernels (numba only; no Python objects, strings or exceptions inside)."""

@@ -1,0 +1,81 @@
+"""Error norm, initial step and PI step-size control (numba kernels).
+
+Conventions follow scipy.integrate ``_ivp`` (``scale = atol + max(|y|, |y_new|) * rtol``,
+RMS norm, Hairer's initial step) and Hairer & Wanner's PI controller
+(Solving ODEs II, IV.8, eq. 8.21; Gustafsson 1991).
+"""
+import numpy as np
+from numba import njit
+
+SAFETY = 0.9
+MIN_FACTOR = 0.2
+MAX_FACTOR = 6.0
+# PI gains as fractions of 1/(q+1), q = order of the error estimate.
+BETA1 = 0.7
+BETA2 = 0.4
+ERR_FLOOR = 1e-4
+
+
+@njit(cache=True, inline="always")
+def error_norm(err, y, ynew, rtol, atol):
+    """RMS norm of ``err / (atol + rtol * max(|y|, |ynew|))``; NaN in, inf out."""
+    n = err.size
+    s = 0.0
+    for i in range(n):
+        sc = atol[i] + rtol * max(abs(y[i]), abs(ynew[i]))
+        v = err[i] / sc
+        s += v * v
+    r = np.sqrt(s / n)
+    if not np.isfinite(r):
+        return np.inf
+    return r
+
+
+@njit(cache=True, inline="always")
+def pi_factor(err, err_prev, q, rejected):
+    """Step-size factor from the current and previous error norms (PI control)."""
+    k = q + 1.0
+    if err == 0.0:
+        fac = MAX_FACTOR
+    else:
+        fac = SAFETY * err ** (-BETA1 / k) * max(err_prev, ERR_FLOOR) ** (BETA2 / k)
+    if rejected:
+        fac = min(fac, 1.0)
+    return min(MAX_FACTOR, max(MIN_FACTOR, fac))
+
+
+@njit(cache=True)
+def initial_step(rhs, t, y, f0, p, direction_span, q, rtol, atol, ytmp, ftmp):
+    """Hairer's initial step (Solving ODEs I, II.4), as scipy's ``select_initial_step``.
+
+    Costs one RHS evaluation; ``direction_span`` caps the step (segment length).
+    """
+    n = y.size
+    d0 = 0.0
+    d1 = 0.0
+    for i in range(n):
+        sc = atol[i] + abs(y[i]) * rtol
+        d0 += (y[i] / sc) ** 2
+        d1 += (f0[i] / sc) ** 2
+    d0 = np.sqrt(d0 / n)
+    d1 = np.sqrt(d1 / n)
+    if d0 < 1e-5 or d1 < 1e-5:
+        h0 = 1e-6
+    else:
+        h0 = 0.01 * d0 / d1
+    h0 = min(h0, direction_span)
+    for i in range(n):
+        ytmp[i] = y[i] + h0 * f0[i]
+    rhs(t + h0, ytmp, p, ftmp)
+    d2 = 0.0
+    for i in range(n):
+        sc = atol[i] + abs(y[i]) * rtol
+        d2 += ((ftmp[i] - f0[i]) / sc) ** 2
+    d2 = np.sqrt(d2 / n) / h0
+    if not np.isfinite(d2):
+        return min(h0, direction_span) * 1e-3
+    if d1 <= 1e-15 and d2 <= 1e-15:
+        h1 = max(1e-6, h0 * 1e-3)
+    else:
+        h1 = (0.01 / max(d1, d2)) ** (1.0 / (q + 1.0))
+    return min(100.0 * h0, h1, direction_span)

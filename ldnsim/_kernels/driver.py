@@ -1,0 +1,300 @@
+"""Dose-segment driver and the parallel batch loop (numba kernels).
+
+A trajectory is integrated segment by segment: a segment runs from one breakpoint (an event
+time) to the next with an adaptive one-step method; at a breakpoint the events are applied
+(bolus: add to a state; input switch: add to a parameter slot) and the stepper restarts. Outputs
+are written at the requested times by dense output, never by shortening steps, and are
+right-continuous: an output at an event time shows the state after the event.
+
+Kernels never raise: they return a status code (see ``ldnsim.solver.Status``).
+
+Stats layout, ``stats`` (5,) int64: accepted steps, rejected steps, RHS evaluations,
+Jacobian evaluations, LU decompositions.
+"""
+import numpy as np
+from numba import njit, prange
+
+from . import tableaus as tb
+from .control import error_norm, initial_step, pi_factor
+from .steps import (erk_dense_eval, erk_step, fd_jacobian, fd_time_derivative,
+                    rosenbrock_dense_coefficients, rosenbrock_dense_eval, rosenbrock_step)
+
+SUCCESS = 0
+MAX_STEPS = 1
+STEP_UNDERFLOW = 2
+NON_FINITE = 3
+SINGULAR = 4
+
+METHOD_RODAS5P = 0
+METHOD_DOPRI5 = 1
+
+ST_ACCEPTED = 0
+ST_REJECTED = 1
+ST_RHS = 2
+ST_JAC = 3
+ST_LU = 4
+N_STATS = 5
+
+EPS = 2.220446049250313e-16
+
+RODAS5P_A = tb.RODAS5P_A
+RODAS5P_C = tb.RODAS5P_C
+RODAS5P_c = tb.RODAS5P_c
+RODAS5P_d = tb.RODAS5P_d
+RODAS5P_M = tb.RODAS5P_M
+RODAS5P_H = tb.RODAS5P_H
+RODAS5P_GAMMA = tb.RODAS5P_GAMMA
+DOPRI5_A = tb.DOPRI5_A
+DOPRI5_B = tb.DOPRI5_B
+DOPRI5_C = tb.DOPRI5_C
+DOPRI5_E = tb.DOPRI5_E
+DOPRI5_P = tb.DOPRI5_P
+
+
+@njit(cache=True)
+def _all_finite(y):
+    for i in range(y.size):
+        if not np.isfinite(y[i]):
+            return False
+    return True
+
+
+@njit(cache=True)
+def _segment_rodas(rhs, jac, have_jac, autonomous, t, tb_, y, p, t_eval, k, out, rtol, atol,
+                   max_steps, h, stats, f0, ft, J, W, perm, K, ynew, ytmp, ftmp, D, hbuf):
+    """Integrate y from t to tb_ with Rodas5P; fill outputs t_eval[k:] that lie in (t, tb_).
+
+    Returns (status, k). ``hbuf[0]`` carries the step-size proposal between segments.
+    """
+    n = y.size
+    m = t_eval.size
+    q = 4.0  # order of the error estimate
+    rhs(t, y, p, f0)
+    stats[ST_RHS] += 1
+    span = tb_ - t
+    if h <= 0.0:
+        h = initial_step(rhs, t, y, f0, p, span, q, rtol, atol, ytmp, ftmp)
+        stats[ST_RHS] += 1
+    err_prev = 1.0
+    rejected = False
+    need_jac = True
+    while t < tb_:
+        if stats[ST_ACCEPTED] + stats[ST_REJECTED] >= max_steps:
+            return MAX_STEPS, k
+        if h <= 10.0 * EPS * abs(t) or h < 1e-300:
+            return STEP_UNDERFLOW, k
+        last = False
+        if t + h >= tb_:
+            h = tb_ - t
+            last = True
+        if need_jac:
+            if have_jac:
+                jac(t, y, p, J)
+            else:
+                fd_jacobian(rhs, t, y, p, f0, J, ytmp, ftmp, atol)
+                stats[ST_RHS] += n
+            stats[ST_JAC] += 1
+            if autonomous:
+                for i in range(n):
+                    ft[i] = 0.0
+            else:
+                fd_time_derivative(rhs, t, y, p, f0, ft, ftmp)
+                stats[ST_RHS] += 1
+            need_jac = False
+        ok = rosenbrock_step(rhs, t, y, h, p, f0, ft, J, W, perm, K, ynew, ytmp, ftmp,
+                             RODAS5P_A, RODAS5P_C, RODAS5P_GAMMA, RODAS5P_c, RODAS5P_d,
+                             RODAS5P_M, stats)
+        if ok:
+            err = error_norm(K[K.shape[0] - 1], y, ynew, rtol, atol)
+        else:
+            err = np.inf
+        if err <= 1.0:
+            t_new = tb_ if last else t + h
+            have_dense = False
+            while k < m and t_eval[k] < tb_ and t_eval[k] <= t_new:
+                if not have_dense:
+                    rosenbrock_dense_coefficients(K, RODAS5P_H, D)
+                    have_dense = True
+                rosenbrock_dense_eval((t_eval[k] - t) / h, y, ynew, D, out[k])
+                k += 1
+            for i in range(n):
+                y[i] = ynew[i]
+            if not _all_finite(y):
+                return NON_FINITE, k
+            t = t_new
+            stats[ST_ACCEPTED] += 1
+            fac = pi_factor(err, err_prev, q, rejected)
+            err_prev = err
+            rejected = False
+            h_next = h * fac
+            if not last:
+                rhs(t, y, p, f0)
+                stats[ST_RHS] += 1
+                need_jac = True
+            h = h_next
+        else:
+            stats[ST_REJECTED] += 1
+            if ok:
+                h = h * pi_factor(err, err_prev, q, True)
+            else:
+                h = 0.25 * h
+                if h <= 10.0 * EPS * abs(t) or h < 1e-300:
+                    return SINGULAR, k
+            rejected = True
+    hbuf[0] = h
+    return SUCCESS, k
+
+
+@njit(cache=True)
+def _segment_dopri5(rhs, t, tb_, y, p, t_eval, k, out, rtol, atol, max_steps, h, stats,
+                    K, ynew, ytmp, err_vec, hbuf):
+    """Integrate y from t to tb_ with Dormand-Prince 5(4); same contract as the Rodas segment."""
+    n = y.size
+    m = t_eval.size
+    q = 4.0
+    rhs(t, y, p, K[0])
+    stats[ST_RHS] += 1
+    span = tb_ - t
+    if h <= 0.0:
+        h = initial_step(rhs, t, y, K[0], p, span, q, rtol, atol, ytmp, ynew)
+        stats[ST_RHS] += 1
+    err_prev = 1.0
+    rejected = False
+    s = DOPRI5_B.size
+    while t < tb_:
+        if stats[ST_ACCEPTED] + stats[ST_REJECTED] >= max_steps:
+            return MAX_STEPS, k
+        if h <= 10.0 * EPS * abs(t) or h < 1e-300:
+            return STEP_UNDERFLOW, k
+        last = False
+        if t + h >= tb_:
+            h = tb_ - t
+            last = True
+        erk_step(rhs, t, y, h, p, K, ynew, ytmp, DOPRI5_A, DOPRI5_B, DOPRI5_C, DOPRI5_E,
+                 err_vec, stats)
+        err = error_norm(err_vec, y, ynew, rtol, atol)
+        if err <= 1.0:
+            t_new = tb_ if last else t + h
+            while k < m and t_eval[k] < tb_ and t_eval[k] <= t_new:
+                erk_dense_eval((t_eval[k] - t) / h, h, y, K, DOPRI5_P, out[k])
+                k += 1
+            for i in range(n):
+                y[i] = ynew[i]
+                K[0, i] = K[s, i]
+            if not _all_finite(y):
+                return NON_FINITE, k
+            t = t_new
+            stats[ST_ACCEPTED] += 1
+            fac = pi_factor(err, err_prev, q, rejected)
+            err_prev = err
+            rejected = False
+            h = h * fac
+        else:
+            stats[ST_REJECTED] += 1
+            h = h * pi_factor(err, err_prev, q, True)
+            rejected = True
+    hbuf[0] = h
+    return SUCCESS, k
+
+
+@njit(cache=True)
+def solve_one(rhs, jac, method, have_jac, autonomous, y0, t_eval, p0, ev_t, ev_kind, ev_idx,
+              ev_amt, rtol, atol, max_steps, first_step, out, stats):
+    """Integrate one trajectory through its events.
+
+    Parameters
+    ----------
+    rhs, jac : first-class functions ``rhs(t, y, p, dydt)``, ``jac(t, y, p, J)``.
+    method : int, METHOD_RODAS5P or METHOD_DOPRI5.
+    have_jac, autonomous : bool; use ``jac`` (else finite differences); assume df/dt = 0.
+    y0 : (n,) initial state at ``t_eval[0]``.
+    t_eval : (m,) increasing output times.
+    p0 : (k,) parameters; copied, since input events change it.
+    ev_t, ev_kind, ev_idx, ev_amt : (d,) events sorted by time; ``time = inf`` pads.
+    rtol : float; atol : (n,).
+    max_steps : int, accepted plus rejected steps over the whole trajectory.
+    first_step : float, initial step (<= 0: automatic).
+    out : (m, n) output, filled with NaN where not reached.
+    stats : (5,) int64 counters (accepted, rejected, rhs, jac, lu), added to.
+
+    Returns
+    -------
+    int status code.
+    """
+    n = y0.size
+    m = t_eval.size
+    ne = ev_t.size
+    for i in range(m):
+        for j in range(n):
+            out[i, j] = np.nan
+    y = y0.copy()
+    p = p0.copy()
+    f0 = np.empty(n)
+    ft = np.empty(n)
+    ynew = np.empty(n)
+    ytmp = np.empty(n)
+    ftmp = np.empty(n)
+    J = np.empty((n, n))
+    W = np.empty((n, n))
+    perm = np.empty(n, dtype=np.int64)
+    if method == METHOD_RODAS5P:
+        K = np.empty((RODAS5P_c.size, n))
+    else:
+        K = np.empty((DOPRI5_B.size + 1, n))
+    D = np.empty((3, n))
+    hbuf = np.zeros(1)
+    t = t_eval[0]
+    tend = t_eval[m - 1]
+    e = 0
+    while e < ne and ev_t[e] < t:  # events before the start are not part of this run
+        e += 1
+    k = 0
+    h = first_step
+    while True:
+        while e < ne and ev_t[e] <= t:
+            if ev_kind[e] == 0:
+                y[ev_idx[e]] += ev_amt[e]
+            else:
+                p[ev_idx[e]] += ev_amt[e]
+            e += 1
+        while k < m and t_eval[k] <= t:
+            for j in range(n):
+                out[k, j] = y[j]
+            k += 1
+        if k >= m:
+            break
+        tseg = tend
+        if e < ne and ev_t[e] < tend:
+            tseg = ev_t[e]
+        if method == METHOD_RODAS5P:
+            status, k = _segment_rodas(rhs, jac, have_jac, autonomous, t, tseg, y, p, t_eval,
+                                       k, out, rtol, atol, max_steps, h, stats, f0, ft, J, W,
+                                       perm, K, ynew, ytmp, ftmp, D, hbuf)
+        else:
+            status, k = _segment_dopri5(rhs, t, tseg, y, p, t_eval, k, out, rtol, atol,
+                                        max_steps, h, stats, K, ynew, ytmp, ftmp, hbuf)
+        if status != SUCCESS:
+            return status
+        t = tseg
+        # A dose changes the dynamics abruptly: re-estimate the step after each breakpoint.
+        h = 0.0
+    return SUCCESS
+
+
+@njit(cache=True, parallel=True)
+def solve_batch(rhs, jac, method, have_jac, autonomous, y0s, t_eval, ps, ev_t, ev_kind, ev_idx,
+                ev_amt, rtol, atol, max_steps, first_step, out, status, stats):
+    """Rows in parallel on numba threads; row r uses ``y0s[r]``, ``ps[r]`` and event row
+    ``min(r, ev_t.shape[0] - 1)`` (one shared event row, or one per row).
+
+    Shapes: y0s (r, n), ps (r, k), ev_* (1 or r, d), out (r, m, n), status (r,),
+    stats (r, 5). Each row is computed exactly as ``solve_one`` would, so results do not
+    depend on the thread count.
+    """
+    nrow = y0s.shape[0]
+    ev_last = ev_t.shape[0] - 1
+    for r in prange(nrow):
+        er = min(np.int64(r), ev_last)  # one shared event row, or one per row
+        status[r] = solve_one(rhs, jac, method, have_jac, autonomous, y0s[r], t_eval, ps[r],
+                              ev_t[er], ev_kind[er], ev_idx[er], ev_amt[er], rtol, atol,
+                              max_steps, first_step, out[r], stats[r])

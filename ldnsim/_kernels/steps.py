@@ -1,0 +1,155 @@
+"""One step of each method and its dense output (numba kernels, no allocation).
+
+Array shapes: ``y, ynew, ytmp, ftmp, f0, ft`` (n,); ``J, W`` (n, n); ``perm`` (n,) int64;
+``K`` (s, n) stage vectors; ``stats`` (5,) int64 counters, see ``ldnsim._kernels.driver``.
+"""
+import numpy as np
+from numba import njit
+
+from .linalg import lu_factor, lu_solve
+
+ST_RHS = 2
+ST_JAC = 3
+ST_LU = 4
+
+
+@njit(cache=True)
+def fd_jacobian(rhs, t, y, p, f0, J, ytmp, ftmp, atol):
+    """Forward-difference Jacobian, column by column.
+
+    The increment is ``sqrt(eps) * max(|y_j|, atol_j)``: relative to the state where it is
+    resolved, and never far below the size the tolerances care about (Hairer's fixed floor of
+    1e-5 swamps small species such as ROBER's y2 ~ 1e-13).
+    """
+    n = y.size
+    for l in range(n):
+        ytmp[l] = y[l]
+    for j in range(n):
+        yj = y[j]
+        delta = 1.4901161193847656e-08 * max(abs(yj), atol[j])
+        if delta == 0.0:
+            delta = 1.4901161193847656e-08
+        ytmp[j] = yj + delta
+        delta = ytmp[j] - yj  # the increment actually represented in floating point
+        rhs(t, ytmp, p, ftmp)
+        for i in range(n):
+            J[i, j] = (ftmp[i] - f0[i]) / delta
+        ytmp[j] = yj
+
+
+@njit(cache=True)
+def fd_time_derivative(rhs, t, y, p, f0, ft, ftmp):
+    """Forward-difference df/dt for non-autonomous right-hand sides."""
+    delta = np.sqrt(2.220446049250313e-16 * max(1e-5, abs(t)))
+    tt = t + delta
+    delta = tt - t
+    rhs(tt, y, p, ftmp)
+    for i in range(y.size):
+        ft[i] = (ftmp[i] - f0[i]) / delta
+
+
+@njit(cache=True)
+def rosenbrock_step(rhs, t, y, h, p, f0, ft, J, W, perm, K, ynew, ytmp, ftmp,
+                    A, C, gamma, c, d, M, stats):
+    """One Rosenbrock step in transformed form (see ``tableaus``); False if W is singular.
+
+    Reference: Hairer & Wanner, Solving ODEs II, IV.7 (eq. 7.25) and ``rodas.f``.
+    """
+    n = y.size
+    s = c.size
+    inv_hg = 1.0 / (h * gamma)
+    for i in range(n):
+        for j in range(n):
+            W[i, j] = -J[i, j]
+        W[i, i] += inv_hg
+    stats[ST_LU] += 1
+    if not lu_factor(W, perm):
+        return False
+    inv_h = 1.0 / h
+    for i in range(s):
+        if i == 0:
+            for l in range(n):
+                ftmp[l] = f0[l]
+        else:
+            for l in range(n):
+                acc = y[l]
+                for j in range(i):
+                    acc += A[i, j] * K[j, l]
+                ytmp[l] = acc
+            rhs(t + c[i] * h, ytmp, p, ftmp)
+            stats[ST_RHS] += 1
+        hd = h * d[i]
+        for l in range(n):
+            acc = ftmp[l] + hd * ft[l]
+            for j in range(i):
+                acc += C[i, j] * inv_h * K[j, l]
+            K[i, l] = acc
+        lu_solve(W, perm, K[i])
+    for l in range(n):
+        acc = y[l]
+        for j in range(s):
+            acc += M[j] * K[j, l]
+        ynew[l] = acc
+    return True
+
+
+@njit(cache=True)
+def rosenbrock_dense_coefficients(K, H, D):
+    """``D`` (3, n) = ``H`` (3, s) @ ``K`` (s, n): the dense-output vectors of one step."""
+    for r in range(H.shape[0]):
+        for l in range(K.shape[1]):
+            acc = 0.0
+            for j in range(K.shape[0]):
+                acc += H[r, j] * K[j, l]
+            D[r, l] = acc
+
+
+@njit(cache=True)
+def rosenbrock_dense_eval(theta, y0, y1, D, out):
+    """Order-4 interpolant ``(1-θ) y0 + θ (y1 + (1-θ)(D0 + θ (D1 + θ D2)))``."""
+    t1 = 1.0 - theta
+    for l in range(y0.size):
+        out[l] = t1 * y0[l] + theta * (y1[l] + t1 * (D[0, l] + theta * (D[1, l] + theta * D[2, l])))
+
+
+@njit(cache=True)
+def erk_step(rhs, t, y, h, p, K, ynew, ytmp, A, B, C, E, err, stats):
+    """One explicit RK step with FSAL (``K[0]`` holds f(t, y) on entry; ``K[s]`` is filled
+    with f(t+h, ynew)); writes the error estimate into ``err``. scipy ``_ivp/rk.py:rk_step``.
+    """
+    n = y.size
+    s = B.size
+    for i in range(1, s):
+        for l in range(n):
+            acc = 0.0
+            for j in range(i):
+                acc += A[i, j] * K[j, l]
+            ytmp[l] = y[l] + h * acc
+        rhs(t + C[i] * h, ytmp, p, K[i])
+        stats[ST_RHS] += 1
+    for l in range(n):
+        acc = 0.0
+        for j in range(s):
+            acc += B[j] * K[j, l]
+        ynew[l] = y[l] + h * acc
+    rhs(t + h, ynew, p, K[s])
+    stats[ST_RHS] += 1
+    for l in range(n):
+        acc = 0.0
+        for j in range(s + 1):
+            acc += E[j] * K[j, l]
+        err[l] = h * acc
+
+
+@njit(cache=True)
+def erk_dense_eval(theta, h, y0, K, P, out):
+    """scipy RkDenseOutput: ``y0 + h * K.T @ (P @ [θ, θ², θ³, θ⁴])``."""
+    n = y0.size
+    t2 = theta * theta
+    t3 = t2 * theta
+    t4 = t3 * theta
+    for l in range(n):
+        acc = 0.0
+        for j in range(P.shape[0]):
+            acc += K[j, l] * (P[j, 0] * theta + P[j, 1] * t2 + P[j, 2] * t3 + P[j, 3] * t4)
+        out[l] = y0[l] + h * acc

@@ -1,0 +1,422 @@
+"""Whitelist parser for model expressions.
+
+Model text is never evaluated as Python. ``parse_expression`` runs Python's own parser in
+``mode="eval"`` (which only builds a syntax tree), then walks that tree accepting a small,
+fixed vocabulary: numbers, names, ``+ - * / **``, unary ``+``/``-``, comparisons (chained
+comparisons mean ``and``), ``and``/``or``/``not`` inside conditions, and the functions in
+`FUNCTIONS`. Everything else is rejected with a message that says what to write instead.
+
+The result is a small immutable tree of `Num`, `Sym` and `Apply` nodes. Constant subtrees are
+checked while parsing (in floats, with ``math``): a huge exponent, an overflow, a division by
+zero or a logarithm of a non-positive constant is an error in the model file, not a surprise at
+run time. `to_sympy` turns a tree into sympy objects by hand (never through sympy's string
+parser) for the code generator.
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+from dataclasses import dataclass
+
+from ldnsim.errors import ModelError
+
+__all__ = [
+    "FUNCTIONS", "RESERVED_NAMES", "MAX_LENGTH", "MAX_DEPTH", "MAX_EXPONENT",
+    "Num", "Sym", "Apply", "parse_expression", "free_names", "to_sympy",
+]
+
+MAX_LENGTH = 10_000
+"""Longest expression text accepted (characters)."""
+MAX_DEPTH = 100
+"""Deepest syntax tree accepted; keeps every later recursive walk far from Python's limit."""
+MAX_EXPONENT = 1000.0
+"""Largest magnitude of a constant exponent: ``x**2000`` or ``9**9**9`` is rejected unseen."""
+
+# name -> (min args, max args or None, argument kinds, doc); kind "n" number, "b" condition
+FUNCTIONS = {
+    "exp": (1, 1, "n", "exp(x)"),
+    "log": (1, 1, "n", "log(x), natural logarithm"),
+    "log10": (1, 1, "n", "log10(x)"),
+    "sqrt": (1, 1, "n", "sqrt(x)"),
+    "abs": (1, 1, "n", "abs(x)"),
+    "sin": (1, 1, "n", "sin(x), x in radians (circadian forcing)"),
+    "cos": (1, 1, "n", "cos(x), x in radians (circadian forcing)"),
+    "min": (2, None, "n", "min(a, b, ...)"),
+    "max": (2, None, "n", "max(a, b, ...)"),
+    "pow": (2, 2, "n", "pow(x, y) = x**y"),
+    "hill": (3, 3, "n", "hill(x, K, n) = x**n / (K**n + x**n)"),
+    "where": (3, 3, "bnn", "where(condition, value_if_true, value_if_false)"),
+}
+RESERVED_NAMES = frozenset(FUNCTIONS) | {"t", "pi"}
+"""Names a model may not define: the functions, ``t`` (time) and ``pi``."""
+
+_BINOPS = {ast.Add: "add", ast.Sub: "sub", ast.Mult: "mul", ast.Div: "div", ast.Pow: "pow"}
+_CMPOPS = {ast.Lt: "lt", ast.LtE: "le", ast.Gt: "gt", ast.GtE: "ge", ast.Eq: "eq",
+           ast.NotEq: "ne"}
+_BOOL_OPS = frozenset({"lt", "le", "gt", "ge", "eq", "ne", "and", "or", "not"})
+# Hints for Python operators people reach for by habit.
+_OP_HINTS = {
+    ast.BitXor: "'^' is not a power here; write x**y",
+    ast.Mod: "'%' (remainder) is not supported",
+    ast.FloorDiv: "'//' is not supported; write x / y",
+    ast.MatMult: "'@' is not supported", ast.BitAnd: "'&' is not supported; use 'and'",
+    ast.BitOr: "'|' is not supported; use 'or'", ast.LShift: "'<<' is not supported",
+    ast.RShift: "'>>' is not supported", ast.Invert: "'~' is not supported; use 'not'",
+}
+_NODE_NAMES = {
+    ast.Attribute: "attribute access (a.b)", ast.Subscript: "indexing (a[i])",
+    ast.Lambda: "lambda", ast.ListComp: "a list comprehension", ast.SetComp: "a comprehension",
+    ast.DictComp: "a comprehension", ast.GeneratorExp: "a generator expression",
+    ast.List: "a list", ast.Tuple: "a tuple", ast.Set: "a set", ast.Dict: "a dict",
+    ast.JoinedStr: "an f-string", ast.Starred: "'*' unpacking", ast.NamedExpr: "':=' assignment",
+    ast.IfExp: "'a if c else b' (write where(c, a, b))", ast.Await: "await",
+    ast.Yield: "yield", ast.YieldFrom: "yield", ast.Slice: "a slice",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Num:
+    """A numeric literal (or a folded constant); ``integer`` keeps ``x**2`` exact."""
+
+    value: float
+    integer: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Sym:
+    """A reference to a model name (state, parameter, input, definition), ``t`` or ``pi``."""
+
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Apply:
+    """An operator or function applied to arguments.
+
+    ``op`` is one of add, sub, mul, div, pow, neg, lt, le, gt, ge, eq, ne, and, or, not, or a
+    key of `FUNCTIONS`. ``value`` is the folded float (or bool for conditions) when every
+    argument is constant, else None.
+    """
+
+    op: str
+    args: tuple
+    value: float | bool | None = None
+
+
+def _fail(where, msg, node=None):
+    col = getattr(node, "col_offset", None)
+    pos = f" (column {col + 1})" if col is not None else ""
+    raise ModelError(f"{where}: {msg}{pos}")
+
+
+def _tree_depth_ok(tree, where):
+    """Check depth iteratively: recursion is exactly what a hostile tree would exploit."""
+    stack = [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            _fail(where, f"expression is nested more than {MAX_DEPTH} levels deep; "
+                  "split it into [definitions]")
+        stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
+
+
+def parse_expression(text, *, names=None, where="expression"):
+    """Parse model expression text into a checked `Num`/`Sym`/`Apply` tree.
+
+    Parameters
+    ----------
+    text : str
+        The expression, e.g. ``"ka * gut - CL / V * central"``.
+    names : collection of str, optional
+        Names the expression may use besides ``t`` and ``pi``; None skips the check.
+    where : str
+        Location prefix for error messages, e.g. ``"m.toml: [odes] gut"``.
+
+    Returns
+    -------
+    Num, Sym or Apply
+        The root node; it always has a numeric (not a true/false) value.
+
+    Raises
+    ------
+    ModelError
+        For anything outside the whitelist, with ``where`` and the column in the message.
+    """
+    if not isinstance(text, str):
+        _fail(where, f"expected an expression as a string, got {type(text).__name__}")
+    if len(text) > MAX_LENGTH:
+        _fail(where, f"expression is {len(text)} characters long; the limit is {MAX_LENGTH}")
+    for i, ch in enumerate(text):
+        if ord(ch) > 127:
+            _fail(where, f"non-ASCII character {ch!r} at column {i + 1}; model names and "
+                  "expressions use ASCII only (write 'u' for micro)")
+    if not text.strip():
+        _fail(where, "expression is empty")
+    try:
+        tree = ast.parse(text.strip(), mode="eval")
+    except SyntaxError as exc:
+        col = f" at column {exc.offset}" if exc.offset else ""
+        _fail(where, f"syntax error{col}: {exc.msg}")
+    except (RecursionError, MemoryError, ValueError, OverflowError) as exc:
+        _fail(where, f"expression could not be parsed ({type(exc).__name__}); "
+              "it is too deeply nested or malformed")
+    _tree_depth_ok(tree, where)
+    node, kind = _Converter(where, names).convert(tree.body)
+    if kind != "n":
+        _fail(where, "expression is a condition (true/false), not a number; "
+              "use it inside where(condition, a, b)")
+    return node
+
+
+class _Converter:
+    """Turn a depth-checked Python AST into nodes; each method returns (node, kind)."""
+
+    def __init__(self, where, names):
+        self.where = where
+        self.names = None if names is None else frozenset(names) | {"t", "pi"}
+
+    def convert(self, node):
+        method = getattr(self, "_" + type(node).__name__, None)
+        if method is None:
+            what = _NODE_NAMES.get(type(node), type(node).__name__)
+            _fail(self.where, f"{what} is not allowed in model expressions", node)
+        return method(node)
+
+    def _Constant(self, node):
+        v = node.value
+        if isinstance(v, bool) or v is None:
+            _fail(self.where, f"{v!r} is not a number; write 1 or 0 inside where(...)", node)
+        if isinstance(v, (str, bytes)):
+            _fail(self.where, "text (quoted strings) is not allowed in expressions", node)
+        if isinstance(v, complex):
+            _fail(self.where, "complex numbers are not allowed", node)
+        if not isinstance(v, (int, float)):
+            _fail(self.where, f"{type(v).__name__} constants are not allowed", node)
+        try:
+            f = float(v)
+        except OverflowError:
+            _fail(self.where, "number is too large for a float", node)
+        if not math.isfinite(f):
+            _fail(self.where, "number is too large for a float (it would be infinite)", node)
+        return Num(f, isinstance(v, int) and abs(v) <= 2**31), "n"
+
+    def _Name(self, node):
+        name = node.id
+        if name in FUNCTIONS:
+            _fail(self.where, f"{name!r} is a function; call it as {FUNCTIONS[name][3]}", node)
+        if self.names is not None and name not in self.names:
+            from difflib import get_close_matches
+            near = get_close_matches(name, sorted(self.names), n=1)
+            hint = f"; did you mean {near[0]!r}?" if near else (
+                "; define it in [parameters], [states], [inputs] or [definitions]")
+            _fail(self.where, f"unknown name {name!r}{hint}", node)
+        return Sym(name), "n"
+
+    def _need(self, child, kind, what):
+        sub, k = self.convert(child)
+        if k != kind:
+            expected = "a number" if kind == "n" else "a condition such as x > 1"
+            _fail(self.where, f"{what} needs {expected}", child)
+        return sub
+
+    def _BinOp(self, node):
+        op = _BINOPS.get(type(node.op))
+        if op is None:
+            _fail(self.where, _OP_HINTS.get(type(node.op), "operator not supported"), node)
+        left = self._need(node.left, "n", "arithmetic")
+        right = self._need(node.right, "n", "arithmetic")
+        return self._fold(op, (left, right), node), "n"
+
+    def _UnaryOp(self, node):
+        if isinstance(node.op, ast.Not):
+            return self._fold("not", (self._need(node.operand, "b", "'not'"),), node), "b"
+        if isinstance(node.op, ast.UAdd):
+            return self._need(node.operand, "n", "unary '+'"), "n"
+        if isinstance(node.op, ast.USub):
+            arg = self._need(node.operand, "n", "unary '-'")
+            if isinstance(arg, Num):  # keep -2 a literal so x**-2 stays exact
+                return Num(-arg.value, arg.integer), "n"
+            return self._fold("neg", (arg,), node), "n"
+        _fail(self.where, _OP_HINTS.get(type(node.op), "operator not supported"), node)
+
+    def _Compare(self, node):
+        operands = [self._need(c, "n", "a comparison") for c in [node.left, *node.comparators]]
+        parts = []
+        for op, a, b in zip(node.ops, operands, operands[1:]):
+            name = _CMPOPS.get(type(op))
+            if name is None:
+                _fail(self.where, "only < <= > >= == != comparisons are allowed", node)
+            parts.append(self._fold(name, (a, b), node))
+        # a < b < c means (a < b) and (b < c), as in Python and mathematics
+        return (parts[0] if len(parts) == 1 else self._fold("and", tuple(parts), node)), "b"
+
+    def _BoolOp(self, node):
+        op = "and" if isinstance(node.op, ast.And) else "or"
+        args = tuple(self._need(v, "b", f"'{op}'") for v in node.values)
+        return self._fold(op, args, node), "b"
+
+    def _Call(self, node):
+        if not isinstance(node.func, ast.Name):
+            _fail(self.where, "only the built-in functions can be called "
+                  f"({', '.join(sorted(FUNCTIONS))}), written without a module prefix", node)
+        name = node.func.id
+        if name not in FUNCTIONS:
+            _fail(self.where, f"unknown function {name!r}; allowed: "
+                  f"{', '.join(sorted(FUNCTIONS))}", node)
+        if node.keywords:
+            _fail(self.where, f"{name}() takes no keyword arguments", node)
+        lo, hi, kinds, usage = FUNCTIONS[name]
+        n = len(node.args)
+        if n < lo or (hi is not None and n > hi):
+            _fail(self.where, f"{name}() got {n} argument(s); usage: {usage}", node)
+        args = []
+        for i, a in enumerate(node.args):
+            kind = kinds[i] if i < len(kinds) else kinds[-1]
+            what = f"argument {i + 1} of {name}()"
+            args.append(self._need(a, kind, what))
+        return self._fold(name, tuple(args), node), "n"
+
+    def _fold(self, op, args, node):
+        """Build an Apply node, evaluating it in floats when all arguments are constant."""
+        if op == "pow":
+            exponent = _const(args[1])
+            if exponent is not None and abs(exponent) > MAX_EXPONENT:
+                _fail(self.where, f"constant exponent {exponent:g} is larger than "
+                      f"{MAX_EXPONENT:g} in magnitude", node)
+        values = [_const(a) for a in args]
+        if any(v is None for v in values):
+            return Apply(op, args)
+        try:
+            value = _EVAL[op](*values)
+        except (OverflowError, ValueError, ZeroDivisionError) as exc:
+            _fail(self.where, f"constant part evaluates to no finite number ({exc}); "
+                  "check for division by zero, log/sqrt of a non-positive or a huge power",
+                  node)
+        if not isinstance(value, bool) and not math.isfinite(value):
+            _fail(self.where, "constant part overflows to infinity", node)
+        return Apply(op, args, value)
+
+
+def _const(node):
+    if isinstance(node, Num):
+        return node.value
+    if isinstance(node, Apply):
+        return node.value
+    return math.pi if isinstance(node, Sym) and node.name == "pi" else None
+
+
+def _hill(x, k, n):
+    xn = math.pow(x, n)
+    return xn / (math.pow(k, n) + xn)
+
+
+_EVAL = {
+    "add": lambda a, b: a + b, "sub": lambda a, b: a - b, "mul": lambda a, b: a * b,
+    "div": lambda a, b: a / b, "pow": math.pow, "neg": lambda a: -a,
+    "lt": lambda a, b: a < b, "le": lambda a, b: a <= b, "gt": lambda a, b: a > b,
+    "ge": lambda a, b: a >= b, "eq": lambda a, b: a == b, "ne": lambda a, b: a != b,
+    "and": lambda *a: all(a), "or": lambda *a: any(a), "not": lambda a: not a,
+    "exp": math.exp, "log": math.log, "log10": math.log10, "sqrt": math.sqrt, "abs": abs,
+    "sin": math.sin, "cos": math.cos, "min": min, "max": max,
+    "hill": _hill, "where": lambda c, a, b: a if c else b,
+}
+
+
+def free_names(node):
+    """Return the set of names a tree refers to (``t`` and ``pi`` included), iteratively."""
+    out, stack = set(), [node]
+    while stack:
+        n = stack.pop()
+        if isinstance(n, Sym):
+            out.add(n.name)
+        elif isinstance(n, Apply):
+            stack.extend(n.args)
+    return out
+
+
+def to_sympy(node, symbols):
+    """Convert a parsed tree into a sympy expression.
+
+    Parameters
+    ----------
+    node : Num, Sym or Apply
+        Output of `parse_expression`.
+    symbols : dict of str to sympy.Expr
+        What each name stands for: a Symbol, or an already converted definition (so
+        definitions are substituted as the tree is built). ``t`` and ``pi`` default to
+        ``Symbol("t", real=True)`` and ``sympy.pi``.
+
+    Returns
+    -------
+    sympy.Expr or sympy boolean
+    """
+    import sympy as sp
+
+    def number(v):
+        if isinstance(v, bool):
+            return sp.true if v else sp.false
+        if float(v).is_integer() and abs(v) <= 2**31:
+            return sp.Integer(int(v))
+        return sp.Float(v)
+
+    def piecewise_extreme(args, pick):
+        # max(a, b) = a if a >= b else b; written out so the Jacobian needs no Heaviside
+        acc = args[0]
+        for b in args[1:]:
+            acc = sp.Piecewise((acc, pick(acc, b)), (b, True))
+        return acc
+
+    def convert(n):
+        if isinstance(n, Num):
+            return sp.Integer(int(n.value)) if n.integer else number(n.value)
+        if isinstance(n, Sym):
+            if n.name in symbols:
+                return symbols[n.name]
+            if n.name == "pi":
+                return sp.pi
+            if n.name == "t":
+                return sp.Symbol("t", real=True)
+            raise ModelError(f"no symbol for name {n.name!r}")
+        if n.value is not None:
+            return number(n.value)
+        a = [convert(x) for x in n.args]
+        op = n.op
+        if op == "add":
+            return a[0] + a[1]
+        if op == "sub":
+            return a[0] - a[1]
+        if op == "mul":
+            return a[0] * a[1]
+        if op == "div":
+            return a[0] / a[1]
+        if op == "pow":
+            return a[0] ** a[1]
+        if op == "neg":
+            return -a[0]
+        if op in ("lt", "le", "gt", "ge", "eq", "ne"):
+            cls = {"lt": sp.StrictLessThan, "le": sp.LessThan, "gt": sp.StrictGreaterThan,
+                   "ge": sp.GreaterThan, "eq": sp.Eq, "ne": sp.Ne}[op]
+            return cls(a[0], a[1])
+        if op == "and":
+            return sp.And(*a)
+        if op == "or":
+            return sp.Or(*a)
+        if op == "not":
+            return sp.Not(a[0])
+        if op == "where":
+            return sp.Piecewise((a[1], a[0]), (a[2], True))
+        if op == "min":
+            return piecewise_extreme(a, lambda x, y: x <= y)
+        if op == "max":
+            return piecewise_extreme(a, lambda x, y: x >= y)
+        if op == "hill":
+            x, k, h = a
+            return x**h / (k**h + x**h)
+        if op == "log10":
+            return sp.log(a[0]) / sp.log(10)
+        func = {"exp": sp.exp, "log": sp.log, "sqrt": sp.sqrt, "abs": sp.Abs,
+                "sin": sp.sin, "cos": sp.cos}[op]
+        return func(a[0])
+
+    return convert(node)
