@@ -1,4 +1,42 @@
-"""ldnsim: the pharmacology of low-dose naltrexone as ODE models, with a numba stiff solver."""
-__version__ = "0.1.0"
+"""ldnsim: the pharmacology of low-dose naltrexone as ODE models, with a numba stiff solver.
+
+>>> import ldnsim
+>>> model = ldnsim.load_model("one_compartment_oral")
+>>> ds = ldnsim.simulate(model, t_eval, regimen=ldnsim.Regimen.repeat(50.0, every=24.0, count=7))
+
+Heavy layers (xarray, the model compiler, the experiment runner) load on first use, so
+``import ldnsim`` stays cheap.
+"""
+from importlib import import_module
 
 from .errors import ConfigError, LdnsimError, ModelError, RegimenError, SolverError  # noqa: F401
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "load_model": "ldnsim.model", "list_models": "ldnsim.model", "Model": "ldnsim.model",
+    "Dose": "ldnsim.dosing", "Regimen": "ldnsim.dosing", "EventTable": "ldnsim.dosing",
+    "simulate": "ldnsim.simulate",
+    "integrate": "ldnsim.solver", "integrate_batch": "ldnsim.solver", "Status": "ldnsim.solver",
+    "METHODS": "ldnsim.solver",
+    "save_result": "ldnsim.io", "open_result": "ldnsim.io",
+    "export_sbml": "ldnsim.model.sbml",
+    "run_experiment": "ldnsim.experiment", "load_experiment": "ldnsim.experiment",
+    "sweep": "ldnsim.sweep",
+}
+
+__all__ = sorted(_LAZY) + ["ConfigError", "LdnsimError", "ModelError", "RegimenError",
+                           "SolverError", "__version__"]
+
+
+def __getattr__(name):
+    mod = _LAZY.get(name)
+    if mod is None:
+        raise AttributeError(f"module 'ldnsim' has no attribute {name!r}")
+    value = getattr(import_module(mod), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return __all__

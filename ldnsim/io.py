@@ -23,7 +23,8 @@ __all__ = ["save_result", "open_result", "provenance", "ResultIOError"]
 
 #: Engines tried in order; both write NETCDF4 (HDF5) files that either can read.
 ENGINES = ("netcdf4", "h5netcdf")
-_MODULES = {"netcdf4": "netCDF4", "h5netcdf": "h5netcdf"}
+#: Modules each engine needs at write time (h5netcdf is importable without h5py, but unusable).
+_MODULES = {"netcdf4": ("netCDF4",), "h5netcdf": ("h5netcdf", "h5py")}
 
 
 class ResultIOError(LdnsimError, OSError):
@@ -36,9 +37,9 @@ def _engine(engine=None) -> str:
     for name in candidates:
         if name not in _MODULES:
             raise ResultIOError(f"unknown NetCDF engine {name!r}; use one of {', '.join(ENGINES)}")
-        if importlib.util.find_spec(_MODULES[name]) is not None:
+        if all(importlib.util.find_spec(m) is not None for m in _MODULES[name]):
             return name
-    wanted = " or ".join(_MODULES[n] for n in candidates)
+    wanted = " or ".join("+".join(_MODULES[n]) for n in candidates)
     raise ResultIOError(f"NetCDF support needs the {wanted} package; install it with "
                         "pip install 'ldnsim[io]'")
 

@@ -506,7 +506,8 @@ def window_summary(ds, *, immune_var="immune_index", occupancy_var="occupancy_mo
         parts.append(rebound(ds, signal_var, signal_baseline, day=day, last_days=last_days))
     if proliferation_var is not None:
         parts.append(end_value(ds, proliferation_var))
-    table = xr.merge(parts, combine_attrs="override")  # keeps each variable's attrs
+    # Same source, same indexes: join="exact"; "override" keeps each variable's attrs.
+    table = xr.merge(parts, compat="no_conflicts", join="exact", combine_attrs="override")
 
     immune_end = table[f"{immune_var}_end"]
     _, v, _ = _profile(ds, immune_var)
@@ -604,7 +605,7 @@ def compute_metrics(ds, names, options=None):
     if "status" in ds:
         parts.append(ds[["status"]].reset_coords(drop=True))
     try:
-        out = xr.merge(parts, compat="no_conflicts", combine_attrs="override")
+        out = xr.merge(parts, compat="no_conflicts", join="exact", combine_attrs="override")
     except xr.MergeError as exc:
         raise ConfigError(f"metrics {list(names)} produce conflicting variables: {exc}") from None
     out.attrs = dict(ds.attrs)

@@ -355,3 +355,36 @@ def integrate_batch(rhs, y0s, t_eval, ps, *, jac=None, method="rodas5p", rtol=1e
     if throw and not np.all(res.success):
         raise SolverError("; ".join(res.messages()), None)
     return res
+
+
+# ---------------------------------------------------------------------------- model modules
+_MODEL_MODULE_SOURCE = '''
+
+# --- appended by ldnsim.solver.specialised_solver_source() -------------------------------
+# C-callable twins of rhs/jac for the solver kernels, which are compiled once for all models
+# and take these as first-class functions; cache=True keeps them on disk with this module.
+from ldnsim.solver import RHS_SIGNATURE as _RHS_SIGNATURE, JAC_SIGNATURE as _JAC_SIGNATURE
+
+
+@numba.cfunc(_RHS_SIGNATURE, cache=True, error_model="numpy")
+def rhs_cfunc(t, y, p, dydt):
+    rhs(t, y, p, dydt)
+
+
+@numba.cfunc(_JAC_SIGNATURE, cache=True, error_model="numpy")
+def jac_cfunc(t, y, p, J):
+    jac(t, y, p, J)
+
+
+@numba.njit(cache=True, parallel=True, error_model="numpy")
+def outputs_batch(t, Y, P, O):
+    """Outputs for every row and time: Y (r, m, n), P (r, k), O (r, m, n_outputs)."""
+    for r in numba.prange(Y.shape[0]):
+        for i in range(t.size):
+            outputs(t[i], Y[r, i], P[r], O[r, i])
+'''
+
+
+def specialised_solver_source() -> str:
+    """Source appended to every generated model module (see ``ldnsim.model.codegen``)."""
+    return _MODEL_MODULE_SOURCE

@@ -172,10 +172,10 @@ def test_blockade_window_edges_between_samples():
     occ = sawtooth_occupancy(t - 6.5)  # doses at 6.5 h + 24 h * n; blocked 6.0 .. 10.5 h
     ds = _single("occupancy_mor_drug", t, occ)
     out = float(blockade_hours(ds)["blockade_hours"])
-    # Window [7, 175]: day 0 contributes 3.5 h (7 .. 10.5), days 1-6 contribute 4.5 h each,
-    # and the window ends at 175 h = 6.5 + 168.5, inside the next blocked stretch (0.5 h of
-    # pre-dose rise above 0.5 starts at 174.5 h, so 0.5 h) -> (3.5 + 6 * 4.5 + 0.5) / 7.
-    assert out == pytest.approx((3.5 + 6 * 4.5 + 0.5) / 7, abs=1e-9)
+    # Window [7, 175]: day 0 contributes 3.5 h (7 .. 10.5), days 1-6 contribute 4.5 h each
+    # (30 .. 34.5, ..., 150 .. 154.5), and the window ends 1 h into the stretch starting at
+    # 174 h -> (3.5 + 6 * 4.5 + 1.0) / 7.
+    assert out == pytest.approx((3.5 + 6 * 4.5 + 1.0) / 7, abs=1e-9)
 
 
 def test_blockade_constant_profiles_and_short_runs():
@@ -262,21 +262,24 @@ def _ldn_like(doses=(0.5, 4.5, 50.0), subjects=1, nan_rows=()):
     t = np.arange(0.0, 24.0 * 8 + 1)
     rows = []
     for dose in doses:
-        width = min(24.0, 1.5 * dose)   # hours above 0.5 per day: 0.75, 6.75, 24
+        width = min(24.0, 1.5 * dose)   # occupancy 0.8 for 0.75, 6.75 or 24 h a day
         tau = np.mod(t, 24.0)
         occ = np.where(tau < width, 0.8, 0.2) if width < 24 else np.full_like(t, 0.95)
         gain = 0.3 if 2.0 <= width <= 10.0 else (-0.2 if width >= 24 else 0.02)
         immune = 1.0 + gain * (1 - np.exp(-t / 48.0))
         signal = 1.0 + (0.2 if width < 24 else -0.5) * np.exp(-tau / 6.0)
         prolif = 1.0 - 0.5 * gain * t / t[-1]
-        rows.append(np.stack([np.full_like(t, dose), occ, signal, immune, prolif], axis=-1))
+        tlr4 = 1e-6 * dose * np.exp(-tau / 4.0)
+        rows.append(np.stack([np.full_like(t, dose), occ, signal, immune, prolif, tlr4],
+                             axis=-1))
     y = np.stack(rows)                                     # (dose, time, var)
     y = np.broadcast_to(y[:, None], (len(doses), subjects) + y.shape[1:]).copy()
     y *= 1.0 + 0.01 * np.arange(subjects)[None, :, None, None]   # small IIV
     for d, s in nan_rows:
         y[d, s] = np.nan
-    names = ["C_ntx", "occupancy_mor_drug", "signal_opioid", "immune_index", "proliferation"]
-    return make_dataset(t, y, names, ["ng/mL", "1", "1", "1", "1"], None,
+    names = ["C_ntx", "occupancy_mor_drug", "signal_opioid", "immune_index", "proliferation",
+             "tlr4_inhibition"]
+    return make_dataset(t, y, names, ["ng/mL", "1", "1", "1", "1", "1"], None,
                         dims=("dose", "subject"),
                         coords={"dose": ("dose", np.array(doses), {"units": "mg"}),
                                 "subject": np.arange(subjects)},
@@ -299,7 +302,8 @@ def test_nan_rows_give_nan_without_warnings():
 def test_window_summary_per_row():
     ds = _ldn_like(subjects=1).isel(subject=0)
     out = window_summary(ds)
-    np.testing.assert_allclose(out["blockade_hours"].values, [0.75, 6.75, 24.0])
+    # Hourly samples of a step: each edge sits half-way between samples, +0.5 h per day.
+    np.testing.assert_allclose(out["blockade_hours"].values, [1.0, 7.0, 24.0])
     np.testing.assert_array_equal(out["in_window"].values, [0.0, 1.0, 0.0])
     assert "blockade_hours" in out["in_window"].attrs["definition"]
     assert out.attrs["max_blockade_hours"] == 10.0

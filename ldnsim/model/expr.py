@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ast
 import math
+import warnings
 from dataclasses import dataclass
 
 from ldnsim.errors import ModelError
@@ -154,7 +155,10 @@ def parse_expression(text, *, names=None, where="expression"):
     if not text.strip():
         _fail(where, "expression is empty")
     try:
-        tree = ast.parse(text.strip(), mode="eval")
+        with warnings.catch_warnings():
+            # Python warns about oddities like "1if" or "2(x)"; in a model they are mistakes
+            warnings.simplefilter("error", SyntaxWarning)
+            tree = ast.parse(text.strip(), mode="eval")
     except SyntaxError as exc:
         col = f" at column {exc.offset}" if exc.offset else ""
         _fail(where, f"syntax error{col}: {exc.msg}")
@@ -285,6 +289,8 @@ class _Converter:
                 _fail(self.where, f"constant exponent {exponent:g} is larger than "
                       f"{MAX_EXPONENT:g} in magnitude", node)
         values = [_const(a) for a in args]
+        if op == "div" and values[1] == 0:
+            _fail(self.where, "division by a constant zero gives no finite number", node)
         if any(v is None for v in values):
             return Apply(op, args)
         try:

@@ -1,0 +1,171 @@
+"""Run a compiled model: rows of parameters -> states and outputs; ``simulate`` for one row.
+
+``run_rows`` is the one code path that ``simulate`` and the sweep engine share: it takes
+arrays (parameter rows, initial states, event tables) and returns arrays, so chunks of a sweep
+can run in-process on numba threads or be shipped to dask workers unchanged.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import solver
+from .dosing import Regimen, pad_event_tables
+from .errors import ModelError, SolverError
+from .model.expr import free_names, parse_expression
+
+__all__ = ["simulate", "run_rows", "RowResult", "kernel_functions"]
+
+
+@dataclass(frozen=True)
+class RowResult:
+    """``states`` (r, m, n), ``outputs`` (r, m, n_out), ``status`` (r,), ``stats`` dict."""
+
+    states: np.ndarray
+    outputs: np.ndarray
+    status: np.ndarray
+    stats: dict
+
+
+def _uses_time(model) -> bool:
+    exprs = [d.expr for d in model.definitions] + [o.expr for o in model.odes]
+    return any("t" in free_names(parse_expression(e)) for e in exprs)
+
+
+def kernel_functions(compiled):
+    """(rhs, jac, autonomous) of a CompiledModel in the form the solver kernels take."""
+    mod = compiled.module
+    rhs = getattr(mod, "rhs_cfunc", compiled.rhs)
+    jac = getattr(mod, "jac_cfunc", compiled.jac)
+    return rhs, jac, not _uses_time(compiled.model)
+
+
+def _outputs(compiled, t_eval, states, P, events):
+    """Evaluate the model outputs; inputs switched by events are replayed time by time."""
+    r, m, _ = states.shape
+    out = np.empty((r, m, compiled.n_outputs))
+    if compiled.n_outputs == 0:
+        return out
+    ev_t, ev_k, ev_i, ev_a = events
+    if not np.any((ev_k == 1) & np.isfinite(ev_t)):
+        compiled.module.outputs_batch(t_eval, states, np.ascontiguousarray(P), out)
+        return out
+    f = compiled.outputs
+    for row in range(r):
+        er = min(row, ev_t.shape[0] - 1)
+        p = P[row].copy()
+        e = 0
+        for i in range(m):
+            while e < ev_t.shape[1] and ev_t[er, e] <= t_eval[i]:
+                if ev_k[er, e] == 1:
+                    p[ev_i[er, e]] += ev_a[er, e]
+                e += 1
+            f(t_eval[i], states[row, i], p, out[row, i])
+    return out
+
+
+def run_rows(compiled, t_eval, P, Y0, events=None, *, method="rodas5p", rtol=1e-6, atol=1e-9,
+             max_steps=100_000):
+    """Integrate rows of one compiled model in parallel and evaluate its outputs.
+
+    Parameters
+    ----------
+    compiled : CompiledModel
+    t_eval : (m,) output times.
+    P : (r, k) parameter rows (parameters then inputs).
+    Y0 : (r, n) or (n,) initial states.
+    events : None or four arrays (1 or r, d) ``(time, kind, index, amount)`` as from
+        ``dosing.pad_event_tables``.
+
+    Returns
+    -------
+    RowResult; rows that failed are NaN from their failure on and carry their status.
+    """
+    P = np.ascontiguousarray(P, dtype=np.float64)
+    if events is None:
+        events = pad_event_tables([None])
+    rhs, jac, autonomous = kernel_functions(compiled)
+    ev_t, ev_k, ev_i, ev_a = events
+    res = solver.integrate_batch(rhs, Y0, t_eval, P, jac=jac, method=method, rtol=rtol,
+                                 atol=atol, doses=(ev_t, ev_i, ev_a, ev_k),
+                                 max_steps=max_steps,
+                                 autonomous=autonomous, throw=False)
+    outputs = _outputs(compiled, res.t, res.y, P, events)
+    return RowResult(states=res.y, outputs=outputs, status=res.status, stats=res.stats)
+
+
+def _as_model(model):
+    from .model import Model, load_model
+    if isinstance(model, Model):
+        return model
+    if isinstance(model, str) or hasattr(model, "__fspath__"):
+        return load_model(model)
+    raise ModelError(f"expected a Model, a shipped model name or a path; got "
+                     f"{type(model).__name__}")
+
+
+def dataset_from_rows(model, t_eval, result, *, dims=(), coords=None, attrs=None):
+    """Wrap ``RowResult`` arrays (already reshaped to ``(*dims, m, ...)``) in a Dataset."""
+    from .results import make_dataset
+
+    names = list(model.state_names) + list(model.output_names)
+    units = {s.name: s.unit for s in model.states}
+    units.update({o.name: o.unit for o in model.outputs})
+    long_names = {s.name: s.description or s.name for s in model.states}
+    long_names.update({o.name: o.description or o.name for o in model.outputs})
+    y = np.concatenate([result.states, result.outputs], axis=-1)
+    return make_dataset(t_eval, y, names, units, long_names, dims=dims, coords=coords,
+                        status=result.status if dims else None, attrs=attrs,
+                        time_unit=model.time_unit)
+
+
+def simulate(model, t_eval, *, params=None, scenarios=(), regimen=None, y0=None,
+             method="rodas5p", rtol=1e-6, atol=1e-9, max_steps=100_000, throw=True):
+    """Simulate one model run and return a labelled ``xarray.Dataset``.
+
+    Parameters
+    ----------
+    model : Model, or the name of a shipped model, or a path to a model file.
+    t_eval : (m,) output times in the model's time unit; ``t_eval[0]`` is the start.
+    params : dict name -> value overriding parameters (applied after scenarios).
+    scenarios : names of ``[scenarios.NAME]`` overlays, applied in order.
+    regimen : ``Regimen`` (or a single ``Dose``); doses go to the model's ``dose_target``
+        unless they name a target.
+    y0 : dict name -> value or an (n,) array of initial states.
+    method, rtol, atol, max_steps : solver settings (see ``ldnsim.solver.integrate``).
+    throw : raise ``SolverError`` when the solver fails (else the Dataset's ``status``
+        attribute says why and values from the failure on are NaN).
+
+    Returns
+    -------
+    xarray.Dataset with dim ``time``; every state and output is a variable with ``units`` and
+    ``long_name``; attributes record the model, scenarios, parameters, solver and version.
+    """
+    from .results import provenance_attrs
+
+    model = _as_model(model)
+    if isinstance(scenarios, str):
+        scenarios = (scenarios,)
+    scenarios = tuple(scenarios)
+    t_eval = np.asarray(t_eval, dtype=np.float64)
+    p = model.parameter_vector(params, scenarios)
+    y0v = model.initial_state(y0)
+    if regimen is not None and not isinstance(regimen, Regimen):
+        regimen = Regimen(regimen)
+    table = regimen.expand(model) if regimen is not None else None
+    events = pad_event_tables([table])
+    compiled = model.compile()
+    res = run_rows(compiled, t_eval, p[None, :], y0v, events, method=method, rtol=rtol,
+                   atol=atol, max_steps=max_steps)
+    status = solver.Status(int(res.status[0]))
+    if throw and status != solver.Status.SUCCESS:
+        raise SolverError(f"{model.name}: {status.message}", status)
+    one = RowResult(res.states[0], res.outputs[0], res.status, res.stats)
+    attrs = provenance_attrs(
+        model=model.name, model_hash=model.hash, scenarios=list(scenarios),
+        parameters=dict(zip(model.parameter_names, p[:len(model.parameter_names)].tolist())),
+        regimen=repr(regimen), method=method, rtol=rtol, atol=atol,
+        status=int(status), status_message=status.message,
+        solver_stats={k: int(v[0]) for k, v in res.stats.items()})
+    return dataset_from_rows(model, t_eval, one, attrs=attrs)

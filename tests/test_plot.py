@@ -1,0 +1,129 @@
+"""ldnsim.plot: every function returns labelled Axes and draws a real figure (Agg backend)."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+mpl = pytest.importorskip("matplotlib")
+mpl.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from ldnsim.metrics import window_summary  # noqa: E402
+from ldnsim.plot import (PlotError, plot_dose_response, plot_population,  # noqa: E402
+                         plot_profiles, plot_window)
+from ldnsim.results import make_dataset  # noqa: E402
+
+DOSES = np.array([0.5, 1.0, 1.5, 3.0, 4.5, 6.0, 10.0, 25.0, 50.0, 100.0, 150.0, 300.0])
+SCENARIOS = np.array(["pharmaceutical+human_pet", "racemic+rodent_transient"])
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    plt.close("all")
+
+
+def _sweep(subjects=5):
+    """dose x scenario x subject x time: occupancy saturating in dose, an immune index with
+    a hump at intermediate blockade."""
+    t = np.arange(0.0, 24.0 * 8 + 1)
+    tau = np.mod(t, 24.0)
+    rng = np.random.default_rng(3)
+    shape = (DOSES.size, SCENARIOS.size, subjects, t.size)
+    ed50 = np.array([5.6, 2.0])[None, :, None, None] * rng.lognormal(0, 0.3, shape[:3] + (1,))
+    conc = DOSES[:, None, None, None] * np.exp(-0.17 * tau)
+    occ = conc / (conc + ed50)
+    hours = (occ > 0.5).mean(axis=-1, keepdims=True) * 24
+    gain = np.where(hours <= 10, 0.25 * hours / 10, -0.1)
+    immune = 1.0 + gain * (1 - np.exp(-t / 48.0))
+    y = np.stack([np.broadcast_to(v, shape) for v in (conc / 10, occ, immune)], axis=-1)
+    return make_dataset(
+        t, y, ["C_ntx", "occupancy_mor_drug", "immune_index"], ["ng/mL", "1", "1"],
+        ["total plasma naltrexone", "mu receptor occupancy by drug", "immunomodulation index"],
+        dims=("dose", "scenario", "subject"),
+        coords={"dose": ("dose", DOSES, {"units": "mg", "long_name": "daily dose"}),
+                "scenario": SCENARIOS, "subject": np.arange(subjects)})
+
+
+def _saved(ax, tmp_path, name):
+    fig = np.ravel(ax)[0].figure
+    path = tmp_path / f"{name}.png"
+    fig.savefig(path, dpi=60)
+    assert path.stat().st_size > 5_000  # a drawn figure, not an empty canvas
+    return path
+
+
+def test_plot_profiles(tmp_path):
+    ds = _sweep().isel(scenario=0, subject=0)
+    ax = plot_profiles(ds, "C_ntx", log=True)
+    assert isinstance(ax, plt.Axes)
+    assert ax.get_xlabel() == "time [h]"
+    assert ax.get_ylabel() == "total plasma naltrexone [ng/mL]"
+    assert ax.get_yscale() == "log"
+    assert len(ax.get_lines()) == DOSES.size  # hue defaults to the one remaining dim
+    assert ax.get_legend().get_texts()[0].get_text() == "0.5 mg"
+    _saved(ax, tmp_path, "profiles")
+
+
+def test_plot_profiles_on_given_axes_and_errors():
+    fig, axes = plt.subplots(1, 2)
+    ds = _sweep().isel(subject=0, dose=4)
+    assert plot_profiles(ds, "occupancy_mor_drug", ax=axes[1], hue="scenario") is axes[1]
+    with pytest.raises(PlotError, match="select one value"):
+        plot_profiles(_sweep(), "C_ntx", hue="dose")
+    with pytest.raises(PlotError, match="not in the data"):
+        plot_profiles(ds, "nope")
+
+
+def test_plot_dose_response_from_metrics_and_from_result(tmp_path):
+    ds = _sweep()
+    table = window_summary(ds, signal_var=None, proliferation_var=None)
+    ax = plot_dose_response(table, "blockade_hours")
+    assert ax.get_xscale() == "log"
+    assert ax.get_xlabel() == "daily dose [mg]"
+    assert "[h/day]" in ax.get_ylabel()
+    assert len(ax.get_lines()) == SCENARIOS.size
+    _saved(ax, tmp_path, "dose_response")
+    # From a raw result with subjects: computed on the fly, median line and a 5-95% band.
+    ax2 = plot_dose_response(ds, "Cmax")
+    assert ax2.get_xscale() == "log" and "[ng/mL]" in ax2.get_ylabel()
+    assert len(ax2.collections) == SCENARIOS.size
+    with pytest.raises(PlotError, match="neither"):
+        plot_dose_response(ds, "bogus")
+
+
+def test_plot_window(tmp_path):
+    table = window_summary(_sweep(), signal_var=None, proliferation_var=None)
+    assert (table["in_window"] == 1).any() and (table["in_window"] == 0).any()
+    axes = plot_window(table)
+    assert axes.shape == (2,)
+    for ax in axes:
+        assert ax.get_xscale() == "log"
+    assert axes[0].get_ylabel() == "immunomodulation index at t = 192 [1]"
+    assert axes[1].get_ylabel().endswith("[h/day]")
+    assert axes[1].get_xlabel() == "daily dose [mg]"
+    # Shaded spans (axvspan patches), drawn on both panels.
+    assert len(axes[0].patches) >= 1 and len(axes[0].patches) == len(axes[1].patches)
+    _saved(axes, tmp_path, "window")
+    # Unsummarised population metrics and raw results also work.
+    assert plot_window(window_summary(_sweep(), subject_dim="none", signal_var=None,
+                                      proliferation_var=None)).shape == (2,)
+
+
+def test_plot_population(tmp_path):
+    ds = _sweep(subjects=40).sel(dose=4.5, scenario=SCENARIOS[0])
+    ax = plot_population(ds, "occupancy_mor_drug")
+    assert ax.get_xlabel() == "time [h]"
+    assert ax.get_ylabel() == "mu receptor occupancy by drug [1]"
+    assert len(ax.collections) == 1  # the 5-95% band
+    _saved(ax, tmp_path, "population")
+    with pytest.raises(PlotError, match="select one value"):
+        plot_population(_sweep(), "C_ntx")
+
+
+def test_importing_ldnsim_modules_does_not_import_matplotlib():
+    code = ("import sys, ldnsim.plot, ldnsim.metrics, ldnsim.io, ldnsim.results; "
+            "sys.exit('matplotlib' in sys.modules)")
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
