@@ -13,19 +13,21 @@ from .errors import ConfigError, LdnsimError, ModelError, RegimenError, SolverEr
 
 __version__ = "0.1.0"
 
+# Bound eagerly: the submodule ldnsim.simulate shares the function's name, and importing the
+# submodule first (as run_experiment does) would otherwise shadow the function.
+from .simulate import simulate  # noqa: E402
+
 _LAZY = {
     "load_model": "ldnsim.model", "list_models": "ldnsim.model", "Model": "ldnsim.model",
     "Dose": "ldnsim.dosing", "Regimen": "ldnsim.dosing", "EventTable": "ldnsim.dosing",
-    "simulate": "ldnsim.simulate",
     "integrate": "ldnsim.solver", "integrate_batch": "ldnsim.solver", "Status": "ldnsim.solver",
     "METHODS": "ldnsim.solver",
     "save_result": "ldnsim.io", "open_result": "ldnsim.io",
     "export_sbml": "ldnsim.model.sbml",
     "run_experiment": "ldnsim.experiment", "load_experiment": "ldnsim.experiment",
-    "sweep": "ldnsim.sweep",
 }
 
-__all__ = sorted(_LAZY) + ["ConfigError", "LdnsimError", "ModelError", "RegimenError",
+__all__ = sorted(_LAZY) + ["simulate", "ConfigError", "LdnsimError", "ModelError", "RegimenError",
                            "SolverError", "__version__"]
 
 

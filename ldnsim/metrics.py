@@ -302,7 +302,7 @@ def blockade_hours(ds, var="occupancy_mor_drug", threshold=0.5, *, day=24.0, las
     per_day = _time_above(tw, vw, float(threshold)) / ((hi - lo) / day)
     tu = _units(ds, "time") or "h"
     out = _like(template, np.where(bad, np.nan, per_day), units=f"{tu}/day",
-                long_name=f"daily time with {_long_name(ds, var)} above {threshold:g}",
+                long_name=f"daily blockade time ({var} > {threshold:g})",
                 variable=var, threshold=float(threshold), day=float(day),
                 window=f"[{lo:g}, {hi:g}] {tu}")
     return xr.Dataset({"blockade_hours": out})
@@ -468,8 +468,9 @@ def window_summary(ds, *, immune_var="immune_index", occupancy_var="occupancy_mo
         Baseline for :func:`rebound`.
     day, last_days : float
         Day length and averaging window for blockade hours and rebound.
-    subject_dim : str
-        Dim of virtual subjects; when present it is summarised (see Notes).
+    subject_dim : str or None
+        Dim of virtual subjects; when present it is summarised (see Notes). None keeps one
+        row per subject.
     min_fraction : float
         With subjects: fraction of subjects in the window for the dose to count as in it.
 
@@ -524,7 +525,7 @@ def window_summary(ds, *, immune_var="immune_index", occupancy_var="occupancy_mo
     table["in_window"].attrs = {"long_name": "dose in the immunomodulatory window (1 = yes)",
                                 "units": "1", "definition": definition}
 
-    if subject_dim in table.dims:
+    if subject_dim is not None and subject_dim in table.dims:
         with warnings.catch_warnings():  # all-NaN slices (every subject failed) give NaN
             warnings.simplefilter("ignore", RuntimeWarning)
             fraction = table["in_window"].mean(subject_dim, skipna=True)

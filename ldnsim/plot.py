@@ -267,7 +267,7 @@ def plot_window(metrics, *, axes=None, immune_var="immune_index_end", scenario_d
         (line,) = axes[0].plot(doses, sub[immune_var].transpose(dose_dim).values, marker="o",
                                ms=3, label=label)
         axes[1].plot(doses, sub["blockade_hours"].transpose(dose_dim).values, marker="o",
-                     ms=3, color=line.get_color(), label=label)
+                     ms=3, color=line.get_color())
         flags = sub["in_window"].transpose(dose_dim).values
         for left, right in _spans(doses, flags):
             for ax in axes:

@@ -20,7 +20,7 @@ import importlib.metadata as _metadata
 import json
 import platform
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
 import numpy as np
 import xarray as xr

@@ -291,7 +291,7 @@ def test_nan_rows_give_nan_without_warnings():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         out = compute_metrics(ds, list(METRICS), {"end_value": {"var": "immune_index"},
-                                                  "window_summary": {"subject_dim": "none"}})
+                                                  "window_summary": {"subject_dim": None}})
     for name, da in out.data_vars.items():
         if "subject" in da.dims and name != "status":
             assert np.isnan(da.sel(dose=4.5, subject=2)), name
@@ -340,4 +340,4 @@ def test_compute_metrics_registry_and_errors():
         compute_metrics(ds, ["nca"], {"nca": {"variable": "C_ntx"}})
     with pytest.raises(ConfigError, match="conflicting"):
         compute_metrics(ds, ["blockade_hours", "window_summary"],
-                        {"window_summary": {"threshold": 0.3, "subject_dim": "none"}})
+                        {"window_summary": {"threshold": 0.3, "subject_dim": None}})

@@ -108,7 +108,7 @@ def test_plot_window(tmp_path):
     assert len(axes[0].patches) >= 1 and len(axes[0].patches) == len(axes[1].patches)
     _saved(axes, tmp_path, "window")
     # Unsummarised population metrics and raw results also work.
-    assert plot_window(window_summary(_sweep(), subject_dim="none", signal_var=None,
+    assert plot_window(window_summary(_sweep(), subject_dim=None, signal_var=None,
                                       proliferation_var=None)).shape == (2,)
 
 
