@@ -1,0 +1,255 @@
+"""Shared helpers for the benchmark scripts: timing, accuracy, environment, JSON, tables.
+
+Timing on a shared, noisy machine
+---------------------------------
+:func:`run_interleaved` times several *cases* (one callable each, e.g. "ldnsim on 1 thread",
+"numbalsoda") round-robin: repeat 1 runs every case once, repeat 2 runs them all again in a
+rotated order, and so on. Every case therefore sees the same background load on average, and
+the ratio of two medians is much steadier than either absolute number. Each case is called
+once before timing (compilation, caches) and that first-call time is kept separately.
+
+Accuracy
+--------
+Errors are measured against a tight reference trajectory of the *same* ensemble member (see
+``ensembles.py`` for how the reference is made and cross-checked). Three numbers:
+
+* ``mescd_end``: the Test Set's mixed significant correct digits at the final time,
+  ``min_i -log10(|y_i - ref_i| / (atol/rtol + |ref_i|))`` with the run's own rtol/atol,
+  worst member (higher is better);
+* ``mescd_all``: the same over all output times and states, worst member;
+* ``max_rel``: the largest plain relative error ``|y - ref| / |ref|`` over all outputs,
+  states and members whose reference is above ``1000 * atol`` (smaller entries are judged by
+  ``mescd`` only; their relative error is meaningless).
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import math
+import os
+import platform
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+BENCH = Path(__file__).resolve().parent
+RESULTS = BENCH / "results"
+
+# Benchmark this checkout's ldnsim, whatever else is installed.
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+
+# ---------------------------------------------------------------------------- timing
+@dataclass
+class Case:
+    """One timed configuration: ``fn()`` runs the whole job and returns its result."""
+
+    name: str
+    fn: Callable[[], object]
+    repeats: int = 5
+    members: int = 1           # ensemble members one call solves (for time per member)
+    setup: Callable[[], None] | None = None   # run before each call, untimed (threads ...)
+    meta: dict = field(default_factory=dict)
+    # filled in by run_interleaved
+    first: float = math.nan
+    times: list = field(default_factory=list)
+    result: object = None
+
+    @property
+    def median(self) -> float:
+        return float(np.median(self.times)) if self.times else math.nan
+
+    @property
+    def per_member(self) -> float:
+        """Median seconds per ensemble member."""
+        return self.median / self.members
+
+
+def _call(case: Case) -> float:
+    if case.setup is not None:
+        case.setup()
+    t0 = time.perf_counter()
+    case.result = case.fn()
+    return time.perf_counter() - t0
+
+
+def run_interleaved(cases: list[Case], *, verbose: bool = True) -> list[Case]:
+    """Warm every case up once, then time them round-robin (rotated order each repeat)."""
+    for c in cases:
+        c.first = _call(c)
+        if verbose:
+            print(f"    first call {c.name:<34s} {c.first:9.3f} s", flush=True)
+    n_rep = max(c.repeats for c in cases)
+    for r in range(n_rep):
+        order = cases[r % len(cases):] + cases[:r % len(cases)]
+        for c in order:
+            if r < c.repeats:
+                c.times.append(_call(c))
+        if verbose:
+            print(f"    repeat {r + 1}/{n_rep} done", flush=True)
+    return cases
+
+
+# ---------------------------------------------------------------------------- accuracy
+def accuracy(y, ref, rtol, atol, rel_floor=1e3):
+    """Errors of ``y`` against ``ref``, both (r, m, n); see the module docstring."""
+    y = np.asarray(y, float)
+    ref = np.asarray(ref, float)
+    if y.shape != ref.shape:
+        raise ValueError(f"shape mismatch {y.shape} vs {ref.shape}")
+    finite = bool(np.all(np.isfinite(y)))
+    scale = atol / rtol + np.abs(ref)
+    err = np.abs(y - ref)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mixed = err / scale
+        d_end = -np.log10(np.max(mixed[:, -1, :], axis=-1))        # per member
+        d_all = -np.log10(np.max(mixed.reshape(len(y), -1), axis=-1))
+        big = np.abs(ref) > rel_floor * atol
+        rel = np.where(big, err / np.where(big, np.abs(ref), 1.0), 0.0)
+    d_end = np.where(np.isnan(d_end), -np.inf, d_end)
+    d_all = np.where(np.isnan(d_all), -np.inf, d_all)
+    return {
+        "mescd_end": float(np.min(d_end)),
+        "mescd_all": float(np.min(d_all)),
+        "max_rel": float(np.nanmax(rel)) if finite else math.inf,
+        "all_finite": finite,
+    }
+
+
+def mescd(y, ref, rtol, atol):
+    """Test Set mixed significant correct digits of one state vector."""
+    y, ref = np.asarray(y, float), np.asarray(ref, float)
+    return float(np.min(-np.log10(np.abs(y - ref) / (atol / rtol + np.abs(ref)))))
+
+
+# ---------------------------------------------------------------------------- environment
+def _version(dist):
+    try:
+        from importlib.metadata import version
+        return version(dist)
+    except Exception:
+        return None
+
+
+def _cpu_model():
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _git(*args):
+    try:
+        return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True,
+                              timeout=10).stdout.strip()
+    except Exception:
+        return None
+
+
+def env_info() -> dict:
+    """Machine, thread and version facts to store next to every result."""
+    import numba
+
+    try:
+        affinity = len(os.sched_getaffinity(0))
+    except AttributeError:
+        affinity = os.cpu_count()
+    try:
+        layer = numba.threading_layer()
+    except ValueError:  # no parallel region has run yet
+        layer = None
+    try:
+        load = os.getloadavg()
+    except OSError:
+        load = None
+    status = _git("status", "--porcelain", "--", "ldnsim")
+    return {
+        "date": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "host": platform.node(),
+        "platform": platform.platform(),
+        "cpu": _cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "cpus_usable": affinity,
+        "loadavg_1_5_15": load,
+        "numba_num_threads": numba.config.NUMBA_NUM_THREADS,
+        "numba_threading_layer": layer,
+        "python": sys.version.split()[0],
+        "versions": {d: _version(d) for d in ("numpy", "scipy", "numba", "llvmlite",
+                                               "numbalsoda", "libroadrunner", "antimony",
+                                               "jax", "diffrax")},
+        "ldnsim_commit": _git("rev-parse", "--short", "HEAD"),
+        "ldnsim_dirty": bool(status) if status is not None else None,
+    }
+
+
+def print_env(env: dict) -> None:
+    v = {k: x for k, x in env["versions"].items() if x}
+    print(f"# {env['date']}  {env['cpu']}  {env['cpus_usable']} usable CPUs  "
+          f"numba threads {env['numba_num_threads']} ({env['numba_threading_layer']})  "
+          f"load {env['loadavg_1_5_15']}")
+    print(f"# python {env['python']}  " + "  ".join(f"{k} {x}" for k, x in v.items())
+          + f"  ldnsim {env['ldnsim_commit']}{' (dirty)' if env['ldnsim_dirty'] else ''}")
+
+
+# ---------------------------------------------------------------------------- output
+def _jsonable(o):
+    if isinstance(o, dict):
+        return {str(k): _jsonable(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)):
+        return [_jsonable(v) for v in o]
+    if isinstance(o, np.ndarray):
+        return _jsonable(o.tolist())
+    if isinstance(o, (np.integer,)):
+        return int(o)
+    if isinstance(o, (np.floating, float)):
+        f = float(o)
+        return f if math.isfinite(f) else str(f)   # JSON has no inf/nan
+    if isinstance(o, (np.bool_,)):
+        return bool(o)
+    return o
+
+
+def write_json(path, obj) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(_jsonable(obj), indent=1) + "\n")
+    return path
+
+
+def fmt(x, spec=".3g"):
+    if x is None:
+        return "-"
+    if isinstance(x, str):
+        return x
+    if isinstance(x, float) and not math.isfinite(x):
+        return str(x)
+    return format(x, spec)
+
+
+def print_table(rows: list[dict], columns: list[tuple[str, str, str]], title: str = "") -> str:
+    """Print ``rows`` as a Markdown table; ``columns`` = [(key, header, format spec)]."""
+    cells = [[h for _, h, _ in columns]]
+    for r in rows:
+        cells.append([fmt(r.get(k), spec) if spec else str(r.get(k, "-"))
+                      for k, _, spec in columns])
+    widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]
+    lines = []
+    if title:
+        lines.append(title)
+    lines.append("| " + " | ".join(c.ljust(w) for c, w in zip(cells[0], widths)) + " |")
+    lines.append("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    for row in cells[1:]:
+        lines.append("| " + " | ".join(c.ljust(w) for c, w in zip(row, widths)) + " |")
+    text = "\n".join(lines)
+    print(text, flush=True)
+    return text
