@@ -19,6 +19,8 @@ from .simulate import simulate  # noqa: E402
 
 _LAZY = {
     "load_model": "ldnsim.model", "list_models": "ldnsim.model", "Model": "ldnsim.model",
+    "loads_model": "ldnsim.model", "CompiledModel": "ldnsim.model",
+    "ModelWarning": "ldnsim.model",
     "Dose": "ldnsim.dosing", "Regimen": "ldnsim.dosing", "EventTable": "ldnsim.dosing",
     "integrate": "ldnsim.solver", "integrate_batch": "ldnsim.solver", "Status": "ldnsim.solver",
     "METHODS": "ldnsim.solver",

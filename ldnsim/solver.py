@@ -363,17 +363,20 @@ _MODEL_MODULE_SOURCE = '''
 # --- appended by ldnsim.solver.specialised_solver_source() -------------------------------
 # C-callable twins of rhs/jac for the solver kernels, which are compiled once for all models
 # and take these as first-class functions; cache=True keeps them on disk with this module.
+# Under NUMBA_DISABLE_JIT the kernels are plain Python and call rhs/jac directly.
 from ldnsim.solver import RHS_SIGNATURE as _RHS_SIGNATURE, JAC_SIGNATURE as _JAC_SIGNATURE
 
+if numba.config.DISABLE_JIT:
+    rhs_cfunc = rhs
+    jac_cfunc = jac
+else:
+    @numba.cfunc(_RHS_SIGNATURE, cache=True, error_model="numpy")
+    def rhs_cfunc(t, y, p, dydt):
+        rhs(t, y, p, dydt)
 
-@numba.cfunc(_RHS_SIGNATURE, cache=True, error_model="numpy")
-def rhs_cfunc(t, y, p, dydt):
-    rhs(t, y, p, dydt)
-
-
-@numba.cfunc(_JAC_SIGNATURE, cache=True, error_model="numpy")
-def jac_cfunc(t, y, p, J):
-    jac(t, y, p, J)
+    @numba.cfunc(_JAC_SIGNATURE, cache=True, error_model="numpy")
+    def jac_cfunc(t, y, p, J):
+        jac(t, y, p, J)
 
 
 @numba.njit(cache=True, parallel=True, error_model="numpy")

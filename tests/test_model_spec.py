@@ -502,3 +502,10 @@ def test_error_messages_are_one_line(tmp_path):
     with pytest.raises(ModelError) as info:
         load_model(path)
     assert "\n" not in str(info.value)
+
+
+def test_readme_format_example_loads():
+    readme = (MODELS_DIR / "README.md").read_text()
+    block = readme.split("## Format reference", 1)[1].split("```toml\n", 1)[1].split("```")[0]
+    m = loads_model(block, "README.md")
+    assert m.input_names == ("infusion",) and m.parameters[2].upper == 3000.0

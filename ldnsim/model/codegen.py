@@ -128,7 +128,8 @@ def cache_dir():
 def _solver_source():
     """Text the solver asks to append to every model module ("" until it exists)."""
     try:
-        import ldnsim.solver as solver
+        # import_module reads sys.modules, so tests can substitute a stand-in solver
+        solver = importlib.import_module("ldnsim.solver")
     except ModuleNotFoundError as exc:
         if exc.name in ("ldnsim.solver", "ldnsim"):
             return ""

@@ -99,4 +99,7 @@ def python_lines(exprs, targets, mapping):
         if value.is_Number:
             code = repr(float(value))  # write 0.0, not the int 0, into float arrays
         lines.append(f"{target} = {code}")
+    if printer._not_supported:  # sympy marks what it cannot print; never emit broken code
+        raise ModelError("cannot generate code for: "
+                         + ", ".join(sorted(map(str, printer._not_supported))))
     return lines

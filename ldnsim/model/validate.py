@@ -68,9 +68,9 @@ def _unit(model, section, key, unit, *, optional=False):
 
 
 def _check_header(model):
-    if not isinstance(model.name, str) or not _NAME.match(model.name):
+    if not isinstance(model.name, str) or not _NAME.match(model.name) or len(model.name) > 64:
         _err(model, "model", "name", f"model name {model.name!r} must start with a letter "
-             "and use only ASCII letters, digits and '_'")
+             "and use only ASCII letters, digits and '_' (at most 64 characters)")
     _text(model, "model", "description", model.description, "description")
     if model.time_unit not in TIME_UNITS:
         _err(model, "model", "time_unit", f"time unit {model.time_unit!r} is not one of "

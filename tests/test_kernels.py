@@ -1,0 +1,497 @@
+"""Tests for ldnsim._kernels: method coefficients (order conditions), the dense LU, the error
+norm and step-size control, and the single Rosenbrock step (observed order with fixed steps).
+
+The order-condition tests recompute everything from the stored tables, so a mistyped digit in a
+coefficient shows up as a violated condition of size ~1e-3..1e-16 x the digit's weight; the
+tolerance 1e-12 is far above rounding (~1e-14 for these tables) and far below any real error.
+"""
+from math import factorial
+
+import numpy as np
+import pytest
+
+from ldnsim._kernels import control, linalg, steps
+from ldnsim._kernels import tableaus as tb
+from ldnsim.solver import as_kernel_function
+
+import ivp_problems as P
+
+TOL = 1e-12
+
+
+# ------------------------------------------------------------------------ Butcher trees (ERK)
+def _trees(order):
+    """Rooted trees with ``order`` vertices, each a sorted tuple of its subtrees."""
+    if order == 1:
+        return [()]
+
+    def forests(n, largest):  # multisets of trees with n vertices in total
+        if n == 0:
+            yield ()
+            return
+        for k in range(min(n, largest), 0, -1):
+            for t in _trees(k):
+                for rest in forests(n - k, k):
+                    yield (t,) + rest
+
+    return sorted({tuple(sorted(f)) for f in forests(order - 1, order - 1)})
+
+
+def _rho(t):
+    return 1 + sum(_rho(c) for c in t)
+
+
+def _gamma(t):
+    g = _rho(t)
+    for c in t:
+        g *= _gamma(c)
+    return g
+
+
+def _phi(t, A):
+    """Stage vector of elementary weights: Phi_i(t) = prod over subtrees (A Phi(child))_i."""
+    v = np.ones(A.shape[0])
+    for c in t:
+        v = v * (A @ _phi(c, A))
+    return v
+
+
+def test_tree_enumeration():
+    # 1, 1, 2, 4, 9 rooted trees of orders 1..5 (17 order conditions for order 5)
+    assert [len(_trees(k)) for k in range(1, 6)] == [1, 1, 2, 4, 9]
+
+
+def _dopri5_extended():
+    """DOPRI5 with its FSAL stage appended (7 stages; row 7 of A is B), as the dense output and
+    the error weights E use it."""
+    s = tb.DOPRI5_B.size
+    A = np.zeros((s + 1, s + 1))
+    A[:s, :s - 1] = tb.DOPRI5_A
+    A[s, :s] = tb.DOPRI5_B
+    B = np.append(tb.DOPRI5_B, 0.0)
+    return A, B
+
+
+# ---------------------------------------------------------------------------------- DOPRI5
+def test_dopri5_shapes_and_consistency():
+    s = tb.DOPRI5_B.size
+    assert tb.DOPRI5_A.shape == (s, s - 1)  # scipy layout: column s would be all zero
+    assert tb.DOPRI5_C.shape == (s,) and tb.DOPRI5_E.shape == (s + 1,)
+    assert tb.DOPRI5_P.shape == (s + 1, 4)
+    assert abs(tb.DOPRI5_B.sum() - 1.0) < TOL
+    # explicit: A strictly lower triangular; rows of A sum to C
+    A, _ = _dopri5_extended()
+    assert np.all(np.triu(A) == 0)
+    np.testing.assert_allclose(tb.DOPRI5_A.sum(axis=1), tb.DOPRI5_C, rtol=0, atol=TOL)
+    # FSAL: the extra stage is f(t + h, y1), so it needs c = 1 for the last stage row B
+    assert tb.DOPRI5_C[-1] == 1.0 and tb.DOPRI5_C[0] == 0.0
+
+
+def test_dopri5_order_conditions():
+    """B satisfies all 17 conditions of order <= 5 and fails some of order 6 (so the test
+    can see a violation); the embedded weights B + E all of order <= 4 and fail order 5."""
+    A, B = _dopri5_extended()
+    Bhat = B + tb.DOPRI5_E
+    for order in range(1, 6):
+        for t in _trees(order):
+            assert abs(B @ _phi(t, A) - 1.0 / _gamma(t)) < TOL, (order, t)
+    assert max(abs(B @ _phi(t, A) - 1.0 / _gamma(t)) for t in _trees(6)) > 1e-5
+    for order in range(1, 5):
+        for t in _trees(order):
+            assert abs(Bhat @ _phi(t, A) - 1.0 / _gamma(t)) < TOL, (order, t)
+    assert max(abs(Bhat @ _phi(t, A) - 1.0 / _gamma(t)) for t in _trees(5)) > 1e-5
+
+
+def test_dopri5_error_weights_consistent():
+    # E = Bhat - B: both weight vectors sum to 1, so E sums to 0, and E is not trivially zero
+    assert abs(tb.DOPRI5_E.sum()) < TOL
+    assert np.max(np.abs(tb.DOPRI5_E)) > 1e-3
+
+
+def test_dopri5_dense_output_reproduces_b_at_theta_1():
+    # y(theta) = y0 + h sum_j k_j (P[j] @ [theta, theta^2, theta^3, theta^4]); at theta = 1
+    # each row of P must sum to B (including the zero weight of the FSAL stage).
+    _, B = _dopri5_extended()
+    np.testing.assert_allclose(tb.DOPRI5_P.sum(axis=1), B, rtol=0, atol=TOL)
+    assert tb.DOPRI5_P[-1].sum() == pytest.approx(0.0, abs=TOL)
+
+
+@pytest.mark.parametrize("theta", [0.1, 0.37, 0.5, 0.8, 0.99])
+def test_dopri5_dense_output_order_4(theta):
+    """The continuous weights b(theta) satisfy sum b_i(theta) Phi_i(t) = theta^rho / gamma(t)
+    for every tree of order <= 4 (a 4th-order interpolant)."""
+    A, _ = _dopri5_extended()
+    bt = tb.DOPRI5_P @ np.array([theta, theta**2, theta**3, theta**4])
+    for order in range(1, 5):
+        for t in _trees(order):
+            assert abs(bt @ _phi(t, A) - theta**_rho(t) / _gamma(t)) < TOL, (order, t)
+
+
+def test_dopri5_dense_eval_kernel_endpoints():
+    rng = np.random.default_rng(1)
+    n = 3
+    K = rng.standard_normal((tb.DOPRI5_B.size + 1, n))
+    y0 = rng.standard_normal(n)
+    h = 0.3
+    out = np.empty(n)
+    steps.erk_dense_eval(0.0, h, y0, K, tb.DOPRI5_P, out)
+    assert np.array_equal(out, y0)
+    steps.erk_dense_eval(1.0, h, y0, K, tb.DOPRI5_P, out)
+    y1 = y0 + h * (tb.DOPRI5_B @ K[:-1])
+    np.testing.assert_allclose(out, y1, rtol=1e-14, atol=1e-14)
+
+
+# --------------------------------------------------------------------------------- Rodas5P
+def _rodas5p_standard_form():
+    """Transform Hairer's stored form back (tableaus.py docstring; Hairer-Wanner II, IV.7):
+    Gamma^{-1} = diag(1/gamma) - C, alpha = A Gamma, b = M Gamma; the embedded method's
+    weights are those of the stage-8 input (M without k8), bhat = (M - e_8) Gamma."""
+    g = tb.RODAS5P_GAMMA
+    s = tb.RODAS5P_c.size
+    Gamma = np.linalg.inv(np.diag(np.full(s, 1.0 / g)) - tb.RODAS5P_C)
+    alpha = tb.RODAS5P_A @ Gamma
+    b = tb.RODAS5P_M @ Gamma
+    bhat = (tb.RODAS5P_M - np.eye(s)[s - 1]) @ Gamma
+    return g, Gamma, alpha, b, bhat
+
+
+def test_rodas5p_published_constants():
+    # Steinebach (2023): gamma and stage times as listed in the reference notes
+    assert tb.RODAS5P_GAMMA == 0.21193756319429014
+    np.testing.assert_array_equal(
+        tb.RODAS5P_c, [0.0, 0.6358126895828704, 0.4095798393397535, 0.9769306725060716,
+                       0.4288403609558664, 1.0, 1.0, 1.0])
+    s = tb.RODAS5P_c.size
+    assert tb.RODAS5P_A.shape == (s, s) and tb.RODAS5P_C.shape == (s, s)
+    assert tb.RODAS5P_H.shape == (3, s) and tb.RODAS5P_M.shape == (s,)
+    assert np.all(np.triu(tb.RODAS5P_A) == 0) and np.all(np.triu(tb.RODAS5P_C) == 0)
+
+
+def test_rodas5p_gamma_matrix():
+    g, Gamma, alpha, _, _ = _rodas5p_standard_form()
+    np.testing.assert_allclose(np.diag(Gamma), g, rtol=0, atol=TOL)
+    assert np.max(np.abs(np.triu(Gamma, 1))) < TOL  # lower triangular
+    # the time-derivative coefficients d_i are the row sums gamma_i of Gamma
+    np.testing.assert_allclose(Gamma.sum(axis=1), tb.RODAS5P_d, rtol=0, atol=1e-13)
+    # alpha strictly lower triangular, row sums = stage times c
+    assert np.max(np.abs(np.triu(alpha))) < TOL
+    np.testing.assert_allclose(alpha.sum(axis=1), tb.RODAS5P_c, rtol=0, atol=1e-13)
+
+
+def test_rodas5p_stiffly_accurate_structure():
+    # y1 is the input of the last stage plus k8 (error estimate = k8): M = A[7] + e_8, and
+    # stages 7, 8 continue from stage 6's input.
+    s = tb.RODAS5P_c.size
+    np.testing.assert_array_equal(tb.RODAS5P_M[:s - 1], tb.RODAS5P_A[s - 1, :s - 1])
+    assert tb.RODAS5P_M[s - 1] == 1.0
+    np.testing.assert_array_equal(tb.RODAS5P_A[6, :5], tb.RODAS5P_A[5, :5])
+    assert tb.RODAS5P_A[6, 5] == 1.0
+
+
+def _rosenbrock_conditions(w, g, alpha, Gamma):
+    """Residuals of the Rosenbrock order conditions (Hairer-Wanner II, Table 7.1) for weights
+    ``w``, with beta = alpha + Gamma, beta'_i = sum_{j<i} beta_ij, alpha_i = sum_j alpha_ij.
+    Returns {order: [residuals]} for orders 1..4."""
+    beta = alpha + Gamma
+    Bo = beta - np.diag(np.diag(beta))  # off-diagonal part
+    bp = Bo.sum(axis=1)
+    a = alpha.sum(axis=1)
+    return {
+        1: [w.sum() - 1.0],
+        2: [w @ bp - (0.5 - g)],
+        3: [w @ a**2 - 1.0 / 3.0,
+            w @ Bo @ bp - (1.0 / 6.0 - g + g * g)],
+        4: [w @ a**3 - 0.25,
+            w @ (a * (alpha @ bp)) - (1.0 / 8.0 - g / 3.0),
+            w @ Bo @ a**2 - (1.0 / 12.0 - g / 3.0),
+            w @ Bo @ Bo @ bp - (1.0 / 24.0 - g / 2.0 + 1.5 * g * g - g**3)],
+    }
+
+
+def test_rodas5p_order_conditions_up_to_4():
+    g, Gamma, alpha, b, bhat = _rodas5p_standard_form()
+    for w in (b, bhat):
+        for order, res in _rosenbrock_conditions(w, g, alpha, Gamma).items():
+            assert np.max(np.abs(res)) < 1e-13, (order, res)
+
+
+def test_rodas5p_linear_and_quadrature_conditions():
+    """Cheap order-5 checks: on y' = lambda y the method's stability function must match e^z
+    to O(z^6), i.e. b^T beta^k 1 = 1/(k+1)! for k <= 4 (full beta incl. the diagonal); on
+    y' = g(t) the quadrature conditions sum b_i alpha_i^q = 1/(q+1), q = 2..4. The embedded
+    weights satisfy them to order 4 only. Both are L-stable: R(inf) = 1 - b^T beta^{-1} 1 = 0."""
+    g, Gamma, alpha, b, bhat = _rodas5p_standard_form()
+    beta = alpha + Gamma
+    one = np.ones(beta.shape[0])
+    a = alpha.sum(axis=1)
+    for w, order in ((b, 5), (bhat, 4)):
+        for k in range(order):
+            assert abs(w @ np.linalg.matrix_power(beta, k) @ one - 1.0 / factorial(k + 1)) < TOL
+        for q in range(2, order):
+            assert abs(w @ a**q - 1.0 / (q + 1)) < TOL
+        # and the next condition is violated (the check can fail)
+        assert abs(w @ a**order - 1.0 / (order + 1)) > 1e-4
+        assert abs(1.0 - w @ np.linalg.solve(beta, one)) < TOL
+
+
+@pytest.mark.parametrize("theta", [0.1, 0.3, 0.5, 0.77, 0.95])
+def test_rodas5p_dense_output_conditions(theta):
+    """y(theta) = y0 + sum_j m_j(theta) u_j with m(theta) = theta M + theta (1 - theta)
+    (H0 + theta H1 + theta^2 H2); in standard form b(theta) = m(theta) Gamma must satisfy the
+    order-4 conditions b(theta)^T beta^k 1 = theta^{k+1}/(k+1)! (k <= 3) and
+    sum b_i(theta) alpha_i^q = theta^{q+1}/(q+1) (q = 2, 3)."""
+    g, Gamma, alpha, _, _ = _rodas5p_standard_form()
+    H = tb.RODAS5P_H
+    m = theta * tb.RODAS5P_M + theta * (1.0 - theta) * (H[0] + theta * H[1] + theta**2 * H[2])
+    bt = m @ Gamma
+    beta = alpha + Gamma
+    one = np.ones(beta.shape[0])
+    a = alpha.sum(axis=1)
+    for k in range(4):
+        lhs = bt @ np.linalg.matrix_power(beta, k) @ one
+        assert abs(lhs - theta ** (k + 1) / factorial(k + 1)) < TOL, k
+    for q in (2, 3):
+        assert abs(bt @ a**q - theta ** (q + 1) / (q + 1)) < TOL, q
+
+
+def test_rodas5p_dense_eval_endpoints_exact():
+    rng = np.random.default_rng(2)
+    n = 4
+    K = rng.standard_normal((tb.RODAS5P_c.size, n))
+    y0 = rng.standard_normal(n)
+    y1 = rng.standard_normal(n)
+    D = np.empty((3, n))
+    steps.rosenbrock_dense_coefficients(K, tb.RODAS5P_H, D)
+    np.testing.assert_allclose(D, tb.RODAS5P_H @ K, rtol=1e-14, atol=1e-13)
+    out = np.empty(n)
+    steps.rosenbrock_dense_eval(0.0, y0, y1, D, out)
+    assert np.array_equal(out, y0)
+    steps.rosenbrock_dense_eval(1.0, y0, y1, D, out)
+    assert np.array_equal(out, y1)
+
+
+# -------------------------------------------------------------- Rosenbrock step, fixed steps
+def _rodas_step(rhs_k, rhs_py, jac_py, t, y, h, p, ft):
+    n = y.size
+    s = tb.RODAS5P_c.size
+    f0 = np.empty(n)
+    rhs_py(t, y, p, f0)
+    J = np.empty((n, n))
+    jac_py(t, y, p, J)
+    W = np.empty((n, n))
+    perm = np.empty(n, np.int64)
+    K = np.empty((s, n))
+    ynew = np.empty(n)
+    stats = np.zeros(5, np.int64)
+    ok = steps.rosenbrock_step(rhs_k, t, y, h, p, f0, np.asarray(ft, float), J, W, perm, K,
+                               ynew, np.empty(n), np.empty(n), tb.RODAS5P_A, tb.RODAS5P_C,
+                               tb.RODAS5P_GAMMA, tb.RODAS5P_c, tb.RODAS5P_d, tb.RODAS5P_M,
+                               stats)
+    assert ok
+    assert stats[steps.ST_LU] == 1 and stats[steps.ST_RHS] == s - 1
+    return ynew, K
+
+
+def _order_fit(hs, errs):
+    return np.polyfit(np.log(hs), np.log(errs), 1)[0]
+
+
+def test_rosenbrock_step_observed_order_fixed_steps():
+    """Fixed-step Rodas5P (the kernel step, exact Jacobian) on the nonlinear limit-cycle problem
+    over [0, 2]: the global error of y1 falls like h^5 and that of the embedded solution
+    the embedded order-4 solution is covered by the local-order test below."""
+    p = np.array([1.0, 2.0])
+    y0 = np.array([0.5, 0.1])
+    T = 2.0
+    rhs_k = as_kernel_function(P.limit_cycle_rhs)
+    exact = P.limit_cycle_exact(T, y0, p)
+    hs, e5 = [], []
+    for N in (10, 20, 40, 80):
+        h = T / N
+        y = y0.copy()
+        for i in range(N):
+            y, _ = _rodas_step(rhs_k, P.limit_cycle_rhs.py_func, P.limit_cycle_jac.py_func,
+                               i * h, y, h, p, np.zeros(2))
+        hs.append(h)
+        e5.append(np.max(np.abs(y - exact)))
+    # measured: 1.3e-4, 3.3e-6, 9.7e-8, 3.0e-9 -> slope 5.1
+    assert 4.6 < _order_fit(hs, e5) < 5.6, e5
+
+
+def test_rosenbrock_step_local_orders_nonautonomous():
+    """One step of y' = -y + sin t from t = 0.3 (df/dt = cos t enters through d_i): the local
+    error of y1 is O(h^6), the error estimate k8 (= local error of the order-4 embedded
+    solution) is O(h^5) and bounds the error of y1."""
+    rhs_k = as_kernel_function(P.forced_decay_rhs)
+    t, y0 = 0.3, np.array([1.0])
+    hs = np.array([0.4, 0.2, 0.1, 0.05])
+    est, e5 = [], []
+    for h in hs:
+        ynew, K = _rodas_step(rhs_k, P.forced_decay_rhs.py_func, P.forced_decay_jac.py_func,
+                              t, y0, h, np.zeros(1), [np.cos(t)])
+        exact = P.forced_decay_exact(t + h, t, y0[0])
+        est.append(abs(K[-1, 0]))
+        e5.append(abs(ynew[0] - exact))
+    est, e5 = np.array(est), np.array(e5)
+    assert 4.6 < _order_fit(hs, est) < 5.6, est
+    assert np.all(e5 < est)
+    # first three h: errors well above rounding, slope ~6 (the last is at ~1e-14, rounding)
+    assert 5.5 < _order_fit(hs[:3], e5[:3]) < 8.0, e5
+
+
+def test_rosenbrock_step_singular_matrix_returns_false():
+    rhs_k = as_kernel_function(P.forced_decay_rhs)
+    n = 1
+    s = tb.RODAS5P_c.size
+    J = np.array([[np.nan]])
+    stats = np.zeros(5, np.int64)
+    ok = steps.rosenbrock_step(rhs_k, 0.0, np.ones(n), 0.1, np.zeros(1), np.zeros(n),
+                               np.zeros(n), J, np.empty((n, n)), np.empty(n, np.int64),
+                               np.empty((s, n)), np.empty(n), np.empty(n), np.empty(n),
+                               tb.RODAS5P_A, tb.RODAS5P_C, tb.RODAS5P_GAMMA, tb.RODAS5P_c,
+                               tb.RODAS5P_d, tb.RODAS5P_M, stats)
+    assert ok is False
+    assert stats[steps.ST_LU] == 1
+
+
+# ------------------------------------------------------------------------------------ LU
+def _lu_solve(A, b):
+    LU = np.ascontiguousarray(A, dtype=np.float64).copy()
+    perm = np.empty(LU.shape[0], np.int64)
+    ok = linalg.lu_factor(LU, perm)
+    x = np.ascontiguousarray(b, dtype=np.float64).copy()
+    if ok:
+        linalg.lu_solve(LU, perm, x)
+    return ok, x, LU, perm
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 5, 8, 20, 30])
+def test_lu_matches_numpy_on_random_matrices(n):
+    rng = np.random.default_rng(100 + n)
+    for _ in range(5):
+        A = rng.standard_normal((n, n)) + n * np.eye(n) * rng.choice([-1.0, 1.0])
+        b = rng.standard_normal(n)
+        ok, x, _, _ = _lu_solve(A, b)
+        assert ok
+        ref = np.linalg.solve(A, b)
+        cond = np.linalg.cond(A)
+        assert np.max(np.abs(x - ref)) <= 1e-14 * cond * max(1.0, np.max(np.abs(ref))) * n
+        # residual check, independent of the reference
+        assert np.max(np.abs(A @ x - b)) < 1e-12 * np.max(np.abs(A)) * np.max(np.abs(x)) * n
+
+
+def test_lu_reconstructs_pa_equals_lu():
+    rng = np.random.default_rng(7)
+    n = 6
+    A = rng.standard_normal((n, n))
+    ok, _, LU, perm = _lu_solve(A, np.zeros(n))
+    assert ok
+    L = np.tril(LU, -1) + np.eye(n)
+    U = np.triu(LU)
+    PA = A.copy()
+    for k in range(n):  # apply the recorded row swaps in order
+        PA[[k, perm[k]]] = PA[[perm[k], k]]
+    np.testing.assert_allclose(L @ U, PA, rtol=0, atol=1e-13)
+    assert np.all(np.abs(np.tril(LU, -1)) <= 1.0 + 1e-15)  # partial pivoting: |l_ij| <= 1
+
+
+def test_lu_pivoting_cases():
+    # zero leading pivot: impossible without a row swap
+    ok, x, _, perm = _lu_solve(np.array([[0.0, 1.0], [1.0, 0.0]]), np.array([2.0, 3.0]))
+    assert ok and np.array_equal(x, [3.0, 2.0]) and perm[0] == 1
+    # tiny leading pivot: without pivoting x would be garbage (catastrophic growth 1e20)
+    A = np.array([[1e-20, 1.0], [1.0, 1.0]])
+    b = np.array([1.0, 2.0])
+    ok, x, _, _ = _lu_solve(A, b)
+    assert ok
+    np.testing.assert_allclose(x, np.linalg.solve(A, b), rtol=1e-15)
+    # a permutation matrix needing several swaps, and a graded matrix
+    Pm = np.eye(5)[[3, 0, 4, 1, 2]]
+    b = np.arange(1.0, 6.0)
+    ok, x, _, _ = _lu_solve(Pm, b)
+    assert ok and np.array_equal(x, Pm.T @ b)
+    rng = np.random.default_rng(3)
+    G = rng.standard_normal((6, 6)) * np.logspace(-8, 8, 6)[:, None]
+    b = rng.standard_normal(6)
+    ok, x, _, _ = _lu_solve(G, b)
+    assert ok
+    # backward stable: residual of the order of eps * ||G|| * ||x||
+    assert np.max(np.abs(G @ x - b)) < 1e-14 * 6 * np.linalg.norm(G, np.inf) * np.max(np.abs(x))
+
+
+def test_lu_singular_and_nonfinite_return_false():
+    assert _lu_solve(np.zeros((3, 3)), np.ones(3))[0] is False
+    assert _lu_solve(np.array([[1.0, 2.0], [2.0, 4.0]]), np.ones(2))[0] is False  # rank 1
+    A = np.eye(3)
+    A[:, 1] = 0.0  # a zero column
+    assert _lu_solve(A, np.ones(3))[0] is False
+    B = np.eye(3)
+    B[2, 2] = np.nan
+    assert _lu_solve(B, np.ones(3))[0] is False
+    C = np.eye(2)
+    C[0, 0] = np.inf
+    assert _lu_solve(C, np.ones(2))[0] is False
+
+
+# ---------------------------------------------------------------- error norm, step control
+def test_error_norm_properties():
+    n = 4
+    y = np.array([1.0, -2.0, 0.0, 1e-3])
+    ynew = np.array([1.5, -1.0, 0.0, 2e-3])
+    rtol, atol = 1e-3, np.full(n, 1e-6)
+    sc = atol + rtol * np.maximum(np.abs(y), np.abs(ynew))
+    assert control.error_norm(np.zeros(n), y, ynew, rtol, atol) == 0.0
+    # an error of exactly one scale unit in every component has RMS norm 1
+    assert control.error_norm(sc.copy(), y, ynew, rtol, atol) == pytest.approx(1.0, rel=1e-15)
+    rng = np.random.default_rng(0)
+    e = rng.standard_normal(n)
+    ref = np.sqrt(np.mean((e / sc) ** 2))
+    assert control.error_norm(e, y, ynew, rtol, atol) == pytest.approx(ref, rel=1e-14)
+    # homogeneous of degree 1, sign-blind, and scale uses max(|y|, |ynew|)
+    assert control.error_norm(3 * e, y, ynew, rtol, atol) == pytest.approx(3 * ref, rel=1e-14)
+    assert control.error_norm(-e, y, ynew, rtol, atol) == pytest.approx(ref, rel=1e-14)
+    assert control.error_norm(e, ynew, y, rtol, atol) == pytest.approx(ref, rel=1e-14)
+    # NaN or inf in the error: inf, so the step is rejected
+    e[1] = np.nan
+    assert control.error_norm(e, y, ynew, rtol, atol) == np.inf
+    e[1] = np.inf
+    assert control.error_norm(e, y, ynew, rtol, atol) == np.inf
+
+
+def test_pi_factor_properties():
+    q = 4.0
+    f = control.pi_factor
+    assert f(0.0, 1.0, q, False) == control.MAX_FACTOR
+    assert f(1.0, 1.0, q, False) == pytest.approx(control.SAFETY)
+    # bounded, and never growing right after a rejection
+    for err in (1e-12, 1e-3, 0.5, 1.0, 2.0, 1e3, 1e12, np.inf):
+        for prev in (1e-8, 1e-2, 1.0, 10.0):
+            v = f(err, prev, q, False)
+            assert control.MIN_FACTOR <= v <= control.MAX_FACTOR
+            assert f(err, prev, q, True) <= 1.0
+    # a larger error never gives a larger step
+    errs = np.logspace(-6, 6, 50)
+    vals = [f(e, 1.0, q, False) for e in errs]
+    assert np.all(np.diff(vals) <= 0)
+    assert f(10.0, 1.0, q, False) < 1.0 < f(0.01, 1.0, q, False)
+    # PI memory: a previous error larger than the current one damps growth
+    assert f(0.1, 1.0, q, False) > f(0.1, 1e-3, q, False)
+
+
+def test_initial_step_is_positive_and_capped():
+    rhs_k = as_kernel_function(P.limit_cycle_rhs)
+    p = np.array([1.0, 2.0])
+    y = np.array([0.5, 0.1])
+    f0 = np.empty(2)
+    P.limit_cycle_rhs.py_func(0.0, y, p, f0)
+    atol = np.full(2, 1e-9)
+    for span in (1e-3, 1.0, 100.0):
+        h = control.initial_step(rhs_k, 0.0, y, f0, p, span, 4.0, 1e-6, atol, np.empty(2),
+                                 np.empty(2))
+        assert 0.0 < h <= span
+    # tighter tolerance -> smaller first step
+    h6 = control.initial_step(rhs_k, 0.0, y, f0, p, 10.0, 4.0, 1e-6, atol, np.empty(2),
+                              np.empty(2))
+    h10 = control.initial_step(rhs_k, 0.0, y, f0, p, 10.0, 4.0, 1e-10, atol * 1e-4,
+                               np.empty(2), np.empty(2))
+    assert h10 < h6
