@@ -312,6 +312,12 @@ def bench_problem(prob, args):
                       meta=dict(solver="ldnsim", kernels="default", threads=1,
                                 jacobian="finite differences", method="rodas5p",
                                 autonomous=prob.autonomous)))
+    if prob.extra.get("nonstiff"):
+        cases.append(Case("ldnsim dopri5 default 1t",
+                          lambda: ldnsim_batch(prob, ps, method="dopri5", **kw),
+                          repeats=args.repeats, members=R, setup=set_threads(1),
+                          meta=dict(solver="ldnsim", kernels="default", threads=1,
+                                    jacobian="none (explicit)", method="dopri5")))
     if lsoda is not None:
         f_nbl = P.lsoda_rhs(prob)
         addr = f_nbl.address
@@ -385,12 +391,89 @@ def bench_problem(prob, args):
     summary = targets(prob.name, by)
     for line in summary["lines"]:
         print("  " + line)
+    wp = None
+    if args.wp_members > 0 and lsoda is not None:
+        k = min(args.wp_members, R)
+        wp = work_precision(prob, ps[:k], ref[:k], seg, addr, args)
     return {"problem": prob.name, "members": R, "rtol": rtol, "atol": atol,
             "notes": prob.notes, "autonomous": prob.autonomous, "seed": args.seed,
             "perturbation": "p * exp(0.1 z), z ~ N(0,1) per parameter and member",
             "scipy_members": n_sci, "roadrunner_members": n_rr,
             "jacobian_check_max_rel": jac_err, "reference": ref_check, "rows": rows,
-            "targets": summary, "table_markdown": table}
+            "targets": summary, "table_markdown": table, "work_precision": wp}
+
+
+def work_precision(prob, ps, ref, seg, addr, args):
+    """Time against accuracy over a tolerance sweep (atol/rtol fixed at the problem's ratio),
+    for ldnsim (1 thread, both kernel kinds) and numbalsoda (1 thread); then the speed ratio
+    at matched accuracy: for each numbalsoda point, ldnsim's time interpolated (log time,
+    linear in digits) at the same ``mescd_all``."""
+    R = ps.shape[0]
+    ratio = prob.atol / prob.rtol
+    rtols = [float(x) for x in args.wp_rtols.split(",")]
+    print(f"\n  work-precision sweep on {R} members, rtol in {rtols}, atol = {ratio:g} * rtol",
+          flush=True)
+    cases = []
+    for rt in rtols:
+        kw = dict(rtol=rt, atol=ratio * rt)
+        for spec in (False, True):
+            cases.append(Case(f"ldnsim {'specialize' if spec else 'default'} 1t @{rt:g}",
+                              lambda s=spec, kw=kw: ldnsim_batch(prob, ps, specialize=s, **kw),
+                              repeats=args.wp_repeats, members=R, setup=set_threads(1),
+                              meta=dict(solver=f"ldnsim {'specialize' if spec else 'default'}",
+                                        rtol=rt)))
+        cases.append(Case(f"numbalsoda 1t @{rt:g}",
+                          lambda kw=kw: numbalsoda_run(prob, addr, ps, seg, False, **kw),
+                          repeats=args.wp_repeats, members=R, setup=set_threads(1),
+                          meta=dict(solver="numbalsoda", rtol=rt)))
+    run_interleaved(cases, verbose=False)
+    points = []
+    for c in cases:
+        y = c.result.y if c.meta["solver"].startswith("ldnsim") else c.result[0]
+        acc = accuracy(y, ref, prob.rtol, prob.atol)   # fixed scale: comparable digits
+        points.append({**c.meta, "ms_per_member": 1e3 * c.per_member,
+                       "mescd_all": acc["mescd_all"], "mescd_end": acc["mescd_end"],
+                       "max_rel": acc["max_rel"]})
+    matched = []
+    for kern in ("default", "specialize"):
+        L = sorted((p for p in points if p["solver"] == f"ldnsim {kern}"),
+                   key=lambda p: p["mescd_all"])
+        d = np.array([p["mescd_all"] for p in L])
+        lt = np.log([p["ms_per_member"] for p in L])
+        for q in (p for p in points if p["solver"] == "numbalsoda"):
+            if d[0] <= q["mescd_all"] <= d[-1] and np.all(np.diff(d) > 0):
+                t_l = float(np.exp(np.interp(q["mescd_all"], d, lt)))
+                matched.append({"kernels": kern, "numbalsoda_rtol": q["rtol"],
+                                "digits": q["mescd_all"],
+                                "numbalsoda_ms": q["ms_per_member"], "ldnsim_ms": t_l,
+                                "speedup": q["ms_per_member"] / t_l})
+    sweep_rows = []
+    for rt in rtols:
+        row = {"rtol": rt}
+        for p in points:
+            if p["rtol"] == rt:
+                key = {"ldnsim default": "def", "ldnsim specialize": "spec",
+                       "numbalsoda": "nbl"}[p["solver"]]
+                row[f"{key}_ms"] = p["ms_per_member"]
+                row[f"{key}_digits"] = p["mescd_all"]
+        sweep_rows.append(row)
+    print_table(sweep_rows, [("rtol", "rtol", ".0e"), ("def_ms", "ldnsim default ms", ".4g"),
+                             ("def_digits", "digits", ".2f"),
+                             ("spec_ms", "ldnsim spec ms", ".4g"),
+                             ("spec_digits", "digits", ".2f"),
+                             ("nbl_ms", "numbalsoda ms", ".4g"), ("nbl_digits", "digits", ".2f")],
+                title=f"\n### {prob.name} work-precision (1 thread, per member; digits = mescd "
+                      f"over all outputs, worst member)")
+    if matched:
+        print_table(matched, [("kernels", "ldnsim kernels", None),
+                              ("numbalsoda_rtol", "numbalsoda rtol", ".0e"),
+                              ("digits", "digits", ".2f"),
+                              ("numbalsoda_ms", "numbalsoda ms", ".4g"),
+                              ("ldnsim_ms", "ldnsim ms (interp.)", ".4g"),
+                              ("speedup", "ldnsim speedup", ".2f")],
+                    title=f"\n### {prob.name}: speed at matched accuracy (>1: ldnsim faster)")
+    return {"members": R, "atol_over_rtol": ratio, "points": points, "matched": matched,
+            "rows": sweep_rows}
 
 
 def targets(name, by):
@@ -445,6 +528,10 @@ def main(argv=None):
                     help="members solved with libroadrunner (0 to skip)")
     ap.add_argument("--ref-check", type=int, default=5,
                     help="members on which the reference is cross-checked with scipy Radau")
+    ap.add_argument("--wp-members", type=int, default=500,
+                    help="members for the work-precision sweep (0 to skip)")
+    ap.add_argument("--wp-rtols", default="1e-5,1e-6,1e-7,1e-8,1e-9,1e-10")
+    ap.add_argument("--wp-repeats", type=int, default=3)
     ap.add_argument("--seed", type=int, default=20240601)
     ap.add_argument("--out", default=str(common.RESULTS / "ensembles.json"))
     args = ap.parse_args(argv)
@@ -454,6 +541,9 @@ def main(argv=None):
         args.rr_members = min(args.rr_members, 40)
         args.ref_check = min(args.ref_check, 2)
         args.repeats = min(args.repeats, 3)
+        args.wp_members = min(args.wp_members, 40)
+        args.wp_repeats = 1
+        args.wp_rtols = "1e-6,1e-8,1e-10"
     names = [s.strip() for s in args.problems.split(",") if s.strip()]
     unknown = set(names) - set(P.PROBLEMS)
     if unknown:

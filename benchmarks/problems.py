@@ -310,6 +310,7 @@ def pkpd():
         param_names=list(PKPD_NAMES), y0=np.array([0.0, 0.0, 0.0, 1.0]), p=PKPD_P.copy(),
         t_eval=np.arange(0.0, 241.0), rtol=1e-8, atol=1e-8, rhs=pkpd_rhs, jac=pkpd_jac,
         antimony=pkpd_antimony, doses=pkpd_doses(), ref_rtol=1e-12, ref_atol=1e-12,
+        extra={"nonstiff": True},
         notes=("rxode2 benchmark PK/PD; doses 10000 into depot at 0, 12, ..., 108 h and 20000 "
                "at 120, 144, ..., 216 h; 241 hourly outputs 0..240 h, right-continuous "
                "(an output at a dose time includes the dose)"),

@@ -7,8 +7,8 @@ Run from the repository root::
 
 The model file is the single source of truth: every simulation here is ``ldnsim.simulate`` on
 ``models/ldn.toml`` with the fitted parameters passed as overrides; nothing about the model is
-re-implemented. Four stages, each a weighted ``scipy.optimize.least_squares`` fit in log
-parameter space (bounds from the file's ``lower``/``upper``):
+re-implemented. Stages 1-4 are weighted ``scipy.optimize.least_squares`` fits in log
+parameter space (bounds from the file's ``lower``/``upper``); stage 5 is a grid choice:
 
 1. PK (pharmaceutical, 50 mg single dose): ``ka, V_ntx, CL_ntx, V_6bn, CL_6bn`` with ``F_oral``,
    ``f_abs``, ``f_6bn``, ``fu_ntx`` fixed, to naltrexone Cmax 13.3 ng/mL, Tmax 1 h, t1/2 4 h and
@@ -18,9 +18,14 @@ parameter space (bounds from the file's ``lower``/``upper``):
    endogenous ligand fixed, to the individual Rabiner 2011 peak occupancies (<8 h) and the Lee
    1988 time course relative to 1 h (weighted by its SEMs).
 3. Receptor up-regulation: ``up_max`` so that 8 days of 50 mg/day raise receptor density by 80%
-   (mouse mu +80%, dossier §4.1). Stages 2 and 3 are alternated until they agree.
+   (mouse mu +80%, dossier §4.1).
 4. rodent_transient: ``Kp_brain`` so that 4.5 mg/day gives 5 h/day of occupancy > 0.5 at steady
    state (Zagon & McLaughlin: 4-6 h/day in mice).
+5. Qualitative (hypothesis module): ``theta50_up`` is the largest value on a grid for which the
+   rodent_transient benefit/harm crossover (week-4 mean signal = 1) lies at >= 8 h/day of
+   blockade (Zagon 1987: 6-8 h/day beneficial; 1983/1984: 24 h/day harmful), ``up_max``
+   refitted for each candidate.
+Stages 2-5 interact weakly through the endogenous ligand and are run twice.
 
 Then unfitted checks are reported: Weerts 2008 steady state, Contrave, urine and clearance
 cross-checks, the dossier's derived LDN occupancy table, the TLR4 negative control and the
@@ -36,7 +41,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from scipy.optimize import least_squares
+from scipy.optimize import brentq, least_squares
 
 HERE = Path(__file__).resolve().parent
 try:
@@ -50,6 +55,10 @@ JSON_PATH = HERE / "ldn_calibration.json"
 BLOCKADE_THRESHOLD = 0.5
 """Drug occupancy above which a receptor population counts as 'blocked' (assumed: Zagon
 measured blockade functionally, as loss of morphine analgesia)."""
+
+ZAGON_MIN_BENEFIT_HOURS = 8.0
+"""Longest daily blockade still beneficial in Zagon & McLaughlin 1987 (6-8 h/day, nude mice)."""
+THETA50_GRID = (0.02, 0.05, 0.1, 0.2, 0.3, 0.5)
 
 PK_PARAMS = ("ka", "V_ntx", "CL_ntx", "V_6bn", "CL_6bn")
 OCC_PARAMS = ("Kd_ntx", "k_ret_on", "k_ret_off")
@@ -224,19 +233,67 @@ def fit_stage(ldn, names, residual_fn, label, store=None):
     return values
 
 
+def zagon_crossover(ldn, params=None):
+    """Daily blockade (h/day, rodent_transient) at which the week-4 mean signal crosses 1.
+
+    Below it the mean opioid signal is raised (proliferation slowed: benefit), above it
+    lowered (harm). Found by root-finding on the daily dose."""
+    t = np.arange(0.0, 28 * 24.0 + 1e-9, 0.25)
+    week4 = t >= 21 * 24.0
+
+    def run(dose):
+        ds = ldn.run(t, dose, count=28, scenarios=("pharmaceutical", "rodent_transient"),
+                     params=params)
+        return (float(ds.signal_opioid.values[week4].mean()) - 1.0,
+                blockade_hours(t, ds.occupancy_mor_drug.values, 21 * 24.0, 28 * 24.0))
+
+    try:
+        dose = brentq(lambda d: run(d)[0], 0.5, 100.0, xtol=1e-3)
+    except ValueError:  # no sign change: no benefit/harm boundary in 0.5-100 mg/day
+        return float("nan")
+    return run(dose)[1]
+
+
+def fit_up_max(ldn, params=None):
+    fit_stage(ldn, UP_PARAMS, lambda p: [(upregulation(ldn, {**(params or {}), **p}) - 1.8)
+                                         / 0.05], "up-regulation")
+
+
+def choose_theta50(ldn):
+    """Qualitative Zagon calibration of the hypothesis parameter ``theta50_up``: the largest
+    grid value whose benefit/harm crossover lies at >= ZAGON_MIN_BENEFIT_HOURS of daily
+    blockade (Zagon & McLaughlin 1987: 6-8 h/day still beneficial; 1983/1984: 24 h/day
+    harmful). ``up_max`` is refitted for every candidate."""
+    scan = []
+    for th in THETA50_GRID:
+        fit_up_max(ldn, {"theta50_up": th})
+        cross = zagon_crossover(ldn, {"theta50_up": th})
+        scan.append(dict(theta50_up=th, up_max=ldn.fit["up_max"], crossover_h_per_day=cross))
+        print(f"  theta50_up = {th:g}: up_max = {ldn.fit['up_max']:.4g}, benefit/harm "
+              f"crossover at {cross:.2f} h/day of blockade")
+    ok = [r["theta50_up"] for r in scan if r["crossover_h_per_day"] >= ZAGON_MIN_BENEFIT_HOURS]
+    if not ok:
+        raise SystemExit("no theta50_up on the grid reproduces Zagon's dichotomy")
+    ldn.fit["theta50_up"] = max(ok)
+    fit_up_max(ldn)
+    return scan
+
+
 def calibrate(ldn):
     fit_stage(ldn, PK_PARAMS, lambda p: [r["residual"] for r in pk_rows(pk_metrics(ldn, p))],
               "PK")
-    for _ in range(3):  # occupancy and up-regulation interact weakly through the ligand
+    ldn.rodent = {k: v for k, v in ldn.model.scenarios["rodent_transient"].values.items()
+                  if k in RODENT_PARAMS}
+    scan = None
+    for _ in range(2):  # the stages below interact weakly (through the endogenous ligand)
         fit_stage(ldn, OCC_PARAMS,
                   lambda p: [r["residual"] for r in occupancy_rows(*occupancy_metrics(ldn, p)[:2])],
                   "occupancy")
-        fit_stage(ldn, UP_PARAMS, lambda p: [(upregulation(ldn, p) - 1.8) / 0.05],
-                  "up-regulation")
-    ldn.rodent = {k: v for k, v in ldn.model.scenarios["rodent_transient"].values.items()
-                  if k in RODENT_PARAMS}
-    fit_stage(ldn, RODENT_PARAMS, lambda p: [(rodent_hours(ldn, p) - 5.0) / 0.5],
-              "rodent_transient", store=ldn.rodent)
+        fit_up_max(ldn)
+        fit_stage(ldn, RODENT_PARAMS, lambda p: [(rodent_hours(ldn, p) - 5.0) / 0.5],
+                  "rodent_transient", store=ldn.rodent)
+        scan = choose_theta50(ldn)
+    return scan
 
 
 # --------------------------------------------------------------------------- checks
@@ -346,7 +403,7 @@ def main(argv=None):
                     help="write the fitted values into models/ldn.toml")
     args = ap.parse_args(argv)
     ldn = LDN()
-    calibrate(ldn)
+    scan = calibrate(ldn)
     fitted = {k: float(v) for k, v in ldn.fit.items()}
     rodent = {k: float(v) for k, v in ldn.rodent.items()}
 
@@ -378,7 +435,7 @@ def main(argv=None):
         model=str(MODEL_PATH.relative_to(HERE.parents[1])), model_hash=ldn.model.hash,
         ldnsim_version=ldnsim.__version__, method="scipy.optimize.least_squares (TRF, log "
         "parameters, bounds from ldn.toml), stages PK -> occupancy <-> up-regulation -> rodent",
-        blockade_threshold=BLOCKADE_THRESHOLD, fitted=fitted,
+        blockade_threshold=BLOCKADE_THRESHOLD, fitted=fitted, theta50_scan=scan,
         scenario_fitted={"rodent_transient": rodent,
                          "human_pet": {k: fitted[k] for k in ("k_ret_on", "k_ret_off")}},
         residuals=rows, checks=chk)
