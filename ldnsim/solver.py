@@ -171,8 +171,10 @@ def _functions(rhs, jac, specialize=False):
         # The dispatchers themselves: numba compiles the kernels once more for this rhs/jac
         # and can inline them (about 1.5x faster on small models), at the cost of seconds of
         # compilation per new function in every process (not cached across processes).
-        if not isinstance(rhs, numba.core.registry.CPUDispatcher):
-            raise TypeError("specialize=True needs @numba.njit functions for rhs and jac")
+        for f in (rhs, jac):
+            if f is not None and not isinstance(f, numba.core.registry.CPUDispatcher):
+                raise TypeError("specialize=True needs @numba.njit functions for rhs and jac, "
+                                f"got {getattr(f, '__name__', type(f).__name__)!r}")
         if jac is None:
             return rhs, rhs, False
         return rhs, jac, True
@@ -213,9 +215,14 @@ def _check_common(t_eval, rtol, atol, n, max_steps, first_step):
         raise ValueError(f"rtol must be a positive number, got {rtol}")
     if rtol < 100 * np.finfo(float).eps:
         raise ValueError(f"rtol={rtol} is below what double precision can deliver; use >= 1e-14")
-    atol_arr = np.ascontiguousarray(np.broadcast_to(np.asarray(atol, dtype=np.float64), (n,)))
-    if not np.all(np.isfinite(atol_arr)) or np.any(atol_arr < 0):
-        raise ValueError("atol must be non-negative and finite (a scalar or one per state)")
+    atol_in = np.asarray(atol, dtype=np.float64)
+    if atol_in.ndim > 1 or atol_in.size not in (1, n):
+        raise ValueError(f"atol must be a scalar or one value per state ({n}); got shape "
+                         f"{atol_in.shape}")
+    atol_arr = np.ascontiguousarray(np.broadcast_to(atol_in.reshape(-1), (n,)))
+    if not np.all(np.isfinite(atol_arr)) or np.any(atol_arr <= 0):
+        raise ValueError("atol must be positive and finite (a scalar or one per state); pure "
+                         "relative error control breaks down wherever a state is zero")
     if int(max_steps) < 1:
         raise ValueError("max_steps must be at least 1")
     fs = 0.0 if first_step is None else float(first_step)
@@ -296,6 +303,8 @@ def integrate(rhs, y0, t_eval, p, *, jac=None, method="rodas5p", rtol=1e-6, atol
     """
     y0 = _float_array(y0, "y0", 1)
     p = _float_array(p, "p", 1)
+    if not np.all(np.isfinite(y0)):
+        raise ValueError("y0 must be finite; it holds NaN or inf")
     n = y0.size
     t_eval, rtol, atol_arr, max_steps, fs = _check_common(t_eval, rtol, atol, n, max_steps,
                                                           first_step)

@@ -16,7 +16,7 @@ BETA2 = 0.4
 ERR_FLOOR = 1e-4
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def error_norm(err, y, ynew, rtol, atol):
     """RMS norm of ``err / (atol + rtol * max(|y|, |ynew|))``; NaN in, inf out."""
     n = err.size
@@ -26,12 +26,12 @@ def error_norm(err, y, ynew, rtol, atol):
         v = err[i] / sc
         s += v * v
     r = np.sqrt(s / n)
-    if not np.isfinite(r):
+    if not np.isfinite(r):  # NaN or overflow in the stages: reject the step
         return np.inf
     return r
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def pi_factor(err, err_prev, q, rejected):
     """Step-size factor from the current and previous error norms (PI control)."""
     k = q + 1.0
@@ -44,7 +44,7 @@ def pi_factor(err, err_prev, q, rejected):
     return min(MAX_FACTOR, max(MIN_FACTOR, fac))
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def initial_step(rhs, t, y, f0, p, direction_span, q, rtol, atol, ytmp, ftmp):
     """Hairer's initial step (Solving ODEs I, II.4), as scipy's ``select_initial_step``.
 
@@ -59,10 +59,12 @@ def initial_step(rhs, t, y, f0, p, direction_span, q, rtol, atol, ytmp, ftmp):
         d1 += (f0[i] / sc) ** 2
     d0 = np.sqrt(d0 / n)
     d1 = np.sqrt(d1 / n)
-    if d0 < 1e-5 or d1 < 1e-5:
+    if d0 < 1e-5 or d1 < 1e-5 or not np.isfinite(d1):
         h0 = 1e-6
     else:
         h0 = 0.01 * d0 / d1
+    if not (h0 > 0.0):  # d1 overflowed to inf, or |f| / scale beyond double range
+        h0 = 1e-6
     h0 = min(h0, direction_span)
     for i in range(n):
         ytmp[i] = y[i] + h0 * f0[i]
@@ -74,6 +76,8 @@ def initial_step(rhs, t, y, f0, p, direction_span, q, rtol, atol, ytmp, ftmp):
     d2 = np.sqrt(d2 / n) / h0
     if not np.isfinite(d2):
         return min(h0, direction_span) * 1e-3
+    if not np.isfinite(d1):
+        return min(h0, direction_span)
     if d1 <= 1e-15 and d2 <= 1e-15:
         h1 = max(1e-6, h0 * 1e-3)
     else:

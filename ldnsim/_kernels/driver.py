@@ -51,7 +51,7 @@ DOPRI5_E = tb.DOPRI5_E
 DOPRI5_P = tb.DOPRI5_P
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _all_finite(y):
     for i in range(y.size):
         if not np.isfinite(y[i]):
@@ -59,7 +59,7 @@ def _all_finite(y):
     return True
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _segment_rodas(rhs, jac, have_jac, autonomous, t, tb_, y, p, t_eval, k, out, rtol, atol,
                    max_steps, h, stats, f0, ft, J, W, perm, K, ynew, ytmp, ftmp, D, hbuf):
     """Integrate y from t to tb_ with Rodas5P; fill outputs t_eval[k:] that lie in (t, tb_).
@@ -71,18 +71,21 @@ def _segment_rodas(rhs, jac, have_jac, autonomous, t, tb_, y, p, t_eval, k, out,
     q = 4.0  # order of the error estimate
     rhs(t, y, p, f0)
     stats[ST_RHS] += 1
+    if not (_all_finite(y) and _all_finite(f0)):
+        return NON_FINITE, k
     span = tb_ - t
     if h <= 0.0:
         h = initial_step(rhs, t, y, f0, p, span, q, rtol, atol, ytmp, ftmp)
         stats[ST_RHS] += 1
     err_prev = 1.0
     rejected = False
+    nonfinite = False  # was the last rejection caused by NaN/inf in the stages?
     need_jac = True
     while t < tb_:
         if stats[ST_ACCEPTED] + stats[ST_REJECTED] >= max_steps:
             return MAX_STEPS, k
-        if h <= 10.0 * EPS * abs(t) or h < 1e-300:
-            return STEP_UNDERFLOW, k
+        if not (h > 10.0 * EPS * abs(t)) or not (h >= 1e-300):
+            return (NON_FINITE if nonfinite else STEP_UNDERFLOW), k
         last = False
         if t + h >= tb_:
             h = tb_ - t
@@ -134,18 +137,19 @@ def _segment_rodas(rhs, jac, have_jac, autonomous, t, tb_, y, p, t_eval, k, out,
             h = h_next
         else:
             stats[ST_REJECTED] += 1
+            nonfinite = ok and not _all_finite(ynew)
             if ok:
                 h = h * pi_factor(err, err_prev, q, True)
             else:
                 h = 0.25 * h
-                if h <= 10.0 * EPS * abs(t) or h < 1e-300:
+                if not (h > 10.0 * EPS * abs(t)) or not (h >= 1e-300):
                     return SINGULAR, k
             rejected = True
     hbuf[0] = h
     return SUCCESS, k
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _segment_dopri5(rhs, t, tb_, y, p, t_eval, k, out, rtol, atol, max_steps, h, stats,
                     K, ynew, ytmp, err_vec, hbuf):
     """Integrate y from t to tb_ with Dormand-Prince 5(4); same contract as the Rodas segment."""
@@ -154,18 +158,21 @@ def _segment_dopri5(rhs, t, tb_, y, p, t_eval, k, out, rtol, atol, max_steps, h,
     q = 4.0
     rhs(t, y, p, K[0])
     stats[ST_RHS] += 1
+    if not (_all_finite(y) and _all_finite(K[0])):
+        return NON_FINITE, k
     span = tb_ - t
     if h <= 0.0:
         h = initial_step(rhs, t, y, K[0], p, span, q, rtol, atol, ytmp, ynew)
         stats[ST_RHS] += 1
     err_prev = 1.0
     rejected = False
+    nonfinite = False
     s = DOPRI5_B.size
     while t < tb_:
         if stats[ST_ACCEPTED] + stats[ST_REJECTED] >= max_steps:
             return MAX_STEPS, k
-        if h <= 10.0 * EPS * abs(t) or h < 1e-300:
-            return STEP_UNDERFLOW, k
+        if not (h > 10.0 * EPS * abs(t)) or not (h >= 1e-300):
+            return (NON_FINITE if nonfinite else STEP_UNDERFLOW), k
         last = False
         if t + h >= tb_:
             h = tb_ - t
@@ -191,13 +198,14 @@ def _segment_dopri5(rhs, t, tb_, y, p, t_eval, k, out, rtol, atol, max_steps, h,
             h = h * fac
         else:
             stats[ST_REJECTED] += 1
+            nonfinite = not _all_finite(ynew)
             h = h * pi_factor(err, err_prev, q, True)
             rejected = True
     hbuf[0] = h
     return SUCCESS, k
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def solve_one(rhs, jac, method, have_jac, autonomous, y0, t_eval, p0, ev_t, ev_kind, ev_idx,
               ev_amt, rtol, atol, max_steps, first_step, out, stats):
     """Integrate one trajectory through its events.
@@ -281,7 +289,7 @@ def solve_one(rhs, jac, method, have_jac, autonomous, y0, t_eval, p0, ev_t, ev_k
     return SUCCESS
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, error_model="numpy")
 def solve_batch(rhs, jac, method, have_jac, autonomous, y0s, t_eval, ps, ev_t, ev_kind, ev_idx,
                 ev_amt, rtol, atol, max_steps, first_step, out, status, stats):
     """Rows in parallel on numba threads; row r uses ``y0s[r]``, ``ps[r]`` and event row

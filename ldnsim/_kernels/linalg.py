@@ -7,7 +7,7 @@ import numpy as np
 from numba import njit
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def lu_factor(A, perm):
     """Factor ``A`` (n, n) in place as P A = L U; ``perm`` (n,) int64 receives the pivots.
 
@@ -40,7 +40,7 @@ def lu_factor(A, perm):
     return True
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def lu_solve(LU, perm, b):
     """Solve ``A x = b`` in place in ``b`` (n,) from :func:`lu_factor`'s output."""
     n = LU.shape[0]

@@ -13,7 +13,7 @@ ST_JAC = 3
 ST_LU = 4
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def fd_jacobian(rhs, t, y, p, f0, J, ytmp, ftmp, atol):
     """Forward-difference Jacobian, column by column.
 
@@ -37,7 +37,7 @@ def fd_jacobian(rhs, t, y, p, f0, J, ytmp, ftmp, atol):
         ytmp[j] = yj
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def fd_time_derivative(rhs, t, y, p, f0, ft, ftmp):
     """Forward-difference df/dt for non-autonomous right-hand sides."""
     delta = np.sqrt(2.220446049250313e-16 * max(1e-5, abs(t)))
@@ -48,7 +48,7 @@ def fd_time_derivative(rhs, t, y, p, f0, ft, ftmp):
         ft[i] = (ftmp[i] - f0[i]) / delta
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def rosenbrock_step(rhs, t, y, h, p, f0, ft, J, W, perm, K, ynew, ytmp, ftmp,
                     A, C, gamma, c, d, M, stats):
     """One Rosenbrock step in transformed form (see ``tableaus``); False if W is singular.
@@ -93,7 +93,7 @@ def rosenbrock_step(rhs, t, y, h, p, f0, ft, J, W, perm, K, ynew, ytmp, ftmp,
     return True
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def rosenbrock_dense_coefficients(K, H, D):
     """``D`` (3, n) = ``H`` (3, s) @ ``K`` (s, n): the dense-output vectors of one step."""
     for r in range(H.shape[0]):
@@ -104,7 +104,7 @@ def rosenbrock_dense_coefficients(K, H, D):
             D[r, l] = acc
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def rosenbrock_dense_eval(theta, y0, y1, D, out):
     """Order-4 interpolant ``(1-θ) y0 + θ (y1 + (1-θ)(D0 + θ (D1 + θ D2)))``."""
     t1 = 1.0 - theta
@@ -112,7 +112,7 @@ def rosenbrock_dense_eval(theta, y0, y1, D, out):
         out[l] = t1 * y0[l] + theta * (y1[l] + t1 * (D[0, l] + theta * (D[1, l] + theta * D[2, l])))
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def erk_step(rhs, t, y, h, p, K, ynew, ytmp, A, B, C, E, err, stats):
     """One explicit RK step with FSAL (``K[0]`` holds f(t, y) on entry; ``K[s]`` is filled
     with f(t+h, ynew)); writes the error estimate into ``err``. scipy ``_ivp/rk.py:rk_step``.
@@ -141,7 +141,7 @@ def erk_step(rhs, t, y, h, p, K, ynew, ytmp, A, B, C, E, err, stats):
         err[l] = h * acc
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def erk_dense_eval(theta, h, y0, K, P, out):
     """scipy RkDenseOutput: ``y0 + h * K.T @ (P @ [θ, θ², θ³, θ⁴])``."""
     n = y0.size

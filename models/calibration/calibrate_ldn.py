@@ -49,6 +49,7 @@ try:
 except ModuleNotFoundError:  # run from a source checkout without installing
     sys.path.insert(0, str(HERE.parents[1]))
     import ldnsim
+from ldnsim.metrics import blockade_hours, rebound  # noqa: E402
 MODEL_PATH = HERE.parent / "ldn.toml"
 JSON_PATH = HERE / "ldn_calibration.json"
 
@@ -139,21 +140,6 @@ def half_life(t, c, t1, t2):
     return -math.log(2) / slope
 
 
-def blockade_hours(t, occ, t_from, t_to):
-    """Mean hours per day with occupancy above the blockade threshold over [t_from, t_to)."""
-    t, x = np.asarray(t), np.asarray(occ) - BLOCKADE_THRESHOLD
-    m = (t >= t_from) & (t <= t_to)
-    t, x = t[m], x[m]
-    a, b, dt = x[:-1], x[1:], np.diff(t)
-    # time above threshold in each grid interval, crossings placed by linear interpolation
-    # (smooth in the parameters, which the least-squares fit needs)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        frac = np.where((a > 0) & (b > 0), 1.0,
-                        np.where((a <= 0) & (b <= 0), 0.0,
-                                 np.where(a > 0, a / (a - b), b / (b - a))))
-    return float((frac * dt).sum() / ((t_to - t_from) / 24.0))
-
-
 # --------------------------------------------------------------------------- targets
 def pk_metrics(ldn, params=None):
     t = np.arange(0.0, 48.0 + 1e-9, 0.01)
@@ -161,14 +147,14 @@ def pk_metrics(ldn, params=None):
     c, c6 = ds.C_ntx.values, ds.C_6bn.values
     cmax, tmax = peak(t, c)
     c6max, t6max = peak(t, c6)
-    return dict(cmax=cmax, tmax=tmax, t_half=half_life(t, c, 4.0, 12.0), c6max=c6max,
+    return dict(cmax=cmax, tmax=tmax, t_half=half_life(t, c, 5.0, 12.0), c6max=c6max,
                 t6max=t6max, t6_half=half_life(t, c6, 12.0, 48.0))
 
 
 PK_TARGETS = [  # key, observed, sigma, log-scale?, label, source
     ("cmax", 13.3, 0.10, True, "NTX Cmax 50 mg (ng/mL)", "Swiss label (dossier §1.1)"),
     ("tmax", 1.0, 0.25, False, "NTX Tmax (h)", "FDA label: within 1 h"),
-    ("t_half", 4.0, 0.10, True, "NTX t1/2, 4-12 h (h)", "FDA label"),
+    ("t_half", 4.0, 0.10, True, "NTX t1/2, 5-12 h (h)", "FDA label"),
     ("c6max", 108.0, 0.10, True, "6BN Cmax 50 mg (ng/mL)", "Swiss label"),
     ("t6max", 1.0, 1.0, False, "6BN Tmax (h), weak", "FDA label: within 1 h"),
     ("t6_half", 13.0, 0.10, True, "6BN t1/2, 12-48 h (h)", "FDA label; Meyer 1984 12 h"),
@@ -212,7 +198,16 @@ def rodent_hours(ldn, params=None, dose=4.5):
     t = np.arange(0.0, 14 * 24.0 + 1e-9, 0.05)
     ds = ldn.run(t, dose, count=14, scenarios=("pharmaceutical", "rodent_transient"),
                  params=params)
-    return blockade_hours(t, ds.occupancy_mor_drug.values, 12 * 24.0, 14 * 24.0)
+    return hours_per_day(ds, last_days=2)
+
+
+def hours_per_day(ds, last_days):
+    return float(blockade_hours(ds, threshold=BLOCKADE_THRESHOLD, last_days=last_days)
+                 .blockade_hours)
+
+
+def mean_signal(ds, last_days=7):
+    return 1.0 + float(rebound(ds, last_days=last_days).rebound_mean)
 
 
 # --------------------------------------------------------------------------- fitting
@@ -239,13 +234,11 @@ def zagon_crossover(ldn, params=None):
     Below it the mean opioid signal is raised (proliferation slowed: benefit), above it
     lowered (harm). Found by root-finding on the daily dose."""
     t = np.arange(0.0, 28 * 24.0 + 1e-9, 0.25)
-    week4 = t >= 21 * 24.0
 
     def run(dose):
         ds = ldn.run(t, dose, count=28, scenarios=("pharmaceutical", "rodent_transient"),
                      params=params)
-        return (float(ds.signal_opioid.values[week4].mean()) - 1.0,
-                blockade_hours(t, ds.occupancy_mor_drug.values, 21 * 24.0, 28 * 24.0))
+        return mean_signal(ds) - 1.0, hours_per_day(ds, last_days=7)
 
     try:
         dose = brentq(lambda d: run(d)[0], 0.5, 100.0, xtol=1e-3)
@@ -349,15 +342,12 @@ def checks(ldn):
         1.0 / float(ds.tlr4_inhibition.max()), "~30,000-60,000 (dossier §3.2)", "dossier §3.2")
     # Zagon dichotomy (qualitative; hypothesis modules)
     t8 = np.arange(0.0, 28 * 24.0 + 1e-9, 0.25)
-    wk = t8 >= 21 * 24.0
     for sc in ("rodent_transient", "human_pet"):
         rows = []
         for dose in (0.5, 1.5, 4.5, 10.0, 20.0, 50.0):
             ds = ldn.run(t8, dose, count=28, scenarios=("pharmaceutical", sc))
-            rows.append(dict(dose=dose,
-                             blockade_h_per_day=blockade_hours(t8, ds.occupancy_mor_drug.values,
-                                                               21 * 24.0, 28 * 24.0),
-                             mean_signal=float(ds.signal_opioid.values[wk].mean()),
+            rows.append(dict(dose=dose, blockade_h_per_day=hours_per_day(ds, last_days=7),
+                             mean_signal=mean_signal(ds),
                              proliferation_4wk=float(ds.proliferation[-1])))
         add(f"{sc}: blockade h/day, mean signal (week 4), proliferation (day 28)", rows,
             "benefit (signal > 1, proliferation < 1) for <= 10 h/day blockade; harm at 24 h/day",

@@ -1,0 +1,303 @@
+"""The ``ldnsim`` command line (also ``python -m ldnsim``): thin over the library.
+
+::
+
+    ldnsim run EXPERIMENT [-o OUT.nc] [--plot OUT.png] [--threads N] [--no-progress]
+    ldnsim validate EXPERIMENT
+    ldnsim models
+    ldnsim plot RESULT -o OUT.png [--var NAME]
+    ldnsim export-sbml MODEL -o OUT.xml [--scenario S ...]
+
+Bad input (a missing file, an invalid experiment or model, an unknown option) prints one line,
+``ldnsim: error: ...``, on stderr and exits with status 2; ``--debug`` shows the traceback
+instead. An internal error exits with status 1, an interrupted run with 130. Result files are
+written atomically (``ldnsim.io.save_result``), so a failed or interrupted run never leaves a
+half-written file.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import sys
+import uuid
+import warnings
+from pathlib import Path
+
+from .errors import LdnsimError
+
+__all__ = ["main"]
+
+EXIT_OK, EXIT_INTERNAL, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+class CliError(LdnsimError):
+    """Bad command-line input (a path that cannot be written, a missing optional package)."""
+
+
+class _UsageError(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports usage errors as one line (raised, so main() decides the exit)."""
+
+    def error(self, message):
+        raise _UsageError(f"{message} (see '{self.prog} --help')")
+
+
+def _parser():
+    from . import __version__
+
+    p = _Parser(prog="ldnsim", description="Pharmacology of low-dose naltrexone as ODE models.")
+    p.add_argument("--version", action="version", version=f"ldnsim {__version__}")
+    p.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    r = sub.add_parser("run", help="run an experiment, write the result (and a figure)")
+    r.add_argument("experiment", help="experiment file (.toml) or shipped experiment name")
+    r.add_argument("-o", "--output", help="result file (.nc; default: <experiment name>.nc)")
+    r.add_argument("--plot", metavar="FIGURE", help="also write a figure (.png, .pdf, .svg)")
+    r.add_argument("--threads", type=int, help="numba threads (default: all cores)")
+    r.add_argument("--chunk-size", type=int, help="rows per chunk (does not change results)")
+    r.add_argument("--no-progress", action="store_true", help="no progress bar")
+    r.set_defaults(func=_cmd_run)
+
+    v = sub.add_parser("validate", help="check an experiment and summarise it")
+    v.add_argument("experiment")
+    v.set_defaults(func=_cmd_validate)
+
+    m = sub.add_parser("models", help="list shipped models and their scenarios")
+    m.set_defaults(func=_cmd_models)
+
+    pl = sub.add_parser("plot", help="draw a figure from a result file")
+    pl.add_argument("result", help="result file (.nc) written by 'ldnsim run'")
+    pl.add_argument("-o", "--output", required=True, help="figure file (.png, .pdf, .svg)")
+    pl.add_argument("--var", help="variable for a profile plot (default: the first one)")
+    pl.set_defaults(func=_cmd_plot)
+
+    s = sub.add_parser("export-sbml", help="write a model as SBML")
+    s.add_argument("model", help="shipped model name or model file")
+    s.add_argument("-o", "--output", required=True, help="SBML file to write (.xml)")
+    s.add_argument("--scenario", action="append", default=[],
+                   help="apply a scenario (repeatable, in order)")
+    s.set_defaults(func=_cmd_export_sbml)
+    for sp in (r, v, m, pl, s):
+        sp.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                        help="show tracebacks on errors")
+    return p
+
+
+# ------------------------------------------------------------------------------- helpers
+def _writable(path, what):
+    """Fail before a long run, not after it, when ``path`` cannot be written."""
+    path = Path(path)
+    if path.is_dir():
+        raise CliError(f"cannot write the {what} {path}: it is a directory")
+    if not path.parent.is_dir():
+        raise CliError(f"cannot write the {what} {path}: directory {path.parent} does not exist")
+    if not os.access(path.parent, os.W_OK):
+        raise CliError(f"cannot write the {what} {path}: directory {path.parent} is not writable")
+    return path
+
+
+_FIGURE_FORMATS = ("png", "pdf", "svg", "jpg", "jpeg", "eps", "ps", "tif", "tiff", "webp")
+
+
+def _figure_path(path):
+    path = _writable(path, "figure")
+    fmt = path.suffix.lstrip(".").lower()
+    if fmt not in _FIGURE_FORMATS:
+        raise CliError(f"cannot tell the figure format of {path}; use one of "
+                       f"{', '.join('.' + f for f in _FIGURE_FORMATS)}")
+    return path
+
+
+def _figure(ds, var=None):
+    """The window figure for a dose sweep with window metrics, else concentration profiles."""
+    import matplotlib
+    matplotlib.use("Agg")
+    from . import plot as lp
+    from .experiment import metrics_of
+
+    metrics = metrics_of(ds)
+    window = ("immune_index_end", "blockade_hours", "in_window")
+    if var is None and "dose" in ds.dims and all(k in metrics for k in window):
+        # Only the window columns: other metrics may keep a subject dim the window has not.
+        dims = set(metrics["in_window"].dims)
+        axes = lp.plot_window(metrics[[v for v in metrics.data_vars
+                                       if set(metrics[v].dims) <= dims]])
+        fig = axes[0].figure
+        fig.suptitle(str(ds.attrs.get("experiment_name", "")))
+        return fig
+    names = [v for v in ds.data_vars if "time" in ds[v].dims]
+    if var is None:
+        if not names:
+            raise CliError("the result has no time-dependent variable to plot")
+        var = names[0]
+    elif var not in names:
+        raise CliError(f"no time-dependent variable {var!r} in the result; choose from "
+                       f"{', '.join(map(str, names))}")
+    da = ds[var]
+    note = []
+    if "subject" in da.dims:
+        da = da.median("subject", keep_attrs=True)
+        note.append("median of subjects")
+    others = [d for d in da.dims if d != "time"]
+    hue = "dose" if "dose" in others else (others[0] if others else None)
+    fixed = {d: 0 for d in others if d != hue}
+    for d in fixed:
+        note.append(f"{d}={da[d].values[0]}")
+    da = da.isel(fixed)
+    ax = lp.plot_profiles(da, var, hue=hue)
+    title = str(ds.attrs.get("experiment_name", ""))
+    ax.set_title(title + (f" ({', '.join(note)})" if note else ""), fontsize="medium")
+    return ax.figure
+
+
+def _save_figure(ds, path, var=None):
+    """Draw and write the figure atomically (temp file in the same directory, then rename)."""
+    import matplotlib.pyplot as plt
+
+    path = _figure_path(path)
+    fig = _figure(ds, var)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
+    try:
+        fig.savefig(tmp, format=path.suffix.lstrip(".").lower(), dpi=150, bbox_inches="tight")
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
+    finally:
+        plt.close(fig)
+    return path
+
+
+# ------------------------------------------------------------------------------ commands
+def _cmd_run(args):
+    from .experiment import load_experiment, run_experiment
+    from .io import save_result
+
+    exp = load_experiment(args.experiment)
+    out = _writable(args.output or f"{exp.name}.nc", "result")
+    figure = _figure_path(args.plot) if args.plot else None
+    ds = run_experiment(exp, threads=args.threads, progress=False if args.no_progress else None,
+                        chunk_size=args.chunk_size)
+    save_result(ds, out)
+    n_failed = int(ds.attrs.get("n_failed", 0))
+    rows = int(ds.attrs.get("n_rows", 0))
+    print(f"wrote {out} ({rows} rows" + (f", {n_failed} failed" if n_failed else "") + ")")
+    if figure is not None:
+        _save_figure(ds, figure)
+        print(f"wrote {figure}")
+    return EXIT_OK
+
+
+def _cmd_validate(args):
+    from .experiment import load_experiment
+
+    print(load_experiment(args.experiment).summary())
+    print("ok")
+    return EXIT_OK
+
+
+def _cmd_models(args):
+    from .model import list_models, load_model
+
+    for name in list_models():
+        try:
+            model = load_model(name)
+        except LdnsimError as exc:
+            print(f"{name}\n    (cannot be loaded: {_one_line(exc)})")
+            continue
+        print(f"{name}: {model.description}" if model.description else name)
+        for sc in model.scenarios.values():
+            print(f"    {sc.name}: {_one_line(sc.description)}" if sc.description
+                  else f"    {sc.name}")
+    return EXIT_OK
+
+
+def _cmd_plot(args):
+    from .io import open_result
+
+    figure = _figure_path(args.output)
+    ds = open_result(args.result)
+    _save_figure(ds, figure, var=args.var)
+    print(f"wrote {figure}")
+    return EXIT_OK
+
+
+def _cmd_export_sbml(args):
+    from .model import load_model
+
+    out = _writable(args.output, "SBML file")
+    try:
+        from .model.sbml import export_sbml
+    except ModuleNotFoundError as exc:
+        if exc.name == "libsbml":
+            raise CliError("export-sbml needs python-libsbml: pip install 'ldnsim[sbml]'") from None
+        if exc.name and exc.name.startswith("ldnsim"):
+            raise CliError("SBML export is not available in this version of ldnsim") from None
+        raise
+    model = load_model(args.model)
+    try:
+        export_sbml(model, out, params=None, scenarios=tuple(args.scenario))
+    except ModuleNotFoundError as exc:
+        if exc.name == "libsbml":
+            raise CliError("export-sbml needs python-libsbml: pip install 'ldnsim[sbml]'") from None
+        raise
+    print(f"wrote {out}")
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------------------------- main
+def _one_line(exc):
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+@contextlib.contextmanager
+def _warnings_as_lines():
+    def show(message, category, filename, lineno, file=None, line=None):
+        print(f"ldnsim: warning: {_one_line(message)}", file=sys.stderr)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("default")
+        warnings.showwarning = show
+        yield
+
+
+def main(argv=None):
+    """Run the command line; returns the exit status (0 ok, 2 bad input, 1 internal error)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    try:
+        args = _parser().parse_args(argv)
+    except _UsageError as exc:
+        print(f"ldnsim: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except SystemExit as exc:  # --help, --version
+        return exc.code if isinstance(exc.code, int) else EXIT_OK
+    with _warnings_as_lines():
+        try:
+            return args.func(args)
+        except KeyboardInterrupt:
+            if debug:
+                raise
+            print("ldnsim: interrupted; no result was written", file=sys.stderr)
+            return EXIT_INTERRUPTED
+        except (LdnsimError, OSError) as exc:
+            if debug:
+                raise
+            print(f"ldnsim: error: {_one_line(exc)}", file=sys.stderr)
+            return EXIT_USAGE
+        except Exception as exc:  # a bug: say so in one line, the traceback is one flag away
+            if debug:
+                raise
+            print(f"ldnsim: internal error: {type(exc).__name__}: {_one_line(exc)} (run again "
+                  "with --debug for the traceback)", file=sys.stderr)
+            return EXIT_INTERNAL
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
