@@ -222,9 +222,9 @@ class SamplingSection(_Section):
     def _bounds(self):
         for name, (lo, hi) in self.ranges.items():
             if not lo < hi:
-                raise ValueError(f"ranges.{name}: lower ({lo:g}) must be < upper ({hi:g})")
+                raise ValueError(f"ranges.{_key(name)}: lower ({lo:g}) must be < upper ({hi:g})")
             if self.log and lo <= 0:
-                raise ValueError(f"ranges.{name}: log sampling needs a lower bound > 0, "
+                raise ValueError(f"ranges.{_key(name)}: log sampling needs a lower bound > 0, "
                                  f"got {lo:g}")
         return self
 
@@ -395,14 +395,27 @@ def _key_path(loc, raw, last_is_key):
     return parts
 
 
+_PLAIN_KEY = re.compile(r"[A-Za-z0-9_\-]+\Z")
+
+
+def _key(part):
+    """A key as TOML would write it: bare when it can be, quoted otherwise (one line always)."""
+    text = str(part)
+    return text if _PLAIN_KEY.match(text) else json.dumps(text)
+
+
 def _key_text(parts):
     """``("sweep", "dose", 2)`` -> ``"[sweep] dose[2]"``; ``()`` -> ``"(top level)"``."""
     if not parts:
         return "(top level)"
-    head, rest = f"[{parts[0]}]", ""
+    head, rest = f"[{_key(parts[0])}]", ""
     for p in parts[1:]:
-        rest += f"[{p}]" if isinstance(p, int) else (f".{p}" if rest else str(p))
+        rest += f"[{p}]" if isinstance(p, int) else (f".{_key(p)}" if rest else _key(p))
     return f"{head} {rest}" if rest else head
+
+
+def _one_line(text):
+    return " ".join(str(text).splitlines())
 
 
 _EXPECTED = {
@@ -460,8 +473,8 @@ def _config_error(where, exc, raw):
     more = len({tuple(e["loc"]) for e in errors}) - 1
     tail = f" (and {more} more problem{'s' if more > 1 else ''})" if more > 0 else ""
     if err["type"] == "missing" and len(parts) == 1:
-        return ConfigError(f"{where}: missing section [{parts[0]}]{tail}")
-    return ConfigError(f"{where}: {_key_text(parts)}: {_describe(err, parts)}{tail}")
+        return ConfigError(f"{where}: missing section [{_key(parts[0])}]{tail}")
+    return ConfigError(_one_line(f"{where}: {_key_text(parts)}: {_describe(err, parts)}{tail}"))
 
 
 # ------------------------------------------------------------------------------- loading
@@ -623,7 +636,7 @@ def load_experiment(source, *, resolve=True) -> Experiment:
 
 # ------------------------------------------------------------------------------- resolving
 def _fail(exp, parts, msg):
-    return ConfigError(f"{exp.where}: {_key_text(parts)}: {msg}")
+    return ConfigError(_one_line(f"{exp.where}: {_key_text(parts)}: {msg}"))
 
 
 def _load_model(exp):
@@ -864,7 +877,7 @@ def _resolve(exp):
                           population=population, keep=keep, method=s.method, rtol=s.rtol,
                           atol=s.atol, max_steps=s.max_steps, attrs=attrs)
     except LdnsimError as exc:
-        raise ConfigError(f"{exp.where}: {exc}") from None
+        raise ConfigError(_one_line(f"{exp.where}: {exc}")) from None
     object.__setattr__(exp, "plan", plan)
     return exp
 

@@ -234,8 +234,7 @@ def plan_sweep(model, t_eval, *, axes=None, mode="product", regimen=None, params
         Unknown axis, parameter, scenario or variable; bad values; a result too large.
     """
     from . import solver as _solver
-    from .model import load_model, Model
-    from .results import provenance_attrs  # noqa: F401  (imported here to fail early)
+    from .model import Model, load_model
 
     if not isinstance(model, Model):
         model = load_model(model)

@@ -117,7 +117,8 @@ def test_no_axes_is_one_row_with_a_status(model):
 def test_failed_rows_are_nan_reported_and_do_not_stop_the_sweep(model):
     with pytest.warns(SweepWarning, match="1 of 3 rows failed") as record:
         ds = sweep(model, T, axes={"CL": [210.0, -1e5, 100.0]}, regimen=Regimen.single(50.0))
-    assert "CL=-100000 L/h" in str(record[0].message)
+    messages = [str(w.message) for w in record if w.category is SweepWarning]
+    assert "CL=-100000 L/h" in messages[0]
     status = ds["status"].values
     assert status[1] != 0 and status[0] == 0 and status[2] == 0
     assert np.all(np.isnan(ds["C_plasma"].values[1]))
@@ -159,6 +160,14 @@ def test_too_large_a_result_is_refused(model, monkeypatch):
     monkeypatch.setattr(sweep_module, "MAX_RESULT_BYTES", 1000)
     with pytest.raises(ConfigError, match="GiB"):
         plan_sweep(model, T, axes={"CL": [1.0, 2.0, 3.0]})
+
+
+def test_progress_bar_only_when_asked_or_on_a_terminal(plan, capsys):
+    run_plan(plan, progress=True, chunk_size=20)
+    assert "/60 [" in capsys.readouterr().err
+    run_plan(plan, progress=None, chunk_size=20)  # not a terminal here
+    run_plan(plan, progress=False, chunk_size=20)
+    assert capsys.readouterr().err == ""
 
 
 def test_bad_threads_and_chunk_size(plan):

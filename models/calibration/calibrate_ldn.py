@@ -2,8 +2,8 @@
 
 Run from the repository root::
 
-    python models/calibration/calibrate_ldn.py            # fit, print the residual table, write JSON
-    python models/calibration/calibrate_ldn.py --write    # ... and write the fitted values into ldn.toml
+    python models/calibration/calibrate_ldn.py          # fit, print residuals, write the JSON
+    python models/calibration/calibrate_ldn.py --write  # ... and the fitted values into ldn.toml
 
 The model file is the single source of truth: every simulation here is ``ldnsim.simulate`` on
 ``models/ldn.toml`` with the fitted parameters passed as overrides; nothing about the model is
@@ -50,6 +50,7 @@ except ModuleNotFoundError:  # run from a source checkout without installing
     sys.path.insert(0, str(HERE.parents[1]))
     import ldnsim
 from ldnsim.metrics import blockade_hours, rebound  # noqa: E402
+
 MODEL_PATH = HERE.parent / "ldn.toml"
 JSON_PATH = HERE / "ldn_calibration.json"
 
