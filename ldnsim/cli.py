@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import re
 import sys
 import uuid
 import warnings
@@ -180,7 +181,8 @@ def _cmd_run(args):
     from .io import save_result
 
     exp = load_experiment(args.experiment)
-    out = _writable(args.output or f"{exp.name}.nc", "result")
+    default = re.sub(r"[^A-Za-z0-9_.\-]+", "_", exp.name).strip(".") or "result"
+    out = _writable(args.output or f"{default}.nc", "result")
     figure = _figure_path(args.plot) if args.plot else None
     ds = run_experiment(exp, threads=args.threads, progress=False if args.no_progress else None,
                         chunk_size=args.chunk_size)

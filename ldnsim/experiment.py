@@ -507,7 +507,8 @@ def _read_source(source):
     if not isinstance(source, (str, os.PathLike)):
         raise ConfigError(f"an experiment is a path, TOML text or a dict, got "
                           f"{type(source).__name__}")
-    if isinstance(source, str) and ("\n" in source or "=" in source or "[" in source):
+    if isinstance(source, str) and ("\n" in source or (
+            ("=" in source or "[" in source) and not Path(source).is_file())):
         text, path, where = source, None, "<experiment text>"
     else:
         path = Path(source)
@@ -604,8 +605,9 @@ def load_experiment(source, *, resolve=True) -> Experiment:
     Parameters
     ----------
     source : str, os.PathLike, Mapping or Experiment
-        A path to a ``.toml`` file, the name of a shipped experiment, TOML text (any string
-        with a newline, ``=`` or ``[``), or the parsed dict.
+        A path to a ``.toml`` file, the name of a shipped experiment, TOML text (a string
+        with a newline, or with ``=`` or ``[`` that is not an existing file), or the parsed
+        dict.
     resolve : bool
         Also load the model, check every name against it and plan the sweep (rows, parameter
         matrix, population draws). False checks the file's own structure only.
@@ -620,8 +622,7 @@ def load_experiment(source, *, resolve=True) -> Experiment:
         One message naming the file, the key and what was expected.
     """
     if isinstance(source, Experiment):
-        return source if (source.plan is not None or not resolve) else \
-            _resolve(source)
+        return _resolve(source) if resolve and source.plan is None else source
     raw, text, path, where = _read_source(source)
     try:
         config = ExperimentConfig.model_validate(raw)

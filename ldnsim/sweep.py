@@ -43,7 +43,6 @@ import os
 import sys
 import types
 import warnings
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -348,6 +347,9 @@ def plan_sweep(model, t_eval, *, axes=None, mode="product", regimen=None, params
                                   {"long_name": f"random effect of {p} (log scale)",
                                    "units": "1"})
         for c in population.covariates:
+            if c.name in coords:
+                raise ConfigError(f"covariate {c.name!r} has the name of a sweep coordinate; "
+                                  "rename the covariate")
             coords[c.name] = ("subject", cov[c.name],
                               {"long_name": f"covariate {c.name}", "units": c.unit or "1"})
     clash = [c for c in coords if c in varnames or c == "time"]
@@ -553,7 +555,7 @@ def run_plan(plan, *, threads=None, progress=None, chunk_size=None):
     if isinstance(chunk, bool) or not isinstance(chunk, (int, np.integer)) or chunk < 1:
         raise ConfigError(f"chunk_size must be an integer >= 1, got {chunk_size!r}")
     rows, m, nk = plan.n_rows, plan.t_eval.size, len(plan.keep)
-    values = np.empty((rows, m, nk))
+    values = np.empty((nk, rows, m))  # one contiguous block per variable, for metrics and IO
     status = np.zeros(rows, np.int64)
     stats = np.zeros((rows, len(STAT_NAMES)), np.int64)
     starts = range(0, rows, int(chunk))
@@ -562,7 +564,8 @@ def run_plan(plan, *, threads=None, progress=None, chunk_size=None):
             b = min(a + int(chunk), rows)
             res = run_chunk(plan.model, plan.t_eval, plan.P[a:b], plan.y0, plan.events(a, b),
                             keep_index=plan.keep_index, **plan.solver)
-            values[a:b], status[a:b], stats[a:b] = res.values, res.status, res.stats
+            values[:, a:b] = np.moveaxis(res.values, -1, 0)
+            status[a:b], stats[a:b] = res.status, res.stats
             bar.update(b - a)
 
     failed = np.flatnonzero(status)
@@ -579,7 +582,8 @@ def run_plan(plan, *, threads=None, progress=None, chunk_size=None):
     attrs = provenance_attrs(**plan.attrs, n_failed=int(failed.size), failures=messages,
                              solver_stats={k: int(stats[:, i].sum())
                                            for i, k in enumerate(STAT_NAMES)})
-    return make_dataset(plan.t_eval, values.reshape(plan.shape + (m, nk)), list(plan.keep),
+    y = np.moveaxis(values.reshape((nk,) + plan.shape + (m,)), 0, -1)
+    return make_dataset(plan.t_eval, y, list(plan.keep),
                         units, long_names, dims=plan.dims, coords=plan.coords,
                         status=status.reshape(plan.shape), attrs=attrs,
                         time_unit=model.time_unit)

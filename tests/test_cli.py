@@ -101,6 +101,13 @@ def test_bad_input_gives_one_line_and_status_2(argv, expected, tmp_path, capsys,
     assert not [p for p in tmp_path.iterdir() if p.suffix in (".nc", ".png", ".tmp")]
 
 
+def test_run_writes_next_to_the_caller_by_default(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["run", "pk_single_dose", "--no-progress"]) == 0  # a shipped name
+    assert (tmp_path / "pk_single_dose.nc").is_file()
+    assert "wrote pk_single_dose.nc (12 rows)" in capsys.readouterr().out
+
+
 def test_debug_shows_the_exception(tmp_path):
     with pytest.raises(ConfigError):
         cli.main(["--debug", "validate", str(tmp_path / "missing.toml")])
