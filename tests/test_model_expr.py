@@ -277,10 +277,19 @@ def _expressions():
 def test_conversion_agrees_with_an_independent_reading(text):
     """Differential test: our hand-built sympy tree vs. sympy reading the same (trusted,
     generated) text with its own parser. The library never does the latter."""
-    ours = to_sympy(parse_expression(text, names=NAMES), SYMS)
     local = {**SYMS, "min": sp.Min, "max": sp.Max, "abs": sp.Abs}
     theirs = sp.parse_expr(text, local_dict=local)
     at = {SYMS[k]: v for k, v in VALUES.items()}
+    try:
+        ours = to_sympy(parse_expression(text, names=NAMES), SYMS)
+    except ModelError:
+        # Constant folding may only reject a constant part with no finite real value
+        # (x / (1.0 - 1.0), log of a non-positive constant, overflow): then sympy's reading
+        # has no finite real value either.
+        v = theirs.subs(at).evalf(30)
+        assert (v.has(sp.zoo, sp.nan, sp.oo, -sp.oo) or not v.is_real
+                or abs(complex(v)) > 1e300), (text, v)
+        return
     a, b = complex(ours.subs(at).evalf(30)), complex(theirs.subs(at).evalf(30))
     if math.isfinite(abs(b)):
         assert a == pytest.approx(b, rel=1e-9, abs=1e-12)
