@@ -97,6 +97,46 @@ def run_interleaved(cases: list[Case], *, verbose: bool = True) -> list[Case]:
     return cases
 
 
+def cpu_ceiling_cases(repeats, seconds=0.25):
+    """Two calibration cases, the same pure-arithmetic prange loop on 1 and on 2 threads.
+
+    Their time ratio, measured interleaved with the real cases, is the 2-thread speed-up the
+    machine could give at that moment (2.0 on two idle cores; ~1.0 when another process
+    holds one of them). Read the solvers' 2t/1t against it.
+    """
+    import numba
+
+    n_iter = int(seconds * 4e8 / 200)
+
+    def setter(k):
+        return lambda: numba.set_num_threads(k)
+
+    _burn(4, 10)
+    return [Case(f"cpu ceiling {k}t", lambda: _burn(200, n_iter), repeats=repeats,
+                 setup=setter(k), meta=dict(solver="calibration", threads=k))
+            for k in (1, 2)]
+
+
+def _make_burn():
+    from numba import njit, prange
+
+    @njit(parallel=True)
+    def burn(n, iters):
+        out = np.empty(n)
+        for i in prange(n):
+            x = 1.0 + i * 1e-9
+            for _ in range(iters):
+                x = x * 1.0000001 + 1e-7
+                x = x - 0.5 * x * 1e-7
+            out[i] = x
+        return out
+
+    return burn
+
+
+_burn = _make_burn()
+
+
 # ---------------------------------------------------------------------------- accuracy
 def accuracy(y, ref, rtol, atol, rel_floor=1e3):
     """Errors of ``y`` against ``ref``, both (r, m, n); see the module docstring."""

@@ -24,6 +24,8 @@ An experiment names a model, a dosing regimen, output times, solver settings and
     [output]
     t_end = 48.0                     # or days = 2, or times = [0, 0.5, 1, ...]
     step = 0.25                      # output spacing (default: 500 intervals)
+    # dense_from = 1176.0            # optional: outputs every coarse_step before this time,
+    # coarse_step = 24.0             #   every step after it (long runs, metrics on the end)
     variables = ["C_plasma"]         # stored variables (default: every model output)
 
     [solver]
@@ -163,13 +165,16 @@ class OutputSection(_Section):
     t_end: Positive | None = None
     days: Positive | None = None
     step: Positive | None = None
+    dense_from: float | None = None
+    coarse_step: Positive | None = None
     times: Annotated[list[float], Field(min_length=1)] | None = None
     variables: Annotated[list[Name], Field(min_length=1)] | None = None
 
     @model_validator(mode="after")
     def _grid(self):
         if self.times is not None:
-            if self.t_end is not None or self.days is not None or self.step is not None:
+            if (self.t_end is not None or self.days is not None or self.step is not None
+                    or self.dense_from is not None or self.coarse_step is not None):
                 raise ValueError("give times, or t_end/days with step, not both")
             if any(b <= a for a, b in zip(self.times, self.times[1:])):
                 raise ValueError("times must be strictly increasing")
@@ -178,6 +183,12 @@ class OutputSection(_Section):
             raise ValueError("give exactly one of t_end or days (or an explicit times list)")
         if self.t_end is not None and not self.t_end > self.t_start:
             raise ValueError(f"t_end ({self.t_end:g}) must be later than t_start "
+                             f"({self.t_start:g})")
+        if (self.dense_from is None) != (self.coarse_step is None):
+            raise ValueError("dense_from and coarse_step go together: outputs every "
+                             "coarse_step until dense_from, then every step")
+        if self.dense_from is not None and not self.dense_from > self.t_start:
+            raise ValueError(f"dense_from ({self.dense_from:g}) must be later than t_start "
                              f"({self.t_start:g})")
         return self
 
@@ -741,16 +752,27 @@ def _t_eval(exp, model):
         exp, model, ("output", "days"), o.days)
     if not t_end > o.t_start:
         raise _fail(exp, ("output", "days"), f"the output must end after t_start ({o.t_start:g})")
-    span = t_end - o.t_start
-    step = o.step if o.step is not None else span / 500.0
-    n = int(math.floor(span / step * (1 + 1e-12))) + 1
+    if o.dense_from is not None and not o.dense_from < t_end:
+        raise _fail(exp, ("output", "dense_from"),
+                    f"dense_from ({o.dense_from:g}) must be earlier than the end ({t_end:g})")
+    step = o.step if o.step is not None else (t_end - o.t_start) / 500.0
+    if o.dense_from is None:
+        return _grid(exp, o.t_start, t_end, step)
+    # Long runs whose metrics only read the last days: coarse samples, then dense ones.
+    coarse = _grid(exp, o.t_start, o.dense_from, o.coarse_step)
+    return np.concatenate([coarse[:-1], _grid(exp, o.dense_from, t_end, step)])
+
+
+def _grid(exp, t0, t1, step):
+    """Times t0, t0 + step, ... with t1 always the last one."""
+    n = int(math.floor((t1 - t0) / step * (1 + 1e-12))) + 1
     if n > 50_000_000:
         raise _fail(exp, ("output", "step"), f"{n} output times is too many; use a larger step")
-    t = o.t_start + step * np.arange(n)
-    if t[-1] < t_end - 1e-9 * max(1.0, abs(t_end)):
-        t = np.append(t, t_end)  # the end is always an output time
+    t = t0 + step * np.arange(n)
+    if t[-1] < t1 - 1e-9 * max(1.0, abs(t1)):
+        t = np.append(t, t1)  # the end is always an output time
     else:
-        t[-1] = min(t[-1], t_end)
+        t[-1] = min(t[-1], t1)
     return t
 
 

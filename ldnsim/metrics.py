@@ -442,7 +442,8 @@ def peak(ds, var="tlr4_inhibition", *, start=None, end=None):
 
 def window_summary(ds, *, immune_var="immune_index", occupancy_var="occupancy_mor_drug",
                    signal_var="signal_opioid", proliferation_var="proliferation",
-                   immune_baseline="initial", immune_margin=0.05, threshold=0.5,
+                   immune_baseline="initial", immune_margin=0.05, immune_direction="decrease",
+                   threshold=0.5,
                    max_blockade_hours=10.0, signal_baseline=1.0, day=24.0, last_days=7,
                    subject_dim="subject", min_fraction=0.5):
     """Per-dose table: immune index and proliferation at the end, blockade hours, rebound, window.
@@ -459,7 +460,11 @@ def window_summary(ds, *, immune_var="immune_index", occupancy_var="occupancy_mo
         The untreated immune index; ``"initial"`` uses each row's value at the first time,
         which is the untreated steady state when the model starts there.
     immune_margin : float
-        How far above baseline the final immune index must be.
+        How far the final immune index must move from baseline, in ``immune_direction``.
+    immune_direction : "decrease" or "increase"
+        Which way the immunomodulatory effect moves the index. The shipped ``ldn`` model's
+        ``immune_index`` is immune-cell proliferative activity relative to untreated, which
+        the OGF hypothesis says raised opioid signalling *dampens*: "decrease" (the default).
     threshold : float
         Occupancy counted as blockade (see :func:`blockade_hours`).
     max_blockade_hours : float
@@ -485,8 +490,8 @@ def window_summary(ds, *, immune_var="immune_index", occupancy_var="occupancy_mo
     -----
     **Definition of the window.** A trajectory is in the immunomodulatory window when both
 
-    1. ``immune_index_end - immune_baseline >= immune_margin`` (the immune readout ends
-       measurably above untreated), and
+    1. ``immune_baseline - immune_index_end >= immune_margin`` (the immune readout ends
+       measurably below untreated; with ``immune_direction="increase"`` the sign flips), and
     2. ``blockade_hours <= max_blockade_hours`` (the mu receptor is free of blockade for a
        good part of every day, so the rebound that drives the benefit can happen).
 
@@ -515,10 +520,16 @@ def window_summary(ds, *, immune_var="immune_index", occupancy_var="occupancy_mo
     base = _baseline(v, immune_baseline)
     base = immune_end.copy(data=np.broadcast_to(base, immune_end.shape).astype(float))
     hours = table["blockade_hours"]
-    inside = ((immune_end - base) >= immune_margin) & (hours <= max_blockade_hours)
+    if immune_direction not in ("decrease", "increase"):
+        raise MetricError(f"immune_direction must be 'decrease' or 'increase', "
+                          f"got {immune_direction!r}")
+    sign = -1.0 if immune_direction == "decrease" else 1.0
+    inside = (sign * (immune_end - base) >= immune_margin) & (hours <= max_blockade_hours)
     known = immune_end.notnull() & hours.notnull() & base.notnull()
     tu = _units(ds, "time") or "h"
-    definition = (f"{immune_var}_end - baseline({immune_baseline}) >= {immune_margin:g} and "
+    change = (f"baseline({immune_baseline}) - {immune_var}_end" if sign < 0
+              else f"{immune_var}_end - baseline({immune_baseline})")
+    definition = (f"{change} >= {immune_margin:g} and "
                   f"blockade_hours (occupancy > {threshold:g}, last {last_days:g} days) <= "
                   f"{max_blockade_hours:g} {tu}/day")
     table["in_window"] = inside.astype(float).where(known)
@@ -544,7 +555,8 @@ def window_summary(ds, *, immune_var="immune_index", occupancy_var="occupancy_mo
             "long_name": "dose in the immunomodulatory window (1 = yes)", "units": "1",
             "definition": f"fraction of subjects with [{definition}] >= {min_fraction:g}"}
     table.attrs = {"window_definition": definition, "max_blockade_hours": float(max_blockade_hours),
-                   "immune_margin": float(immune_margin), "threshold": float(threshold)}
+                   "immune_margin": float(immune_margin), "immune_direction": immune_direction,
+                   "threshold": float(threshold)}
     return table
 
 
@@ -609,5 +621,9 @@ def compute_metrics(ds, names, options=None):
         out = xr.merge(parts, compat="no_conflicts", join="exact", combine_attrs="override")
     except xr.MergeError as exc:
         raise ConfigError(f"metrics {list(names)} produce conflicting variables: {exc}") from None
+    # The result's provenance, plus what each metric records about itself (its definition,
+    # thresholds), which a plain merge would drop.
     out.attrs = dict(ds.attrs)
+    for part in parts:
+        out.attrs.update(part.attrs)
     return out

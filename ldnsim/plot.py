@@ -251,11 +251,20 @@ def plot_window(metrics, *, axes=None, immune_var="immune_index_end", scenario_d
     for name in (immune_var, "blockade_hours", "in_window"):
         if name not in metrics:
             raise PlotError(f"plot_window needs {name!r}; compute metrics with window_summary")
+    # Only the three columns drawn here: other metrics may still carry a subject dim.
+    metrics = metrics[[immune_var, "blockade_hours", "in_window"]]
     if subject_dim in metrics.dims:  # not yet summarised over subjects: use medians
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
-            inside = (metrics["in_window"].mean(subject_dim) >= 0.5).astype(float)
-            metrics = metrics.median(subject_dim, keep_attrs=True).assign(in_window=inside)
+            columns = {}
+            for name, da in metrics.data_vars.items():
+                if subject_dim not in da.dims:
+                    columns[name] = da
+                elif name == "in_window":
+                    columns[name] = (da.mean(subject_dim) >= 0.5).astype(float)
+                else:
+                    columns[name] = da.median(subject_dim, keep_attrs=True)
+            metrics = xr.Dataset(columns, attrs=metrics.attrs)
     for name in (immune_var, "blockade_hours", "in_window"):
         _require_only(metrics[name], (dose_dim, scenario_dim), "plot_window")
     metrics = metrics.sortby(dose_dim)

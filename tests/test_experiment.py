@@ -409,3 +409,20 @@ def test_random_tables_give_a_config_error(cfg):
 def test_random_text_gives_a_config_error(text):
     with pytest.raises(ConfigError):
         load_experiment(text + "\n")
+
+
+def test_coarse_then_dense_output_grid():
+    """dense_from/coarse_step: daily samples, then the fine step over the end of the run."""
+    from ldnsim.experiment import _t_eval
+    cfg = {"experiment": {"name": "grid"}, "model": {"name": "one_compartment_oral"},
+           "regimen": {"dose": 1.0, "every": 24.0, "days": 10},
+           "output": {"days": 10, "step": 0.5, "dense_from": 192.0, "coarse_step": 24.0}}
+    exp = load_experiment(cfg)
+    t = _t_eval(exp, exp.model)
+    expected = np.concatenate([np.arange(0.0, 192.0, 24.0), np.arange(192.0, 240.25, 0.5)])
+    np.testing.assert_array_equal(t, expected)
+    for bad in ({"dense_from": 192.0}, {"coarse_step": 24.0}, {"dense_from": 300.0,
+                                                               "coarse_step": 24.0}):
+        cfg["output"] = {"days": 10, "step": 0.5, **bad}
+        with pytest.raises(ConfigError, match="dense_from|coarse_step"):
+            load_experiment(cfg)

@@ -257,8 +257,9 @@ def test_end_value_and_peak():
 
 
 def _ldn_like(doses=(0.5, 4.5, 50.0), subjects=1, nan_rows=()):
-    """A small fake LDN sweep: blockade grows with dose, the immune index benefits from
-    partial blockade and falls under round-the-clock blockade."""
+    """A small fake LDN sweep: blockade grows with dose; as in the ldn model, the immune index
+    (immune-cell proliferative activity) is dampened under partial blockade and raised under
+    round-the-clock blockade."""
     t = np.arange(0.0, 24.0 * 8 + 1)
     rows = []
     for dose in doses:
@@ -266,7 +267,7 @@ def _ldn_like(doses=(0.5, 4.5, 50.0), subjects=1, nan_rows=()):
         tau = np.mod(t, 24.0)
         occ = np.where(tau < width, 0.8, 0.2) if width < 24 else np.full_like(t, 0.95)
         gain = 0.3 if 2.0 <= width <= 10.0 else (-0.2 if width >= 24 else 0.02)
-        immune = 1.0 + gain * (1 - np.exp(-t / 48.0))
+        immune = 1.0 - gain * (1 - np.exp(-t / 48.0))
         signal = 1.0 + (0.2 if width < 24 else -0.5) * np.exp(-tau / 6.0)
         prolif = 1.0 - 0.5 * gain * t / t[-1]
         tlr4 = 1e-6 * dose * np.exp(-tau / 4.0)
@@ -313,6 +314,18 @@ def test_window_summary_per_row():
         out["proliferation_end"].sel(dose=50.0))
     looser = window_summary(ds, max_blockade_hours=24.0, immune_margin=0.01)
     np.testing.assert_array_equal(looser["in_window"].values, [1.0, 1.0, 0.0])
+
+
+def test_window_direction_follows_the_readout():
+    ds = _ldn_like(subjects=1).isel(subject=0)
+    mirrored = ds.assign(immune_index=2.0 - ds["immune_index"])
+    np.testing.assert_array_equal(
+        window_summary(mirrored, immune_direction="increase")["in_window"].values, [0, 1, 0])
+    np.testing.assert_array_equal(window_summary(mirrored)["in_window"].values, [0, 0, 0])
+    assert "baseline(initial) - immune_index_end" in window_summary(ds).attrs[
+        "window_definition"]
+    with pytest.raises(MetricError, match="immune_direction"):
+        window_summary(ds, immune_direction="up")
 
 
 def test_window_summary_over_a_population():

@@ -27,7 +27,7 @@ def _close_figures():
 
 def _sweep(subjects=5):
     """dose x scenario x subject x time: occupancy saturating in dose, an immune index with
-    a hump at intermediate blockade."""
+    a dip at intermediate blockade."""
     t = np.arange(0.0, 24.0 * 8 + 1)
     tau = np.mod(t, 24.0)
     rng = np.random.default_rng(3)
@@ -37,7 +37,7 @@ def _sweep(subjects=5):
     occ = conc / (conc + ed50)
     hours = (occ > 0.5).mean(axis=-1, keepdims=True) * 24
     gain = np.where(hours <= 10, 0.25 * hours / 10, -0.1)
-    immune = 1.0 + gain * (1 - np.exp(-t / 48.0))
+    immune = 1.0 - gain * (1 - np.exp(-t / 48.0))  # dampened = immunomodulated, as in ldn
     y = np.stack([np.broadcast_to(v, shape) for v in (conc / 10, occ, immune)], axis=-1)
     return make_dataset(
         t, y, ["C_ntx", "occupancy_mor_drug", "immune_index"], ["ng/mL", "1", "1"],
