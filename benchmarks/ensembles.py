@@ -541,7 +541,7 @@ def main(argv=None):
     ap.add_argument("--quick", action="store_true",
                     help="smoke test: 40 members, 4 for scipy/roadrunner checks, 2 repeats")
     ap.add_argument("--problems", default="rober,pollu,pkpd")
-    ap.add_argument("--repeats", type=int, default=7, help="timed repeats per fast case "
+    ap.add_argument("--repeats", type=int, default=9, help="timed repeats per fast case "
                     "(scipy and roadrunner get 2 fewer)")
     ap.add_argument("--scipy-members", type=int, default=20,
                     help="members solved with scipy (time is reported per member)")

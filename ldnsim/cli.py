@@ -129,7 +129,9 @@ def _figure(ds, var=None):
         axes = lp.plot_window(metrics[[v for v in metrics.data_vars
                                        if set(metrics[v].dims) <= dims]])
         fig = axes[0].figure
-        fig.suptitle(str(ds.attrs.get("experiment_name", "")))
+        title = ds.attrs.get("experiment_description") or ds.attrs.get("experiment_name")
+        if title:
+            axes[0].set_title(str(title), fontsize="medium")
         return fig
     names = [v for v in ds.data_vars if "time" in ds[v].dims]
     if var is None:

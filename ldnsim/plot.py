@@ -225,26 +225,28 @@ def _spans(doses, flags):
 
 def plot_window(metrics, *, axes=None, immune_var="immune_index_end", scenario_dim="scenario",
                 dose_dim="dose", subject_dim="subject"):
-    """The window figure: immunomodulation index and daily blockade hours against dose.
+    """The window figure: immune index, daily blockade and the window itself against dose.
 
     Parameters
     ----------
     metrics : xarray.Dataset
         Output of :func:`ldnsim.metrics.window_summary` (or a raw result, summarised here with
         its defaults).
-    axes : sequence of two matplotlib Axes, optional
-        Top: ``immune_var``; bottom: ``blockade_hours``.
+    axes : sequence of three matplotlib Axes, optional
+        Top: ``immune_var``; middle: ``blockade_hours``; bottom: one bar per scenario over
+        the doses in the window.
     immune_var, scenario_dim, dose_dim, subject_dim : str
 
     Returns
     -------
-    numpy.ndarray of matplotlib.axes.Axes, shape (2,)
+    numpy.ndarray of matplotlib.axes.Axes, shape (3,)
 
     Notes
     -----
-    Doses with ``in_window == 1`` are shaded in each scenario's colour, from half a log-step
-    below the first such dose to half a log-step above the last of each run. The bottom panel
-    marks ``max_blockade_hours`` when the metrics record it.
+    A bar spans each run of doses with ``in_window == 1``, from half a log-step below its
+    first dose to half a log-step above its last. The middle panel marks
+    ``max_blockade_hours`` when the metrics record it; the top panel marks the untreated
+    value 1.
     """
     if "time" in metrics.dims:
         metrics = _metrics.window_summary(metrics)
@@ -268,33 +270,44 @@ def plot_window(metrics, *, axes=None, immune_var="immune_index_end", scenario_d
     for name in (immune_var, "blockade_hours", "in_window"):
         _require_only(metrics[name], (dose_dim, scenario_dim), "plot_window")
     metrics = metrics.sortby(dose_dim)
-    axes = np.asarray(_new_axes(axes, nrows=2)).ravel()
-    if axes.size != 2:
-        raise PlotError(f"plot_window draws two panels, got {axes.size} axes")
+    if axes is None:
+        plt = _pyplot()
+        fig, axes = plt.subplots(3, 1, sharex=True, figsize=(7.0, 7.5),
+                                 gridspec_kw={"height_ratios": [3, 3, 1.4]},
+                                 layout="constrained")
+    axes = np.asarray(axes).ravel()
+    if axes.size != 3:
+        raise PlotError(f"plot_window draws three panels, got {axes.size} axes")
     doses = metrics[dose_dim].values
-    for label, sub in _by_scenario(metrics, scenario_dim):
+    groups = list(_by_scenario(metrics, scenario_dim))
+    for row, (label, sub) in enumerate(groups):
         (line,) = axes[0].plot(doses, sub[immune_var].transpose(dose_dim).values, marker="o",
                                ms=3, label=label)
         axes[1].plot(doses, sub["blockade_hours"].transpose(dose_dim).values, marker="o",
                      ms=3, color=line.get_color())
         flags = sub["in_window"].transpose(dose_dim).values
         for left, right in _spans(doses, flags):
-            for ax in axes:
-                ax.axvspan(left, right, color=line.get_color(), alpha=0.12, lw=0)
+            axes[2].barh(row, right - left, left=left, height=0.6, color=line.get_color())
+    axes[0].axhline(1.0, color="0.4", ls=":", lw=1, label="untreated")
     limit = metrics.attrs.get("max_blockade_hours")
     if limit is not None:
         axes[1].axhline(limit, color="0.4", ls="--", lw=1,
                         label=f"window limit ({limit:g} h/day)")
+        axes[1].legend(fontsize="small")
     for ax in axes:
         ax.set_xscale("log")
-    axes[0].set_ylabel(_label(metrics[immune_var], immune_var))
-    axes[1].set_ylabel(_label(metrics["blockade_hours"], "blockade_hours"))
-    axes[1].set_xlabel(_label(metrics[dose_dim], dose_dim))
-    axes[0].set_title("Immunomodulatory window (shaded)")
-    if any(axes[0].get_legend_handles_labels()[1]):
+        ax.grid(True, which="major", alpha=0.3)
+    axes[0].set_ylabel("immune index at end\n(1 = untreated)")
+    blockade = metrics["blockade_hours"]
+    axes[1].set_ylabel(f"daily blockade [{blockade.attrs.get('units', 'h/day')}]")
+    axes[2].set_yticks(range(len(groups)), [label for label, _ in groups], fontsize="small")
+    axes[2].set_ylim(-0.7, len(groups) - 0.3)
+    axes[2].invert_yaxis()
+    axes[2].set_ylabel("in window")
+    axes[2].set_xlabel(_label(metrics[dose_dim], dose_dim))
+    axes[0].set_title("Immunomodulatory window")
+    if groups and groups[0][0]:
         axes[0].legend(title=scenario_dim, fontsize="small")
-    if limit is not None:
-        axes[1].legend(fontsize="small")
     return axes
 
 

@@ -518,14 +518,14 @@ def numba_threads(threads):
 def _progress_bar(total, progress, n_chunks):
     from tqdm.auto import tqdm
 
-    if progress is False or n_chunks <= 1 and progress is None:
-        disable = True
-    elif progress is True:
-        disable = False
-    else:  # auto: only on a terminal, and only once the run has taken a couple of seconds
-        disable = not (hasattr(sys.stderr, "isatty") and sys.stderr.isatty())
-    return tqdm(total=total, unit="row", desc="ldnsim", disable=disable,
-                delay=0 if progress is True else 2.0, leave=False, dynamic_ncols=True)
+    disable = progress is False or (n_chunks <= 1 and progress is None)
+    if hasattr(sys.stderr, "isatty") and sys.stderr.isatty():
+        return tqdm(total=total, unit="row", desc="ldnsim", disable=disable,
+                    delay=0 if progress is True else 2.0, leave=False, dynamic_ncols=True)
+    # A log file or CI: a long run still says how far it is, but only every 30 s, one line
+    # each time, and keeps its last line.
+    return tqdm(total=total, unit="row", desc="ldnsim", disable=disable, mininterval=30.0,
+                delay=0 if progress is True else 10.0, ascii=True, ncols=80)
 
 
 def run_plan(plan, *, threads=None, progress=None, chunk_size=None):

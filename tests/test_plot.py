@@ -98,18 +98,30 @@ def test_plot_window(tmp_path):
     table = window_summary(_sweep(), signal_var=None, proliferation_var=None)
     assert (table["in_window"] == 1).any() and (table["in_window"] == 0).any()
     axes = plot_window(table)
-    assert axes.shape == (2,)
+    assert axes.shape == (3,)
     for ax in axes:
         assert ax.get_xscale() == "log"
-    assert axes[0].get_ylabel() == "immunomodulation index at t = 192 [1]"
-    assert axes[1].get_ylabel().endswith("[h/day]")
-    assert axes[1].get_xlabel() == "daily dose [mg]"
-    # Shaded spans (axvspan patches), drawn on both panels.
-    assert len(axes[0].patches) >= 1 and len(axes[0].patches) == len(axes[1].patches)
+    assert axes[0].get_ylabel() == "immune index at end\n(1 = untreated)"
+    assert axes[1].get_ylabel() == "daily blockade [h/day]"
+    assert axes[2].get_xlabel() == "daily dose [mg]"
+    assert [t.get_text() for t in axes[2].get_yticklabels()] == list(SCENARIOS)
+    # One bar per run of in-window doses, per scenario, spanning exactly those doses.
+    runs = 0
+    for row, scenario in enumerate(SCENARIOS):
+        flags = table["in_window"].sel(scenario=scenario).values
+        inside = DOSES[flags == 1]
+        starts = np.flatnonzero(np.diff(np.concatenate([[0], flags == 1]).astype(int)) == 1)
+        runs += starts.size
+        bars = [p for p in axes[2].patches if abs(p.get_y() + p.get_height() / 2 - row) < 1e-9]
+        assert len(bars) == starts.size
+        if inside.size:
+            assert min(b.get_x() for b in bars) < inside.min()
+            assert max(b.get_x() + b.get_width() for b in bars) > inside.max()
+    assert runs >= 1 and len(axes[2].patches) == runs
     _saved(axes, tmp_path, "window")
     # Unsummarised population metrics and raw results also work.
     assert plot_window(window_summary(_sweep(), subject_dim=None, signal_var=None,
-                                      proliferation_var=None)).shape == (2,)
+                                      proliferation_var=None)).shape == (3,)
 
 
 def test_plot_population(tmp_path):
