@@ -96,7 +96,12 @@ def _writable(path, what):
     if path.is_dir():
         raise CliError(f"cannot write the {what} {path}: it is a directory")
     if not path.parent.is_dir():
-        raise CliError(f"cannot write the {what} {path}: directory {path.parent} does not exist")
+        # A fresh checkout has no results/ folder yet: make it, as `mkdir -p` would.
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise CliError(f"cannot write the {what} {path}: cannot create directory "
+                           f"{path.parent} ({exc.strerror or exc})") from None
     if not os.access(path.parent, os.W_OK):
         raise CliError(f"cannot write the {what} {path}: directory {path.parent} is not writable")
     return path

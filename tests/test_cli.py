@@ -82,7 +82,7 @@ def _one_error_line(capsys):
     (["validate", "UNKNOWN_MODEL"], "[model] name: no shipped model named 'nomodel'"),
     (["run", str(PK), "--threads", "0"], "threads must be an integer"),
     (["run", str(PK), "--threads", "two"], "invalid int value"),
-    (["run", str(PK), "-o", "/nonexistent/dir/x.nc"], "does not exist"),
+    (["run", str(PK), "-o", "/proc/no/such/dir/x.nc"], "cannot create directory"),
     (["run", str(PK), "--plot", "fig.xyz"], "figure format"),
     (["plot", "missing.nc", "-o", "x.png"], "no result file"),
     (["frobnicate"], "invalid choice"),
@@ -189,3 +189,11 @@ def test_results_do_not_depend_on_chunks_through_the_cli(pk_run, tmp_path):
                      "--threads", "2" if os.cpu_count() > 1 else "1", "--no-progress"]) == 0
     a, b = open_result(out / "pk.nc"), open_result(tmp_path / "b.nc")
     assert np.array_equal(a["C_plasma"].values, b["C_plasma"].values)
+
+
+def test_run_creates_missing_output_folders(tmp_path, capsys):
+    """The Quick start writes to results/, which a fresh checkout does not have."""
+    out = tmp_path / "results" / "nested"
+    assert cli.main(["run", str(PK), "-o", str(out / "pk.nc"), "--plot", str(out / "pk.png"),
+                     "--no-progress"]) == 0
+    assert (out / "pk.nc").is_file() and (out / "pk.png").stat().st_size > 1000
