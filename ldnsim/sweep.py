@@ -393,7 +393,13 @@ def plan_sweep(model, t_eval, *, axes=None, mode="product", regimen=None, params
     if factors is not None:
         P[:, :len(pnames)] *= factors[index_of("@subject")]
     if not np.all(np.isfinite(P)):
-        raise ConfigError("some parameter rows contain non-finite values")
+        bad_row, col = (int(i[0]) for i in np.nonzero(~np.isfinite(P)))
+        name = (list(pnames) + list(model.input_names))[col]
+        where = (f"[sweep] {name}" if name in param_axes else
+                 "[sampling] ranges" if name in sample_values else "[population]")
+        raise ConfigError(f"{where}: parameter {name!r} becomes {P[bad_row, col]} in row "
+                          f"{bad_row} (a value near the floating-point limit, scaled by the "
+                          "population's variability, overflows); use a finite, plausible value")
 
     # ---- events
     if dose_values is not None:
