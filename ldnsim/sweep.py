@@ -391,7 +391,8 @@ def plan_sweep(model, t_eval, *, axes=None, mode="product", regimen=None, params
     for name, vals in sample_values.items():
         P[:, pindex[name]] = vals[index_of("@sample")]
     if factors is not None:
-        P[:, :len(pnames)] *= factors[index_of("@subject")]
+        with np.errstate(over="ignore", invalid="ignore"):  # caught just below, with its key
+            P[:, :len(pnames)] *= factors[index_of("@subject")]
     if not np.all(np.isfinite(P)):
         bad_row, col = (int(i[0]) for i in np.nonzero(~np.isfinite(P)))
         name = (list(pnames) + list(model.input_names))[col]
