@@ -495,3 +495,11 @@ def test_initial_step_is_positive_and_capped():
     h10 = control.initial_step(rhs_k, 0.0, y, f0, p, 10.0, 4.0, 1e-10, atol * 1e-4,
                                np.empty(2), np.empty(2))
     assert h10 < h6
+
+
+def test_driver_cache_key_tracks_kernel_sources():
+    """numba invalidates a cached function only when its own file changes: driver.py must
+    carry the hash of the kernel files it compiles in (run `python -m ldnsim._kernels.cachekey`
+    after editing them)."""
+    from ldnsim._kernels import cachekey, driver
+    assert driver.KERNEL_SOURCES_SHA256 == cachekey.sources_sha256()

@@ -37,6 +37,10 @@ N_STATS = 5
 
 EPS = 2.220446049250313e-16
 
+# Changes whenever a kernel source this file compiles in changes (see cachekey.py), so numba
+# never loads machine code built from older steps, tableaus or controller constants.
+KERNEL_SOURCES_SHA256 = "fa34813d990d5489ebb917c318ee951e7a81d4ee621126d29af8d7c14690c5c0"
+
 RODAS5P_A = tb.RODAS5P_A
 RODAS5P_C = tb.RODAS5P_C
 RODAS5P_c = tb.RODAS5P_c

@@ -1,0 +1,424 @@
+"""LDN model benchmark: the full ``ldn`` model (24 states) on 8 weeks of daily dosing.
+
+Question answered: how long does one member of a perturbed ensemble of the full LDN model
+take with ldnsim (the code path the sweep engine runs: ``simulate.run_rows``, 1 and 2 numba
+threads) and with scipy ``solve_ivp`` (LSODA, BDF; the model's own numba RHS/Jacobian) and
+libroadrunner (CVODE, on the SBML written by ``ldnsim.model.sbml.export_sbml``), at the
+experiment defaults rtol 1e-6 / atol 1e-9, and how accurate is each against a tight ldnsim
+reference? The run also checks that the peers' trajectories agree with each other and with
+the reference, which validates the SBML export on the full model.
+
+    python benchmarks/ldn_model.py                  # 200 members, ~5 min on 2 cores
+    python benchmarks/ldn_model.py --quick          # smoke test: 20 members, ~1 min
+    python benchmarks/ldn_model.py --members 1000 --rr-members 100
+
+Ensemble: default scenarios, ``ka``, ``CL_ntx``, ``V_ntx`` and ``Kd_ntx`` each multiplied by
+``exp(0.2 z)``, z ~ N(0, 1) (log-normal, about +-20 %), fixed seed; 4.5 mg into ``gut`` once a
+day for 8 weeks (56 doses at 0, 24, ..., 1320 h); outputs hourly, 0..1344 h, right-continuous
+(an output at a dose time includes the dose). Writes a Markdown table to stdout and
+everything to ``benchmarks/results/ldn_model.json``. See benchmarks/README.md.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+import common  # noqa: E402  (puts the repo on sys.path)
+from common import Case, accuracy, print_env, print_table, run_interleaved, write_json
+
+import numba  # noqa: E402
+
+import problems as P  # noqa: E402
+from ensembles import scipy_run, set_threads  # noqa: E402
+from ldnsim.dosing import Regimen, pad_event_tables  # noqa: E402
+from ldnsim.model import load_model  # noqa: E402
+from ldnsim.simulate import run_rows  # noqa: E402
+
+try:
+    import roadrunner
+    from ldnsim.model.sbml import export_sbml
+    import libsbml  # noqa: F401  (export_sbml needs it)
+except ImportError:  # optional peer
+    roadrunner = None
+
+OUTPUTS = ("C_ntx", "occupancy_mor_drug", "signal_opioid", "immune_index")
+IIV = ("ka", "CL_ntx", "V_ntx", "Kd_ntx")
+IIV_SIGMA = 0.2
+DOSE_MG, EVERY_H, N_DOSES, T_END = 4.5, 24.0, 56, 1344.0
+RTOL, ATOL = 1e-6, 1e-9            # the experiment defaults
+REF_RTOL, REF_ATOL = 1e-10, 1e-12
+MAX_STEPS = 1_000_000
+
+
+# ---------------------------------------------------------------------------- set-up
+class LDN:
+    """The model, its compiled functions, the ensemble and the dosing, built once."""
+
+    def __init__(self, members, seed):
+        self.model = load_model("ldn")
+        self.compiled = self.model.compile()
+        m = self.model
+        self.t_eval = np.arange(0.0, T_END + 1.0)
+        self.regimen = Regimen.repeat(DOSE_MG, every=EVERY_H, count=N_DOSES)
+        table = self.regimen.expand(m)
+        self.events = pad_event_tables([table])            # one row, shared by all members
+        ev_t, ev_k, ev_i, ev_a = self.events
+        assert np.all(ev_k == 0), "bolus doses only"
+        self.p0 = m.parameter_vector()                     # default scenarios
+        self.y0 = m.initial_state()
+        self.iiv_idx = [self.compiled.parameter_index(n) for n in IIV]
+        P_ = np.tile(self.p0, (members, 1))
+        P_[:, self.iiv_idx] = P.perturbed(self.p0[self.iiv_idx], members, seed, IIV_SIGMA)
+        self.P = P_
+        self.out_idx = [m.output_names.index(n) for n in OUTPUTS]
+        self.n = self.compiled.n_states
+        # the benchmark Problem form, for the shared scipy driver in ensembles.py
+        self.prob = P.Problem(
+            name="ldn", state_names=list(m.state_names), param_names=list(m.parameter_names),
+            y0=self.y0, p=self.p0, t_eval=self.t_eval, rtol=RTOL, atol=ATOL,
+            rhs=self.compiled.rhs, jac=self.compiled.jac, antimony=None,
+            doses=(ev_t[0], ev_i[0], ev_a[0]), ref_rtol=REF_RTOL, ref_atol=REF_ATOL)
+        self.seg = P.dose_segments(self.t_eval, self.prob.doses)
+        self.f, self.J = P.scipy_functions(self.prob)    # allocating njit wrappers
+
+    def outputs(self, states, P_):
+        """All model outputs from states (r, m, n), as run_rows computes them."""
+        out = np.empty(states.shape[:2] + (self.compiled.n_outputs,))
+        self.compiled.module.outputs_batch(self.t_eval, np.ascontiguousarray(states),
+                                           np.ascontiguousarray(P_), out)
+        return out
+
+
+# ---------------------------------------------------------------------------- runners
+def ldnsim_run(ldn, P_, *, rtol, atol):
+    return run_rows(ldn.compiled, ldn.t_eval, P_, ldn.y0, ldn.events, rtol=rtol, atol=atol,
+                    max_steps=MAX_STEPS)
+
+
+def ldnsim_stats(res):
+    st = res.stats
+    return {"steps": float(np.mean(st["n_accepted"] + st["n_rejected"])),
+            "rejected": float(np.mean(st["n_rejected"])),
+            "rhs": float(np.mean(st["n_rhs"])), "jac": float(np.mean(st["n_jac"])),
+            "lu": float(np.mean(st["n_lu"]))}
+
+
+def scipy_ldn(ldn, f, J, P_, method, *, rtol, atol):
+    """scipy solve_ivp restarted at each dose (ensembles.scipy_run), then the outputs."""
+    y, ok, counts = scipy_run(ldn.prob, f, J, P_, ldn.seg, method, rtol=rtol, atol=atol)
+    return y, ldn.outputs(y, P_), ok, counts
+
+
+def roadrunner_model(ldn, path, *, rtol, atol):
+    r = roadrunner.RoadRunner(str(path))
+    r.integrator.relative_tolerance = rtol
+    r.integrator.absolute_tolerance = atol
+    r.integrator.maximum_num_steps = MAX_STEPS
+    r.timeCourseSelections = ["time"] + list(ldn.model.state_names) + list(OUTPUTS)
+    return r
+
+
+def roadrunner_run(ldn, r, P_):
+    """Per member: reset, set the IIV parameters by id, then simulate dose to dose, adding
+    each dose to ``gut`` between segments (outputs at a dose time include the dose)."""
+    d_idx, d_state, d_amt = ldn.seg
+    t_eval = ldn.t_eval
+    m, n = t_eval.size, ldn.n
+    names = list(IIV)
+    states = list(ldn.model.state_names)
+    R = P_.shape[0]
+    y = np.empty((R, m, n))
+    o = np.empty((R, m, len(OUTPUTS)))
+    for row in range(R):
+        r.resetAll()
+        r.setValues(names, [float(v) for v in P_[row, ldn.iiv_idx]])
+        j, i = 0, 0
+        while True:
+            while j < d_idx.size and d_idx[j] == i:
+                s = states[d_state[j]]
+                r[s] = r[s] + d_amt[j]
+                j += 1
+            if i == m - 1:          # a dose at the last output time: one more row
+                y[row, i] = [r[s] for s in states]
+                o[row, i] = [r[s] for s in OUTPUTS]
+                break
+            nxt = int(d_idx[j]) if j < d_idx.size else m - 1
+            res = np.asarray(r.simulate(times=t_eval[i:nxt + 1]))
+            # the segment's last row is the state before the next dose: overwritten then
+            y[row, i:nxt + 1] = res[:, 1:n + 1]
+            o[row, i:nxt + 1] = res[:, n + 1:]
+            if nxt == m - 1 and not (j < d_idx.size and d_idx[j] == nxt):
+                break
+            i = nxt
+    return y, o
+
+
+def check_roadrunner_reset(ldn, r):
+    """resetAll() must restore every state (rate-rule parameter) and the IIV parameters."""
+    roadrunner_run(ldn, r, ldn.P[:1])
+    r.resetAll()
+    got = np.array([r[s] for s in ldn.model.state_names])
+    if not np.allclose(got, ldn.y0, rtol=0, atol=1e-14):
+        raise AssertionError(f"roadrunner resetAll left states at {got} (expected {ldn.y0})")
+
+
+# ---------------------------------------------------------------------------- accuracy
+def out_accuracy(o, ref_o, rtol=RTOL, atol=ATOL):
+    """common.accuracy on the four benchmark outputs, plus the max relative error of each."""
+    ref_o = ref_o[: o.shape[0]]
+    acc = accuracy(o, ref_o, rtol, atol)
+    acc["max_rel_by_output"] = {name: accuracy(o[..., [k]], ref_o[..., [k]], rtol, atol)["max_rel"]
+                                for k, name in enumerate(OUTPUTS)}
+    return acc
+
+
+def where_worst(a, b, ldn, floor=1e-6):
+    """Largest relative difference |a - b| / max(|b|, floor) over (r, m, k): value and where."""
+    d = np.abs(a - b) / np.maximum(np.abs(b), floor)
+    r, i, k = np.unravel_index(int(np.argmax(d)), d.shape)
+    return {"max_rel_diff": float(d[r, i, k]), "member": int(r), "time_h": float(ldn.t_eval[i]),
+            "index": int(k), "a": float(a[r, i, k]), "b": float(b[r, i, k])}
+
+
+def tight_checks(ldn, ref_y, ref_o, n_check, sbml_path):
+    """The reference and the SBML export at tight tolerance (rtol 1e-10, atol 1e-12):
+    ldnsim vs scipy LSODA (same numba functions, another integrator) and vs libroadrunner
+    (same equations through SBML, another integrator and code generator). Three-way agreement
+    at this level says which side is wrong if the benchmark-tolerance runs disagree."""
+    k = min(n_check, ldn.P.shape[0])
+    out = {"members": k, "rtol": REF_RTOL, "atol": REF_ATOL}
+    f, J = ldn.f, ldn.J
+    t0 = time.perf_counter()
+    sy, so, ok, _ = scipy_ldn(ldn, f, J, ldn.P[:k], "LSODA", rtol=REF_RTOL, atol=REF_ATOL)
+    out["scipy_lsoda_s_per_member"] = (time.perf_counter() - t0) / k
+    out["scipy_lsoda_ok"] = bool(np.all(ok))
+    out["ref_vs_scipy_lsoda_outputs"] = out_accuracy(so[..., ldn.out_idx], ref_o)
+    out["ref_vs_scipy_lsoda_states"] = accuracy(sy, ref_y[:k], RTOL, ATOL)
+    if roadrunner is not None:
+        r = roadrunner_model(ldn, sbml_path, rtol=REF_RTOL, atol=REF_ATOL)
+        t0 = time.perf_counter()
+        ry, ro = roadrunner_run(ldn, r, ldn.P[:k])
+        out["roadrunner_s_per_member"] = (time.perf_counter() - t0) / k
+        out["ref_vs_roadrunner_outputs"] = out_accuracy(ro, ref_o)
+        out["ref_vs_roadrunner_states"] = accuracy(ry, ref_y[:k], RTOL, ATOL)
+        out["scipy_vs_roadrunner_outputs"] = accuracy(ro, so[..., ldn.out_idx], RTOL, ATOL)
+        out["roadrunner_vs_ref_worst_output"] = where_worst(ro, ref_o[:k], ldn)
+        out["roadrunner_vs_ref_worst_state"] = where_worst(ry, ref_y[:k], ldn)
+        out["roadrunner_vs_ref_worst_state"]["name"] = \
+            ldn.model.state_names[out["roadrunner_vs_ref_worst_state"]["index"]]
+    return out
+
+
+# ---------------------------------------------------------------------------- main
+def run(args):
+    R = args.members
+    n_sci = min(args.scipy_members, R)
+    n_bdf = min(args.bdf_members, R)
+    n_rr = min(args.rr_members, R) if roadrunner is not None else 0
+    nthr = numba.config.NUMBA_NUM_THREADS
+    ldn = LDN(R, args.seed)
+    print(f"\n## ldn: {R} members, n = {ldn.n} states, {ldn.t_eval.size} hourly outputs, "
+          f"{N_DOSES} doses of {DOSE_MG} mg every {EVERY_H:g} h, rtol {RTOL:g} atol {ATOL:g}",
+          flush=True)
+
+    sbml_dir = tempfile.TemporaryDirectory(prefix="ldn_sbml_")
+    sbml_path = Path(sbml_dir.name) / "ldn.xml"
+    if roadrunner is not None:
+        t0 = time.perf_counter()
+        export_sbml(ldn.model, sbml_path)
+        t_export = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        rr = roadrunner_model(ldn, sbml_path, rtol=RTOL, atol=ATOL)
+        t_load = time.perf_counter() - t0
+        check_roadrunner_reset(ldn, rr)
+        print(f"  SBML export {t_export:.2f} s, libroadrunner load (JIT) {t_load:.2f} s",
+              flush=True)
+
+    print(f"  reference (ldnsim rtol {REF_RTOL:g}, atol {REF_ATOL:g}, {min(2, nthr)} threads) ...",
+          flush=True)
+    numba.set_num_threads(min(2, nthr))
+    t0 = time.perf_counter()
+    ref = ldnsim_run(ldn, ldn.P, rtol=REF_RTOL, atol=REF_ATOL)
+    t_ref = time.perf_counter() - t0
+    if not np.all(ref.status == 0):
+        raise RuntimeError(f"reference failed for {int(np.sum(ref.status != 0))} members")
+    ref_y, ref_o = ref.states, ref.outputs[..., ldn.out_idx]
+    print(f"    {t_ref:.1f} s; {ldnsim_stats(ref)['steps']:.0f} steps per member", flush=True)
+    print(f"  tight cross-check of the reference on {min(args.ref_check, R)} members ...",
+          flush=True)
+    tight = tight_checks(ldn, ref_y, ref_o, args.ref_check, sbml_path)
+    for key in ("ref_vs_scipy_lsoda_outputs", "ref_vs_roadrunner_outputs",
+                "scipy_vs_roadrunner_outputs"):
+        if key in tight:
+            a = tight[key]
+            print(f"    {key}: mescd all {a['mescd_all']:.2f}, max rel {a['max_rel']:.1e}")
+
+    kw = dict(rtol=RTOL, atol=ATOL)
+    cases = []
+    for th in sorted({1, min(2, nthr)}):
+        cases.append(Case(f"ldnsim run_rows {th}t", lambda: ldnsim_run(ldn, ldn.P, **kw),
+                          repeats=args.repeats, members=R, setup=set_threads(th),
+                          meta=dict(solver="ldnsim run_rows", method="rodas5p", threads=th,
+                                    jacobian="analytic (generated)")))
+    f, J = ldn.f, ldn.J
+    for meth, k in (("LSODA", n_sci), ("BDF", n_bdf)):
+        if k > 0:
+            cases.append(Case(f"scipy {meth}",
+                              lambda m_=meth, k_=k: scipy_ldn(ldn, f, J, ldn.P[:k_], m_, **kw),
+                              repeats=max(2, args.repeats - 2), members=k, setup=set_threads(1),
+                              meta=dict(solver=f"scipy solve_ivp {meth}", threads=1,
+                                        jacobian="analytic (generated, numba)")))
+    if n_rr > 0:
+        cases.append(Case("libroadrunner CVODE", lambda: roadrunner_run(ldn, rr, ldn.P[:n_rr]),
+                          repeats=max(2, args.repeats - 2), members=n_rr, setup=set_threads(1),
+                          meta=dict(solver="libroadrunner cvode (exported SBML)", threads=1,
+                                    jacobian="CVODE internal (difference quotients)")))
+    if nthr >= 2:
+        cases += common.cpu_ceiling_cases(args.repeats)
+    run_interleaved(cases)
+
+    calib = {c.name: c for c in cases if c.meta.get("solver") == "calibration"}
+    cases = [c for c in cases if c.meta.get("solver") != "calibration"]
+    ceiling = None
+    if calib:
+        c1, c2 = calib["cpu ceiling 1t"], calib["cpu ceiling 2t"]
+        ceiling = {"median": c1.median / c2.median, "best": min(c1.times) / min(c2.times),
+                   "per_repeat": [a / b for a, b in zip(c1.times, c2.times)]}
+        print(f"  cpu ceiling (pure-arithmetic prange loop) 2t/1t: median {ceiling['median']:.2f}x,"
+              f" best-of {ceiling['best']:.2f}x; per repeat "
+              + " ".join(f"{x:.2f}" for x in ceiling["per_repeat"]))
+
+    rows, traj = [], {}
+    for c in cases:
+        row = {"name": c.name, **c.meta, "members_timed": c.members,
+               "ms_per_member": 1e3 * c.per_member,
+               "ms_per_member_min": 1e3 * min(c.times) / c.members,
+               "first_call_s": c.first, "times_s": c.times}
+        res = c.result
+        if c.name.startswith("ldnsim"):
+            y, o, ok = res.states, res.outputs[..., ldn.out_idx], res.status == 0
+            row.update(ldnsim_stats(res))
+        elif c.name.startswith("scipy"):
+            y, o_all, ok, cnt = res
+            o = o_all[..., ldn.out_idx]
+            row.update(rhs=cnt[0], jac=cnt[1], lu=cnt[2])
+        else:
+            y, o = res
+            ok = np.all(np.isfinite(o), axis=(1, 2))
+        traj[c.name] = (y, o)
+        row["failed_members"] = int(np.sum(~np.asarray(ok)))
+        row.update(out_accuracy(o, ref_o))
+        row["states_vs_ref"] = accuracy(y, ref_y[: y.shape[0]], RTOL, ATOL)
+        rows.append(row)
+
+    by = {r["name"]: r for r in rows}
+    one = by.get("ldnsim run_rows 1t")
+    two = by.get("ldnsim run_rows 2t")
+    for r in rows:
+        r["time_over_ldnsim_1t"] = r["ms_per_member"] / one["ms_per_member"]
+        if two:
+            r["time_over_ldnsim_2t"] = r["ms_per_member"] / two["ms_per_member"]
+    cols = [("name", "solver", None), ("threads", "thr", "d"), ("members_timed", "N", "d"),
+            ("ms_per_member", "ms/member", ".4g"), ("first_call_s", "1st call s", ".3g"),
+            ("mescd_end", "mescd end", ".2f"), ("mescd_all", "mescd all", ".2f"),
+            ("max_rel", "max rel err", ".1e"), ("steps", "steps", ".0f"),
+            ("rhs", "rhs", ".0f"), ("jac", "jac", ".0f"),
+            ("time_over_ldnsim_1t", "time/ldnsim-1t", ".2f"),
+            ("time_over_ldnsim_2t", "time/ldnsim-2t", ".2f")]
+    table = print_table(rows, cols, title=f"\n### ldn, {R} members (per member; medians of "
+                                          "repeats; accuracy on C_ntx, occupancy_mor_drug, "
+                                          "signal_opioid, immune_index)")
+    print_table([{"name": r["name"], **r["max_rel_by_output"]} for r in rows],
+                [("name", "solver", None)] + [(k, f"max rel {k}", ".1e") for k in OUTPUTS],
+                title="\nmax relative error against the reference, per output")
+
+    # peers against each other on the members they share (benchmark tolerance)
+    agree = {}
+    names = [c.name for c in cases]
+    for a_i, a in enumerate(names):
+        for b in names[a_i + 1:]:
+            k = min(traj[a][1].shape[0], traj[b][1].shape[0])
+            agree[f"{a} vs {b}"] = {
+                "members": k, **accuracy(traj[a][1][:k], traj[b][1][:k], RTOL, ATOL),
+                "worst_output": where_worst(traj[a][1][:k], traj[b][1][:k], ldn)}
+    print_table([{"pair": p, **v} for p, v in agree.items()],
+                [("pair", "pair (outputs, benchmark tolerance)", None),
+                 ("members", "N", "d"), ("mescd_all", "mescd all", ".2f"),
+                 ("max_rel", "max rel diff", ".1e")],
+                title="\nagreement between solvers (same members)")
+
+    lines = []
+    fx = lambda x: "n/a" if x is None else f"{x:.2f}x"  # noqa: E731
+    vs = "; ".join(f"vs {r['name']} {fx(r['time_over_ldnsim_1t'])}" for r in rows
+                   if not r["name"].startswith("ldnsim"))
+    lines.append(f"[ldn] ldnsim 1t: {vs}")
+    thr = None
+    if one and two:
+        thr = {"median": one["ms_per_member"] / two["ms_per_member"],
+               "best": one["ms_per_member_min"] / two["ms_per_member_min"]}
+        lines.append(f"[ldn] ldnsim 2t/1t {fx(thr['median'])} (best-of {fx(thr['best'])})"
+                     + (f"; machine ceiling 2t/1t {fx(ceiling['median'])} "
+                        f"(best-of {fx(ceiling['best'])})" if ceiling else ""))
+    for line in lines:
+        print("  " + line)
+    sbml_dir.cleanup()
+    return {"problem": "ldn", "members": R, "rtol": RTOL, "atol": ATOL, "seed": args.seed,
+            "model_hash": ldn.model.hash, "n_states": ldn.n, "n_outputs_timed": ldn.t_eval.size,
+            "dosing": f"{DOSE_MG} mg into gut every {EVERY_H:g} h x {N_DOSES} (0..1320 h)",
+            "iiv": {"parameters": list(IIV), "form": f"p * exp({IIV_SIGMA} z), z ~ N(0,1)"},
+            "accuracy_outputs": list(OUTPUTS), "scipy_members": n_sci, "bdf_members": n_bdf,
+            "roadrunner_members": n_rr,
+            "reference": {"solver": "ldnsim run_rows rodas5p", "rtol": REF_RTOL,
+                          "atol": REF_ATOL, "seconds": t_ref, **ldnsim_stats(ref)},
+            "tight_checks": tight, "rows": rows, "agreement": agree,
+            "cpu_ceiling_2t_over_1t": ceiling, "ldnsim_2t_over_1t": thr, "lines": lines,
+            "table_markdown": table}
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--members", type=int, default=200)
+    ap.add_argument("--quick", action="store_true",
+                    help="smoke test: 20 members, 2 for scipy, 2 repeats")
+    ap.add_argument("--repeats", type=int, default=7,
+                    help="timed repeats of ldnsim (scipy and libroadrunner get 2 fewer)")
+    ap.add_argument("--scipy-members", type=int, default=5, help="members solved with LSODA")
+    ap.add_argument("--bdf-members", type=int, default=5, help="members solved with BDF (0 skips)")
+    ap.add_argument("--rr-members", type=int, default=200,
+                    help="members solved with libroadrunner (0 skips)")
+    ap.add_argument("--ref-check", type=int, default=3,
+                    help="members for the tight scipy/libroadrunner check of the reference")
+    ap.add_argument("--seed", type=int, default=20240601)
+    ap.add_argument("--out", default=str(common.RESULTS / "ldn_model.json"))
+    args = ap.parse_args(argv)
+    if args.quick:
+        args.members = min(args.members, 20)
+        args.scipy_members = min(args.scipy_members, 2)
+        args.bdf_members = min(args.bdf_members, 1)
+        args.rr_members = min(args.rr_members, 20)
+        args.ref_check = min(args.ref_check, 1)
+        args.repeats = min(args.repeats, 3)
+
+    env = common.env_info()
+    print_env(env)
+    if roadrunner is None:
+        print("# libroadrunner/python-libsbml not installed: libroadrunner skipped")
+    t0 = time.perf_counter()
+    result = run(args)
+    env_end = common.env_info()
+    out = {"benchmark": "ldn_model", "args": vars(args), "env": env, "env_end": env_end,
+           "wall_s": time.perf_counter() - t0, **result}
+    path = write_json(args.out, out)
+    print(f"\n# ldnsim {env_end['ldnsim_commit']}"
+          f"{' (ldnsim/ dirty)' if env_end['ldnsim_dirty'] else ''} at the end; "
+          f"wrote {path} ({out['wall_s']:.0f} s)")
+    return out
+
+
+if __name__ == "__main__":
+    sys.exit(0 if main() else 1)
