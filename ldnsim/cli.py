@@ -295,6 +295,11 @@ def main(argv=None):
                 raise
             print("ldnsim: interrupted; no result was written", file=sys.stderr)
             return EXIT_INTERRUPTED
+        except BrokenPipeError:
+            # `ldnsim models | head`: the reader left; not an error. Point stdout at devnull
+            # so the interpreter's final flush does not complain either.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return EXIT_OK
         except (LdnsimError, OSError) as exc:
             if debug:
                 raise

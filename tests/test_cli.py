@@ -197,3 +197,13 @@ def test_run_creates_missing_output_folders(tmp_path, capsys):
     assert cli.main(["run", str(PK), "-o", str(out / "pk.nc"), "--plot", str(out / "pk.png"),
                      "--no-progress"]) == 0
     assert (out / "pk.nc").is_file() and (out / "pk.png").stat().st_size > 1000
+
+
+def test_a_closed_pipe_is_not_an_error():
+    """`ldnsim models | head -1` must not print an error when head stops reading."""
+    proc = subprocess.Popen([sys.executable, "-m", "ldnsim", "models"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    proc.stdout.close()  # the reader is gone before ldnsim writes a byte
+    err = proc.stderr.read()
+    assert proc.wait(timeout=120) == 0, err
+    assert "error" not in err and "Traceback" not in err and "Exception" not in err
