@@ -29,7 +29,8 @@ from pathlib import Path
 import numpy as np
 
 import common  # noqa: E402  (puts the repo on sys.path)
-from common import Case, accuracy, print_env, print_table, run_interleaved, write_json
+from common import (Case, accuracy, mescd, print_env, print_table, run_interleaved,
+                    write_json)
 
 import numba  # noqa: E402
 
@@ -177,12 +178,33 @@ def out_accuracy(o, ref_o, rtol=RTOL, atol=ATOL):
     return acc
 
 
-def where_worst(a, b, ldn, floor=1e-6):
-    """Largest relative difference |a - b| / max(|b|, floor) over (r, m, k): value and where."""
+def where_worst(a, b, ldn, floor=1e3 * ATOL):
+    """Largest relative difference |a - b| / max(|b|, floor) over (r, m, k): value and where
+    (member, time, column). ``floor`` is common.accuracy's threshold for relative errors."""
     d = np.abs(a - b) / np.maximum(np.abs(b), floor)
     r, i, k = np.unravel_index(int(np.argmax(d)), d.shape)
     return {"max_rel_diff": float(d[r, i, k]), "member": int(r), "time_h": float(ldn.t_eval[i]),
             "index": int(k), "a": float(a[r, i, k]), "b": float(b[r, i, k])}
+
+
+def gut_vs_exact(ldn, y, P_):
+    """``gut`` has a closed form (d gut/dt = -ka gut, bolus doses): sum over doses of
+    ``amount * exp(-ka (t - t_dose))``. Over members and times: mixed digits at the tight
+    tolerance (``common.mescd`` with REF_RTOL/REF_ATOL), the max relative error where
+    ``exact > REF_ATOL / REF_RTOL`` (0.01 mg: where rtol, not atol, sets the local error
+    allowed), and the max absolute error."""
+    gi = ldn.model.state_names.index("gut")
+    ka = P_[:, ldn.compiled.parameter_index("ka")][:, None]
+    t = ldn.t_eval
+    exact = np.zeros((P_.shape[0], t.size))
+    d_idx, _, d_amt = ldn.seg
+    for i, a in zip(d_idx, d_amt):
+        dt = t - t[i]
+        exact += np.where(dt >= 0, a * np.exp(-ka * np.maximum(dt, 0.0)), 0.0)
+    err = np.abs(y[..., gi] - exact)
+    big = exact > REF_ATOL / REF_RTOL
+    return {"mescd": mescd(y[..., gi], exact, REF_RTOL, REF_ATOL),
+            "max_rel": float(np.max(err[big] / exact[big])), "max_abs": float(np.max(err))}
 
 
 def tight_checks(ldn, ref_y, ref_o, n_check, sbml_path):
@@ -191,7 +213,8 @@ def tight_checks(ldn, ref_y, ref_o, n_check, sbml_path):
     (same equations through SBML, another integrator and code generator). Three-way agreement
     at this level says which side is wrong if the benchmark-tolerance runs disagree."""
     k = min(n_check, ldn.P.shape[0])
-    out = {"members": k, "rtol": REF_RTOL, "atol": REF_ATOL}
+    out = {"members": k, "rtol": REF_RTOL, "atol": REF_ATOL,
+           "reference_gut_vs_exact": gut_vs_exact(ldn, ref_y, ldn.P)}
     f, J = ldn.f, ldn.J
     t0 = time.perf_counter()
     sy, so, ok, _ = scipy_ldn(ldn, f, J, ldn.P[:k], "LSODA", rtol=REF_RTOL, atol=REF_ATOL)
@@ -206,12 +229,75 @@ def tight_checks(ldn, ref_y, ref_o, n_check, sbml_path):
         out["roadrunner_s_per_member"] = (time.perf_counter() - t0) / k
         out["ref_vs_roadrunner_outputs"] = out_accuracy(ro, ref_o)
         out["ref_vs_roadrunner_states"] = accuracy(ry, ref_y[:k], RTOL, ATOL)
+        out["roadrunner_gut_vs_exact"] = gut_vs_exact(ldn, ry, ldn.P[:k])
         out["scipy_vs_roadrunner_outputs"] = accuracy(ro, so[..., ldn.out_idx], RTOL, ATOL)
         out["roadrunner_vs_ref_worst_output"] = where_worst(ro, ref_o[:k], ldn)
         out["roadrunner_vs_ref_worst_state"] = where_worst(ry, ref_y[:k], ldn)
         out["roadrunner_vs_ref_worst_state"]["name"] = \
             ldn.model.state_names[out["roadrunner_vs_ref_worst_state"]["index"]]
     return out
+
+
+def work_precision(ldn, ref_o, sbml_path, args):
+    """ldnsim (1 thread) and libroadrunner over a tolerance sweep (atol = 1e-3 rtol, the
+    benchmark's ratio) on the first ``--wp-members`` members; then, for every libroadrunner
+    point, ldnsim's time interpolated (log time, linear in digits) at the same accuracy
+    (``mescd_all`` on the four outputs, always scored at rtol 1e-6 / atol 1e-9)."""
+    k = min(args.wp_members, ldn.P.shape[0])
+    Pk = ldn.P[:k]
+    rtols = [float(x) for x in args.wp_rtols.split(",")]
+    print(f"\n  work-precision sweep on {k} members, rtol in {rtols}, atol = 1e-3 rtol",
+          flush=True)
+    cases = []
+    for rt in rtols:
+        kw = dict(rtol=rt, atol=1e-3 * rt)
+        cases.append(Case(f"ldnsim 1t @{rt:g}", lambda kw=kw: ldnsim_run(ldn, Pk, **kw),
+                          repeats=args.wp_repeats, members=k, setup=set_threads(1),
+                          meta=dict(solver="ldnsim", rtol=rt)))
+        if roadrunner is not None:
+            r = roadrunner_model(ldn, sbml_path, **kw)
+            cases.append(Case(f"libroadrunner @{rt:g}", lambda r=r: roadrunner_run(ldn, r, Pk),
+                              repeats=args.wp_repeats, members=k, setup=set_threads(1),
+                              meta=dict(solver="libroadrunner", rtol=rt)))
+    run_interleaved(cases, verbose=False)
+    points = []
+    for c in cases:
+        o = c.result.outputs[..., ldn.out_idx] if c.meta["solver"] == "ldnsim" else c.result[1]
+        acc = accuracy(o, ref_o[:k], RTOL, ATOL)
+        points.append({**c.meta, "ms_per_member": 1e3 * c.per_member,
+                       "mescd_all": acc["mescd_all"], "max_rel": acc["max_rel"]})
+    L = sorted((p for p in points if p["solver"] == "ldnsim"), key=lambda p: p["mescd_all"])
+    d = np.array([p["mescd_all"] for p in L])
+    lt = np.log([p["ms_per_member"] for p in L])
+    matched = []
+    for q in (p for p in points if p["solver"] == "libroadrunner"):
+        if d[0] <= q["mescd_all"] <= d[-1] and np.all(np.diff(d) > 0):
+            t_l = float(np.exp(np.interp(q["mescd_all"], d, lt)))
+            matched.append({"roadrunner_rtol": q["rtol"], "digits": q["mescd_all"],
+                            "roadrunner_ms": q["ms_per_member"], "ldnsim_ms": t_l,
+                            "speedup": q["ms_per_member"] / t_l})
+    rows = []
+    for rt in rtols:
+        row = {"rtol": rt}
+        for p in points:
+            if p["rtol"] == rt:
+                key = "l" if p["solver"] == "ldnsim" else "r"
+                row[f"{key}_ms"], row[f"{key}_digits"] = p["ms_per_member"], p["mescd_all"]
+        rows.append(row)
+    print_table(rows, [("rtol", "rtol", ".0e"), ("l_ms", "ldnsim 1t ms", ".4g"),
+                       ("l_digits", "digits", ".2f"), ("r_ms", "libroadrunner ms", ".4g"),
+                       ("r_digits", "digits", ".2f")],
+                title=f"\n### ldn work-precision ({k} members, per member; digits = mescd all "
+                      "on the four outputs, worst member)")
+    if matched:
+        print_table(matched, [("roadrunner_rtol", "libroadrunner rtol", ".0e"),
+                              ("digits", "digits", ".2f"),
+                              ("roadrunner_ms", "libroadrunner ms", ".4g"),
+                              ("ldnsim_ms", "ldnsim 1t ms (interp.)", ".4g"),
+                              ("speedup", "ldnsim speedup", ".2f")],
+                    title="\n### ldn: speed at matched accuracy (>1: ldnsim faster)")
+    return {"members": k, "atol_over_rtol": 1e-3, "points": points, "rows": rows,
+            "matched": matched}
 
 
 # ---------------------------------------------------------------------------- main
@@ -257,6 +343,11 @@ def run(args):
         if key in tight:
             a = tight[key]
             print(f"    {key}: mescd all {a['mescd_all']:.2f}, max rel {a['max_rel']:.1e}")
+    for key in ("reference_gut_vs_exact", "roadrunner_gut_vs_exact"):
+        if key in tight:
+            a = tight[key]
+            print(f"    {key}: mescd {a['mescd']:.2f} (at rtol {REF_RTOL:g}), max rel "
+                  f"{a['max_rel']:.1e}, max abs {a['max_abs']:.1e} mg")
 
     kw = dict(rtol=RTOL, atol=ATOL)
     cases = []
@@ -339,14 +430,17 @@ def run(args):
 
     # peers against each other on the members they share (benchmark tolerance)
     agree = {}
-    names = [c.name for c in cases]
+    names = [c.name for c in cases if c.name != "ldnsim run_rows 2t"]
+    if two:   # same kernels and step sequence on 1 or 2 threads: expect bitwise equality
+        agree["ldnsim run_rows 1t vs 2t: bitwise equal"] = bool(
+            np.array_equal(traj["ldnsim run_rows 1t"][1], traj["ldnsim run_rows 2t"][1]))
     for a_i, a in enumerate(names):
         for b in names[a_i + 1:]:
             k = min(traj[a][1].shape[0], traj[b][1].shape[0])
             agree[f"{a} vs {b}"] = {
                 "members": k, **accuracy(traj[a][1][:k], traj[b][1][:k], RTOL, ATOL),
                 "worst_output": where_worst(traj[a][1][:k], traj[b][1][:k], ldn)}
-    print_table([{"pair": p, **v} for p, v in agree.items()],
+    print_table([{"pair": p, **v} for p, v in agree.items() if isinstance(v, dict)],
                 [("pair", "pair (outputs, benchmark tolerance)", None),
                  ("members", "N", "d"), ("mescd_all", "mescd all", ".2f"),
                  ("max_rel", "max rel diff", ".1e")],
@@ -364,6 +458,14 @@ def run(args):
         lines.append(f"[ldn] ldnsim 2t/1t {fx(thr['median'])} (best-of {fx(thr['best'])})"
                      + (f"; machine ceiling 2t/1t {fx(ceiling['median'])} "
                         f"(best-of {fx(ceiling['best'])})" if ceiling else ""))
+    wp = None
+    if args.wp_members > 0:
+        wp = work_precision(ldn, ref_o, sbml_path, args)
+        if wp["matched"]:
+            sp = [m_["speedup"] for m_ in wp["matched"]]
+            lines.append(f"[ldn] ldnsim 1t vs libroadrunner at matched accuracy: "
+                         f"{min(sp):.2f}-{max(sp):.2f}x over {len(sp)} libroadrunner tolerances")
+    print()
     for line in lines:
         print("  " + line)
     sbml_dir.cleanup()
@@ -375,7 +477,7 @@ def run(args):
             "roadrunner_members": n_rr,
             "reference": {"solver": "ldnsim run_rows rodas5p", "rtol": REF_RTOL,
                           "atol": REF_ATOL, "seconds": t_ref, **ldnsim_stats(ref)},
-            "tight_checks": tight, "rows": rows, "agreement": agree,
+            "tight_checks": tight, "rows": rows, "agreement": agree, "work_precision": wp,
             "cpu_ceiling_2t_over_1t": ceiling, "ldnsim_2t_over_1t": thr, "lines": lines,
             "table_markdown": table}
 
@@ -393,6 +495,10 @@ def main(argv=None):
                     help="members solved with libroadrunner (0 skips)")
     ap.add_argument("--ref-check", type=int, default=3,
                     help="members for the tight scipy/libroadrunner check of the reference")
+    ap.add_argument("--wp-members", type=int, default=50,
+                    help="members for the ldnsim/libroadrunner tolerance sweep (0 skips)")
+    ap.add_argument("--wp-rtols", default="1e-4,1e-5,1e-6,1e-7,1e-8,1e-9")
+    ap.add_argument("--wp-repeats", type=int, default=3)
     ap.add_argument("--seed", type=int, default=20240601)
     ap.add_argument("--out", default=str(common.RESULTS / "ldn_model.json"))
     args = ap.parse_args(argv)
@@ -403,6 +509,9 @@ def main(argv=None):
         args.rr_members = min(args.rr_members, 20)
         args.ref_check = min(args.ref_check, 1)
         args.repeats = min(args.repeats, 3)
+        args.wp_members = min(args.wp_members, 10)
+        args.wp_repeats = 1
+        args.wp_rtols = "1e-4,1e-6,1e-8"
 
     env = common.env_info()
     print_env(env)
