@@ -10,6 +10,7 @@ from math import factorial
 import numpy as np
 import pytest
 
+from ldnsim._kernels.linalg import sparse_workspace
 from ldnsim._kernels import control, linalg, steps
 from ldnsim._kernels import tableaus as tb
 from ldnsim.solver import as_kernel_function
@@ -286,7 +287,7 @@ def _rodas_step(rhs_k, rhs_py, jac_py, t, y, h, p, ft):
     ok = steps.rosenbrock_step(rhs_k, t, y, h, p, f0, np.asarray(ft, float), J, W, perm, K,
                                ynew, np.empty(n), np.empty(n), tb.RODAS5P_A, tb.RODAS5P_C,
                                tb.RODAS5P_GAMMA, tb.RODAS5P_c, tb.RODAS5P_d, tb.RODAS5P_M,
-                               stats)
+                               stats, sparse_workspace(n))
     assert ok
     assert stats[steps.ST_LU] == 1 and stats[steps.ST_RHS] == s - 1
     return ynew, K
@@ -349,7 +350,7 @@ def test_rosenbrock_step_singular_matrix_returns_false():
                                np.zeros(n), J, np.empty((n, n)), np.empty(n, np.int64),
                                np.empty((s, n)), np.empty(n), np.empty(n), np.empty(n),
                                tb.RODAS5P_A, tb.RODAS5P_C, tb.RODAS5P_GAMMA, tb.RODAS5P_c,
-                               tb.RODAS5P_d, tb.RODAS5P_M, stats)
+                               tb.RODAS5P_d, tb.RODAS5P_M, stats, sparse_workspace(n))
     assert ok is False
     assert stats[steps.ST_LU] == 1
 
@@ -497,9 +498,33 @@ def test_initial_step_is_positive_and_capped():
     assert h10 < h6
 
 
-def test_driver_cache_key_tracks_kernel_sources():
-    """numba invalidates a cached function only when its own file changes: driver.py must
-    carry the hash of the kernel files it compiles in (run `python -m ldnsim._kernels.cachekey`
-    after editing them)."""
-    from ldnsim._kernels import cachekey, driver
-    assert driver.KERNEL_SOURCES_SHA256 == cachekey.sources_sha256()
+def test_kernel_cache_keys_track_all_kernel_sources():
+    """numba invalidates a cached function only when its own file changes: every kernel file
+    with compiled functions must carry the hash of all kernel sources (run
+    `python -m ldnsim._kernels.cachekey` after editing any of them)."""
+    from ldnsim._kernels import cachekey, control, driver, linalg, steps
+    key = cachekey.sources_sha256()
+    assert cachekey.current_keys() == {name: key for name in cachekey.KEYED}
+    for module in (linalg, control, steps, driver):
+        assert module.KERNEL_SOURCES_SHA256 == key
+
+
+@pytest.mark.parametrize("n,density", [(8, 0.2), (20, 0.15), (30, 1.0)])
+def test_sparse_solve_matches_dense(n, density):
+    """The compressed triangular solves give what the dense ones give, bit for bit, on
+    matrices with the sparsity of ODE Jacobians (and on a full one)."""
+    from ldnsim._kernels.linalg import lu_compress, lu_factor, lu_solve, lu_solve_sparse
+    rng = np.random.default_rng(n)
+    A = rng.standard_normal((n, n)) * (rng.random((n, n)) < density)
+    A += np.diag(5.0 + rng.random(n))
+    perm = np.empty(n, np.int64)
+    assert lu_factor(A, perm)
+    sp = sparse_workspace(n)
+    lu_compress(A, sp)
+    assert sp[0][-1] + sp[3][-1] == np.count_nonzero(A) - n  # off-diagonal non-zeros kept
+    for _ in range(3):
+        b = rng.standard_normal(n)
+        dense, sparse = b.copy(), b.copy()
+        lu_solve(A, perm, dense)
+        lu_solve_sparse(A, perm, sp, sparse)
+        np.testing.assert_array_equal(sparse, dense)

@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from scipy.integrate import solve_ivp
 
 import ldnsim
+from ldnsim._kernels.linalg import sparse_workspace
 from ldnsim._kernels import driver, steps
 from ldnsim._kernels import tableaus as tb
 from ldnsim.errors import LdnsimError, RegimenError, SolverError
@@ -155,7 +156,7 @@ def _one_rodas_step(rhs, jac, t, y, h, p, ft):
                                J, np.empty((n, n)), np.empty(n, np.int64), K, ynew,
                                np.empty(n), np.empty(n), tb.RODAS5P_A, tb.RODAS5P_C,
                                tb.RODAS5P_GAMMA, tb.RODAS5P_c, tb.RODAS5P_d, tb.RODAS5P_M,
-                               np.zeros(5, np.int64))
+                               np.zeros(5, np.int64), sparse_workspace(n))
     assert ok
     return ynew, K[-1].copy()
 

@@ -7,6 +7,10 @@ RMS norm, Hairer's initial step) and Hairer & Wanner's PI controller
 import numpy as np
 from numba import njit
 
+# Changes whenever any kernel source changes (see cachekey.py), so numba never loads machine
+# code built from older kernel sources.
+KERNEL_SOURCES_SHA256 = "32924203c672982560b5775219f9cecca459330673bf3be56c7fe5c8190a12c0"
+
 SAFETY = 0.9
 MIN_FACTOR = 0.2
 MAX_FACTOR = 6.0

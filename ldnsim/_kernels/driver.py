@@ -16,6 +16,7 @@ from numba import njit, prange
 
 from . import tableaus as tb
 from .control import error_norm, initial_step, pi_factor
+from .linalg import sparse_workspace
 from .steps import (erk_dense_eval, erk_step, fd_jacobian, fd_time_derivative,
                     rosenbrock_dense_coefficients, rosenbrock_dense_eval, rosenbrock_step)
 
@@ -37,9 +38,9 @@ N_STATS = 5
 
 EPS = 2.220446049250313e-16
 
-# Changes whenever a kernel source this file compiles in changes (see cachekey.py), so numba
-# never loads machine code built from older steps, tableaus or controller constants.
-KERNEL_SOURCES_SHA256 = "fa34813d990d5489ebb917c318ee951e7a81d4ee621126d29af8d7c14690c5c0"
+# Changes whenever any kernel source changes (see cachekey.py), so numba never loads machine
+# code built from older kernel sources.
+KERNEL_SOURCES_SHA256 = "32924203c672982560b5775219f9cecca459330673bf3be56c7fe5c8190a12c0"
 
 RODAS5P_A = tb.RODAS5P_A
 RODAS5P_C = tb.RODAS5P_C
@@ -65,7 +66,7 @@ def _all_finite(y):
 
 @njit(cache=True, error_model="numpy")
 def _segment_rodas(rhs, jac, have_jac, autonomous, t, tb_, y, p, t_eval, k, out, rtol, atol,
-                   max_steps, h, stats, f0, ft, J, W, perm, K, ynew, ytmp, ftmp, D, hbuf):
+                   max_steps, h, stats, f0, ft, J, W, perm, K, ynew, ytmp, ftmp, D, hbuf, sp):
     """Integrate y from t to tb_ with Rodas5P; fill outputs t_eval[k:] that lie in (t, tb_).
 
     Returns (status, k). ``hbuf[0]`` carries the step-size proposal between segments.
@@ -110,7 +111,7 @@ def _segment_rodas(rhs, jac, have_jac, autonomous, t, tb_, y, p, t_eval, k, out,
             need_jac = False
         ok = rosenbrock_step(rhs, t, y, h, p, f0, ft, J, W, perm, K, ynew, ytmp, ftmp,
                              RODAS5P_A, RODAS5P_C, RODAS5P_GAMMA, RODAS5P_c, RODAS5P_d,
-                             RODAS5P_M, stats)
+                             RODAS5P_M, stats, sp)
         if ok:
             err = error_norm(K[K.shape[0] - 1], y, ynew, rtol, atol)
         else:
@@ -255,6 +256,7 @@ def solve_one(rhs, jac, method, have_jac, autonomous, y0, t_eval, p0, ev_t, ev_k
         K = np.empty((DOPRI5_B.size + 1, n))
     D = np.empty((3, n))
     hbuf = np.zeros(1)
+    sp = sparse_workspace(n)
     t = t_eval[0]
     tend = t_eval[m - 1]
     e = 0
@@ -281,7 +283,7 @@ def solve_one(rhs, jac, method, have_jac, autonomous, y0, t_eval, p0, ev_t, ev_k
         if method == METHOD_RODAS5P:
             status, k = _segment_rodas(rhs, jac, have_jac, autonomous, t, tseg, y, p, t_eval,
                                        k, out, rtol, atol, max_steps, h, stats, f0, ft, J, W,
-                                       perm, K, ynew, ytmp, ftmp, D, hbuf)
+                                       perm, K, ynew, ytmp, ftmp, D, hbuf, sp)
         else:
             status, k = _segment_dopri5(rhs, t, tseg, y, p, t_eval, k, out, rtol, atol,
                                         max_steps, h, stats, K, ynew, ytmp, ftmp, hbuf)

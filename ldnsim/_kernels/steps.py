@@ -6,7 +6,11 @@ Array shapes: ``y, ynew, ytmp, ftmp, f0, ft`` (n,); ``J, W`` (n, n); ``perm`` (n
 import numpy as np
 from numba import njit
 
-from .linalg import lu_factor, lu_solve
+from .linalg import SPARSE_MIN_N, lu_compress, lu_factor, lu_solve, lu_solve_sparse
+
+# Changes whenever any kernel source changes (see cachekey.py), so numba never loads machine
+# code built from older kernel sources.
+KERNEL_SOURCES_SHA256 = "32924203c672982560b5775219f9cecca459330673bf3be56c7fe5c8190a12c0"
 
 ST_RHS = 2
 ST_JAC = 3
@@ -50,9 +54,11 @@ def fd_time_derivative(rhs, t, y, p, f0, ft, ftmp):
 
 @njit(cache=True, error_model="numpy")
 def rosenbrock_step(rhs, t, y, h, p, f0, ft, J, W, perm, K, ynew, ytmp, ftmp,
-                    A, C, gamma, c, d, M, stats):
+                    A, C, gamma, c, d, M, stats, sp):
     """One Rosenbrock step in transformed form (see ``tableaus``); False if W is singular.
 
+    ``sp`` is ``linalg.sparse_workspace(n)``: from ``SPARSE_MIN_N`` states on, the stage
+    solves use the non-zeros of the factors only.
     Reference: Hairer & Wanner, Solving ODEs II, IV.7 (eq. 7.25) and ``rodas.f``.
     """
     n = y.size
@@ -65,6 +71,9 @@ def rosenbrock_step(rhs, t, y, h, p, f0, ft, J, W, perm, K, ynew, ytmp, ftmp,
     stats[ST_LU] += 1
     if not lu_factor(W, perm):
         return False
+    sparse = n >= SPARSE_MIN_N
+    if sparse:
+        lu_compress(W, sp)
     inv_h = 1.0 / h
     for i in range(s):
         if i == 0:
@@ -84,7 +93,10 @@ def rosenbrock_step(rhs, t, y, h, p, f0, ft, J, W, perm, K, ynew, ytmp, ftmp,
             for j in range(i):
                 acc += C[i, j] * inv_h * K[j, l]
             K[i, l] = acc
-        lu_solve(W, perm, K[i])
+        if sparse:
+            lu_solve_sparse(W, perm, sp, K[i])
+        else:
+            lu_solve(W, perm, K[i])
     for l in range(n):
         acc = y[l]
         for j in range(s):
