@@ -13,9 +13,9 @@ from .errors import ConfigError, LdnsimError, ModelError, RegimenError, SolverEr
 
 __version__ = "0.1.0"
 
-# Bound eagerly: the submodule ldnsim.simulate shares the function's name, and importing the
-# submodule first (as run_experiment does) would otherwise shadow the function.
-from .simulate import simulate  # noqa: E402
+# simulate() lives in ldnsim.simulation: a submodule named like the function would shadow it
+# (and `import ldnsim.simulate as m` would hand back the function).
+from .simulation import simulate  # noqa: E402
 
 _LAZY = {
     "load_model": "ldnsim.model", "list_models": "ldnsim.model", "Model": "ldnsim.model",

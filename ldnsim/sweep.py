@@ -41,7 +41,6 @@ import dataclasses
 import math
 import os
 import sys
-import types
 import warnings
 from dataclasses import dataclass
 
@@ -487,7 +486,7 @@ def run_chunk(model, t_eval, P, y0, events, *, method="rodas5p", rtol=1e-6, atol
     ChunkResult
         Rows whose status is non-zero are NaN over all times.
     """
-    from .simulate import run_rows
+    from .simulation import run_rows
 
     compiled = _compiled(model, model_hash)
     res = run_rows(compiled, t_eval, P, y0, events, method=method, rtol=rtol, atol=atol,
@@ -648,14 +647,3 @@ def sweep(model, t_eval, *, axes=None, mode="product", regimen=None, params=None
                       attrs=attrs)
     return run_plan(plan, threads=threads, progress=progress, chunk_size=chunk_size)
 
-
-class _CallableModule(types.ModuleType):
-    """``ldnsim.sweep(...)`` calls :func:`sweep` even after ``import ldnsim.sweep`` has bound
-    the package attribute to this module (the lazy top-level export and the submodule share a
-    name)."""
-
-    def __call__(self, *args, **kwargs):
-        return sweep(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule

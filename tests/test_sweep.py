@@ -1,18 +1,20 @@
 """The sweep engine: grid -> rows -> chunks -> labelled Dataset."""
 
+import importlib
 import warnings
 
 import numpy as np
 import pytest
 
 import ldnsim
-from ldnsim import sweep as sweep_module
 from ldnsim.dosing import Regimen
 from ldnsim.errors import ConfigError, ModelError
 from ldnsim.model import load_model
 from ldnsim.population import Population, omega_from_iiv
-from ldnsim.simulate import simulate
+from ldnsim.simulation import simulate
 from ldnsim.sweep import SweepWarning, plan_sweep, run_chunk, run_plan, sweep
+
+sweep_module = importlib.import_module("ldnsim.sweep")
 
 T = np.linspace(0.0, 48.0, 49)
 REGIMEN = Regimen.repeat(1.0, every=24.0, count=2)
@@ -177,9 +179,14 @@ def test_bad_threads_and_chunk_size(plan):
         run_plan(plan, chunk_size=0)
 
 
-def test_top_level_sweep_is_callable_after_the_submodule_import(model):
-    import ldnsim.sweep  # noqa: F401  (binds the package attribute to the module)
+def test_module_and_function_names_do_not_shadow_each_other(model):
+    """ldnsim.sweep is the module (its function is ldnsim.sweep.sweep); ldnsim.simulate is the
+    function (its module is ldnsim.simulation), whatever was imported first."""
+    import ldnsim.simulation  # noqa: F401
+    import ldnsim.sweep as module
+    assert module is sweep_module and callable(ldnsim.simulate)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        ds = ldnsim.sweep(model, T[:5], axes={"CL": [100.0]}, regimen=Regimen.single(1.0))
+        ds = ldnsim.sweep.sweep(model, T[:5], axes={"CL": [100.0]},
+                                regimen=Regimen.single(1.0))
     assert ds["C_plasma"].shape == (1, 5)

@@ -126,7 +126,7 @@ def export_sbml(model, path, *, params=None, scenarios=()) -> Path:
     Raises ModelError if libSBML's consistency check reports errors.
     """
     libsbml = _libsbml()
-    from ldnsim.simulate import _as_model
+    from ldnsim.simulation import _as_model
     model = _as_model(model)
     text = to_sbml_string(model, params=params, scenarios=scenarios)
     doc = libsbml.readSBMLFromString(text)
