@@ -9,7 +9,7 @@ from numba import njit
 
 # Changes whenever any kernel source changes (see cachekey.py), so numba never loads machine
 # code built from older kernel sources.
-KERNEL_SOURCES_SHA256 = "32924203c672982560b5775219f9cecca459330673bf3be56c7fe5c8190a12c0"
+KERNEL_SOURCES_SHA256 = "cca1497f46e61d7b902f53f445867cd9d1c1f5aac0c605f52904b501f41ab431"
 
 SAFETY = 0.9
 MIN_FACTOR = 0.2

@@ -8,7 +8,7 @@ from numba import njit
 
 # Changes whenever any kernel source changes (see cachekey.py), so numba never loads machine
 # code built from older kernel sources.
-KERNEL_SOURCES_SHA256 = "32924203c672982560b5775219f9cecca459330673bf3be56c7fe5c8190a12c0"
+KERNEL_SOURCES_SHA256 = "cca1497f46e61d7b902f53f445867cd9d1c1f5aac0c605f52904b501f41ab431"
 
 
 @njit(cache=True, inline="always", error_model="numpy")
@@ -45,15 +45,21 @@ def lu_factor(A, perm):
 
 
 @njit(cache=True, inline="always", error_model="numpy")
-def lu_solve(LU, perm, b):
-    """Solve ``A x = b`` in place in ``b`` (n,) from :func:`lu_factor`'s output."""
-    n = LU.shape[0]
-    for k in range(n):
+def _permute(perm, b):
+    """Apply the row interchanges of :func:`lu_factor` to ``b``, in place."""
+    for k in range(b.size):
         piv = perm[k]
         if piv != k:
             tmp = b[k]
             b[k] = b[piv]
             b[piv] = tmp
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def lu_solve(LU, perm, b):
+    """Solve ``A x = b`` in place in ``b`` (n,) from :func:`lu_factor`'s output."""
+    n = LU.shape[0]
+    _permute(perm, b)
     for i in range(n):
         s = b[i]
         for j in range(i):
@@ -115,12 +121,7 @@ def lu_solve_sparse(LU, perm, sp, b):
     """As :func:`lu_solve`, from the compressed factors (the diagonal is read from ``LU``)."""
     lptr, lidx, lval, uptr, uidx, uval = sp
     n = LU.shape[0]
-    for k in range(n):
-        piv = perm[k]
-        if piv != k:
-            tmp = b[k]
-            b[k] = b[piv]
-            b[piv] = tmp
+    _permute(perm, b)
     for i in range(n):
         s = b[i]
         for q in range(lptr[i], lptr[i + 1]):
