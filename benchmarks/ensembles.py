@@ -16,7 +16,6 @@ See benchmarks/README.md for how to read it.
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 import time
 import warnings

@@ -264,7 +264,7 @@ def pkpd_rhs(t, y, p, dy):
 
 @njit
 def pkpd_jac(t, y, p, J):
-    ka, CL, V2, Q, V3, Kin, Kout, EC50 = p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7]
+    ka, CL, V2, Q, V3, Kout, EC50 = p[0], p[1], p[2], p[3], p[4], p[6], p[7]  # Kin: not in J
     for i in range(4):
         for j in range(4):
             J[i, j] = 0.0

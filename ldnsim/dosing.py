@@ -181,8 +181,8 @@ class Dose:
         # Derived quantities must stay finite too, else the solver meets inf/nan later.
         last = time + lag + (count - 1) * (every or 0.0)
         if not math.isfinite(last + duration):
-            raise RegimenError(f"the last administration (time + lag + (count-1)*every + "
-                               f"duration) is not finite; reduce time, every or count")
+            raise RegimenError("the last administration (time + lag + (count-1)*every + "
+                               "duration) is not finite; reduce time, every or count")
         # An infusion too short to be seen next to its start time (1e10 + 1e-10 == 1e10)
         # would silently deliver nothing; require the float interval to match duration.
         for start in {time + lag, last}:
@@ -540,7 +540,7 @@ class _ModelInfo:
         return self.default
 
     def _unknown(self, dose, i, target):
-        lag = f" (lag on an unknown state)" if dose.lag > 0 else ""
+        lag = " (lag on an unknown state)" if dose.lag > 0 else ""
         names = ", ".join(map(repr, self.states))
         extra = ("; for an infusion, inputs " + ", ".join(map(repr, self.input_names))
                  if dose.is_infusion and self.input_names else "")

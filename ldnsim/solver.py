@@ -11,7 +11,6 @@ own ``rhs``/``jac``, and a new ``p``, ``y0`` or dose table never recompiles anyt
 from __future__ import annotations
 
 import enum
-import inspect
 import threading
 from dataclasses import dataclass, field
 
@@ -264,10 +263,6 @@ def _events(doses, n_states, n_params, t0, rows=None):
         L = len(tt)
         ev_t[r, :L], ev_k[r, :L], ev_i[r, :L], ev_a[r, :L] = tt, kk, ii, aa
     return ev_t, ev_k, ev_i, ev_a
-
-
-def _n_params(p):
-    return p.shape[-1]
 
 
 # ---------------------------------------------------------------------------- API

@@ -203,6 +203,12 @@ def test_blockade_hours_invariant_under_refined_sampling(profile, threshold, ref
     """The profile is linear between samples, so adding samples on those lines changes
     nothing; the result is a valid fraction of the day and falls as the threshold rises."""
     t, v = profile
+    # Crossing times are ill-conditioned where a segment is nearly flat at the threshold: the
+    # refined samples' rounding (1e-16) can then move a crossing by a large part of the
+    # segment. The property is about the method, so such profiles are left out.
+    lo, hi = np.minimum(v[:-1], v[1:]), np.maximum(v[:-1], v[1:])
+    straddles = (lo <= threshold + 1e-9) & (hi >= threshold - 1e-9)
+    assume(not np.any(straddles & (hi - lo < 1e-6)))
     fine_t = np.unique(np.concatenate([np.linspace(a, b, refine + 2)
                                        for a, b in zip(t[:-1], t[1:])]))
     fine_v = np.interp(fine_t, t, v)

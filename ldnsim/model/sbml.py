@@ -14,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ldnsim.errors import ModelError
-from ldnsim.model.expr import Apply, Num, Sym, parse_expression
+from ldnsim.model.expr import Num, Sym, parse_expression
 
 __all__ = ["export_sbml", "to_sbml_string"]
 

@@ -12,7 +12,7 @@ import re
 import warnings
 
 from ldnsim.errors import ModelError
-from ldnsim.model.expr import FUNCTIONS, RESERVED_NAMES, free_names, parse_expression
+from ldnsim.model.expr import FUNCTIONS, free_names, parse_expression
 from ldnsim.model.units import TIME_UNITS, UnitError, parse_unit
 
 __all__ = ["validate_model", "check_name"]
