@@ -40,8 +40,8 @@ def _engine(engine=None) -> str:
         if all(importlib.util.find_spec(m) is not None for m in _MODULES[name]):
             return name
     wanted = " or ".join("+".join(_MODULES[n]) for n in candidates)
-    raise ResultIOError(f"NetCDF support needs the {wanted} package; install it with "
-                        "pip install 'ldnsim[io]'")
+    raise ResultIOError(f"NetCDF support needs the {wanted} package; netCDF4 comes with "
+                        "ldnsim (pip install netCDF4), h5netcdf with pip install 'ldnsim[io]'")
 
 
 def _prepared(ds: xr.Dataset) -> tuple[xr.Dataset, dict]:
