@@ -117,6 +117,25 @@ def cpu_ceiling_cases(repeats, seconds=0.25):
             for k in (1, 2)]
 
 
+
+def split_ceiling(cases):
+    """Separate the :func:`cpu_ceiling_cases` from the solver cases after a run.
+
+    Returns ``(solver cases, ceiling)``: ``ceiling`` is None when none were run, else the
+    2t/1t ratios ``{"median", "best", "per_repeat"}``, which are also printed.
+    """
+    calib = {c.name: c for c in cases if c.meta.get("solver") == "calibration"}
+    cases = [c for c in cases if c.meta.get("solver") != "calibration"]
+    if not calib:
+        return cases, None
+    c1, c2 = calib["cpu ceiling 1t"], calib["cpu ceiling 2t"]
+    ceiling = {"median": c1.median / c2.median, "best": min(c1.times) / min(c2.times),
+               "per_repeat": [a / b for a, b in zip(c1.times, c2.times)]}
+    print(f"  cpu ceiling (pure-arithmetic prange loop) 2t/1t: median {ceiling['median']:.2f}x,"
+          f" best-of {ceiling['best']:.2f}x; per repeat "
+          + " ".join(f"{x:.2f}" for x in ceiling["per_repeat"]))
+    return cases, ceiling
+
 def _make_burn():
     from numba import njit, prange
 

@@ -350,16 +350,7 @@ def bench_problem(prob, args):
         cases += common.cpu_ceiling_cases(args.repeats)
     run_interleaved(cases)
 
-    calib = {c.name: c for c in cases if c.meta.get("solver") == "calibration"}
-    cases = [c for c in cases if c.meta.get("solver") != "calibration"]
-    ceiling = None
-    if calib:
-        c1, c2 = calib["cpu ceiling 1t"], calib["cpu ceiling 2t"]
-        ceiling = {"median": c1.median / c2.median, "best": min(c1.times) / min(c2.times),
-                   "per_repeat": [a / b for a, b in zip(c1.times, c2.times)]}
-        print(f"  cpu ceiling (pure-arithmetic prange loop) 2t/1t: median {ceiling['median']:.2f}x,"
-              f" best-of {ceiling['best']:.2f}x; per repeat "
-              + " ".join(f"{x:.2f}" for x in ceiling["per_repeat"]))
+    cases, ceiling = common.split_ceiling(cases)
 
     rows = []
     for c in cases:

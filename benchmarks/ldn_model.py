@@ -36,7 +36,7 @@ from common import (Case, accuracy, mescd, print_env, print_table, run_interleav
 import numba  # noqa: E402
 
 import problems as P  # noqa: E402
-from ensembles import scipy_run, set_threads  # noqa: E402
+from ensembles import ldnsim_stats, scipy_run, set_threads  # noqa: E402
 from ldnsim.dosing import Regimen, pad_event_tables  # noqa: E402
 from ldnsim.model import load_model  # noqa: E402
 from ldnsim.simulation import run_rows  # noqa: E402
@@ -100,14 +100,6 @@ class LDN:
 def ldnsim_run(ldn, P_, *, rtol, atol):
     return run_rows(ldn.compiled, ldn.t_eval, P_, ldn.y0, ldn.events, rtol=rtol, atol=atol,
                     max_steps=MAX_STEPS)
-
-
-def ldnsim_stats(res):
-    st = res.stats
-    return {"steps": float(np.mean(st["n_accepted"] + st["n_rejected"])),
-            "rejected": float(np.mean(st["n_rejected"])),
-            "rhs": float(np.mean(st["n_rhs"])), "jac": float(np.mean(st["n_jac"])),
-            "lu": float(np.mean(st["n_lu"]))}
 
 
 def scipy_ldn(ldn, f, J, P_, method, *, rtol, atol):
@@ -387,16 +379,7 @@ def run(args):
         cases += common.cpu_ceiling_cases(args.repeats)
     run_interleaved(cases)
 
-    calib = {c.name: c for c in cases if c.meta.get("solver") == "calibration"}
-    cases = [c for c in cases if c.meta.get("solver") != "calibration"]
-    ceiling = None
-    if calib:
-        c1, c2 = calib["cpu ceiling 1t"], calib["cpu ceiling 2t"]
-        ceiling = {"median": c1.median / c2.median, "best": min(c1.times) / min(c2.times),
-                   "per_repeat": [a / b for a, b in zip(c1.times, c2.times)]}
-        print(f"  cpu ceiling (pure-arithmetic prange loop) 2t/1t: median {ceiling['median']:.2f}x,"
-              f" best-of {ceiling['best']:.2f}x; per repeat "
-              + " ".join(f"{x:.2f}" for x in ceiling["per_repeat"]))
+    cases, ceiling = common.split_ceiling(cases)
 
     rows, traj = [], {}
     for c in cases:
