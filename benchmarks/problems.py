@@ -9,17 +9,25 @@ Each problem gives
 * nominal parameters, initial state, output times, doses, tolerances and, where one exists,
   a published reference value at the final time.
 
-Problem definitions and reference numbers are copied from the Test Set for IVP Solvers
+Problem definitions and reference numbers come from the Test Set for IVP Solvers
 (Mazzia & Magherini, Univ. Bari; R package deTestSet), as transcribed in the project's shared
 reference notes; the PK/PD model is the rxode2 speed-benchmark model.
 """
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numba
 import numpy as np
 from numba import cfunc, njit, types
+
+# The Test Set problems and reference values live once, in the test suite's data module.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from ivp_problems import POLLU_P as POLLU_K  # noqa: E402
+from ivp_problems import POLLU_REF, POLLU_Y0, rober_jac, rober_rhs  # noqa: E402
+from ivp_problems import ROBER_REF_1E5 as ROBER_1E5  # noqa: E402  (scipy Radau, rtol 1e-13)
 
 
 @dataclass
@@ -54,28 +62,6 @@ class Problem:
 
 
 # ---------------------------------------------------------------------------- ROBER
-@njit
-def rober_rhs(t, y, p, dy):
-    k1, k2, k3 = p[0], p[1], p[2]
-    dy[0] = -k1 * y[0] + k3 * y[1] * y[2]
-    dy[1] = k1 * y[0] - k2 * y[1] * y[1] - k3 * y[1] * y[2]
-    dy[2] = k2 * y[1] * y[1]
-
-
-@njit
-def rober_jac(t, y, p, J):
-    k1, k2, k3 = p[0], p[1], p[2]
-    J[0, 0] = -k1
-    J[0, 1] = k3 * y[2]
-    J[0, 2] = k3 * y[1]
-    J[1, 0] = k1
-    J[1, 1] = -2.0 * k2 * y[1] - k3 * y[2]
-    J[1, 2] = -k3 * y[1]
-    J[2, 0] = 0.0
-    J[2, 1] = 2.0 * k2 * y[1]
-    J[2, 2] = 0.0
-
-
 def rober_antimony(p):
     return f"""
 model rober
@@ -86,11 +72,6 @@ model rober
   y3' = k2*y2*y2
 end
 """
-
-
-# ROBER at t = 1e5: not published by the Test Set; computed by the shared reference notes
-# with scipy Radau, rtol 1e-13 (good to ~1e-13).
-ROBER_1E5 = np.array([0.017865921142100154, 7.274751468436565e-08, 0.9821340061103905])
 
 
 def rober(n_out=100):
@@ -107,19 +88,6 @@ def rober(n_out=100):
 
 
 # ---------------------------------------------------------------------------- POLLU
-POLLU_K = np.array([.35, .266e2, .123e5, .86e-3, .82e-3, .15e5, .13e-3, .24e5, .165e5, .9e4,
-                    .22e-1, .12e5, .188e1, .163e5, .48e7, .35e-3, .175e-1, .1e9, .444e12,
-                    .124e4, .21e1, .578e1, .474e-1, .178e4, .312e1])
-POLLU_Y0 = np.zeros(20)
-POLLU_Y0[[1, 3, 6, 7, 8, 16]] = [0.2, 0.04, 0.1, 0.3, 0.01, 0.007]
-POLLU_REF = np.array([
-    0.5646255480022769e-01, 0.1342484130422339e+00, 0.4139734331099427e-08,
-    0.5523140207484359e-02, 0.2018977262302196e-06, 0.1464541863493966e-06,
-    0.7784249118997964e-01, 0.3245075353396018e+00, 0.7494013383880406e-02,
-    0.1622293157301561e-07, 0.1135863833257075e-07, 0.2230505975721359e-02,
-    0.2087162882798630e-03, 0.1396921016840158e-04, 0.8964884856898295e-02,
-    0.4352846369330103e-17, 0.6899219696263405e-02, 0.1007803037365946e-03,
-    0.1772146513969984e-05, 0.5682943292316392e-04])
 # reaction j has rate k_j * y[A1[j]] * y[A2[j]] (A2 = -1: first order)
 POLLU_A1 = np.array([0, 1, 4, 6, 6, 6, 8, 8, 10, 10, 12, 9, 13, 0, 2, 3, 3, 15, 15, 16, 18, 18,
                      0, 18, 19])
