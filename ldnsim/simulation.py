@@ -13,7 +13,6 @@ import numpy as np
 from . import solver
 from .dosing import Regimen, pad_event_tables
 from .errors import ModelError, SolverError
-from .model.expr import free_names, parse_expression
 
 __all__ = ["simulate", "run_rows", "RowResult", "kernel_functions"]
 
@@ -28,17 +27,12 @@ class RowResult:
     stats: dict
 
 
-def _uses_time(model) -> bool:
-    exprs = [d.expr for d in model.definitions] + [o.expr for o in model.odes]
-    return any("t" in free_names(parse_expression(e)) for e in exprs)
-
-
 def kernel_functions(compiled):
     """(rhs, jac, autonomous) of a CompiledModel in the form the solver kernels take."""
     mod = compiled.module
     rhs = getattr(mod, "rhs_cfunc", compiled.rhs)
     jac = getattr(mod, "jac_cfunc", compiled.jac)
-    return rhs, jac, not _uses_time(compiled.model)
+    return rhs, jac, compiled.autonomous
 
 
 def _outputs(compiled, t_eval, states, P, events):

@@ -27,6 +27,7 @@ import sys
 import tempfile
 import threading
 from dataclasses import dataclass
+from functools import cached_property
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -76,6 +77,14 @@ class CompiledModel:
     n_params: int
     n_outputs: int
     source_path: Path
+
+    @cached_property
+    def autonomous(self):
+        """True when no ODE or definition reads the time ``t``: between doses the right-hand
+        side does not depend on time, and the solver can skip estimating df/dt."""
+        from ldnsim.model.expr import free_names, parse_expression
+        exprs = [d.expr for d in self.model.definitions] + [o.expr for o in self.model.odes]
+        return not any("t" in free_names(parse_expression(e)) for e in exprs)
 
     @property
     def n_inputs(self):
