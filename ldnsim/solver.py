@@ -232,7 +232,7 @@ def _check_common(t_eval, rtol, atol, n, max_steps, first_step):
 
 def _events(doses, n_states, n_params, t0, rows=None):
     """Normalise ``doses`` to four (R, d) arrays (R = 1 shared, or one per row)."""
-    from .dosing import as_events  # dosing must not import the solver
+    from .dosing import EventTable, as_events, pad_event_tables  # dosing must not import us
 
     if doses is not None and isinstance(doses, (tuple, list)) and len(doses) in (3, 4) \
             and np.ndim(doses[0]) == 2:
@@ -248,21 +248,12 @@ def _events(doses, n_states, n_params, t0, rows=None):
                    for r in range(tt.shape[0])]
     else:
         per_row = [as_events(doses, n_states, n_params)]
-    d = max(1, max(len(e[0]) for e in per_row))
-    R = len(per_row)
-    ev_t = np.full((R, d), np.inf)
-    ev_k = np.zeros((R, d), np.int64)
-    ev_i = np.zeros((R, d), np.int64)
-    ev_a = np.zeros((R, d))
-    for r, (tt, kk, ii, aa) in enumerate(per_row):
-        finite = np.isfinite(tt)
-        if np.any(tt[finite] < t0):
-            bad = tt[finite][tt[finite] < t0][0]
-            raise ValueError(f"a dose at t={bad:g} lies before the start time t_eval[0]={t0:g}; "
-                             "start the output grid at or before the first dose")
-        L = len(tt)
-        ev_t[r, :L], ev_k[r, :L], ev_i[r, :L], ev_a[r, :L] = tt, kk, ii, aa
-    return ev_t, ev_k, ev_i, ev_a
+    for times, *_ in per_row:
+        if np.any(times < t0):
+            raise ValueError(f"a dose at t={times[times < t0][0]:g} lies before the start time "
+                             f"t_eval[0]={t0:g}; start the output grid at or before the first "
+                             "dose")
+    return pad_event_tables([EventTable(*row) for row in per_row])
 
 
 # ---------------------------------------------------------------------------- API
