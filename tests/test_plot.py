@@ -6,7 +6,8 @@ import sys
 import numpy as np
 import pytest
 
-mpl = pytest.importorskip("matplotlib")
+import matplotlib as mpl  # noqa: E402  (a dependency of ldnsim: never skipped)
+
 mpl.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
