@@ -83,8 +83,8 @@ def run_rows(compiled, t_eval, P, Y0, events=None, *, method="rodas5p", rtol=1e-
     ev_t, ev_k, ev_i, ev_a = events
     res = solver.integrate_batch(rhs, Y0, t_eval, P, jac=jac, method=method, rtol=rtol,
                                  atol=atol, doses=(ev_t, ev_i, ev_a, ev_k),
-                                 max_steps=max_steps,
-                                 autonomous=autonomous, throw=False)
+                                 max_steps=max_steps, autonomous=autonomous,
+                                 jac_sparsity=compiled.jac_sparsity, throw=False)
     outputs = _outputs(compiled, res.t, res.y, P, events)
     return RowResult(states=res.y, outputs=outputs, status=res.status, stats=res.stats)
 

@@ -20,6 +20,7 @@ import numba.core.registry
 import numpy as np
 from numba import types
 
+from . import _sparsity
 from ._kernels import driver
 from .errors import SolverError
 
@@ -39,7 +40,10 @@ RHS_SIGNATURE = types.void(types.float64, types.float64[::1], types.float64[::1]
                            types.float64[::1])
 JAC_SIGNATURE = types.void(types.float64, types.float64[::1], types.float64[::1],
                            types.float64[:, ::1])
-STAT_NAMES = ("n_accepted", "n_rejected", "n_rhs", "n_jac", "n_lu")
+STAT_NAMES = ("n_accepted", "n_rejected", "n_rhs", "n_jac", "n_lu", "n_lu_dense")
+"""Counters in ``res.stats``: accepted and rejected steps, RHS and Jacobian evaluations, LU
+decompositions, and of those the dense ones taken although a sparse plan was in use (see
+``jac_sparsity``)."""
 
 
 class Status(enum.IntEnum):
@@ -256,10 +260,42 @@ def _events(doses, n_states, n_params, t0, rows=None):
     return pad_event_tables([EventTable(*row) for row in per_row])
 
 
+_PLANS: dict = {}
+
+
+def _plan(jac_sparsity, method_id, rhs_k, jac_k, have_jac, t0, y0, p):
+    """The sparse-LU plan for this call (``_sparsity``); the empty plan means dense LU."""
+    n = y0.size
+    if (jac_sparsity is False or method_id != driver.METHOD_RODAS5P
+            or n < _sparsity.SPARSE_MIN_N):
+        return _sparsity.empty_plan()
+    if jac_sparsity is None:
+        pattern = driver.probe_pattern(rhs_k, jac_k, have_jac, t0, y0, p)
+    else:
+        pattern = _sparsity.check_pattern(jac_sparsity, n)
+    key = np.packbits(pattern).tobytes() + n.to_bytes(4, "little")
+    plan = _PLANS.get(key)
+    if plan is None:
+        plan = _sparsity.make_plan(pattern)
+        if len(_PLANS) > 64:
+            _PLANS.clear()
+        _PLANS[key] = plan
+    return plan
+
+
+_JAC_SPARSITY_DOC = """jac_sparsity : None, False or (n, n) booleans. Where J can be non-zero. With 8 or more
+        states the Rosenbrock matrix is then factored by a sparse LU in a fill-reducing order
+        (much less work on typical ODE models). None (default) probes J's structure at two
+        points near ``y0`` (of the first row); False always uses the dense LU. The pattern is
+        never trusted: a step whose J has a non-zero outside it, or whose static pivot is
+        small, is factored densely with partial pivoting instead (counted in
+        ``stats["n_lu_dense"]``), so a wrong pattern costs speed, not accuracy."""
+
+
 # ---------------------------------------------------------------------------- API
 def integrate(rhs, y0, t_eval, p, *, jac=None, method="rodas5p", rtol=1e-6, atol=1e-9,
               doses=None, max_steps=100_000, first_step=None, throw=True, autonomous=False,
-              specialize=False):
+              specialize=False, jac_sparsity=None):
     """Integrate one initial-value problem through its doses.
 
     Parameters
@@ -282,6 +318,7 @@ def integrate(rhs, y0, t_eval, p, *, jac=None, method="rodas5p", rtol=1e-6, atol
     specialize : compile the kernels for these very functions (inlined; faster per step, but
         seconds of compilation per new function and process). The default hands the functions
         to kernels compiled once for all models and cached on disk.
+    {jac_sparsity}
 
     Returns
     -------
@@ -297,11 +334,12 @@ def integrate(rhs, y0, t_eval, p, *, jac=None, method="rodas5p", rtol=1e-6, atol
     mid = _method_id(method)
     ev = _events(doses, n, p.size, t_eval[0])
     rhs_k, jac_k, have_jac = _functions(rhs, jac, specialize)
+    plan = _plan(jac_sparsity, mid, rhs_k, jac_k, have_jac, t_eval[0], y0, p)
     out = np.empty((t_eval.size, n))
     stats = np.zeros(driver.N_STATS, np.int64)
     code = driver.solve_one(rhs_k, jac_k, mid, have_jac, bool(autonomous), y0, t_eval, p,
                             ev[0][0], ev[1][0], ev[2][0], ev[3][0], rtol, atol_arr, max_steps,
-                            fs, out, stats)
+                            fs, plan, out, stats)
     status = Status(int(code))
     if throw and status != Status.SUCCESS:
         raise SolverError(status.message, status)
@@ -310,14 +348,16 @@ def integrate(rhs, y0, t_eval, p, *, jac=None, method="rodas5p", rtol=1e-6, atol
 
 def integrate_batch(rhs, y0s, t_eval, ps, *, jac=None, method="rodas5p", rtol=1e-6, atol=1e-9,
                     doses=None, max_steps=100_000, first_step=None, throw=False,
-                    autonomous=False, specialize=False):
+                    autonomous=False, specialize=False, jac_sparsity=None):
     """Integrate many rows (parameter sets) in parallel on numba threads.
 
     ``y0s`` is (r, n) or (n,) shared; ``ps`` is (r, k); ``doses`` is shared by all rows (as in
     :func:`integrate`) or given as 2-D arrays with a leading row axis, padded with
     ``time = inf``. One failing row never stops the others: its status says why and its
     outputs from the failure on are NaN. Results are bitwise identical whatever the number of
-    threads (``numba.set_num_threads``).
+    threads (``numba.set_num_threads``). Other keywords as in :func:`integrate`; with
+    ``jac_sparsity=None`` the Jacobian structure is probed at the first row, so pass the
+    pattern when results must not depend on which row comes first.
 
     Returns
     -------
@@ -342,14 +382,18 @@ def integrate_batch(rhs, y0s, t_eval, ps, *, jac=None, method="rodas5p", rtol=1e
     status = np.zeros(r, np.int64)
     stats = np.zeros((r, driver.N_STATS), np.int64)
     if r:
+        plan = _plan(jac_sparsity, mid, rhs_k, jac_k, have_jac, t_eval[0], y0s[0], ps[0])
         driver.solve_batch(rhs_k, jac_k, mid, have_jac, bool(autonomous), y0s, t_eval, ps,
-                           ev[0], ev[1], ev[2], ev[3], rtol, atol_arr, max_steps, fs, out,
-                           status, stats)
+                           ev[0], ev[1], ev[2], ev[3], rtol, atol_arr, max_steps, fs, plan,
+                           out, status, stats)
     res = BatchSolution(t=t_eval, y=out, status=status,
                         stats={k: stats[:, i] for i, k in enumerate(STAT_NAMES)})
     if throw and not np.all(res.success):
         raise SolverError("; ".join(res.messages()), None)
     return res
+
+
+integrate.__doc__ = integrate.__doc__.replace("{jac_sparsity}", _JAC_SPARSITY_DOC)
 
 
 # ---------------------------------------------------------------------------- model modules

@@ -7,13 +7,22 @@ tolerance 1e-12 is far above rounding (~1e-14 for these tables) and far below an
 """
 from math import factorial
 
+import numba
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from ldnsim._kernels.linalg import sparse_workspace
+from ldnsim._sparsity import empty_plan
 from ldnsim._kernels import control, linalg, steps
+from ldnsim._kernels.linalg import sparse_factor, sparse_solve
 from ldnsim._kernels import tableaus as tb
 from ldnsim.solver import as_kernel_function
+
+
+def _dense(n):
+    """Plan and work arrays for rosenbrock_step: the dense LU."""
+    return empty_plan(), np.empty(n), np.empty(n)
 
 import ivp_problems as P
 
@@ -283,11 +292,11 @@ def _rodas_step(rhs_k, rhs_py, jac_py, t, y, h, p, ft):
     perm = np.empty(n, np.int64)
     K = np.empty((s, n))
     ynew = np.empty(n)
-    stats = np.zeros(5, np.int64)
+    stats = np.zeros(6, np.int64)
     ok = steps.rosenbrock_step(rhs_k, t, y, h, p, f0, np.asarray(ft, float), J, W, perm, K,
                                ynew, np.empty(n), np.empty(n), tb.RODAS5P_A, tb.RODAS5P_C,
                                tb.RODAS5P_GAMMA, tb.RODAS5P_c, tb.RODAS5P_d, tb.RODAS5P_M,
-                               stats, sparse_workspace(n))
+                               stats, *_dense(n))
     assert ok
     assert stats[steps.ST_LU] == 1 and stats[steps.ST_RHS] == s - 1
     return ynew, K
@@ -345,12 +354,12 @@ def test_rosenbrock_step_singular_matrix_returns_false():
     n = 1
     s = tb.RODAS5P_c.size
     J = np.array([[np.nan]])
-    stats = np.zeros(5, np.int64)
+    stats = np.zeros(6, np.int64)
     ok = steps.rosenbrock_step(rhs_k, 0.0, np.ones(n), 0.1, np.zeros(1), np.zeros(n),
                                np.zeros(n), J, np.empty((n, n)), np.empty(n, np.int64),
                                np.empty((s, n)), np.empty(n), np.empty(n), np.empty(n),
                                tb.RODAS5P_A, tb.RODAS5P_C, tb.RODAS5P_GAMMA, tb.RODAS5P_c,
-                               tb.RODAS5P_d, tb.RODAS5P_M, stats, sparse_workspace(n))
+                               tb.RODAS5P_d, tb.RODAS5P_M, stats, *_dense(n))
     assert ok is False
     assert stats[steps.ST_LU] == 1
 
@@ -509,22 +518,129 @@ def test_kernel_cache_keys_track_all_kernel_sources():
         assert module.KERNEL_SOURCES_SHA256 == key
 
 
-@pytest.mark.parametrize("n,density", [(8, 0.2), (20, 0.15), (30, 1.0)])
-def test_sparse_solve_matches_dense(n, density):
-    """The compressed triangular solves give what the dense ones give, bit for bit, on
-    matrices with the sparsity of ODE Jacobians (and on a full one)."""
-    from ldnsim._kernels.linalg import lu_compress, lu_factor, lu_solve, lu_solve_sparse
+def _sparse_w(J, inv_hg, plan):
+    n = J.shape[0]
+    W = np.zeros((n, n))
+    dinv = np.empty(n)
+    ok = _sparse_factor_kernel(J, inv_hg, plan, W, dinv)
+    return ok, W, dinv
+
+
+@numba.njit
+def _sparse_factor_kernel(J, inv_hg, plan, W, dinv):
+    return sparse_factor(J, inv_hg, plan, W, dinv)
+
+
+@numba.njit
+def _sparse_solve_kernel(plan, W, dinv, b):
+    sparse_solve(plan, W, dinv, np.empty(b.size), b)
+
+
+def _random_jacobian(rng, n, density):
+    J = rng.standard_normal((n, n)) * (rng.random((n, n)) < density)
+    J -= np.diag(rng.random(n))  # a decaying diagonal, as in kinetics
+    return J
+
+
+@pytest.mark.parametrize("n,density", [(8, 0.2), (20, 0.12), (24, 0.1), (40, 0.06)])
+@pytest.mark.parametrize("inv_hg", [1e4, 1.0, 1e-3])
+def test_sparse_lu_solves_w(n, density, inv_hg):
+    """The plan's factor and solve give W^-1 b (W = I inv_hg - J) to rounding, for large and
+    small steps, or refuse (then the dense LU is used): never a wrong answer."""
+    from ldnsim._sparsity import make_plan
     rng = np.random.default_rng(n)
-    A = rng.standard_normal((n, n)) * (rng.random((n, n)) < density)
-    A += np.diag(5.0 + rng.random(n))
-    perm = np.empty(n, np.int64)
-    assert lu_factor(A, perm)
-    sp = sparse_workspace(n)
-    lu_compress(A, sp)
-    assert sp[0][-1] + sp[3][-1] == np.count_nonzero(A) - n  # off-diagonal non-zeros kept
+    J = _random_jacobian(rng, n, density)
+    plan = make_plan(J != 0)
+    assert plan[0].size == n, "expected a sparse plan for this pattern"
+    ok, W, dinv = _sparse_w(J, inv_hg, plan)
+    Wd = np.eye(n) * inv_hg - J
+    if inv_hg >= 1e4:  # W is diagonally dominant: the static pivots must be accepted
+        assert ok
+    if not ok:  # allowed when the static pivots are poor for this W: the dense LU takes over
+        return
     for _ in range(3):
         b = rng.standard_normal(n)
-        dense, sparse = b.copy(), b.copy()
-        lu_solve(A, perm, dense)
-        lu_solve_sparse(A, perm, sp, sparse)
-        np.testing.assert_array_equal(sparse, dense)
+        x = b.copy()
+        _sparse_solve_kernel(plan, W, dinv, x)
+        ref = np.linalg.solve(Wd, b)
+        assert np.linalg.norm(x - ref) <= 1e-12 * np.linalg.cond(Wd) * np.linalg.norm(ref)
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(8, 30),
+       density=st.floats(0.02, 0.5), log_inv_hg=st.floats(-3, 6))
+def test_sparse_lu_property(seed, n, density, log_inv_hg):
+    """Random patterns and steps: either a correct solve or a refusal (dense fallback)."""
+    from ldnsim._sparsity import make_plan
+    rng = np.random.default_rng(seed)
+    J = _random_jacobian(rng, n, density)
+    inv_hg = 10.0 ** log_inv_hg
+    plan = make_plan(J != 0)
+    if plan[0].size == 0:  # too dense to pay off: the dense LU is used
+        return
+    ok, W, dinv = _sparse_w(J, inv_hg, plan)
+    if ok:
+        Wd = np.eye(n) * inv_hg - J
+        b = rng.standard_normal(n)
+        x = b.copy()
+        _sparse_solve_kernel(plan, W, dinv, x)
+        resid = np.linalg.norm(Wd @ x - b) / (np.linalg.norm(Wd, 1) * np.linalg.norm(x) + 1e-300)
+        assert resid < 1e-13
+
+
+def test_sparse_factor_refuses_entries_outside_the_plan_nan_and_small_pivots():
+    from ldnsim._sparsity import make_plan
+    rng = np.random.default_rng(3)
+    n = 12
+    J = _random_jacobian(rng, n, 0.1)
+    plan = make_plan(J != 0)
+    assert plan[0].size == n
+    assert _sparse_w(J, 10.0, plan)[0]
+    outside = np.argwhere(plan[-1].reshape(n, n) == 1)[0]
+    J2 = J.copy()
+    J2[tuple(outside)] = 1e-300  # any non-zero outside the pattern, however small
+    assert not _sparse_w(J2, 10.0, plan)[0]
+    J3 = J.copy()
+    J3[0, 0] = np.nan
+    assert not _sparse_w(J3, 10.0, plan)[0]
+    # a zero pivot: W[k, k] = 0 for the first pivot of the order
+    k = plan[0][0]
+    J4 = J.copy()
+    J4[k, k] = 10.0
+    assert not _sparse_w(J4, 10.0, plan)[0]
+    # a tiny pivot next to a large entry below it in its column (|L| would exceed 1/0.01)
+    col = np.flatnonzero(J[:, k] != 0)
+    col = col[col != k]
+    if col.size:
+        J5 = J.copy()
+        J5[k, k] = 10.0 - 1e-6
+        assert not _sparse_w(J5, 10.0, plan)[0]
+
+
+def test_minimum_degree_plan_structure():
+    from ldnsim._sparsity import (empty_plan, factor_work, make_plan, minimum_degree_order,
+                                  symbolic_fill)
+    # an arrow matrix: dense last row/column; natural order fills nothing, but eliminating
+    # the hub first would fill everything: minimum degree must put the hub last.
+    n = 10
+    P = np.eye(n, dtype=bool)
+    P[0, :] = P[:, 0] = True
+    order = minimum_degree_order(P)
+    assert sorted(order) == list(range(n)) and 0 in order[-2:]  # the hub goes (next to) last
+    F = symbolic_fill(P, order)
+    assert F.sum() == P.sum()  # no fill
+    assert factor_work(F) == n - 1
+    # hub first: everything fills in, the work of a dense LU
+    assert factor_work(symbolic_fill(P, np.arange(n))) == sum((n - k - 1) ** 2 for k in range(n))
+    plan = make_plan(P)
+    assert plan[0].tolist() == order.tolist()
+    # filled pattern always contains the original one
+    rng = np.random.default_rng(0)
+    P2 = rng.random((20, 20)) < 0.1
+    order2 = minimum_degree_order(P2)
+    F2 = symbolic_fill(P2, order2)
+    assert np.all(F2[P2[np.ix_(order2, order2)]])
+    # small or dense systems: the dense LU
+    assert make_plan(np.ones((5, 5), bool))[0].size == 0
+    assert make_plan(np.ones((20, 20), bool))[0].size == 0
+    assert all(a.dtype == b.dtype and a.ndim == b.ndim for a, b in zip(plan, empty_plan()))

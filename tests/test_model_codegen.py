@@ -135,6 +135,47 @@ def test_jacobian_equals_finite_differences(model):
     assert checked >= 15
 
 
+@pytest.mark.parametrize("model", all_models(), ids=lambda m: m.name)
+def test_jacobian_pattern_covers_every_nonzero(model):
+    """``CompiledModel.jac_sparsity`` (from the symbolic Jacobian) holds every entry that is
+    non-zero anywhere, so the sparse LU never has to fall back on these models."""
+    cm = model.compile()
+    n = cm.n_states
+    pattern = cm.jac_sparsity
+    assert pattern.shape == (n, n) and pattern.dtype == bool
+    rng = np.random.default_rng(5)
+    seen = np.zeros((n, n), bool)
+    for _ in range(10):
+        y = rng.uniform(0.1, 50.0, n)
+        p = model.parameter_vector() * rng.uniform(0.5, 2.0, cm.n_params)
+        p[len(model.parameters):] = rng.uniform(0, 10, len(model.inputs))
+        J = np.empty((n, n))
+        cm.jac(rng.uniform(0, 48), y, p, J)
+        seen |= J != 0
+        # switches and fractions that are 0 by default (scenarios) zero whole terms; with
+        # every parameter non-zero the structure shows in full
+        p[p == 0] = rng.uniform(0.1, 0.9, np.count_nonzero(p == 0))
+        cm.jac(rng.uniform(0, 48), y, p, J)
+        full = J != 0
+        assert not np.any(seen & ~pattern) and not np.any(full & ~pattern)
+        seen |= full
+    assert np.array_equal(seen, pattern)  # and nothing structurally zero is in it
+
+
+def test_ldn_model_runs_on_the_sparse_lu_without_fallback():
+    from ldnsim.dosing import Regimen, pad_event_tables
+    from ldnsim.simulation import run_rows
+    model = load_model("ldn")
+    cm = model.compile()
+    assert cm.n_states >= 20 and cm.jac_sparsity.sum() < 0.25 * cm.n_states ** 2
+    events = pad_event_tables([Regimen.repeat(4.5, every=24.0, count=14).expand(model)])
+    t_eval = np.arange(0.0, 14 * 24.0 + 1.0)
+    rows = run_rows(cm, t_eval, model.parameter_vector()[None], model.initial_state(), events,
+                    rtol=1e-6, atol=1e-9)
+    assert rows.status[0] == 0
+    assert rows.stats["n_lu"][0] > 100 and rows.stats["n_lu_dense"][0] == 0
+
+
 def test_kitchen_sink_matches_hand_written_rhs(kitchen):
     rng = np.random.default_rng(7)
     dydt, out = np.empty(3), np.empty(2)

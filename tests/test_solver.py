@@ -21,12 +21,17 @@ from hypothesis import strategies as st
 from scipy.integrate import solve_ivp
 
 import ldnsim
-from ldnsim._kernels.linalg import sparse_workspace
+from ldnsim._sparsity import empty_plan
 from ldnsim._kernels import driver, steps
 from ldnsim._kernels import tableaus as tb
 from ldnsim.errors import LdnsimError, RegimenError, SolverError
-from ldnsim.solver import (METHODS, STIFF_METHODS, BatchSolution, Solution, Status,
+from ldnsim.solver import (JAC_SIGNATURE, METHODS, STIFF_METHODS, BatchSolution, Solution, Status,
                            as_kernel_function, integrate, integrate_batch)
+
+
+def _dense(n):
+    """Plan and work arrays for rosenbrock_step: the dense LU."""
+    return empty_plan(), np.empty(n), np.empty(n)
 
 import ivp_problems as P
 
@@ -156,7 +161,7 @@ def _one_rodas_step(rhs, jac, t, y, h, p, ft):
                                J, np.empty((n, n)), np.empty(n, np.int64), K, ynew,
                                np.empty(n), np.empty(n), tb.RODAS5P_A, tb.RODAS5P_C,
                                tb.RODAS5P_GAMMA, tb.RODAS5P_c, tb.RODAS5P_d, tb.RODAS5P_M,
-                               np.zeros(5, np.int64), sparse_workspace(n))
+                               np.zeros(6, np.int64), *_dense(n))
     assert ok
     return ynew, K[-1].copy()
 
@@ -372,6 +377,103 @@ def test_batch_equals_one_by_one_bitwise_any_thread_count(method, request):
     assert np.array_equal(b3.y[0], one[0])
 
 
+def _pollu_structure():
+    """Structural pattern of POLLU's Jacobian from its reaction list: d f_i / d y_j != 0 iff a
+    reaction consuming or producing i has j among its reactants (every such pair occurs)."""
+    n = 20
+    r = np.empty(25)
+    pattern = np.zeros((n, n), bool)
+    for j in range(25):
+        reactants = [P.POLLU_R1[j]] + ([P.POLLU_R2[j]] if P.POLLU_R2[j] >= 0 else [])
+        r[:] = 0.0
+        r[j] = 1.0
+        f = np.empty(n)
+        P._pollu_f(r, f)
+        for i in np.flatnonzero(f):
+            pattern[i, reactants] = True
+    return pattern
+
+
+def test_sparse_plan_probe_finds_pollu_structure_from_zero_state():
+    """Most POLLU species start at zero, where many Jacobian entries vanish; the probe must
+    still see the structure (it evaluates J at two points with every state perturbed)."""
+    from ldnsim._kernels import driver
+    rhs_k = as_kernel_function(P.pollu_rhs)
+    jac_k = as_kernel_function(P.pollu_jac, JAC_SIGNATURE)
+    J0 = np.empty((20, 20))
+    P.pollu_jac(0.0, P.POLLU_Y0, P.POLLU_P, J0)
+    structure = _pollu_structure()
+    assert np.count_nonzero(J0) < structure.sum()  # at y0 the values hide part of it
+    for have_jac in (True, False):  # analytic and finite-difference Jacobian
+        probed = driver.probe_pattern(rhs_k, jac_k, have_jac, 0.0, P.POLLU_Y0, P.POLLU_P)
+        assert np.array_equal(probed, structure)
+
+
+@pytest.mark.parametrize("fd", [False, True])
+def test_sparse_lu_matches_dense_lu_on_pollu(fd):
+    """POLLU (20 states) runs on the sparse plan by default; it agrees with the dense LU to
+    far below the tolerance, never falls back, and still meets the Test Set digits."""
+    from ldnsim.solver import _functions, _plan
+    jac = None if fd else P.pollu_jac
+    t_eval = np.array([0.0, P.POLLU_T1])
+    kw = dict(jac=jac, rtol=1e-10, atol=1e-10, autonomous=True)
+    sp = integrate(P.pollu_rhs, P.POLLU_Y0, t_eval, P.POLLU_P, **kw)
+    de = integrate(P.pollu_rhs, P.POLLU_Y0, t_eval, P.POLLU_P, jac_sparsity=False, **kw)
+    given = integrate(P.pollu_rhs, P.POLLU_Y0, t_eval, P.POLLU_P,
+                      jac_sparsity=_pollu_structure(), **kw)
+    assert sp.stats["n_lu_dense"] == 0 and de.stats["n_lu_dense"] == 0
+    assert np.array_equal(sp.y, given.y)  # the probe found exactly the declared structure
+    rel = np.abs(sp.y[-1] - de.y[-1]) / np.abs(de.y[-1])
+    assert np.max(rel) < 1e-7, rel
+    assert P.mescd(sp.y[-1], P.POLLU_REF, 1e-10, 1e-10) >= 10 - 1.5
+    rhs_k, jac_k, have_jac = _functions(P.pollu_rhs, jac)
+    plan = _plan(None, METHODS["rodas5p"], rhs_k, jac_k, have_jac, 0.0, P.POLLU_Y0, P.POLLU_P)
+    assert plan[0].size == 20  # the sparse path really ran
+    assert plan[1].shape[1] < 0.3 * 20 * 20  # and the factors are sparse (109 of 400)
+
+
+def test_wrong_jac_sparsity_costs_speed_not_accuracy():
+    """A declared pattern that misses entries of J: every step notices and factors densely,
+    so the result is bit for bit the dense-LU result."""
+    t_eval = np.linspace(0.0, P.POLLU_T1, 7)
+    kw = dict(jac=P.pollu_jac, rtol=1e-8, atol=1e-10, autonomous=True)
+    wrong = _pollu_structure()
+    wrong[0, :] = False  # species 0's row left out
+    wrong[0, 0] = True
+    bad = integrate(P.pollu_rhs, P.POLLU_Y0, t_eval, P.POLLU_P, jac_sparsity=wrong, **kw)
+    de = integrate(P.pollu_rhs, P.POLLU_Y0, t_eval, P.POLLU_P, jac_sparsity=False, **kw)
+    assert bad.stats["n_lu_dense"] == bad.stats["n_lu"] > 0
+    assert np.array_equal(bad.y, de.y)
+
+
+def test_jac_sparsity_bad_input_messages():
+    kw = dict(jac=P.pollu_jac)
+    with pytest.raises(ValueError, match=r"jac_sparsity must have shape \(20, 20\)"):
+        integrate(P.pollu_rhs, P.POLLU_Y0, [0.0, 1.0], P.POLLU_P, jac_sparsity=np.ones(20), **kw)
+    with pytest.raises(ValueError, match="booleans or 0/1"):
+        integrate(P.pollu_rhs, P.POLLU_Y0, [0.0, 1.0], P.POLLU_P,
+                  jac_sparsity=np.full((20, 20), "x"), **kw)
+    with pytest.raises(ValueError, match="booleans or 0/1"):
+        integrate_batch(P.pollu_rhs, P.POLLU_Y0, [0.0, 1.0], P.POLLU_P[None],
+                        jac_sparsity=np.full((20, 20), np.nan), **kw)
+
+
+def test_sparse_batch_equals_one_by_one_bitwise(request):
+    """With the sparse LU too, a batch row is computed exactly as a single run, on 1 and 2
+    threads (the pattern, and so the plan, is the same for every row)."""
+    if _needs_two_threads(request):
+        return
+    rng = np.random.default_rng(7)
+    ps = P.POLLU_P * np.exp(0.1 * rng.standard_normal((5, P.POLLU_P.size)))
+    t_eval = np.linspace(0.0, P.POLLU_T1, 13)
+    kw = dict(jac=P.pollu_jac, rtol=1e-8, atol=1e-10, autonomous=True)
+    one = np.stack([integrate(P.pollu_rhs, P.POLLU_Y0, t_eval, p, **kw).y for p in ps])
+    b1 = _with_threads(1, lambda: integrate_batch(P.pollu_rhs, P.POLLU_Y0, t_eval, ps, **kw))
+    b2 = _with_threads(2, lambda: integrate_batch(P.pollu_rhs, P.POLLU_Y0, t_eval, ps, **kw))
+    assert np.all(b1.stats["n_lu_dense"] == 0)
+    assert np.array_equal(b1.y, one) and np.array_equal(b2.y, one)
+
+
 def test_batch_per_row_doses():
     y0s, ps = _pk_batch_inputs(r=3, seed=1)
     t_eval = np.linspace(0.0, 36.0, 73)
@@ -519,7 +621,8 @@ def test_solution_fields_and_stats_consistency():
     assert isinstance(res, Solution) and res.success and res.message == Status.SUCCESS.message
     assert np.array_equal(res.t, t_eval) and res.y.shape == (25, 2) and res.y.dtype == np.float64
     st_ = res.stats
-    assert set(st_) == {"n_accepted", "n_rejected", "n_rhs", "n_jac", "n_lu"}
+    assert set(st_) == {"n_accepted", "n_rejected", "n_rhs", "n_jac", "n_lu", "n_lu_dense"}
+    assert st_["n_lu_dense"] == 0  # 2 states: no sparse plan, so never a fallback
     attempts = st_["n_accepted"] + st_["n_rejected"]
     assert st_["n_lu"] >= st_["n_accepted"] > 0
     assert st_["n_lu"] == attempts  # one LU per attempted step

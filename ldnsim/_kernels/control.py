@@ -9,7 +9,7 @@ from numba import njit
 
 # Changes whenever any kernel source changes (see cachekey.py), so numba never loads machine
 # code built from older kernel sources.
-KERNEL_SOURCES_SHA256 = "cca1497f46e61d7b902f53f445867cd9d1c1f5aac0c605f52904b501f41ab431"
+KERNEL_SOURCES_SHA256 = "964ee0b731e102908f21554f8d130a62146e1b12d96b07244ce2f3a09e82201e"
 
 SAFETY = 0.9
 MIN_FACTOR = 0.2

@@ -8,16 +8,16 @@ right-continuous: an output at an event time shows the state after the event.
 
 Kernels never raise: they return a status code (see ``ldnsim.solver.Status``).
 
-Stats layout, ``stats`` (5,) int64: accepted steps, rejected steps, RHS evaluations,
-Jacobian evaluations, LU decompositions.
+Stats layout, ``stats`` (6,) int64: accepted steps, rejected steps, RHS evaluations,
+Jacobian evaluations, LU decompositions, and of those the dense ones taken although a sparse
+plan was given (J left the plan's pattern, or a static pivot was too small).
 """
 import numpy as np
 from numba import njit, prange
 
 from . import tableaus as tb
 from .control import error_norm, initial_step, pi_factor
-from .linalg import sparse_workspace
-from .steps import (erk_dense_eval, erk_step, fd_jacobian, fd_time_derivative,
+from .steps import (erk_dense_eval, erk_step, fd_jacobian, fd_time_derivative, jacobian_pattern,
                     rosenbrock_dense_coefficients, rosenbrock_dense_eval, rosenbrock_step)
 
 SUCCESS = 0
@@ -34,13 +34,14 @@ ST_REJECTED = 1
 ST_RHS = 2
 ST_JAC = 3
 ST_LU = 4
-N_STATS = 5
+ST_DENSE = 5
+N_STATS = 6
 
 EPS = 2.220446049250313e-16
 
 # Changes whenever any kernel source changes (see cachekey.py), so numba never loads machine
 # code built from older kernel sources.
-KERNEL_SOURCES_SHA256 = "cca1497f46e61d7b902f53f445867cd9d1c1f5aac0c605f52904b501f41ab431"
+KERNEL_SOURCES_SHA256 = "964ee0b731e102908f21554f8d130a62146e1b12d96b07244ce2f3a09e82201e"
 
 RODAS5P_A = tb.RODAS5P_A
 RODAS5P_C = tb.RODAS5P_C
@@ -66,7 +67,8 @@ def _all_finite(y):
 
 @njit(cache=True, error_model="numpy")
 def _segment_rodas(rhs, jac, have_jac, autonomous, t, tb_, y, p, t_eval, k, out, rtol, atol,
-                   max_steps, h, stats, f0, ft, J, W, perm, K, ynew, ytmp, ftmp, D, hbuf, sp):
+                   max_steps, h, stats, f0, ft, J, W, perm, K, ynew, ytmp, ftmp, D, hbuf, plan,
+                   dinv, z):
     """Integrate y from t to tb_ with Rodas5P; fill outputs t_eval[k:] that lie in (t, tb_).
 
     Returns (status, k). ``hbuf[0]`` carries the step-size proposal between segments.
@@ -111,7 +113,7 @@ def _segment_rodas(rhs, jac, have_jac, autonomous, t, tb_, y, p, t_eval, k, out,
             need_jac = False
         ok = rosenbrock_step(rhs, t, y, h, p, f0, ft, J, W, perm, K, ynew, ytmp, ftmp,
                              RODAS5P_A, RODAS5P_C, RODAS5P_GAMMA, RODAS5P_c, RODAS5P_d,
-                             RODAS5P_M, stats, sp)
+                             RODAS5P_M, stats, plan, dinv, z)
         if ok:
             err = error_norm(K[K.shape[0] - 1], y, ynew, rtol, atol)
         else:
@@ -212,7 +214,7 @@ def _segment_dopri5(rhs, t, tb_, y, p, t_eval, k, out, rtol, atol, max_steps, h,
 
 @njit(cache=True, error_model="numpy")
 def solve_one(rhs, jac, method, have_jac, autonomous, y0, t_eval, p0, ev_t, ev_kind, ev_idx,
-              ev_amt, rtol, atol, max_steps, first_step, out, stats):
+              ev_amt, rtol, atol, max_steps, first_step, plan, out, stats):
     """Integrate one trajectory through its events.
 
     Parameters
@@ -227,8 +229,9 @@ def solve_one(rhs, jac, method, have_jac, autonomous, y0, t_eval, p0, ev_t, ev_k
     rtol : float; atol : (n,).
     max_steps : int, accepted plus rejected steps over the whole trajectory.
     first_step : float, initial step (<= 0: automatic).
+    plan : sparse-LU plan for W (``linalg``; arrays of size 0: dense LU).
     out : (m, n) output, filled with NaN where not reached.
-    stats : (5,) int64 counters (accepted, rejected, rhs, jac, lu), added to.
+    stats : (6,) int64 counters (accepted, rejected, rhs, jac, lu, dense lu), added to.
 
     Returns
     -------
@@ -256,7 +259,8 @@ def solve_one(rhs, jac, method, have_jac, autonomous, y0, t_eval, p0, ev_t, ev_k
         K = np.empty((DOPRI5_B.size + 1, n))
     D = np.empty((3, n))
     hbuf = np.zeros(1)
-    sp = sparse_workspace(n)
+    dinv = np.empty(n)
+    z = np.empty(n)
     t = t_eval[0]
     tend = t_eval[m - 1]
     e = 0
@@ -283,7 +287,8 @@ def solve_one(rhs, jac, method, have_jac, autonomous, y0, t_eval, p0, ev_t, ev_k
         if method == METHOD_RODAS5P:
             status, k = _segment_rodas(rhs, jac, have_jac, autonomous, t, tseg, y, p, t_eval,
                                        k, out, rtol, atol, max_steps, h, stats, f0, ft, J, W,
-                                       perm, K, ynew, ytmp, ftmp, D, hbuf, sp)
+                                       perm, K, ynew, ytmp, ftmp, D, hbuf, plan,
+                                       dinv, z)
         else:
             status, k = _segment_dopri5(rhs, t, tseg, y, p, t_eval, k, out, rtol, atol,
                                         max_steps, h, stats, K, ynew, ytmp, ftmp, hbuf)
@@ -297,12 +302,12 @@ def solve_one(rhs, jac, method, have_jac, autonomous, y0, t_eval, p0, ev_t, ev_k
 
 @njit(cache=True, parallel=True, error_model="numpy")
 def solve_batch(rhs, jac, method, have_jac, autonomous, y0s, t_eval, ps, ev_t, ev_kind, ev_idx,
-                ev_amt, rtol, atol, max_steps, first_step, out, status, stats):
+                ev_amt, rtol, atol, max_steps, first_step, plan, out, status, stats):
     """Rows in parallel on numba threads; row r uses ``y0s[r]``, ``ps[r]`` and event row
     ``min(r, ev_t.shape[0] - 1)`` (one shared event row, or one per row).
 
     Shapes: y0s (r, n), ps (r, k), ev_* (1 or r, d), out (r, m, n), status (r,),
-    stats (r, 5). Each row is computed exactly as ``solve_one`` would, so results do not
+    stats (r, 6); ``plan`` is shared. Each row is computed exactly as ``solve_one`` would, so results do not
     depend on the thread count.
     """
     nrow = y0s.shape[0]
@@ -311,4 +316,14 @@ def solve_batch(rhs, jac, method, have_jac, autonomous, y0s, t_eval, ps, ev_t, e
         er = min(np.int64(r), ev_last)  # one shared event row, or one per row
         status[r] = solve_one(rhs, jac, method, have_jac, autonomous, y0s[r], t_eval, ps[r],
                               ev_t[er], ev_kind[er], ev_idx[er], ev_amt[er], rtol, atol,
-                              max_steps, first_step, out[r], stats[r])
+                              max_steps, first_step, plan, out[r], stats[r])
+
+
+@njit(cache=True, error_model="numpy")
+def probe_pattern(rhs, jac, have_jac, t, y0, p):
+    """(n, n) bool: where J is non-zero near ``y0`` (``steps.jacobian_pattern``)."""
+    n = y0.size
+    pattern = np.zeros((n, n), dtype=np.bool_)
+    jacobian_pattern(rhs, jac, have_jac, t, y0, p, pattern, np.empty((n, n)),
+                     np.empty(n), np.empty(n), np.empty(n), np.empty(n))
+    return pattern

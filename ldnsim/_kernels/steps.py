@@ -1,20 +1,21 @@
 """One step of each method and its dense output (numba kernels, no allocation).
 
 Array shapes: ``y, ynew, ytmp, ftmp, f0, ft`` (n,); ``J, W`` (n, n); ``perm`` (n,) int64;
-``K`` (s, n) stage vectors; ``stats`` (5,) int64 counters, see ``ldnsim._kernels.driver``.
+``K`` (s, n) stage vectors; ``stats`` (6,) int64 counters, see ``ldnsim._kernels.driver``.
 """
 import numpy as np
 from numba import njit
 
-from .linalg import SPARSE_MIN_N, lu_compress, lu_factor, lu_solve, lu_solve_sparse
+from .linalg import lu_factor, lu_solve, sparse_factor, sparse_solve
 
 # Changes whenever any kernel source changes (see cachekey.py), so numba never loads machine
 # code built from older kernel sources.
-KERNEL_SOURCES_SHA256 = "cca1497f46e61d7b902f53f445867cd9d1c1f5aac0c605f52904b501f41ab431"
+KERNEL_SOURCES_SHA256 = "964ee0b731e102908f21554f8d130a62146e1b12d96b07244ce2f3a09e82201e"
 
 ST_RHS = 2
 ST_JAC = 3
 ST_LU = 4
+ST_DENSE = 5
 
 
 @njit(cache=True, error_model="numpy")
@@ -53,27 +54,64 @@ def fd_time_derivative(rhs, t, y, p, f0, ft, ftmp):
 
 
 @njit(cache=True, error_model="numpy")
+def jacobian_pattern(rhs, jac, have_jac, t, y0, p, pattern, J, y, f0, ytmp, ftmp):
+    """OR into ``pattern`` (n, n) bool where J can be non-zero, judged at two points near
+    ``y0``.
+
+    The points add to every state a different positive amount (``0.37``/``0.71`` times
+    ``max(|y0_i|, 1)``, scaled per state), so entries that vanish only at ``y0`` (a species at
+    zero) show up. With an analytic Jacobian its non-zeros are taken; without one, column j
+    is marked where f changes when y_j moves by half its size or more (a difference quotient
+    with the solver's small increment can round a real dependence to zero). Used to plan the
+    sparse LU; a wrong guess costs speed, never accuracy (see ``linalg.sparse_factor``).
+    """
+    n = y0.size
+    for trial in range(2):
+        base = 0.37 if trial == 0 else 0.71
+        for i in range(n):
+            y[i] = y0[i] + base * (1.0 + 0.113 * i) * max(abs(y0[i]), 1.0)
+        if have_jac:
+            jac(t, y, p, J)
+            for i in range(n):
+                for j in range(n):
+                    if J[i, j] != 0.0:  # NaN counts as a non-zero
+                        pattern[i, j] = True
+        else:
+            rhs(t, y, p, f0)
+            for j in range(n):
+                for l in range(n):
+                    ytmp[l] = y[l]
+                ytmp[j] = y[j] + 0.5 * max(abs(y[j]), 1.0)
+                rhs(t, ytmp, p, ftmp)
+                for i in range(n):
+                    if ftmp[i] != f0[i]:  # NaN counts as a change
+                        pattern[i, j] = True
+
+
+@njit(cache=True, error_model="numpy")
 def rosenbrock_step(rhs, t, y, h, p, f0, ft, J, W, perm, K, ynew, ytmp, ftmp,
-                    A, C, gamma, c, d, M, stats, sp):
+                    A, C, gamma, c, d, M, stats, plan, dinv, z):
     """One Rosenbrock step in transformed form (see ``tableaus``); False if W is singular.
 
-    ``sp`` is ``linalg.sparse_workspace(n)``: from ``SPARSE_MIN_N`` states on, the stage
-    solves use the non-zeros of the factors only.
+    ``plan`` is a sparse-LU plan (``linalg``; empty: dense LU) and ``dinv``, ``z`` (n,) its
+    work arrays. A step whose W the plan cannot factor safely falls back to the dense,
+    partially pivoted LU (counted in ``stats[ST_DENSE]``).
     Reference: Hairer & Wanner, Solving ODEs II, IV.7 (eq. 7.25) and ``rodas.f``.
     """
     n = y.size
     s = c.size
     inv_hg = 1.0 / (h * gamma)
-    for i in range(n):
-        for j in range(n):
-            W[i, j] = -J[i, j]
-        W[i, i] += inv_hg
     stats[ST_LU] += 1
-    if not lu_factor(W, perm):
-        return False
-    sparse = n >= SPARSE_MIN_N
-    if sparse:
-        lu_compress(W, sp)
+    sparse = plan[0].size == n and sparse_factor(J, inv_hg, plan, W, dinv)
+    if not sparse:
+        if plan[0].size == n:
+            stats[ST_DENSE] += 1
+        for i in range(n):
+            for j in range(n):
+                W[i, j] = -J[i, j]
+            W[i, i] += inv_hg
+        if not lu_factor(W, perm):
+            return False
     inv_h = 1.0 / h
     for i in range(s):
         if i == 0:
@@ -94,7 +132,7 @@ def rosenbrock_step(rhs, t, y, h, p, f0, ft, J, W, perm, K, ynew, ytmp, ftmp,
                 acc += C[i, j] * inv_h * K[j, l]
             K[i, l] = acc
         if sparse:
-            lu_solve_sparse(W, perm, sp, K[i])
+            sparse_solve(plan, W, dinv, z, K[i])
         else:
             lu_solve(W, perm, K[i])
     for l in range(n):

@@ -39,7 +39,7 @@ from ldnsim.model.spec import Model, ldnsim_version
 __all__ = ["CompiledModel", "compile_model", "generate_source", "cache_dir", "cache_key",
            "CODEGEN_FORMAT"]
 
-CODEGEN_FORMAT = 1
+CODEGEN_FORMAT = 2
 """Bump when the layout of generated modules changes in a way old files cannot serve."""
 
 # numba options for every generated function. error_model="numpy" makes x/0 give inf/nan
@@ -85,6 +85,16 @@ class CompiledModel:
         from ldnsim.model.expr import free_names, parse_expression
         exprs = [d.expr for d in self.model.definitions] + [o.expr for o in self.model.odes]
         return not any("t" in free_names(parse_expression(e)) for e in exprs)
+
+    @cached_property
+    def jac_sparsity(self):
+        """(n, n) bool: where the symbolic Jacobian is not identically zero. The solver
+        factors the Rosenbrock matrix over this pattern (``solver.integrate(jac_sparsity=)``),
+        the same for every parameter row."""
+        pattern = np.zeros((self.n_states, self.n_states), dtype=bool)
+        for i, j in self.module.JAC_PATTERN:
+            pattern[i, j] = True
+        return pattern
 
     @property
     def n_inputs(self):
@@ -277,6 +287,8 @@ def generate_source(model, *, key="", solver_source=""):
         f"N_STATES = {n}",
         f"N_PARAMS = {len(model.parameters) + len(model.inputs)}",
         f"N_OUTPUTS = {m}",
+        "# (i, j) where d rhs[i] / d y[j] is not identically zero (the sparse LU's pattern)",
+        f"JAC_PATTERN = {[(i, j) for i in range(n) for j in range(n) if jac[i][j] != 0]!r}",
         "",
     ]
     mapping = _name_mapping(model)

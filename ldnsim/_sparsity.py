@@ -1,0 +1,126 @@
+"""Sparse-LU plans for the Rosenbrock matrix W = I/(h gamma) - J (pure numpy, run once per
+solve call; the kernels that use a plan are in ``ldnsim._kernels.linalg``).
+
+A plan fixes, from the structure of J alone, the elimination order and the non-zeros of the
+factors, so that each step's factorisation and its eight solves touch only those non-zeros.
+The order is a greedy minimum-degree order on the symmetrised graph (ties to the lowest
+index, so the plan and therefore every result is a deterministic function of the pattern).
+The ordering is symmetric: W's diagonal, which holds 1/(h gamma), stays the pivot; the
+kernels check every pivot and fall back to the dense, partially pivoted LU when one is small.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+# Below this many states the dense LU is as fast (and the plan not worth building).
+SPARSE_MIN_N = 8
+# Use the plan only if it saves at least this share of the dense factorisation's work.
+MAX_WORK_SHARE = 0.5
+
+
+def empty_plan():
+    """The plan that means "dense LU" (all arrays empty; same types as a real plan)."""
+    i1 = np.zeros(0, np.int64)
+    return (i1, np.zeros((2, 0), np.int64), np.zeros(1, np.int64), i1, np.zeros(1, np.int64),
+            np.zeros((3, 0), np.int64), np.zeros((2, 0), np.int64), np.zeros((3, 0), np.int64),
+            np.zeros((3, 0), np.int64), i1)
+
+
+def minimum_degree_order(pattern):
+    """Greedy minimum-degree elimination order of the graph of ``pattern | pattern.T``."""
+    g = np.asarray(pattern, bool)
+    g = g | g.T
+    n = g.shape[0]
+    np.fill_diagonal(g, False)
+    alive = np.ones(n, bool)
+    order = []
+    for _ in range(n):
+        deg = np.where(alive, (g & alive).sum(axis=1), n + 1)
+        v = int(np.argmin(deg))  # first minimum: lowest index on ties
+        nb = np.flatnonzero(g[v] & alive)
+        g[np.ix_(nb, nb)] = True  # eliminating v joins its neighbours
+        g[nb, nb] = False
+        alive[v] = False
+        order.append(v)
+    return np.array(order, np.int64)
+
+
+def symbolic_fill(pattern, order):
+    """Filled pattern of ``pattern[order][:, order]`` (diagonal included) after LU without
+    pivoting."""
+    f = np.asarray(pattern, bool)[np.ix_(order, order)].copy()
+    np.fill_diagonal(f, True)
+    n = f.shape[0]
+    for k in range(n):
+        rows = k + 1 + np.flatnonzero(f[k + 1:, k])
+        cols = k + 1 + np.flatnonzero(f[k, k + 1:])
+        if rows.size and cols.size:
+            f[np.ix_(rows, cols)] = True
+    return f
+
+
+def factor_work(filled):
+    """Multiply-adds of one LU over ``filled`` (sum over pivots of |L col| * |U row|)."""
+    n = filled.shape[0]
+    return int(sum(np.count_nonzero(filled[k + 1:, k]) * np.count_nonzero(filled[k, k + 1:])
+                   for k in range(n)))
+
+
+def make_plan(pattern):
+    """Plan for a Jacobian with non-zeros where ``pattern`` (n, n) is True, or the empty
+    (dense) plan when the factors would not be sparse enough to pay off."""
+    pattern = np.asarray(pattern, bool)
+    n = pattern.shape[0]
+    if n < SPARSE_MIN_N:
+        return empty_plan()
+    order = minimum_degree_order(pattern)
+    filled = symbolic_fill(pattern, order)
+    dense_work = sum((n - k - 1) ** 2 for k in range(n))
+    if factor_work(filled) > MAX_WORK_SHARE * dense_work:
+        return empty_plan()
+    return _operation_lists(order, filled)
+
+
+def _operation_lists(order, filled):
+    """The flat operation lists of a plan (layout: ``ldnsim._kernels.linalg``)."""
+    n = order.size
+    a, b = np.nonzero(filled)                       # row-major: the filled entries of W
+    asm = np.stack([a * n + b, order[a] * n + order[b]])
+    kptr = np.zeros(n + 1, np.int64)
+    optr = np.zeros(n + 1, np.int64)
+    lpos, ops, fwd = [], [], []
+    for k in range(n):
+        rows = k + 1 + np.flatnonzero(filled[k + 1:, k])
+        cols = k + 1 + np.flatnonzero(filled[k, k + 1:])
+        lpos.extend(rows * n + k)
+        fwd.extend((i, k, i * n + k) for i in rows)
+        ops.extend((i * n + j, i * n + k, k * n + j) for i in rows for j in cols)
+        kptr[k + 1] = len(lpos)
+        optr[k + 1] = len(ops)
+    usc, bwd = [], []
+    for k in range(n - 1, -1, -1):
+        rows = np.flatnonzero(filled[:k, k])
+        usc.extend((i * n + k, i) for i in rows)
+        bwd.extend((i, k, i * n + k) for i in rows)
+    outside = np.ones((n, n), np.int64)
+    outside[np.ix_(order, order)] = np.where(filled, 0, 1)  # filled[a, b] is J[q[a], q[b]]
+
+    def table(rows, width):
+        return np.array(rows, np.int64).reshape(-1, width).T.copy()
+
+    return (order.astype(np.int64), asm.astype(np.int64), kptr, np.array(lpos, np.int64),
+            optr, table(ops, 3), table(usc, 2), table(fwd, 3), table(bwd, 3),
+            outside.reshape(-1).copy())
+
+
+def check_pattern(jac_sparsity, n):
+    """Validate a user's ``jac_sparsity`` (n, n) array-like of booleans/0-1 values."""
+    a = np.asarray(jac_sparsity)
+    if a.shape != (n, n):
+        raise ValueError(f"jac_sparsity must have shape ({n}, {n}) (one entry per Jacobian "
+                         f"element), got {a.shape}")
+    if a.dtype != bool:
+        if not np.issubdtype(a.dtype, np.number) or not np.all(np.isfinite(a)):
+            raise ValueError("jac_sparsity must hold booleans or 0/1 numbers")
+        a = a != 0
+    return a
