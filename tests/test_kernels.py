@@ -368,10 +368,11 @@ def test_rosenbrock_step_singular_matrix_returns_false():
 def _lu_solve(A, b):
     LU = np.ascontiguousarray(A, dtype=np.float64).copy()
     perm = np.empty(LU.shape[0], np.int64)
-    ok = linalg.lu_factor(LU, perm)
+    dinv = np.empty(LU.shape[0])
+    ok = linalg.lu_factor(LU, perm, dinv)
     x = np.ascontiguousarray(b, dtype=np.float64).copy()
     if ok:
-        linalg.lu_solve(LU, perm, x)
+        linalg.lu_solve(LU, perm, dinv, x)
     return ok, x, LU, perm
 
 

@@ -8,12 +8,14 @@ from numba import njit
 
 # Changes whenever any kernel source changes (see cachekey.py), so numba never loads machine
 # code built from older kernel sources.
-KERNEL_SOURCES_SHA256 = "964ee0b731e102908f21554f8d130a62146e1b12d96b07244ce2f3a09e82201e"
+KERNEL_SOURCES_SHA256 = "404b7b0c4c8579cad791f7e4564d8b4c46d1ffff73ec726af37d4199f169a840"
 
 
 @njit(cache=True, inline="always", error_model="numpy")
-def lu_factor(A, perm):
-    """Factor ``A`` (n, n) in place as P A = L U; ``perm`` (n,) int64 receives the pivots.
+def lu_factor(A, perm, dinv):
+    """Factor ``A`` (n, n) in place as P A = L U; ``perm`` (n,) int64 receives the pivots and
+    ``dinv`` (n,) the reciprocals of U's diagonal (the solves multiply: a division on the
+    solve's critical path costs several multiplications' latency).
 
     Returns False when a pivot is exactly zero or not finite (singular W).
     """
@@ -35,6 +37,7 @@ def lu_factor(A, perm):
                 A[k, j] = A[piv, j]
                 A[piv, j] = tmp
         inv = 1.0 / A[k, k]
+        dinv[k] = inv
         for i in range(k + 1, n):
             A[i, k] *= inv
             lik = A[i, k]
@@ -56,7 +59,7 @@ def _permute(perm, b):
 
 
 @njit(cache=True, inline="always", error_model="numpy")
-def lu_solve(LU, perm, b):
+def lu_solve(LU, perm, dinv, b):
     """Solve ``A x = b`` in place in ``b`` (n,) from :func:`lu_factor`'s output."""
     n = LU.shape[0]
     _permute(perm, b)
@@ -69,7 +72,7 @@ def lu_solve(LU, perm, b):
         s = b[i]
         for j in range(i + 1, n):
             s -= LU[i, j] * b[j]
-        b[i] = s / LU[i, i]
+        b[i] = s * dinv[i]
 
 
 # Sparse LU with a static pattern. For ODE models W = I/(h gamma) - J is mostly zeros (POLLU:

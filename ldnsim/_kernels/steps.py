@@ -10,7 +10,7 @@ from .linalg import lu_factor, lu_solve, sparse_factor, sparse_solve
 
 # Changes whenever any kernel source changes (see cachekey.py), so numba never loads machine
 # code built from older kernel sources.
-KERNEL_SOURCES_SHA256 = "964ee0b731e102908f21554f8d130a62146e1b12d96b07244ce2f3a09e82201e"
+KERNEL_SOURCES_SHA256 = "404b7b0c4c8579cad791f7e4564d8b4c46d1ffff73ec726af37d4199f169a840"
 
 ST_RHS = 2
 ST_JAC = 3
@@ -110,7 +110,7 @@ def rosenbrock_step(rhs, t, y, h, p, f0, ft, J, W, perm, K, ynew, ytmp, ftmp,
             for j in range(n):
                 W[i, j] = -J[i, j]
             W[i, i] += inv_hg
-        if not lu_factor(W, perm):
+        if not lu_factor(W, perm, dinv):
             return False
     inv_h = 1.0 / h
     for i in range(s):
@@ -134,7 +134,7 @@ def rosenbrock_step(rhs, t, y, h, p, f0, ft, J, W, perm, K, ynew, ytmp, ftmp,
         if sparse:
             sparse_solve(plan, W, dinv, z, K[i])
         else:
-            lu_solve(W, perm, K[i])
+            lu_solve(W, perm, dinv, K[i])
     for l in range(n):
         acc = y[l]
         for j in range(s):
