@@ -30,6 +30,7 @@ from numba import njit, prange  # noqa: E402
 
 import problems as P  # noqa: E402
 from ldnsim.solver import integrate, integrate_batch  # noqa: E402
+from ldnsim._sparsity import SPARSE_MIN_N  # noqa: E402
 
 try:
     from numbalsoda import lsoda
@@ -46,11 +47,13 @@ MAX_STEPS = 1_000_000
 
 
 # ---------------------------------------------------------------------------- ldnsim
-def ldnsim_batch(prob, ps, *, rtol, atol, specialize=False, use_jac=True, method="rodas5p"):
+def ldnsim_batch(prob, ps, *, rtol, atol, specialize=False, use_jac=True, method="rodas5p",
+                 jac_sparsity=None):
     return integrate_batch(prob.rhs, prob.y0, prob.t_eval, ps,
                            jac=prob.jac if use_jac else None, method=method, rtol=rtol,
                            atol=atol, doses=prob.doses, max_steps=MAX_STEPS,
-                           autonomous=prob.autonomous, specialize=specialize)
+                           autonomous=prob.autonomous, specialize=specialize,
+                           jac_sparsity=jac_sparsity)
 
 
 def ldnsim_stats(res):
@@ -311,6 +314,13 @@ def bench_problem(prob, args):
                       meta=dict(solver="ldnsim", kernels="default", threads=1,
                                 jacobian="finite differences", method="rodas5p",
                                 autonomous=prob.autonomous)))
+    if prob.n >= SPARSE_MIN_N:  # the default rows use the sparse LU here; show the dense one
+        cases.append(Case("ldnsim default dense-LU 1t",
+                          lambda: ldnsim_batch(prob, ps, jac_sparsity=False, **kw),
+                          repeats=args.repeats, members=R, setup=set_threads(1),
+                          meta=dict(solver="ldnsim", kernels="default", threads=1,
+                                    jacobian="analytic", method="rodas5p", lu="dense",
+                                    autonomous=prob.autonomous)))
     if prob.extra.get("nonstiff"):
         cases.append(Case("ldnsim dopri5 default 1t",
                           lambda: ldnsim_batch(prob, ps, method="dopri5", **kw),
