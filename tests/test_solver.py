@@ -868,13 +868,51 @@ _NOJIT_SCRIPT = textwrap.dedent("""
                         rtol=1e-8, atol=1e-10)
     out["batch"] = b.y.tolist()
     out["status"] = b.status.tolist()
+
+    @numba.njit
+    def chain_rhs(t, y, p, dydt):  # 10 states: large enough for the sparse LU
+        dydt[0] = -p[0] * y[0]
+        for i in range(1, y.size):
+            dydt[i] = p[0] * y[i - 1] - p[1] * y[i]
+
+    @numba.njit
+    def chain_jac(t, y, p, J):
+        J[:, :] = 0.0
+        J[0, 0] = -p[0]
+        for i in range(1, y.size):
+            J[i, i - 1] = p[0]
+            J[i, i] = -p[1]
+
+    y0 = np.zeros(10)
+    y0[0] = 1.0
+    c = integrate(chain_rhs, y0, t, np.array([1.0, 0.5]), jac=chain_jac, rtol=1e-8,
+                  atol=1e-10)
+    out["chain"] = c.y.tolist()
+    out["chain_dense_lu"] = c.stats["n_lu_dense"]
     json.dump(out, sys.stdout)
 """)
 
 
+@numba.njit
+def _chain_rhs(t, y, p, dydt):
+    dydt[0] = -p[0] * y[0]
+    for i in range(1, y.size):
+        dydt[i] = p[0] * y[i - 1] - p[1] * y[i]
+
+
+@numba.njit
+def _chain_jac(t, y, p, J):
+    J[:, :] = 0.0
+    J[0, 0] = -p[0]
+    for i in range(1, y.size):
+        J[i, i - 1] = p[0]
+        J[i, i] = -p[1]
+
+
 def test_runs_under_numba_disable_jit():
     """The pure-Python path (NUMBA_DISABLE_JIT=1, for coverage) runs a small dosed problem
-    with both methods and the batch loop, and agrees with the compiled path."""
+    with both methods and the batch loop, and a 10-state chain on the sparse LU, and agrees
+    with the compiled path."""
     env = dict(os.environ, NUMBA_DISABLE_JIT="1",
                PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     proc = subprocess.run([sys.executable, "-c", _NOJIT_SCRIPT], env=env, cwd=REPO,
@@ -893,7 +931,10 @@ def test_runs_under_numba_disable_jit():
         "dopri5": integrate(P.onecpt_rhs, [0.0, 0.0], t, p, method="dopri5", **kw).y,
         "batch": integrate_batch(P.onecpt_rhs, [0.0, 0.0], t, np.array([p, p * 2]),
                                  jac=P.onecpt_jac, **kw).y,
+        "chain": integrate(_chain_rhs, np.eye(10)[0], t, np.array([1.0, 0.5]), jac=_chain_jac,
+                           rtol=1e-8, atol=1e-10).y,
     }
+    assert got["chain_dense_lu"] == 0  # the sparse LU ran in pure Python too
     for key, val in jit.items():
         np.testing.assert_allclose(np.array(got[key]), val, rtol=1e-12, atol=1e-14,
                                    err_msg=key)
