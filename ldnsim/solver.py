@@ -393,7 +393,8 @@ def integrate_batch(rhs, y0s, t_eval, ps, *, jac=None, method="rodas5p", rtol=1e
     return res
 
 
-integrate.__doc__ = integrate.__doc__.replace("{jac_sparsity}", _JAC_SPARSITY_DOC)
+if integrate.__doc__:  # None under python -OO
+    integrate.__doc__ = integrate.__doc__.replace("{jac_sparsity}", _JAC_SPARSITY_DOC)
 
 
 # ---------------------------------------------------------------------------- model modules

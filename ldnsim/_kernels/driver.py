@@ -41,7 +41,7 @@ EPS = 2.220446049250313e-16
 
 # Changes whenever any kernel source changes (see cachekey.py), so numba never loads machine
 # code built from older kernel sources.
-KERNEL_SOURCES_SHA256 = "404b7b0c4c8579cad791f7e4564d8b4c46d1ffff73ec726af37d4199f169a840"
+KERNEL_SOURCES_SHA256 = "53d51aabf697d11162e0b69cb7987e9de05acb24610aa685300e6fdfdbebf834"
 
 RODAS5P_A = tb.RODAS5P_A
 RODAS5P_C = tb.RODAS5P_C

@@ -1,14 +1,15 @@
-"""Small dense LU with partial pivoting, in place, for the Rosenbrock W matrix.
+"""LU factorisations of the Rosenbrock matrix W = I/(h gamma) - J, in place.
 
-For the 3-30 state systems ldnsim integrates, a hand-written LU avoids LAPACK's call
-overhead and any allocation in the step loop.
+A small dense LU with partial pivoting (for the 3-30 state systems ldnsim integrates, a
+hand-written LU avoids LAPACK's call overhead and any allocation in the step loop), and a
+sparse LU over a precomputed plan (below) for larger systems whose Jacobian is mostly zeros.
 """
 import numpy as np
 from numba import njit
 
 # Changes whenever any kernel source changes (see cachekey.py), so numba never loads machine
 # code built from older kernel sources.
-KERNEL_SOURCES_SHA256 = "404b7b0c4c8579cad791f7e4564d8b4c46d1ffff73ec726af37d4199f169a840"
+KERNEL_SOURCES_SHA256 = "53d51aabf697d11162e0b69cb7987e9de05acb24610aa685300e6fdfdbebf834"
 
 
 @njit(cache=True, inline="always", error_model="numpy")

@@ -10,7 +10,7 @@ from .linalg import lu_factor, lu_solve, sparse_factor, sparse_solve
 
 # Changes whenever any kernel source changes (see cachekey.py), so numba never loads machine
 # code built from older kernel sources.
-KERNEL_SOURCES_SHA256 = "404b7b0c4c8579cad791f7e4564d8b4c46d1ffff73ec726af37d4199f169a840"
+KERNEL_SOURCES_SHA256 = "53d51aabf697d11162e0b69cb7987e9de05acb24610aa685300e6fdfdbebf834"
 
 ST_RHS = 2
 ST_JAC = 3
