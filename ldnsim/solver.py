@@ -266,6 +266,14 @@ _PLANS: dict = {}
 def _plan(jac_sparsity, method_id, rhs_k, jac_k, have_jac, t0, y0, p):
     """The sparse-LU plan for this call (``_sparsity``); the empty plan means dense LU."""
     n = y0.size
+    if jac_sparsity is not None and np.ndim(jac_sparsity) == 0:
+        if jac_sparsity is True or jac_sparsity is np.True_:
+            raise ValueError("jac_sparsity=True is ambiguous: pass None to probe the Jacobian's "
+                             "structure, False for the dense LU, or an (n, n) boolean pattern")
+        if not isinstance(jac_sparsity, (bool, np.bool_)):
+            raise ValueError(f"jac_sparsity must be None, False or an (n, n) boolean pattern, "
+                             f"got {jac_sparsity!r}")
+        jac_sparsity = False
     if (jac_sparsity is False or method_id != driver.METHOD_RODAS5P
             or n < _sparsity.SPARSE_MIN_N):
         return _sparsity.empty_plan()

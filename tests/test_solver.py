@@ -456,6 +456,15 @@ def test_jac_sparsity_bad_input_messages():
     with pytest.raises(ValueError, match="booleans or 0/1"):
         integrate_batch(P.pollu_rhs, P.POLLU_Y0, [0.0, 1.0], P.POLLU_P[None],
                         jac_sparsity=np.full((20, 20), np.nan), **kw)
+    with pytest.raises(ValueError, match="ambiguous"):
+        integrate(P.pollu_rhs, P.POLLU_Y0, [0.0, 1.0], P.POLLU_P, jac_sparsity=True, **kw)
+    with pytest.raises(ValueError, match="None, False or an"):
+        integrate(P.pollu_rhs, P.POLLU_Y0, [0.0, 1.0], P.POLLU_P, jac_sparsity=0.5, **kw)
+    # numpy's False means the dense LU, as False does
+    res = integrate(P.pollu_rhs, P.POLLU_Y0, [0.0, 1.0], P.POLLU_P, jac_sparsity=np.False_,
+                    **kw)
+    ref = integrate(P.pollu_rhs, P.POLLU_Y0, [0.0, 1.0], P.POLLU_P, jac_sparsity=False, **kw)
+    assert np.array_equal(res.y, ref.y)
 
 
 def test_sparse_batch_equals_one_by_one_bitwise(request):
