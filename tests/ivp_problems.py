@@ -355,6 +355,24 @@ def onecpt_jac(t, y, p, J):
     J[1, 1] = -ke
 
 
+# A linear decay chain y0 -> y1 -> ... (any length; 10 states put it on the sparse LU):
+# p = [k_in, k_out].
+@njit
+def chain_rhs(t, y, p, dydt):
+    dydt[0] = -p[0] * y[0]
+    for i in range(1, y.size):
+        dydt[i] = p[0] * y[i - 1] - p[1] * y[i]
+
+
+@njit
+def chain_jac(t, y, p, J):
+    J[:, :] = 0.0
+    J[0, 0] = -p[0]
+    for i in range(1, y.size):
+        J[i, i - 1] = p[0]
+        J[i, i] = -p[1]
+
+
 def bateman(t, dose_times, amounts, ka, ke):
     """Superposition of Bateman functions: gut and central amounts at times ``t`` for oral
     boluses into the gut. Right-continuous: a dose at exactly t counts at t."""

@@ -878,19 +878,8 @@ _NOJIT_SCRIPT = textwrap.dedent("""
     out["batch"] = b.y.tolist()
     out["status"] = b.status.tolist()
 
-    @numba.njit
-    def chain_rhs(t, y, p, dydt):  # 10 states: large enough for the sparse LU
-        dydt[0] = -p[0] * y[0]
-        for i in range(1, y.size):
-            dydt[i] = p[0] * y[i - 1] - p[1] * y[i]
-
-    @numba.njit
-    def chain_jac(t, y, p, J):
-        J[:, :] = 0.0
-        J[0, 0] = -p[0]
-        for i in range(1, y.size):
-            J[i, i - 1] = p[0]
-            J[i, i] = -p[1]
+    sys.path.insert(0, "tests")  # the run's cwd is the repository
+    from ivp_problems import chain_jac, chain_rhs  # 10 states: the sparse LU
 
     y0 = np.zeros(10)
     y0[0] = 1.0
@@ -900,22 +889,6 @@ _NOJIT_SCRIPT = textwrap.dedent("""
     out["chain_dense_lu"] = c.stats["n_lu_dense"]
     json.dump(out, sys.stdout)
 """)
-
-
-@numba.njit
-def _chain_rhs(t, y, p, dydt):
-    dydt[0] = -p[0] * y[0]
-    for i in range(1, y.size):
-        dydt[i] = p[0] * y[i - 1] - p[1] * y[i]
-
-
-@numba.njit
-def _chain_jac(t, y, p, J):
-    J[:, :] = 0.0
-    J[0, 0] = -p[0]
-    for i in range(1, y.size):
-        J[i, i - 1] = p[0]
-        J[i, i] = -p[1]
 
 
 def test_runs_under_numba_disable_jit():
@@ -940,7 +913,8 @@ def test_runs_under_numba_disable_jit():
         "dopri5": integrate(P.onecpt_rhs, [0.0, 0.0], t, p, method="dopri5", **kw).y,
         "batch": integrate_batch(P.onecpt_rhs, [0.0, 0.0], t, np.array([p, p * 2]),
                                  jac=P.onecpt_jac, **kw).y,
-        "chain": integrate(_chain_rhs, np.eye(10)[0], t, np.array([1.0, 0.5]), jac=_chain_jac,
+        "chain": integrate(P.chain_rhs, np.eye(10)[0], t, np.array([1.0, 0.5]),
+                           jac=P.chain_jac,
                            rtol=1e-8, atol=1e-10).y,
     }
     assert got["chain_dense_lu"] == 0  # the sparse LU ran in pure Python too

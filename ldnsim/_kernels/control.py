@@ -9,7 +9,7 @@ from numba import njit
 
 # Changes whenever any kernel source changes (see cachekey.py), so numba never loads machine
 # code built from older kernel sources.
-KERNEL_SOURCES_SHA256 = "53d51aabf697d11162e0b69cb7987e9de05acb24610aa685300e6fdfdbebf834"
+KERNEL_SOURCES_SHA256 = "880946e3d8f216ea800703cf60e076d844610e376a2f25d8a3c1e871b2a58b61"
 
 SAFETY = 0.9
 MIN_FACTOR = 0.2

@@ -10,7 +10,7 @@ from .linalg import lu_factor, lu_solve, sparse_factor, sparse_solve
 
 # Changes whenever any kernel source changes (see cachekey.py), so numba never loads machine
 # code built from older kernel sources.
-KERNEL_SOURCES_SHA256 = "53d51aabf697d11162e0b69cb7987e9de05acb24610aa685300e6fdfdbebf834"
+KERNEL_SOURCES_SHA256 = "880946e3d8f216ea800703cf60e076d844610e376a2f25d8a3c1e871b2a58b61"
 
 ST_RHS = 2
 ST_JAC = 3
@@ -102,9 +102,10 @@ def rosenbrock_step(rhs, t, y, h, p, f0, ft, J, W, perm, K, ynew, ytmp, ftmp,
     s = c.size
     inv_hg = 1.0 / (h * gamma)
     stats[ST_LU] += 1
-    sparse = plan[0].size == n and sparse_factor(J, inv_hg, plan, W, dinv)
+    have_plan = plan[0].size == n
+    sparse = have_plan and sparse_factor(J, inv_hg, plan, W, dinv)
     if not sparse:
-        if plan[0].size == n:
+        if have_plan:
             stats[ST_DENSE] += 1
         for i in range(n):
             for j in range(n):
