@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import enum
 import threading
+import warnings
 from dataclasses import dataclass, field
 
 import numba
@@ -145,21 +146,30 @@ def as_kernel_function(f, signature=RHS_SIGNATURE):
                 f"{getattr(f, '__name__', f)!r} is a plain Python function; decorate it with "
                 "@numba.njit so the solver can call it without the interpreter.")
         raise TypeError(f"expected an @numba.njit function, got {type(f).__name__}")
-    key = (id(f), str(signature))
-    with _convert_lock:
-        hit = _converted.get(key)
-        if hit is not None and hit[0] is f:
-            return hit[1]
+
+    def build():
         opts = {k: v for k, v in getattr(f, "targetoptions", {}).items() if k == "fastmath"}
         try:
-            cf = numba.cfunc(signature, error_model="numpy", **opts)(py_func)
+            return numba.cfunc(signature, error_model="numpy", **opts)(py_func)
         except numba.core.errors.TypingError as exc:
             raise TypeError(
                 f"{py_func.__name__} does not compile with the signature "
                 f"{signature}; it must be f(t, y, p, out) writing into out. numba said:\n{exc}"
             ) from None
-        _converted[key] = (f, cf)
-        return cf
+
+    return _memoised(_converted, f, signature, build)
+
+
+def _memoised(cache, f, signature, build):
+    """``build()`` once per function and signature (thread-safe; a failure is not kept)."""
+    key = (id(f), str(signature))
+    with _convert_lock:
+        hit = cache.get(key)
+        if hit is not None and hit[0] is f:  # the entry holds f, so its id is not reused
+            return hit[1]
+        value = build()
+        cache[key] = (f, value)
+        return value
 
 
 def _placeholder_jac_cfunc():
@@ -169,25 +179,63 @@ def _placeholder_jac_cfunc():
 _PLACEHOLDER = {}
 
 
+_NRT_FREE: dict = {}
+
+
+def _inlinable(f, signature):
+    """True if the njit function ``f`` compiles with numba's reference counting off.
+
+    The kernels are compiled with it off (see docs/INTERFACES.md), and a function they call
+    directly (``specialize=True``) is compiled in the same mode: it then cannot allocate
+    arrays (``np.empty``, copies, array expressions). Costs one extra compilation of ``f``
+    per process (memoised).
+    """
+    def build():
+        try:
+            numba.njit(signature, _nrt=False, error_model="numpy")(f.py_func)
+            return True
+        except numba.core.errors.NumbaError:
+            return False
+
+    return _memoised(_NRT_FREE, f, signature, build)
+
+
 def _functions(rhs, jac, specialize=False):
     if specialize and not numba.config.DISABLE_JIT:
         # The dispatchers themselves: numba compiles the kernels once more for this rhs/jac
-        # and can inline them (about 1.5x faster on small models), at the cost of seconds of
-        # compilation per new function in every process (not cached across processes).
+        # and can inline them (sometimes ~1.1-1.2x faster on 3-4 state models, not reliably),
+        # at the cost of seconds of compilation per new function in every process (not
+        # cached across processes).
         for f in (rhs, jac):
             if f is not None and not isinstance(f, numba.core.registry.CPUDispatcher):
                 raise TypeError("specialize=True needs @numba.njit functions for rhs and jac, "
                                 f"got {getattr(f, '__name__', type(f).__name__)!r}")
-        if jac is None:
-            return rhs, rhs, False
-        return rhs, jac, True
+        fallback = [f.__name__ for f, sig in ((rhs, RHS_SIGNATURE), (jac, JAC_SIGNATURE))
+                    if f is not None and not _inlinable(f, sig)]
+        if not fallback:
+            if jac is None:
+                return rhs, rhs, False
+            return rhs, jac, True
+    else:
+        fallback = []
+    # A function that does not compile at all raises as_kernel_function's one-line error here
+    # (what the signature must be), before any fallback warning.
     rhs_k = as_kernel_function(rhs, RHS_SIGNATURE)
     if jac is None:
         if "jac" not in _PLACEHOLDER:
             _PLACEHOLDER["jac"] = (_placeholder_jac if numba.config.DISABLE_JIT
                                    else _placeholder_jac_cfunc())
-        return rhs_k, _PLACEHOLDER["jac"], False
-    return rhs_k, as_kernel_function(jac, JAC_SIGNATURE), True
+        jac_k, have_jac = _PLACEHOLDER["jac"], False
+    else:
+        jac_k, have_jac = as_kernel_function(jac, JAC_SIGNATURE), True
+    if fallback:  # they compile on their own, but not inside the kernels: they allocate
+        warnings.warn(
+            f"specialize=True: {' and '.join(fallback)} cannot be inlined into the solver "
+            "kernels (it allocates arrays, or calls something that does, and the kernels run "
+            "without numba's reference counting); using the default kernels instead, with "
+            "the same results. Write into the output array and preallocated work arrays to "
+            "use specialize=True.", RuntimeWarning, stacklevel=3)
+    return rhs_k, jac_k, have_jac
 
 
 # ---------------------------------------------------------------------------- arguments
@@ -198,8 +246,16 @@ def _method_id(method):
         raise ValueError(f"unknown method {method!r}; choose one of {sorted(METHODS)}") from None
 
 
-def _float_array(x, name, ndim):
+def _kernel_array(x):
+    """float64, C order and writeable. numba types a read-only array as a type of its own, so
+    a read-only argument (a broadcast view, a frozen array) would compile the kernels a second
+    time, for seconds."""
     a = np.ascontiguousarray(x, dtype=np.float64)
+    return a if a.flags.writeable else a.copy()
+
+
+def _float_array(x, name, ndim):
+    a = _kernel_array(x)
     if a.ndim != ndim:
         raise ValueError(f"{name} must be {ndim}-dimensional, got shape {a.shape}")
     return a
@@ -222,7 +278,7 @@ def _check_common(t_eval, rtol, atol, n, max_steps, first_step):
     if atol_in.ndim > 1 or atol_in.size not in (1, n):
         raise ValueError(f"atol must be a scalar or one value per state ({n}); got shape "
                          f"{atol_in.shape}")
-    atol_arr = np.ascontiguousarray(np.broadcast_to(atol_in.reshape(-1), (n,)))
+    atol_arr = _kernel_array(np.broadcast_to(atol_in.reshape(-1), (n,)))
     if not np.all(np.isfinite(atol_arr)) or np.any(atol_arr <= 0):
         raise ValueError("atol must be positive and finite (a scalar or one per state); pure "
                          "relative error control breaks down wherever a state is zero")
@@ -325,7 +381,9 @@ def integrate(rhs, y0, t_eval, p, *, jac=None, method="rodas5p", rtol=1e-6, atol
         RHS evaluation per Rosenbrock step (the time derivative is not estimated).
     specialize : compile the kernels for these very functions (inlined; faster per step, but
         seconds of compilation per new function and process). The default hands the functions
-        to kernels compiled once for all models and cached on disk.
+        to kernels compiled once for all models and cached on disk. Functions that allocate
+        arrays cannot be inlined (the kernels run without numba's reference counting): they
+        get the default kernels and a RuntimeWarning.
     {jac_sparsity}
 
     Returns
@@ -376,7 +434,7 @@ def integrate_batch(rhs, y0s, t_eval, ps, *, jac=None, method="rodas5p", rtol=1e
     y0s = np.asarray(y0s, dtype=np.float64)
     if y0s.ndim == 1:
         y0s = np.broadcast_to(y0s, (r, y0s.size))
-    y0s = np.ascontiguousarray(y0s)
+    y0s = _kernel_array(y0s)
     if y0s.ndim != 2 or y0s.shape[0] != r:
         raise ValueError(f"y0s must have shape (r, n) or (n,), with r = ps.shape[0] = {r}; "
                          f"got {np.shape(y0s)}")

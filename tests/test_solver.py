@@ -12,6 +12,7 @@ import pathlib
 import subprocess
 import sys
 import textwrap
+import warnings
 
 import numba
 import numpy as np
@@ -833,6 +834,27 @@ def test_no_recompilation_for_new_inputs_or_new_models():
     assert len(driver.solve_batch.signatures) == n_batch
 
 
+def test_read_only_inputs_do_not_recompile():
+    """numba types read-only arrays apart: a per-state atol (a broadcast view), a frozen p
+    or y0, or one row of a 1-D y0 in a batch must reach the kernels writeable, else each new
+    case would compile the kernels again (seconds)."""
+    t_eval = np.linspace(0.0, 4.0, 5)
+    integrate(P.onecpt_rhs, [1.0, 0.0], t_eval, PK_P, jac=P.onecpt_jac)
+    integrate_batch(P.onecpt_rhs, [1.0, 0.0], t_eval, np.tile(PK_P, (2, 1)), jac=P.onecpt_jac)
+    n_one = len(driver.solve_one.signatures)
+    n_batch = len(driver.solve_batch.signatures)
+    frozen_p, frozen_y0 = PK_P.copy(), np.array([1.0, 0.0])
+    frozen_p.flags.writeable = frozen_y0.flags.writeable = False
+    a = integrate(P.onecpt_rhs, frozen_y0, t_eval, frozen_p, jac=P.onecpt_jac,
+                  atol=[1e-9, 1e-10])
+    b = integrate_batch(P.onecpt_rhs, frozen_y0, t_eval, frozen_p[None, :], jac=P.onecpt_jac,
+                        atol=[1e-9, 1e-10])
+    assert len(driver.solve_one.signatures) == n_one
+    assert len(driver.solve_batch.signatures) == n_batch
+    np.testing.assert_array_equal(a.y, b.y[0])
+    assert not frozen_p.flags.writeable and not frozen_y0.flags.writeable  # inputs untouched
+
+
 def test_specialize_matches_default_path():
     """specialize=True compiles the kernels for these functions (seconds); same results as
     the shared first-class-function kernels to 1e-12 (measured: bit for bit)."""
@@ -840,9 +862,52 @@ def test_specialize_matches_default_path():
     doses = ([0.0, 12.0, 24.0, 24.0], [0, 0, 0, 0], [100.0, 50.0, 30.0, 70.0])
     kw = dict(jac=P.onecpt_jac, doses=doses, rtol=1e-8, atol=1e-10)
     a = integrate(P.onecpt_rhs, [0.0, 0.0], t_eval, PK_P, **kw)
-    b = integrate(P.onecpt_rhs, [0.0, 0.0], t_eval, PK_P, specialize=True, **kw)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # inlinable: no fallback warning
+        b = integrate(P.onecpt_rhs, [0.0, 0.0], t_eval, PK_P, specialize=True, **kw)
     np.testing.assert_allclose(b.y, a.y, rtol=1e-12, atol=1e-12)
     assert a.stats == b.stats
+
+
+@numba.njit
+def _onecpt_rhs_allocating(t, y, p, dydt):
+    flux = np.empty(2)  # a temporary array: needs numba's reference counting
+    flux[0] = p[0] * y[0]
+    flux[1] = p[1] * y[1]
+    dydt[0] = -flux[0]
+    dydt[1] = flux[0] - flux[1]
+
+
+def test_specialize_falls_back_with_a_warning_for_allocating_functions():
+    """The kernels run without numba's reference counting, so a function that allocates
+    cannot be inlined into them: specialize=True then warns once, names the function and runs
+    the default kernels, with their results (bit for bit)."""
+    t_eval = np.linspace(0.0, 24.0, 25)
+    ps = np.tile(PK_P, (3, 1)) * np.array([[1.0], [1.1], [0.9]])
+    kw = dict(jac=P.onecpt_jac, doses=([0.0, 12.0], [0, 0], [100.0, 50.0]), rtol=1e-8,
+              atol=1e-10)
+    with pytest.warns(RuntimeWarning, match="_onecpt_rhs_allocating cannot be inlined"):
+        b = integrate_batch(_onecpt_rhs_allocating, [0.0, 0.0], t_eval, ps, specialize=True,
+                            **kw)
+    a = integrate_batch(_onecpt_rhs_allocating, [0.0, 0.0], t_eval, ps, **kw)
+    assert np.all(b.success)
+    np.testing.assert_array_equal(b.y, a.y)
+    ref = integrate_batch(P.onecpt_rhs, [0.0, 0.0], t_eval, ps, **kw)
+    np.testing.assert_allclose(b.y, ref.y, rtol=1e-12, atol=1e-12)
+
+
+@numba.njit
+def _rhs_with_a_typo(t, y, p, dydt):
+    dydt[0] = -p[0] * y[0] + undefined_name  # noqa: F821
+
+
+def test_specialize_with_a_broken_function_raises_the_signature_error_not_a_warning():
+    """A function that compiles in neither mode is not called 'allocating': no fallback
+    warning, but the default path's one-line error on what rhs must look like."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        with pytest.raises(TypeError, match="does not compile with the signature"):
+            integrate(_rhs_with_a_typo, [1.0], [0.0, 1.0], [1.0], specialize=True)
 
 
 # ============================================================ NUMBA_DISABLE_JIT=1 run

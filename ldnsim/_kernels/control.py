@@ -9,7 +9,7 @@ from numba import njit
 
 # Changes whenever any kernel source changes (see cachekey.py), so numba never loads machine
 # code built from older kernel sources.
-KERNEL_SOURCES_SHA256 = "880946e3d8f216ea800703cf60e076d844610e376a2f25d8a3c1e871b2a58b61"
+KERNEL_SOURCES_SHA256 = "880c699386e35644f68b2f17c7e279e985c54ae4f461b18dfc48d66992d32ac6"
 
 SAFETY = 0.9
 MIN_FACTOR = 0.2
@@ -20,7 +20,7 @@ BETA2 = 0.4
 ERR_FLOOR = 1e-4
 
 
-@njit(cache=True, inline="always", error_model="numpy")
+@njit(cache=True, inline="always", error_model="numpy", _nrt=False)
 def error_norm(err, y, ynew, rtol, atol):
     """RMS norm of ``err / (atol + rtol * max(|y|, |ynew|))``; NaN in, inf out."""
     n = err.size
@@ -35,7 +35,7 @@ def error_norm(err, y, ynew, rtol, atol):
     return r
 
 
-@njit(cache=True, inline="always", error_model="numpy")
+@njit(cache=True, inline="always", error_model="numpy", _nrt=False)
 def pi_factor(err, err_prev, q, rejected):
     """Step-size factor from the current and previous error norms (PI control)."""
     k = q + 1.0
@@ -48,7 +48,7 @@ def pi_factor(err, err_prev, q, rejected):
     return min(MAX_FACTOR, max(MIN_FACTOR, fac))
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def initial_step(rhs, t, y, f0, p, direction_span, q, rtol, atol, ytmp, ftmp):
     """Hairer's initial step (Solving ODEs I, II.4), as scipy's ``select_initial_step``.
 

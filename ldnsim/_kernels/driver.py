@@ -41,7 +41,7 @@ EPS = 2.220446049250313e-16
 
 # Changes whenever any kernel source changes (see cachekey.py), so numba never loads machine
 # code built from older kernel sources.
-KERNEL_SOURCES_SHA256 = "880946e3d8f216ea800703cf60e076d844610e376a2f25d8a3c1e871b2a58b61"
+KERNEL_SOURCES_SHA256 = "880c699386e35644f68b2f17c7e279e985c54ae4f461b18dfc48d66992d32ac6"
 
 RODAS5P_A = tb.RODAS5P_A
 RODAS5P_C = tb.RODAS5P_C
@@ -57,7 +57,7 @@ DOPRI5_E = tb.DOPRI5_E
 DOPRI5_P = tb.DOPRI5_P
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def _all_finite(y):
     for i in range(y.size):
         if not np.isfinite(y[i]):
@@ -65,7 +65,7 @@ def _all_finite(y):
     return True
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def _segment_rodas(rhs, jac, have_jac, autonomous, t, tb_, y, p, t_eval, k, out, rtol, atol,
                    max_steps, h, stats, f0, ft, J, W, perm, K, ynew, ytmp, ftmp, D, hbuf, plan,
                    dinv, z):
@@ -156,7 +156,7 @@ def _segment_rodas(rhs, jac, have_jac, autonomous, t, tb_, y, p, t_eval, k, out,
     return SUCCESS, k
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def _segment_dopri5(rhs, t, tb_, y, p, t_eval, k, out, rtol, atol, max_steps, h, stats,
                     K, ynew, ytmp, err_vec, hbuf):
     """Integrate y from t to tb_ with Dormand-Prince 5(4); same contract as the Rodas segment."""

@@ -9,10 +9,10 @@ from numba import njit
 
 # Changes whenever any kernel source changes (see cachekey.py), so numba never loads machine
 # code built from older kernel sources.
-KERNEL_SOURCES_SHA256 = "880946e3d8f216ea800703cf60e076d844610e376a2f25d8a3c1e871b2a58b61"
+KERNEL_SOURCES_SHA256 = "880c699386e35644f68b2f17c7e279e985c54ae4f461b18dfc48d66992d32ac6"
 
 
-@njit(cache=True, inline="always", error_model="numpy")
+@njit(cache=True, inline="always", error_model="numpy", _nrt=False)
 def lu_factor(A, perm, dinv):
     """Factor ``A`` (n, n) in place as P A = L U; ``perm`` (n,) int64 receives the pivots and
     ``dinv`` (n,) the reciprocals of U's diagonal (the solves multiply: a division on the
@@ -48,7 +48,7 @@ def lu_factor(A, perm, dinv):
     return True
 
 
-@njit(cache=True, inline="always", error_model="numpy")
+@njit(cache=True, inline="always", error_model="numpy", _nrt=False)
 def _permute(perm, b):
     """Apply the row interchanges of :func:`lu_factor` to ``b``, in place."""
     for k in range(b.size):
@@ -59,7 +59,7 @@ def _permute(perm, b):
             b[piv] = tmp
 
 
-@njit(cache=True, inline="always", error_model="numpy")
+@njit(cache=True, inline="always", error_model="numpy", _nrt=False)
 def lu_solve(LU, perm, dinv, b):
     """Solve ``A x = b`` in place in ``b`` (n,) from :func:`lu_factor`'s output."""
     n = LU.shape[0]
@@ -106,7 +106,7 @@ PIVOT_THRESHOLD = 0.01
 L_MAX = 1.0 / PIVOT_THRESHOLD
 
 
-@njit(cache=True, inline="always", error_model="numpy")
+@njit(cache=True, inline="always", error_model="numpy", _nrt=False)
 def sparse_factor(J, inv_hg, plan, W, dinv):
     """Factor W = I * inv_hg - J in the plan's order into ``W`` (permuted numbering; only the
     plan's entries are written) and ``dinv`` (reciprocal pivots). False: use the dense LU."""
@@ -144,7 +144,7 @@ def sparse_factor(J, inv_hg, plan, W, dinv):
     return True
 
 
-@njit(cache=True, inline="always", error_model="numpy")
+@njit(cache=True, inline="always", error_model="numpy", _nrt=False)
 def sparse_solve(plan, W, dinv, z, b):
     """Solve W x = b in place in ``b`` from :func:`sparse_factor`'s output (``z`` (n,) work)."""
     q, fwd, bwd = plan[0], plan[7], plan[8]

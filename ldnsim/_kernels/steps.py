@@ -10,7 +10,7 @@ from .linalg import lu_factor, lu_solve, sparse_factor, sparse_solve
 
 # Changes whenever any kernel source changes (see cachekey.py), so numba never loads machine
 # code built from older kernel sources.
-KERNEL_SOURCES_SHA256 = "880946e3d8f216ea800703cf60e076d844610e376a2f25d8a3c1e871b2a58b61"
+KERNEL_SOURCES_SHA256 = "880c699386e35644f68b2f17c7e279e985c54ae4f461b18dfc48d66992d32ac6"
 
 ST_RHS = 2
 ST_JAC = 3
@@ -18,7 +18,7 @@ ST_LU = 4
 ST_DENSE = 5
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def fd_jacobian(rhs, t, y, p, f0, J, ytmp, ftmp, atol):
     """Forward-difference Jacobian, column by column.
 
@@ -42,7 +42,7 @@ def fd_jacobian(rhs, t, y, p, f0, J, ytmp, ftmp, atol):
         ytmp[j] = yj
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def fd_time_derivative(rhs, t, y, p, f0, ft, ftmp):
     """Forward-difference df/dt for non-autonomous right-hand sides."""
     delta = np.sqrt(2.220446049250313e-16 * max(1e-5, abs(t)))
@@ -53,7 +53,7 @@ def fd_time_derivative(rhs, t, y, p, f0, ft, ftmp):
         ft[i] = (ftmp[i] - f0[i]) / delta
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def jacobian_pattern(rhs, jac, have_jac, t, y0, p, pattern, J, y, f0, ytmp, ftmp):
     """OR into ``pattern`` (n, n) bool where J can be non-zero, judged at two points near
     ``y0``.
@@ -88,7 +88,7 @@ def jacobian_pattern(rhs, jac, have_jac, t, y0, p, pattern, J, y, f0, ytmp, ftmp
                         pattern[i, j] = True
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def rosenbrock_step(rhs, t, y, h, p, f0, ft, J, W, perm, K, ynew, ytmp, ftmp,
                     A, C, gamma, c, d, M, stats, plan, dinv, z):
     """One Rosenbrock step in transformed form (see ``tableaus``); False if W is singular.
@@ -144,7 +144,7 @@ def rosenbrock_step(rhs, t, y, h, p, f0, ft, J, W, perm, K, ynew, ytmp, ftmp,
     return True
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def rosenbrock_dense_coefficients(K, H, D):
     """``D`` (3, n) = ``H`` (3, s) @ ``K`` (s, n): the dense-output vectors of one step."""
     for r in range(H.shape[0]):
@@ -155,7 +155,7 @@ def rosenbrock_dense_coefficients(K, H, D):
             D[r, l] = acc
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def rosenbrock_dense_eval(theta, y0, y1, D, out):
     """Order-4 interpolant ``(1-θ) y0 + θ (y1 + (1-θ)(D0 + θ (D1 + θ D2)))``."""
     t1 = 1.0 - theta
@@ -163,7 +163,7 @@ def rosenbrock_dense_eval(theta, y0, y1, D, out):
         out[l] = t1 * y0[l] + theta * (y1[l] + t1 * (D[0, l] + theta * (D[1, l] + theta * D[2, l])))
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def erk_step(rhs, t, y, h, p, K, ynew, ytmp, A, B, C, E, err, stats):
     """One explicit RK step with FSAL (``K[0]`` holds f(t, y) on entry; ``K[s]`` is filled
     with f(t+h, ynew)); writes the error estimate into ``err``. scipy ``_ivp/rk.py:rk_step``.
@@ -192,7 +192,7 @@ def erk_step(rhs, t, y, h, p, K, ynew, ytmp, A, B, C, E, err, stats):
         err[l] = h * acc
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def erk_dense_eval(theta, h, y0, K, P, out):
     """scipy RkDenseOutput: ``y0 + h * K.T @ (P @ [θ, θ², θ³, θ⁴])``."""
     n = y0.size
