@@ -23,6 +23,7 @@ Errors are measured against a tight reference trajectory of the *same* ensemble 
 """
 from __future__ import annotations
 
+import argparse
 import datetime as _dt
 import json
 import math
@@ -117,7 +118,6 @@ def cpu_ceiling_cases(repeats, seconds=0.25):
             for k in (1, 2)]
 
 
-
 def split_ceiling(cases):
     """Separate the :func:`cpu_ceiling_cases` from the solver cases after a run.
 
@@ -135,6 +135,24 @@ def split_ceiling(cases):
           f" best-of {ceiling['best']:.2f}x; per repeat "
           + " ".join(f"{x:.2f}" for x in ceiling["per_repeat"]))
     return cases, ceiling
+
+
+def run_with_ceiling(cases, repeats, threads):
+    """:func:`run_interleaved` with the 1- and 2-thread calibration cases mixed in (when 2
+    threads are available); returns (the timed cases, the ceiling summary or None)."""
+    if threads >= 2:
+        cases = cases + cpu_ceiling_cases(repeats)
+    run_interleaved(cases)
+    return split_ceiling(cases)
+
+
+def timing_row(case):
+    """The timing fields of one result row (times per member in ms, first call in s)."""
+    return {"name": case.name, **case.meta, "members_timed": case.members,
+            "ms_per_member": 1e3 * case.per_member,
+            "ms_per_member_min": 1e3 * min(case.times) / case.members,
+            "first_call_s": case.first, "times_s": case.times}
+
 
 def _make_burn():
     from numba import njit, prange
@@ -180,6 +198,22 @@ def accuracy(y, ref, rtol, atol, rel_floor=1e3):
         "max_rel": float(np.nanmax(rel)) if finite else math.inf,
         "all_finite": finite,
     }
+
+
+def matched_accuracy(ours, peers):
+    """Our time at each peer point's accuracy: ``[(peer point, our ms per member)]``.
+
+    Points are dicts with ``mescd_all`` and ``ms_per_member``; our sweep is interpolated in
+    log time, linear in digits, and only peer points inside it count (our digits must rise
+    strictly with the tolerance, else nothing is matched).
+    """
+    L = sorted(ours, key=lambda p: p["mescd_all"])
+    d = np.array([p["mescd_all"] for p in L])
+    lt = np.log([p["ms_per_member"] for p in L])
+    if not np.all(np.diff(d) > 0):
+        return []
+    return [(q, float(np.exp(np.interp(q["mescd_all"], d, lt)))) for q in peers
+            if d[0] <= q["mescd_all"] <= d[-1]]
 
 
 def mescd(y, ref, rtol, atol):
@@ -295,6 +329,16 @@ def fmt(x, spec=".3g"):
     return format(x, spec)
 
 
+RESULT_COLUMNS = [
+    ("name", "solver", None), ("threads", "thr", "d"), ("members_timed", "N", "d"),
+    ("ms_per_member", "ms/member", ".4g"), ("first_call_s", "1st call s", ".3g"),
+    ("mescd_end", "mescd end", ".2f"), ("mescd_all", "mescd all", ".2f"),
+    ("max_rel", "max rel err", ".1e"), ("steps", "steps", ".0f"),
+    ("rhs", "rhs", ".0f"), ("jac", "jac", ".0f")]
+"""The columns of a solver-results table (a row from :func:`timing_row` plus accuracy and
+counts); each script appends its ratio columns."""
+
+
 def print_table(rows: list[dict], columns: list[tuple[str, str, str]], title: str = "") -> str:
     """Print ``rows`` as a Markdown table; ``columns`` = [(key, header, format spec)]."""
     cells = [[h for _, h, _ in columns]]
@@ -312,3 +356,40 @@ def print_table(rows: list[dict], columns: list[tuple[str, str, str]], title: st
     text = "\n".join(lines)
     print(text, flush=True)
     return text
+
+
+# ---------------------------------------------------------------------------- command line
+def ensemble_parser(description, *, members, repeats, scipy_members, rr_members, ref_check,
+                    wp_members, wp_rtols, out_name, helps=None):
+    """The options every ensemble benchmark takes (``--members``, ``--quick``, ``--repeats``,
+    peer member counts, the reference check, the work-precision sweep, ``--seed``, ``--out``),
+    with the script's own defaults; ``helps`` overrides help texts by option name."""
+    h = {"quick": "smoke test (fewer members and repeats)",
+         "repeats": "timed repeats per fast case (scipy and libroadrunner get 2 fewer)",
+         "scipy_members": "members solved with scipy (time is reported per member)",
+         "rr_members": "members solved with libroadrunner (0 skips)",
+         "ref_check": "members on which the reference is cross-checked with the peers",
+         "wp_members": "members for the work-precision sweep (0 skips)"}
+    h.update(helps or {})
+    ap = argparse.ArgumentParser(description=description)
+    ap.add_argument("--members", type=int, default=members)
+    ap.add_argument("--quick", action="store_true", help=h["quick"])
+    ap.add_argument("--repeats", type=int, default=repeats, help=h["repeats"])
+    ap.add_argument("--scipy-members", type=int, default=scipy_members, help=h["scipy_members"])
+    ap.add_argument("--rr-members", type=int, default=rr_members, help=h["rr_members"])
+    ap.add_argument("--ref-check", type=int, default=ref_check, help=h["ref_check"])
+    ap.add_argument("--wp-members", type=int, default=wp_members, help=h["wp_members"])
+    ap.add_argument("--wp-rtols", default=wp_rtols)
+    ap.add_argument("--wp-repeats", type=int, default=3)
+    ap.add_argument("--seed", type=int, default=20240601)
+    ap.add_argument("--out", default=str(RESULTS / out_name))
+    return ap
+
+
+def apply_quick(args, **caps):
+    """With ``--quick``: cap each numeric option at its value in ``caps``; string options
+    (tolerance lists) are replaced."""
+    if args.quick:
+        for name, cap in caps.items():
+            setattr(args, name, cap if isinstance(cap, str) else min(getattr(args, name), cap))
+    return args

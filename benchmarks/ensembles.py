@@ -15,7 +15,6 @@ See benchmarks/README.md for how to read it.
 """
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 import warnings
@@ -356,18 +355,11 @@ def bench_problem(prob, args):
                               meta=dict(solver=f"scipy solve_ivp {meth}", threads=1,
                                         jacobian="analytic (numba)")))
 
-    if nthr >= 2:
-        cases += common.cpu_ceiling_cases(args.repeats)
-    run_interleaved(cases)
-
-    cases, ceiling = common.split_ceiling(cases)
+    cases, ceiling = common.run_with_ceiling(cases, args.repeats, nthr)
 
     rows = []
     for c in cases:
-        row = {"name": c.name, **c.meta, "members_timed": c.members,
-               "ms_per_member": 1e3 * c.per_member,
-               "ms_per_member_min": 1e3 * min(c.times) / c.members,
-               "first_call_s": c.first, "times_s": c.times}
+        row = common.timing_row(c)
         res = c.result
         if c.name.startswith("ldnsim"):
             y, ok = res.y, res.status == 0
@@ -392,13 +384,8 @@ def bench_problem(prob, args):
         for kern in ("default", "specialize"):
             base = by.get(f"ldnsim {kern} {th}t") or by.get(f"ldnsim {kern} 1t")
             r[f"x_vs_ldnsim_{kern}"] = r["ms_per_member"] / base["ms_per_member"]
-    cols = [("name", "solver", None), ("threads", "thr", "d"), ("members_timed", "N", "d"),
-            ("ms_per_member", "ms/member", ".4g"), ("first_call_s", "1st call s", ".3g"),
-            ("mescd_end", "mescd end", ".2f"), ("mescd_all", "mescd all", ".2f"),
-            ("max_rel", "max rel err", ".1e"), ("steps", "steps", ".0f"),
-            ("rhs", "rhs", ".0f"), ("jac", "jac", ".0f"),
-            ("x_vs_ldnsim_default", "time/ldnsim-default", ".2f"),
-            ("x_vs_ldnsim_specialize", "time/ldnsim-spec", ".2f")]
+    cols = common.RESULT_COLUMNS + [("x_vs_ldnsim_default", "time/ldnsim-default", ".2f"),
+                                    ("x_vs_ldnsim_specialize", "time/ldnsim-spec", ".2f")]
     table = print_table(rows, cols, title=f"\n### {prob.name} (per member; medians of repeats)")
 
     summary = targets(prob.name, by, ceiling)
@@ -449,17 +436,12 @@ def work_precision(prob, ps, ref, seg, addr, args):
                        "max_rel": acc["max_rel"]})
     matched = []
     for kern in ("default", "specialize"):
-        L = sorted((p for p in points if p["solver"] == f"ldnsim {kern}"),
-                   key=lambda p: p["mescd_all"])
-        d = np.array([p["mescd_all"] for p in L])
-        lt = np.log([p["ms_per_member"] for p in L])
-        for q in (p for p in points if p["solver"] == "numbalsoda"):
-            if d[0] <= q["mescd_all"] <= d[-1] and np.all(np.diff(d) > 0):
-                t_l = float(np.exp(np.interp(q["mescd_all"], d, lt)))
-                matched.append({"kernels": kern, "numbalsoda_rtol": q["rtol"],
-                                "digits": q["mescd_all"],
-                                "numbalsoda_ms": q["ms_per_member"], "ldnsim_ms": t_l,
-                                "speedup": q["ms_per_member"] / t_l})
+        for q, t_l in common.matched_accuracy(
+                [p for p in points if p["solver"] == f"ldnsim {kern}"],
+                [p for p in points if p["solver"] == "numbalsoda"]):
+            matched.append({"kernels": kern, "numbalsoda_rtol": q["rtol"],
+                            "digits": q["mescd_all"], "numbalsoda_ms": q["ms_per_member"],
+                            "ldnsim_ms": t_l, "speedup": q["ms_per_member"] / t_l})
     sweep_rows = []
     for rt in rtols:
         row = {"rtol": rt}
@@ -536,35 +518,16 @@ def targets(name, by, ceiling=None):
 
 # ---------------------------------------------------------------------------- main
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--members", type=int, default=1000)
-    ap.add_argument("--quick", action="store_true",
-                    help="smoke test: 40 members, 4 for scipy/roadrunner checks, 2 repeats")
+    ap = common.ensemble_parser(
+        __doc__.split("\n\n")[0], members=1000, repeats=9, scipy_members=20, rr_members=1000,
+        ref_check=5, wp_members=500, wp_rtols="1e-5,1e-6,1e-7,1e-8,1e-9,1e-10",
+        out_name="ensembles.json",
+        helps={"quick": "smoke test: 40 members, 4 for scipy/roadrunner checks, 3 repeats",
+               "ref_check": "members on which the reference is cross-checked with scipy Radau"})
     ap.add_argument("--problems", default="rober,pollu,pkpd")
-    ap.add_argument("--repeats", type=int, default=9, help="timed repeats per fast case "
-                    "(scipy and roadrunner get 2 fewer)")
-    ap.add_argument("--scipy-members", type=int, default=20,
-                    help="members solved with scipy (time is reported per member)")
-    ap.add_argument("--rr-members", type=int, default=1000,
-                    help="members solved with libroadrunner (0 to skip)")
-    ap.add_argument("--ref-check", type=int, default=5,
-                    help="members on which the reference is cross-checked with scipy Radau")
-    ap.add_argument("--wp-members", type=int, default=500,
-                    help="members for the work-precision sweep (0 to skip)")
-    ap.add_argument("--wp-rtols", default="1e-5,1e-6,1e-7,1e-8,1e-9,1e-10")
-    ap.add_argument("--wp-repeats", type=int, default=3)
-    ap.add_argument("--seed", type=int, default=20240601)
-    ap.add_argument("--out", default=str(common.RESULTS / "ensembles.json"))
-    args = ap.parse_args(argv)
-    if args.quick:
-        args.members = min(args.members, 40)
-        args.scipy_members = min(args.scipy_members, 4)
-        args.rr_members = min(args.rr_members, 40)
-        args.ref_check = min(args.ref_check, 2)
-        args.repeats = min(args.repeats, 3)
-        args.wp_members = min(args.wp_members, 40)
-        args.wp_repeats = 1
-        args.wp_rtols = "1e-6,1e-8,1e-10"
+    args = common.apply_quick(ap.parse_args(argv), members=40, scipy_members=4, rr_members=40,
+                              ref_check=2, repeats=3, wp_members=40, wp_repeats=1,
+                              wp_rtols="1e-6,1e-8,1e-10")
     names = [s.strip() for s in args.problems.split(",") if s.strip()]
     unknown = set(names) - set(P.PROBLEMS)
     if unknown:

@@ -20,7 +20,6 @@ everything to ``benchmarks/results/ldn_model.json``. See benchmarks/README.md.
 """
 from __future__ import annotations
 
-import argparse
 import hashlib
 import sys
 import tempfile
@@ -262,16 +261,12 @@ def work_precision(ldn, ref_o, sbml_path, args):
         acc = accuracy(o, ref_o[:k], RTOL, ATOL)
         points.append({**c.meta, "ms_per_member": 1e3 * c.per_member,
                        "mescd_all": acc["mescd_all"], "max_rel": acc["max_rel"]})
-    L = sorted((p for p in points if p["solver"] == "ldnsim"), key=lambda p: p["mescd_all"])
-    d = np.array([p["mescd_all"] for p in L])
-    lt = np.log([p["ms_per_member"] for p in L])
-    matched = []
-    for q in (p for p in points if p["solver"] == "libroadrunner"):
-        if d[0] <= q["mescd_all"] <= d[-1] and np.all(np.diff(d) > 0):
-            t_l = float(np.exp(np.interp(q["mescd_all"], d, lt)))
-            matched.append({"roadrunner_rtol": q["rtol"], "digits": q["mescd_all"],
-                            "roadrunner_ms": q["ms_per_member"], "ldnsim_ms": t_l,
-                            "speedup": q["ms_per_member"] / t_l})
+    matched = [{"roadrunner_rtol": q["rtol"], "digits": q["mescd_all"],
+                "roadrunner_ms": q["ms_per_member"], "ldnsim_ms": t_l,
+                "speedup": q["ms_per_member"] / t_l}
+               for q, t_l in common.matched_accuracy(
+                   [p for p in points if p["solver"] == "ldnsim"],
+                   [p for p in points if p["solver"] == "libroadrunner"])]
     rows = []
     for rt in rtols:
         row = {"rtol": rt}
@@ -375,18 +370,11 @@ def run(args):
                           repeats=max(2, args.repeats - 2), members=n_rr, setup=set_threads(1),
                           meta=dict(solver="libroadrunner cvode (exported SBML)", threads=1,
                                     jacobian="CVODE internal (difference quotients)")))
-    if nthr >= 2:
-        cases += common.cpu_ceiling_cases(args.repeats)
-    run_interleaved(cases)
-
-    cases, ceiling = common.split_ceiling(cases)
+    cases, ceiling = common.run_with_ceiling(cases, args.repeats, nthr)
 
     rows, traj = [], {}
     for c in cases:
-        row = {"name": c.name, **c.meta, "members_timed": c.members,
-               "ms_per_member": 1e3 * c.per_member,
-               "ms_per_member_min": 1e3 * min(c.times) / c.members,
-               "first_call_s": c.first, "times_s": c.times}
+        row = common.timing_row(c)
         res = c.result
         if c.name.startswith("ldnsim"):
             y, o, ok = res.states, res.outputs[..., ldn.out_idx], res.status == 0
@@ -411,13 +399,8 @@ def run(args):
         r["time_over_ldnsim_1t"] = r["ms_per_member"] / one["ms_per_member"]
         if two:
             r["time_over_ldnsim_2t"] = r["ms_per_member"] / two["ms_per_member"]
-    cols = [("name", "solver", None), ("threads", "thr", "d"), ("members_timed", "N", "d"),
-            ("ms_per_member", "ms/member", ".4g"), ("first_call_s", "1st call s", ".3g"),
-            ("mescd_end", "mescd end", ".2f"), ("mescd_all", "mescd all", ".2f"),
-            ("max_rel", "max rel err", ".1e"), ("steps", "steps", ".0f"),
-            ("rhs", "rhs", ".0f"), ("jac", "jac", ".0f"),
-            ("time_over_ldnsim_1t", "time/ldnsim-1t", ".2f"),
-            ("time_over_ldnsim_2t", "time/ldnsim-2t", ".2f")]
+    cols = common.RESULT_COLUMNS + [("time_over_ldnsim_1t", "time/ldnsim-1t", ".2f"),
+                                    ("time_over_ldnsim_2t", "time/ldnsim-2t", ".2f")]
     table = print_table(rows, cols, title=f"\n### ldn, {R} members (per member; medians of "
                                           "repeats; accuracy on C_ntx, occupancy_mor_drug, "
                                           "signal_opioid, immune_index)")
@@ -480,35 +463,19 @@ def run(args):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--members", type=int, default=200)
-    ap.add_argument("--quick", action="store_true",
-                    help="smoke test: 20 members, 2 for scipy, 2 repeats")
-    ap.add_argument("--repeats", type=int, default=7,
-                    help="timed repeats of ldnsim (scipy and libroadrunner get 2 fewer)")
-    ap.add_argument("--scipy-members", type=int, default=5, help="members solved with LSODA")
+    ap = common.ensemble_parser(
+        __doc__.split("\n\n")[0], members=200, repeats=7, scipy_members=5, rr_members=200,
+        ref_check=3, wp_members=50, wp_rtols="1e-3,1e-4,1e-5,1e-6,1e-7,1e-8,1e-9",
+        out_name="ldn_model.json",
+        helps={"quick": "smoke test: 20 members, 2 for scipy, 3 repeats",
+               "repeats": "timed repeats of ldnsim (scipy and libroadrunner get 2 fewer)",
+               "scipy_members": "members solved with LSODA",
+               "ref_check": "members for the tight scipy/libroadrunner check of the reference",
+               "wp_members": "members for the ldnsim/libroadrunner tolerance sweep (0 skips)"})
     ap.add_argument("--bdf-members", type=int, default=5, help="members solved with BDF (0 skips)")
-    ap.add_argument("--rr-members", type=int, default=200,
-                    help="members solved with libroadrunner (0 skips)")
-    ap.add_argument("--ref-check", type=int, default=3,
-                    help="members for the tight scipy/libroadrunner check of the reference")
-    ap.add_argument("--wp-members", type=int, default=50,
-                    help="members for the ldnsim/libroadrunner tolerance sweep (0 skips)")
-    ap.add_argument("--wp-rtols", default="1e-3,1e-4,1e-5,1e-6,1e-7,1e-8,1e-9")
-    ap.add_argument("--wp-repeats", type=int, default=3)
-    ap.add_argument("--seed", type=int, default=20240601)
-    ap.add_argument("--out", default=str(common.RESULTS / "ldn_model.json"))
-    args = ap.parse_args(argv)
-    if args.quick:
-        args.members = min(args.members, 20)
-        args.scipy_members = min(args.scipy_members, 2)
-        args.bdf_members = min(args.bdf_members, 1)
-        args.rr_members = min(args.rr_members, 20)
-        args.ref_check = min(args.ref_check, 1)
-        args.repeats = min(args.repeats, 3)
-        args.wp_members = min(args.wp_members, 10)
-        args.wp_repeats = 1
-        args.wp_rtols = "1e-4,1e-6,1e-8"
+    args = common.apply_quick(ap.parse_args(argv), members=20, scipy_members=2, bdf_members=1,
+                              rr_members=20, ref_check=1, repeats=3, wp_members=10,
+                              wp_repeats=1, wp_rtols="1e-4,1e-6,1e-8")
 
     env = common.env_info()
     tree = ldnsim_tree()
