@@ -11,7 +11,7 @@ from importlib import import_module
 
 from .errors import ConfigError, LdnsimError, ModelError, RegimenError, SolverError  # noqa: F401
 
-__version__ = "0.1.0"
+from ._version import __version__  # noqa: E402
 
 # simulate() lives in ldnsim.simulation: a submodule named like the function would shadow it
 # (and `import ldnsim.simulate as m` would hand back the function).

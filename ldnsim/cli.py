@@ -21,10 +21,11 @@ import contextlib
 import os
 import re
 import sys
-import uuid
 import warnings
 from pathlib import Path
 
+from ._files import atomic_path
+from ._text import one_line as _one_line
 from .errors import LdnsimError
 
 __all__ = ["main"]
@@ -169,14 +170,10 @@ def _save_figure(ds, path, var=None):
 
     path = _figure_path(path)
     fig = _figure(ds, var)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
     try:
-        fig.savefig(tmp, format=path.suffix.lstrip(".").lower(), dpi=150, bbox_inches="tight")
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-        raise
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format=path.suffix.lstrip(".").lower(), dpi=150,
+                        bbox_inches="tight")
     finally:
         plt.close(fig)
     return path
@@ -261,10 +258,6 @@ def _cmd_export_sbml(args):
 
 
 # ---------------------------------------------------------------------------------- main
-def _one_line(exc):
-    return " ".join(str(exc).split()) or type(exc).__name__
-
-
 @contextlib.contextmanager
 def _warnings_as_lines():
     def show(message, category, filename, lineno, file=None, line=None):

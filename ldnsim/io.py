@@ -9,13 +9,12 @@ previous file, if any, untouched and removes its temporary file when Python stil
 from __future__ import annotations
 
 import importlib.util
-import os
-import uuid
 from pathlib import Path
 
 import numpy as np
 import xarray as xr
 
+from ._files import atomic_path
 from .errors import LdnsimError
 from .results import netcdf_safe_attrs, provenance
 
@@ -88,23 +87,14 @@ def save_result(ds: xr.Dataset, path, *, engine=None, compress=True) -> Path:
     if not path.parent.is_dir():
         raise ResultIOError(f"cannot write {path}: directory {path.parent} does not exist")
     ready, encoding = _prepared(ds)
-    # Same directory as the target, so os.replace is a rename on one file system, and a
-    # leading dot so that globbing for *.nc never picks up a half-written file.
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
     try:
-        ready.to_netcdf(tmp, engine=engine, format="NETCDF4",
-                        encoding=encoding if compress else None)
-        with open(tmp, "rb+") as fh:  # the bytes reach the disk before the name does
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException as exc:  # KeyboardInterrupt included: never leave the temp file
-        try:
-            tmp.unlink()
-        except FileNotFoundError:
-            pass
-        if isinstance(exc, Exception) and not isinstance(exc, LdnsimError):
-            raise ResultIOError(f"cannot write {path}: {exc}") from exc
-        raise
+        with atomic_path(path) as tmp:
+            ready.to_netcdf(tmp, engine=engine, format="NETCDF4",
+                            encoding=encoding if compress else None)
+    except Exception as exc:
+        if isinstance(exc, LdnsimError):
+            raise
+        raise ResultIOError(f"cannot write {path}: {exc}") from exc
     return path
 
 

@@ -16,14 +16,14 @@ experiment file starting with ``[model]``, say) stays a string.
 from __future__ import annotations
 
 import datetime as _dt
-import importlib.metadata as _metadata
 import json
 import platform
-import sys
 from collections.abc import Mapping
 
 import numpy as np
 import xarray as xr
+
+from ._version import __version__, dist_version
 
 __all__ = ["make_dataset", "provenance_attrs", "provenance", "netcdf_safe_attrs", "mask_failed"]
 
@@ -94,20 +94,6 @@ def netcdf_safe_attrs(attrs: Mapping | None) -> dict:
     return out
 
 
-def _version(dist: str) -> str:
-    try:
-        return _metadata.version(dist)
-    except _metadata.PackageNotFoundError:
-        return "not installed"
-
-
-def _ldnsim_version() -> str:
-    # Read the attribute lazily: this module may be imported while ldnsim/__init__ still runs.
-    package = sys.modules.get(__package__ or "ldnsim")
-    version = getattr(package, "__version__", None)
-    return str(version) if version else _version("ldnsim")
-
-
 def provenance_attrs(**kw) -> dict:
     """Provenance attributes for a result: versions, a UTC timestamp and the given items.
 
@@ -127,12 +113,12 @@ def provenance_attrs(**kw) -> dict:
         and the keyword items.
     """
     attrs = {
-        "ldnsim_version": _ldnsim_version(),
+        "ldnsim_version": __version__,
         "python_version": platform.python_version(),
         "numpy_version": np.__version__,
-        "scipy_version": _version("scipy"),
+        "scipy_version": dist_version("scipy"),
         # importlib.metadata, not ``import numba``: recording a version must not cost a JIT import.
-        "numba_version": _version("numba"),
+        "numba_version": dist_version("numba"),
         "xarray_version": xr.__version__,
         "created": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }

@@ -22,6 +22,7 @@ import numpy as np
 from numba import types
 
 from . import _sparsity
+from .events import normalise_doses
 from ._kernels import driver
 from .errors import SolverError
 
@@ -77,12 +78,14 @@ _MESSAGES = {
 
 @dataclass(frozen=True)
 class Solution:
-    """Result of :func:`integrate`: ``t`` (m,), ``y`` (m, n), ``status``, ``stats``."""
+    """Result of :func:`integrate`: ``t`` (m,), ``y`` (m, n), ``status``, ``stats``, and
+    ``outputs`` (m, n_outputs) when an outputs function was given (else None)."""
 
     t: np.ndarray
     y: np.ndarray
     status: Status
     stats: dict = field(default_factory=dict)
+    outputs: np.ndarray | None = None
 
     @property
     def success(self) -> bool:
@@ -96,12 +99,13 @@ class Solution:
 @dataclass(frozen=True)
 class BatchSolution:
     """Result of :func:`integrate_batch`: ``y`` (r, m, n), ``status`` (r,) int array,
-    ``stats`` dict of (r,) int arrays."""
+    ``stats`` dict of (r,) int arrays, ``outputs`` (r, m, n_outputs) or None."""
 
     t: np.ndarray
     y: np.ndarray
     status: np.ndarray
     stats: dict = field(default_factory=dict)
+    outputs: np.ndarray | None = None
 
     @property
     def success(self) -> np.ndarray:
@@ -172,10 +176,6 @@ def _memoised(cache, f, signature, build):
         return value
 
 
-def _placeholder_jac_cfunc():
-    return as_kernel_function(numba.njit(_placeholder_jac), JAC_SIGNATURE)
-
-
 _PLACEHOLDER = {}
 
 
@@ -200,34 +200,47 @@ def _inlinable(f, signature):
     return _memoised(_NRT_FREE, f, signature, build)
 
 
-def _functions(rhs, jac, specialize=False):
+def _no_outputs(t, y, p, out):  # never called: the outputs array has no columns
+    pass
+
+
+def _placeholder(name, f, signature):
+    """A do-nothing function in the form the kernels take (compiled once per process)."""
+    if name not in _PLACEHOLDER:
+        _PLACEHOLDER[name] = (f if numba.config.DISABLE_JIT
+                              else as_kernel_function(numba.njit(f), signature))
+    return _PLACEHOLDER[name]
+
+
+def _functions(rhs, jac, outputs=None, specialize=False):
+    """``(rhs, jac, outputs, have_jac)`` in the form the kernels call."""
     if specialize and not numba.config.DISABLE_JIT:
-        # The dispatchers themselves: numba compiles the kernels once more for this rhs/jac
+        # The dispatchers themselves: numba compiles the kernels once more for these functions
         # and can inline them (sometimes ~1.1-1.2x faster on 3-4 state models, not reliably),
         # at the cost of seconds of compilation per new function in every process (not
         # cached across processes).
-        for f in (rhs, jac):
-            if f is not None and not isinstance(f, numba.core.registry.CPUDispatcher):
-                raise TypeError("specialize=True needs @numba.njit functions for rhs and jac, "
-                                f"got {getattr(f, '__name__', type(f).__name__)!r}")
-        fallback = [f.__name__ for f, sig in ((rhs, RHS_SIGNATURE), (jac, JAC_SIGNATURE))
-                    if f is not None and not _inlinable(f, sig)]
+        given = [(f, sig) for f, sig in ((rhs, RHS_SIGNATURE), (jac, JAC_SIGNATURE),
+                                          (outputs, RHS_SIGNATURE)) if f is not None]
+        for f, _ in given:
+            if not isinstance(f, numba.core.registry.CPUDispatcher):
+                raise TypeError("specialize=True needs @numba.njit functions for rhs, jac and "
+                                f"outputs, got {getattr(f, '__name__', type(f).__name__)!r}")
+        fallback = [f.__name__ for f, sig in given if not _inlinable(f, sig)]
         if not fallback:
-            if jac is None:
-                return rhs, rhs, False
-            return rhs, jac, True
+            if "njit_outputs" not in _PLACEHOLDER:
+                _PLACEHOLDER["njit_outputs"] = numba.njit(_no_outputs)
+            return (rhs, rhs if jac is None else jac,
+                    _PLACEHOLDER["njit_outputs"] if outputs is None else outputs,
+                    jac is not None)
     else:
         fallback = []
     # A function that does not compile at all raises as_kernel_function's one-line error here
     # (what the signature must be), before any fallback warning.
     rhs_k = as_kernel_function(rhs, RHS_SIGNATURE)
-    if jac is None:
-        if "jac" not in _PLACEHOLDER:
-            _PLACEHOLDER["jac"] = (_placeholder_jac if numba.config.DISABLE_JIT
-                                   else _placeholder_jac_cfunc())
-        jac_k, have_jac = _PLACEHOLDER["jac"], False
-    else:
-        jac_k, have_jac = as_kernel_function(jac, JAC_SIGNATURE), True
+    jac_k = (_placeholder("jac", _placeholder_jac, JAC_SIGNATURE) if jac is None
+             else as_kernel_function(jac, JAC_SIGNATURE))
+    out_k = (_placeholder("outputs", _no_outputs, RHS_SIGNATURE) if outputs is None
+             else as_kernel_function(outputs, RHS_SIGNATURE))
     if fallback:  # they compile on their own, but not inside the kernels: they allocate
         warnings.warn(
             f"specialize=True: {' and '.join(fallback)} cannot be inlined into the solver "
@@ -235,7 +248,19 @@ def _functions(rhs, jac, specialize=False):
             "without numba's reference counting); using the default kernels instead, with "
             "the same results. Write into the output array and preallocated work arrays to "
             "use specialize=True.", RuntimeWarning, stacklevel=3)
-    return rhs_k, jac_k, have_jac
+    return rhs_k, jac_k, out_k, jac is not None
+
+
+def _n_outputs(outputs, n_outputs):
+    if outputs is None:
+        if n_outputs not in (None, 0):
+            raise ValueError("n_outputs is given but outputs is not")
+        return 0
+    if isinstance(n_outputs, bool) or not isinstance(n_outputs, (int, np.integer)) \
+            or n_outputs < 0:
+        raise ValueError(f"outputs= needs n_outputs, the number of values it writes (an int "
+                         f">= 0), got {n_outputs!r}")
+    return int(n_outputs)
 
 
 # ---------------------------------------------------------------------------- arguments
@@ -290,32 +315,6 @@ def _check_common(t_eval, rtol, atol, n, max_steps, first_step):
     return t_eval, rtol, atol_arr, int(max_steps), fs
 
 
-def _events(doses, n_states, n_params, t0, rows=None):
-    """Normalise ``doses`` to four (R, d) arrays (R = 1 shared, or one per row)."""
-    from .dosing import EventTable, as_events, pad_event_tables  # dosing must not import us
-
-    if doses is not None and isinstance(doses, (tuple, list)) and len(doses) in (3, 4) \
-            and np.ndim(doses[0]) == 2:
-        arrs = [np.asarray(a) for a in doses]
-        if len(arrs) == 3:
-            arrs.append(np.zeros_like(arrs[0], dtype=np.int64))
-        tt, idx, amt, kind = arrs
-        if rows is not None and tt.shape[0] not in (1, rows):
-            raise ValueError(f"per-row doses have {tt.shape[0]} rows, expected 1 or {rows}")
-        keep = [tt[r] != np.inf for r in range(tt.shape[0])]  # +inf pads ragged rows
-        per_row = [as_events((tt[r][keep[r]], idx[r][keep[r]], amt[r][keep[r]],
-                              kind[r][keep[r]]), n_states, n_params)
-                   for r in range(tt.shape[0])]
-    else:
-        per_row = [as_events(doses, n_states, n_params)]
-    for times, *_ in per_row:
-        if np.any(times < t0):
-            raise ValueError(f"a dose at t={times[times < t0][0]:g} lies before the start time "
-                             f"t_eval[0]={t0:g}; start the output grid at or before the first "
-                             "dose")
-    return pad_event_tables([EventTable(*row) for row in per_row])
-
-
 _PLANS: dict = {}
 
 
@@ -358,8 +357,8 @@ _JAC_SPARSITY_DOC = """jac_sparsity : None, False or (n, n) booleans. Where J ca
 
 # ---------------------------------------------------------------------------- API
 def integrate(rhs, y0, t_eval, p, *, jac=None, method="rodas5p", rtol=1e-6, atol=1e-9,
-              doses=None, max_steps=100_000, first_step=None, throw=True, autonomous=False,
-              specialize=False, jac_sparsity=None):
+              doses=None, outputs=None, n_outputs=None, max_steps=100_000, first_step=None,
+              throw=True, autonomous=False, specialize=False, jac_sparsity=None):
     """Integrate one initial-value problem through its doses.
 
     Parameters
@@ -374,6 +373,9 @@ def integrate(rhs, y0, t_eval, p, *, jac=None, method="rodas5p", rtol=1e-6, atol
     doses : None, ``(times, state_index, amounts)`` boluses, ``(times, index, amounts, kind)``
         with kind 0 = add to state, 1 = add to parameter slot, or a ``dosing.EventTable``.
         Outputs are right-continuous: an output at a dose time includes the dose.
+    outputs : njit function ``outputs(t, y, p, out)``, optional, with ``n_outputs`` (int) the
+        length of ``out``: evaluated at every output time with the parameters in force then
+        (after the events at that time), into ``Solution.outputs`` (m, n_outputs).
     max_steps : int, accepted plus rejected steps over the whole run.
     first_step : initial step size, or None to choose one.
     throw : raise :class:`ldnsim.SolverError` on failure (else return the status).
@@ -388,7 +390,7 @@ def integrate(rhs, y0, t_eval, p, *, jac=None, method="rodas5p", rtol=1e-6, atol
 
     Returns
     -------
-    Solution with ``t`` (m,), ``y`` (m, n), ``status``, ``stats``.
+    Solution with ``t`` (m,), ``y`` (m, n), ``status``, ``stats``, ``outputs``.
     """
     y0 = _float_array(y0, "y0", 1)
     p = _float_array(p, "p", 1)
@@ -398,23 +400,27 @@ def integrate(rhs, y0, t_eval, p, *, jac=None, method="rodas5p", rtol=1e-6, atol
     t_eval, rtol, atol_arr, max_steps, fs = _check_common(t_eval, rtol, atol, n, max_steps,
                                                           first_step)
     mid = _method_id(method)
-    ev = _events(doses, n, p.size, t_eval[0])
-    rhs_k, jac_k, have_jac = _functions(rhs, jac, specialize)
+    n_out = _n_outputs(outputs, n_outputs)
+    ev = normalise_doses(doses, n, p.size, t_eval[0])
+    rhs_k, jac_k, out_k, have_jac = _functions(rhs, jac, outputs, specialize)
     plan = _plan(jac_sparsity, mid, rhs_k, jac_k, have_jac, t_eval[0], y0, p)
     out = np.empty((t_eval.size, n))
+    outs = np.empty((t_eval.size, n_out))
     stats = np.zeros(driver.N_STATS, np.int64)
-    code = driver.solve_one(rhs_k, jac_k, mid, have_jac, bool(autonomous), y0, t_eval, p,
-                            ev[0][0], ev[1][0], ev[2][0], ev[3][0], rtol, atol_arr, max_steps,
-                            fs, plan, out, stats)
+    code = driver.solve_one(rhs_k, jac_k, out_k, mid, have_jac, bool(autonomous), y0, t_eval,
+                            p, ev[0][0], ev[1][0], ev[2][0], ev[3][0], rtol, atol_arr,
+                            max_steps, fs, plan, out, outs, stats)
     status = Status(int(code))
     if throw and status != Status.SUCCESS:
         raise SolverError(status.message, status)
-    return Solution(t=t_eval, y=out, status=status, stats=dict(zip(STAT_NAMES, stats.tolist())))
+    return Solution(t=t_eval, y=out, status=status, stats=dict(zip(STAT_NAMES, stats.tolist())),
+                    outputs=outs if outputs is not None else None)
 
 
 def integrate_batch(rhs, y0s, t_eval, ps, *, jac=None, method="rodas5p", rtol=1e-6, atol=1e-9,
-                    doses=None, max_steps=100_000, first_step=None, throw=False,
-                    autonomous=False, specialize=False, jac_sparsity=None):
+                    doses=None, outputs=None, n_outputs=None, max_steps=100_000,
+                    first_step=None, throw=False, autonomous=False, specialize=False,
+                    jac_sparsity=None):
     """Integrate many rows (parameter sets) in parallel on numba threads.
 
     ``y0s`` is (r, n) or (n,) shared; ``ps`` is (r, k); ``doses`` is shared by all rows (as in
@@ -427,7 +433,8 @@ def integrate_batch(rhs, y0s, t_eval, ps, *, jac=None, method="rodas5p", rtol=1e
 
     Returns
     -------
-    BatchSolution with ``y`` (r, m, n), ``status`` (r,) int, ``stats`` dict of (r,) arrays.
+    BatchSolution with ``y`` (r, m, n), ``status`` (r,) int, ``stats`` dict of (r,) arrays,
+    ``outputs`` (r, m, n_outputs) when ``outputs`` is given.
     """
     ps = _float_array(ps, "ps", 2)
     r = ps.shape[0]
@@ -442,18 +449,21 @@ def integrate_batch(rhs, y0s, t_eval, ps, *, jac=None, method="rodas5p", rtol=1e
     t_eval, rtol, atol_arr, max_steps, fs = _check_common(t_eval, rtol, atol, n, max_steps,
                                                           first_step)
     mid = _method_id(method)
-    ev = _events(doses, n, ps.shape[1], t_eval[0], rows=r)
-    rhs_k, jac_k, have_jac = _functions(rhs, jac, specialize)
+    n_out = _n_outputs(outputs, n_outputs)
+    ev = normalise_doses(doses, n, ps.shape[1], t_eval[0], rows=r)
+    rhs_k, jac_k, out_k, have_jac = _functions(rhs, jac, outputs, specialize)
     out = np.empty((r, t_eval.size, n))
+    outs = np.empty((r, t_eval.size, n_out))
     status = np.zeros(r, np.int64)
     stats = np.zeros((r, driver.N_STATS), np.int64)
     if r:
         plan = _plan(jac_sparsity, mid, rhs_k, jac_k, have_jac, t_eval[0], y0s[0], ps[0])
-        driver.solve_batch(rhs_k, jac_k, mid, have_jac, bool(autonomous), y0s, t_eval, ps,
-                           ev[0], ev[1], ev[2], ev[3], rtol, atol_arr, max_steps, fs, plan,
-                           out, status, stats)
+        driver.solve_batch(rhs_k, jac_k, out_k, mid, have_jac, bool(autonomous), y0s, t_eval,
+                           ps, ev[0], ev[1], ev[2], ev[3], rtol, atol_arr, max_steps, fs, plan,
+                           out, outs, status, stats)
     res = BatchSolution(t=t_eval, y=out, status=status,
-                        stats={k: stats[:, i] for i, k in enumerate(STAT_NAMES)})
+                        stats={k: stats[:, i] for i, k in enumerate(STAT_NAMES)},
+                        outputs=outs if outputs is not None else None)
     if throw and not np.all(res.success):
         raise SolverError("; ".join(res.messages()), None)
     return res
@@ -461,39 +471,3 @@ def integrate_batch(rhs, y0s, t_eval, ps, *, jac=None, method="rodas5p", rtol=1e
 
 if integrate.__doc__:  # None under python -OO
     integrate.__doc__ = integrate.__doc__.replace("{jac_sparsity}", _JAC_SPARSITY_DOC)
-
-
-# ---------------------------------------------------------------------------- model modules
-_MODEL_MODULE_SOURCE = '''
-
-# --- appended by ldnsim.solver.specialised_solver_source() -------------------------------
-# C-callable twins of rhs/jac for the solver kernels, which are compiled once for all models
-# and take these as first-class functions; cache=True keeps them on disk with this module.
-# Under NUMBA_DISABLE_JIT the kernels are plain Python and call rhs/jac directly.
-from ldnsim.solver import RHS_SIGNATURE as _RHS_SIGNATURE, JAC_SIGNATURE as _JAC_SIGNATURE
-
-if numba.config.DISABLE_JIT:
-    rhs_cfunc = rhs
-    jac_cfunc = jac
-else:
-    @numba.cfunc(_RHS_SIGNATURE, cache=True, error_model="numpy")
-    def rhs_cfunc(t, y, p, dydt):
-        rhs(t, y, p, dydt)
-
-    @numba.cfunc(_JAC_SIGNATURE, cache=True, error_model="numpy")
-    def jac_cfunc(t, y, p, J):
-        jac(t, y, p, J)
-
-
-@numba.njit(cache=True, parallel=True, error_model="numpy")
-def outputs_batch(t, Y, P, O):
-    """Outputs for every row and time: Y (r, m, n), P (r, k), O (r, m, n_outputs)."""
-    for r in numba.prange(Y.shape[0]):
-        for i in range(t.size):
-            outputs(t[i], Y[r, i], P[r], O[r, i])
-'''
-
-
-def specialised_solver_source() -> str:
-    """Source appended to every generated model module (see ``ldnsim.model.codegen``)."""
-    return _MODEL_MODULE_SOURCE

@@ -46,7 +46,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .dosing import Dose, Regimen, pad_event_tables
+from .dosing import Dose, Regimen
+from .events import pad_event_tables
 from .errors import ConfigError, ModelError
 
 __all__ = ["sweep", "plan_sweep", "run_plan", "run_chunk", "SweepPlan", "ChunkResult",

@@ -427,7 +427,7 @@ def test_sparse_lu_matches_dense_lu_on_pollu(fd):
     rel = np.abs(sp.y[-1] - de.y[-1]) / np.abs(de.y[-1])
     assert np.max(rel) < 1e-7, rel
     assert P.mescd(sp.y[-1], P.POLLU_REF, 1e-10, 1e-10) >= 10 - 1.5
-    rhs_k, jac_k, have_jac = _functions(P.pollu_rhs, jac)
+    rhs_k, jac_k, _, have_jac = _functions(P.pollu_rhs, jac)
     plan = _plan(None, METHODS["rodas5p"], rhs_k, jac_k, have_jac, 0.0, P.POLLU_Y0, P.POLLU_P)
     assert plan[0].size == 20  # the sparse path really ran
     assert plan[1].shape[1] < 0.3 * 20 * 20  # and the factors are sparse (109 of 400)

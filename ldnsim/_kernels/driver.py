@@ -41,7 +41,7 @@ EPS = 2.220446049250313e-16
 
 # Changes whenever any kernel source changes (see cachekey.py), so numba never loads machine
 # code built from older kernel sources.
-KERNEL_SOURCES_SHA256 = "880c699386e35644f68b2f17c7e279e985c54ae4f461b18dfc48d66992d32ac6"
+KERNEL_SOURCES_SHA256 = "dc83cde9edf790558c9de4e40b21d0e19da5b91235ff519efe93e07ea3f58249"
 
 RODAS5P_A = tb.RODAS5P_A
 RODAS5P_C = tb.RODAS5P_C
@@ -212,14 +212,26 @@ def _segment_dopri5(rhs, t, tb_, y, p, t_eval, k, out, rtol, atol, max_steps, h,
     return SUCCESS, k
 
 
+@njit(cache=True, error_model="numpy", _nrt=False)
+def _eval_outputs(outf, t_eval, out, p, outs, k0, k1):
+    """Outputs at output times ``k0 .. k1-1`` from the states written there, with ``p``."""
+    if outs.shape[1] == 0:
+        return
+    for k in range(k0, k1):
+        outf(t_eval[k], out[k], p, outs[k])
+
+
 @njit(cache=True, error_model="numpy")
-def solve_one(rhs, jac, method, have_jac, autonomous, y0, t_eval, p0, ev_t, ev_kind, ev_idx,
-              ev_amt, rtol, atol, max_steps, first_step, plan, out, stats):
+def solve_one(rhs, jac, outf, method, have_jac, autonomous, y0, t_eval, p0, ev_t, ev_kind,
+              ev_idx, ev_amt, rtol, atol, max_steps, first_step, plan, out, outs, stats):
     """Integrate one trajectory through its events.
 
     Parameters
     ----------
     rhs, jac : first-class functions ``rhs(t, y, p, dydt)``, ``jac(t, y, p, J)``.
+    outf : first-class function ``outf(t, y, p, o)`` writing the outputs at one time; called
+        once per output time with the parameters in force then (events applied), so outputs
+        follow the same event rule as the states. Not called when ``outs`` has no columns.
     method : int, METHOD_RODAS5P or METHOD_DOPRI5.
     have_jac, autonomous : bool; use ``jac`` (else finite differences); assume df/dt = 0.
     y0 : (n,) initial state at ``t_eval[0]``.
@@ -231,6 +243,7 @@ def solve_one(rhs, jac, method, have_jac, autonomous, y0, t_eval, p0, ev_t, ev_k
     first_step : float, initial step (<= 0: automatic).
     plan : sparse-LU plan for W (``linalg``; arrays of size 0: dense LU).
     out : (m, n) output, filled with NaN where not reached.
+    outs : (m, n_out) outputs of ``outf`` at ``t_eval`` (n_out may be 0), NaN where not reached.
     stats : (6,) int64 counters (accepted, rejected, rhs, jac, lu, dense lu), added to.
 
     Returns
@@ -243,6 +256,8 @@ def solve_one(rhs, jac, method, have_jac, autonomous, y0, t_eval, p0, ev_t, ev_k
     for i in range(m):
         for j in range(n):
             out[i, j] = np.nan
+        for j in range(outs.shape[1]):
+            outs[i, j] = np.nan
     y = y0.copy()
     p = p0.copy()
     f0 = np.empty(n)
@@ -275,11 +290,13 @@ def solve_one(rhs, jac, method, have_jac, autonomous, y0, t_eval, p0, ev_t, ev_k
             else:
                 p[ev_idx[e]] += ev_amt[e]
             e += 1
+        k0 = k
         while k < m and t_eval[k] <= t:
             for j in range(n):
                 out[k, j] = y[j]
             k += 1
         if k >= m:
+            _eval_outputs(outf, t_eval, out, p, outs, k0, k)
             break
         tseg = tend
         if e < ne and ev_t[e] < tend:
@@ -292,6 +309,7 @@ def solve_one(rhs, jac, method, have_jac, autonomous, y0, t_eval, p0, ev_t, ev_k
         else:
             status, k = _segment_dopri5(rhs, t, tseg, y, p, t_eval, k, out, rtol, atol,
                                         max_steps, h, stats, K, ynew, ytmp, ftmp, hbuf)
+        _eval_outputs(outf, t_eval, out, p, outs, k0, k)  # p is constant over the segment
         if status != SUCCESS:
             return status
         t = tseg
@@ -301,22 +319,23 @@ def solve_one(rhs, jac, method, have_jac, autonomous, y0, t_eval, p0, ev_t, ev_k
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
-def solve_batch(rhs, jac, method, have_jac, autonomous, y0s, t_eval, ps, ev_t, ev_kind, ev_idx,
-                ev_amt, rtol, atol, max_steps, first_step, plan, out, status, stats):
+def solve_batch(rhs, jac, outf, method, have_jac, autonomous, y0s, t_eval, ps, ev_t, ev_kind,
+                ev_idx, ev_amt, rtol, atol, max_steps, first_step, plan, out, outs, status,
+                stats):
     """Rows in parallel on numba threads; row r uses ``y0s[r]``, ``ps[r]`` and event row
     ``min(r, ev_t.shape[0] - 1)`` (one shared event row, or one per row).
 
-    Shapes: y0s (r, n), ps (r, k), ev_* (1 or r, d), out (r, m, n), status (r,),
-    stats (r, 6); ``plan`` is shared. Each row is computed exactly as ``solve_one`` would, so results do not
+    Shapes: y0s (r, n), ps (r, k), ev_* (1 or r, d), out (r, m, n), outs (r, m, n_out),
+    status (r,), stats (r, 6); ``plan`` is shared. Each row is computed exactly as ``solve_one`` would, so results do not
     depend on the thread count.
     """
     nrow = y0s.shape[0]
     ev_last = ev_t.shape[0] - 1
     for r in prange(nrow):
         er = min(np.int64(r), ev_last)  # one shared event row, or one per row
-        status[r] = solve_one(rhs, jac, method, have_jac, autonomous, y0s[r], t_eval, ps[r],
-                              ev_t[er], ev_kind[er], ev_idx[er], ev_amt[er], rtol, atol,
-                              max_steps, first_step, plan, out[r], stats[r])
+        status[r] = solve_one(rhs, jac, outf, method, have_jac, autonomous, y0s[r], t_eval,
+                              ps[r], ev_t[er], ev_kind[er], ev_idx[er], ev_amt[er], rtol, atol,
+                              max_steps, first_step, plan, out[r], outs[r], stats[r])
 
 
 @njit(cache=True, error_model="numpy")

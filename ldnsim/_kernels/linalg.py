@@ -9,7 +9,7 @@ from numba import njit
 
 # Changes whenever any kernel source changes (see cachekey.py), so numba never loads machine
 # code built from older kernel sources.
-KERNEL_SOURCES_SHA256 = "880c699386e35644f68b2f17c7e279e985c54ae4f461b18dfc48d66992d32ac6"
+KERNEL_SOURCES_SHA256 = "dc83cde9edf790558c9de4e40b21d0e19da5b91235ff519efe93e07ea3f58249"
 
 
 @njit(cache=True, inline="always", error_model="numpy", _nrt=False)

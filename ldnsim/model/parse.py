@@ -6,16 +6,16 @@ strings); `ldnsim.model.validate` checks the meaning once the `Model` is built.
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import os
-import re
 import tomllib
 from pathlib import Path
 
+from ldnsim._text import SHIPPED_NAME, suggest
+from ldnsim._version import __version__
 from ldnsim.errors import ModelError
 from ldnsim.model.spec import (Definition, Input, Model, Ode, Output, Parameter, Scenario,
-                               State, ldnsim_version)
+                               State)
 
 __all__ = ["load_model", "loads_model", "list_models", "shipped_model_dirs"]
 
@@ -35,12 +35,6 @@ _ENTRY_KEYS = {
     "outputs": (("expr", "unit"), ("description",)),
 }
 _MODEL_KEYS = (("name", "time_unit"), ("description", "dose_target"))
-_BARE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
-
-
-def _suggest(word, options):
-    near = difflib.get_close_matches(str(word), list(options), n=1)
-    return f" (did you mean {near[0]!r}?)" if near else ""
 
 
 def _err(loc, section, key, msg):
@@ -52,7 +46,7 @@ def _check_keys(loc, section, key, table, required, optional):
     allowed = (*required, *optional)
     for k in table:
         if k not in allowed:
-            _err(loc, section, key, f"unknown key {k!r}{_suggest(k, allowed)}; allowed keys: "
+            _err(loc, section, key, f"unknown key {k!r}{suggest(k, allowed)}; allowed keys: "
                  f"{', '.join(allowed)}")
     for k in required:
         if k not in table:
@@ -99,7 +93,7 @@ def loads_model(text, path=None):
         raise ModelError(f"{loc}: TOML could not be parsed: it is nested too deeply") from None
     for section in doc:
         if section not in _SECTIONS:
-            raise ModelError(f"{loc}: unknown section [{section}]{_suggest(section, _SECTIONS)}"
+            raise ModelError(f"{loc}: unknown section [{section}]{suggest(section, _SECTIONS)}"
                              f"; allowed sections: {', '.join(_SECTIONS)}")
     for section in _REQUIRED_SECTIONS:
         if section not in doc:
@@ -126,7 +120,7 @@ def loads_model(text, path=None):
         values = {k: v for k, v in table.items() if k not in ("description", "source")}
         scenarios[name] = Scenario(name, table.get("description", ""), values,
                                    table.get("source", ""))
-    digest = hashlib.sha256((text + "\0" + ldnsim_version()).encode()).hexdigest()
+    digest = hashlib.sha256((text + "\0" + __version__).encode()).hexdigest()
     return Model(
         name=head["name"], description=head.get("description", ""),
         time_unit=head["time_unit"], dose_target=head.get("dose_target"),
@@ -190,16 +184,16 @@ def load_model(name_or_path):
     if isinstance(name_or_path, Model):
         return name_or_path
     if not isinstance(name_or_path, (str, os.PathLike)):
-        raise ModelError(f"load_model expects a model name or a path, got "
+        raise ModelError(f"load_model expects a model name or a path (or a Model), got "
                          f"{type(name_or_path).__name__}")
     text = os.fspath(name_or_path)
-    if isinstance(name_or_path, str) and _BARE_NAME.match(text):
+    if isinstance(name_or_path, str) and SHIPPED_NAME.match(text):
         for d in shipped_model_dirs():
             candidate = d / f"{text}.toml"
             if candidate.is_file():
                 return _read(candidate)
         if not Path(text).is_file():
-            raise ModelError(f"no shipped model named {text!r}{_suggest(text, list_models())};"
+            raise ModelError(f"no shipped model named {text!r}{suggest(text, list_models())};"
                              f" shipped models: {', '.join(list_models()) or 'none'}; "
                              "or pass the path of a .toml file")
     return _read(Path(text))

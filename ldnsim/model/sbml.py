@@ -13,8 +13,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ldnsim._files import atomic_write_text
 from ldnsim.errors import ModelError
 from ldnsim.model.expr import Num, Sym, parse_expression
+from ldnsim.model.parse import load_model
 
 __all__ = ["export_sbml", "to_sbml_string"]
 
@@ -126,8 +128,7 @@ def export_sbml(model, path, *, params=None, scenarios=()) -> Path:
     Raises ModelError if libSBML's consistency check reports errors.
     """
     libsbml = _libsbml()
-    from ldnsim.simulation import _as_model
-    model = _as_model(model)
+    model = load_model(model)
     text = to_sbml_string(model, params=params, scenarios=scenarios)
     doc = libsbml.readSBMLFromString(text)
     doc.checkConsistency()
@@ -136,8 +137,4 @@ def export_sbml(model, path, *, params=None, scenarios=()) -> Path:
     if errors:
         raise ModelError(f"{model.name}: exported SBML fails libSBML's consistency check: "
                          + "; ".join(e.getMessage().strip() for e in errors[:3]))
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
-    return path
+    return atomic_write_text(path, text)

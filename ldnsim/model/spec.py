@@ -14,28 +14,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ldnsim._version import __version__
 from ldnsim.errors import ModelError
 
 __all__ = ["State", "Parameter", "Input", "Definition", "Ode", "Output", "Scenario", "Model",
-           "ModelWarning", "ldnsim_version"]
+           "ModelWarning"]
 
 
 class ModelWarning(UserWarning):
     """A model is usable but incomplete, e.g. a parameter without a `source`."""
-
-
-def ldnsim_version():
-    """Return the ldnsim version string (part of every model hash and cache key)."""
-    try:
-        from ldnsim import __version__
-        return str(__version__)
-    except ImportError:
-        pass
-    try:
-        from importlib.metadata import PackageNotFoundError, version
-        return version("ldnsim")
-    except PackageNotFoundError:
-        return "0+unknown"
 
 
 @dataclass(frozen=True)
@@ -269,7 +256,7 @@ class Model:
 
     def compile(self):
         """Generate, cache and import numba code for this model; see `CompiledModel`."""
-        from ldnsim.model.codegen import compile_model
+        from ldnsim.model.compiled import compile_model
         return compile_model(self)
 
 
@@ -296,6 +283,6 @@ def _content_hash(model):
         "odes": [[o.state, o.expr] for o in model.odes],
         "outputs": [[o.name, o.expr, o.unit] for o in model.outputs],
         "scenarios": {k: sorted(v.values.items()) for k, v in model.scenarios.items()},
-        "version": ldnsim_version(),
+        "version": __version__,
     }
     return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
