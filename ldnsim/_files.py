@@ -56,3 +56,17 @@ def atomic_write_text(path: os.PathLike | str, text: str, *, mode: int | None = 
     with atomic_path(path, mode=mode) as tmp:
         tmp.write_text(text, encoding="utf-8")
     return Path(path)
+
+
+def shipped_dirs(kind: str) -> list[Path]:
+    """Directories holding shipped ``kind`` files ("models", "experiments"): the wheel's copy
+    (``ldnsim/_shipped/<kind>``), then a source checkout's (``<repo>/<kind>``)."""
+    dirs = []
+    wheel = Path(__file__).resolve().parent / "_shipped" / kind
+    if wheel.is_dir():
+        dirs.append(wheel)
+    root = Path(__file__).resolve().parents[1]
+    # only a real checkout: a bare "models" folder next to site-packages is not ours
+    if (root / "pyproject.toml").is_file() and (root / kind).is_dir():
+        dirs.append(root / kind)
+    return dirs

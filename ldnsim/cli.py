@@ -126,14 +126,19 @@ def _figure(ds, var=None):
     matplotlib.use("Agg")
     from . import plot as lp
     from .experiment import metrics_of
+    from .metrics import METRICS
+    from .results import provenance
 
     metrics = metrics_of(ds)
-    window = ("immune_index_end", "blockade_hours", "in_window")
+    summary = METRICS["window_summary"]
+    options = (provenance(ds).get("metric_options") or {}).get("window_summary", {})
+    immune = summary.outputs(summary.bind(options))[0]  # <immune_var>_end
+    window = (immune, "blockade_hours", "in_window")
     if var is None and "dose" in ds.dims and all(k in metrics for k in window):
         # Only the window columns: other metrics may keep a subject dim the window has not.
         dims = set(metrics["in_window"].dims)
         axes = lp.plot_window(metrics[[v for v in metrics.data_vars
-                                       if set(metrics[v].dims) <= dims]])
+                                       if set(metrics[v].dims) <= dims]], immune_var=immune)
         fig = axes[0].figure
         title = ds.attrs.get("experiment_description") or ds.attrs.get("experiment_name")
         if title:

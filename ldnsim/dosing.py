@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ldnsim.errors import RegimenError
-from ldnsim.events import BOLUS, PARAMETER, EventTable
+from ldnsim.events import PARAMETER, EventTable
 
 __all__ = ["Dose", "Regimen", "EventTable", "MAX_DOSES"]
 

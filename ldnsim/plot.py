@@ -110,38 +110,16 @@ def plot_profiles(ds, var, *, ax=None, hue=None, log=False):
     return ax
 
 
-def _metric_from_result(ds, metric):
-    """Compute one metric variable from a raw result (one with a time dim)."""
-    if metric in _metrics.METRICS:
-        out = _metrics.METRICS[metric](ds)
-        if metric in out:
-            return out[metric]
-        if len(out.data_vars) == 1:
-            return next(iter(out.data_vars.values()))
-        raise PlotError(f"metric {metric!r} gives several variables ({list(out.data_vars)}); "
-                        "name one of them")
-    producers = {
-        ("Cmax", "Tmax", "AUC", "AUCinf", "lambda_z", "half_life"): _metrics.nca,
-        ("occupancy_peak", "occupancy_trough"): _metrics.occupancy_summary,
-        ("rebound_max", "rebound_mean"): _metrics.rebound,
-        ("in_window", "in_window_fraction"): _metrics.window_summary,
-    }
-    for names, func in producers.items():
-        if metric in names:
-            return func(ds)[metric]
-    for suffix, func in (("_end", _metrics.end_value), ("_peak", _metrics.peak)):
-        if metric.endswith(suffix) and metric[: -len(suffix)] in ds:
-            return func(ds, metric[: -len(suffix)])[metric]
-    raise PlotError(f"{metric!r} is neither a variable of the data nor a known metric")
-
-
 def _metric_array(data, metric):
     if isinstance(data, xr.DataArray):
         return data
     if metric in data and "time" not in data[metric].dims:
         return data[metric]
     if "time" in data.dims:
-        return _metric_from_result(data, metric)
+        try:
+            return _metrics.metric_of_output(data, metric)
+        except _metrics.MetricError as exc:
+            raise PlotError(str(exc)) from None
     raise PlotError(f"{metric!r} is not in the metrics; available: "
                     f"{', '.join(sorted(str(v) for v in data.data_vars))}")
 
@@ -161,10 +139,11 @@ def plot_dose_response(ds_or_metrics, metric, *, ax=None, scenario_dim="scenario
     Parameters
     ----------
     ds_or_metrics : xarray.Dataset or xarray.DataArray
-        Metrics (no time dim), or a raw result from which ``metric`` is computed with the
-        defaults of :mod:`ldnsim.metrics`.
+        Metrics (no time dim), or a raw result from which ``metric`` is computed (see
+        :func:`ldnsim.metrics.metric_of_output`).
     metric : str
-        A metric variable (``"Cmax"``, ``"blockade_hours"``, ``"immune_index_end"``...).
+        A metric variable (``"blockade_hours"``, ``"immune_index_end"``...), or on a raw
+        result one that names its variable (``"Cmax(C_ntx)"``).
     ax : matplotlib.axes.Axes, optional
     scenario_dim, dose_dim, subject_dim : str
         With a subject dim, each line is the median and a band spans the 5-95% range.

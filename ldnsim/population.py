@@ -26,7 +26,7 @@ import numpy as np
 from .errors import ConfigError
 
 __all__ = ["Population", "Covariate", "draw_etas", "subject_rng", "subject_streams",
-           "omega_from_iiv", "fresh_seed"]
+           "omega_from_iiv", "omega_factor", "fresh_seed"]
 
 #: Largest population accepted in one sweep (a typo guard, not a hardware limit).
 MAX_SUBJECTS = 10_000_000
@@ -63,7 +63,7 @@ def subject_rng(seed, i) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence(_check_seed(seed), spawn_key=(int(i),)))
 
 
-def _factor(omega):
+def omega_factor(omega):
     """A matrix ``L`` with ``L @ L.T == omega`` (Cholesky; eigen-factor if only semidefinite)."""
     omega = np.asarray(omega, dtype=float)
     if omega.ndim != 2 or omega.shape[0] != omega.shape[1]:
@@ -107,7 +107,7 @@ def draw_etas(n_subjects, omega, seed) -> np.ndarray:
     ndarray, shape (n_subjects, k)
         Row ``i`` depends only on ``seed``, ``omega`` and ``i``.
     """
-    L = _factor(omega)
+    L = omega_factor(omega)
     streams = subject_streams(seed, n_subjects)
     z = np.empty((len(streams), L.shape[0]))
     for i, ss in enumerate(streams):
@@ -272,7 +272,7 @@ class Population:
         if omega.shape != (len(params), len(params)):
             raise ConfigError(f"omega must be {len(params)} x {len(params)} (one row per IIV "
                               f"parameter), got shape {omega.shape}")
-        _factor(omega)  # validate now, not in the middle of a run
+        omega_factor(omega)  # validate now, not in the middle of a run
         set_(self, "omega", omega)
         set_(self, "seed", fresh_seed() if self.seed is None else _check_seed(self.seed))
         covs = tuple(self.covariates)
@@ -282,7 +282,7 @@ class Population:
 
     def draw(self):
         """``(etas (n, k), covariates {name: (n,)})``; subject ``i`` uses only its own stream."""
-        L = _factor(self.omega)
+        L = omega_factor(self.omega)
         k = len(self.parameters)
         z = np.empty((self.n_subjects, k))
         cov = {c.name: np.empty(self.n_subjects) for c in self.covariates}

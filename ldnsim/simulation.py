@@ -12,9 +12,10 @@ import numpy as np
 
 from . import solver
 from .dosing import Regimen
-from .events import pad_event_tables
 from .errors import SolverError
+from .events import pad_event_tables
 from .model import load_model
+from .results import make_dataset, provenance_attrs
 
 __all__ = ["simulate", "run_rows", "RowResult"]
 
@@ -61,8 +62,6 @@ def run_rows(compiled, t_eval, P, Y0, events=None, *, method="rodas5p", rtol=1e-
 
 def dataset_from_rows(model, t_eval, result, *, dims=(), coords=None, attrs=None):
     """Wrap ``RowResult`` arrays (already reshaped to ``(*dims, m, ...)``) in a Dataset."""
-    from .results import make_dataset
-
     names = list(model.state_names) + list(model.output_names)
     units = {s.name: s.unit for s in model.states}
     units.update({o.name: o.unit for o in model.outputs})
@@ -96,8 +95,6 @@ def simulate(model, t_eval, *, params=None, scenarios=(), regimen=None, y0=None,
     xarray.Dataset with dim ``time``; every state and output is a variable with ``units`` and
     ``long_name``; attributes record the model, scenarios, parameters, solver and version.
     """
-    from .results import provenance_attrs
-
     model = load_model(model)
     if isinstance(scenarios, str):
         scenarios = (scenarios,)

@@ -145,7 +145,7 @@ def test_export_sbml(tmp_path, capsys):
 
 # ----------------------------------------------------------------------- interrupted runs
 def test_an_interrupted_run_leaves_no_file(tmp_path, monkeypatch, capsys):
-    import ldnsim.sweep as sweep_module
+    import ldnsim.sweep.run as sweep_module  # where run_plan looks it up
     real = sweep_module.run_chunk
     calls = []
 

@@ -354,7 +354,7 @@ def test_a_wrong_type_names_the_exact_key(path):
         load_experiment(_with(path, {"x": 1}))
     except ConfigError as exc:
         msg = _check_one_line(exc)
-        from ldnsim.experiment import _key_text
+        from ldnsim.experiment.messages import key_text as _key_text
         assert _key_text(path) in msg, msg
     else:  # only metric options take any value
         assert path[0] == "metrics" and len(path) == 3
@@ -413,7 +413,7 @@ def test_random_text_gives_a_config_error(text):
 
 def test_coarse_then_dense_output_grid():
     """dense_from/coarse_step: daily samples, then the fine step over the end of the run."""
-    from ldnsim.experiment import _t_eval
+    from ldnsim.experiment.resolve import output_times as _t_eval
     cfg = {"experiment": {"name": "grid"}, "model": {"name": "one_compartment_oral"},
            "regimen": {"dose": 1.0, "every": 24.0, "days": 10},
            "output": {"days": 10, "step": 0.5, "dense_from": 192.0, "coarse_step": 24.0}}

@@ -179,15 +179,17 @@ def test_rodent_transient_blockade_window(model):
     t = daily(56, 0.25)
     low = run(model, t, 4.5, count=56, scenarios=("pharmaceutical", "rodent_transient"))
     high = run(model, t, 50.0, count=56, scenarios=("pharmaceutical", "rodent_transient"))
-    hours_low = float(blockade_hours(low, threshold=BLOCKADE_THRESHOLD).blockade_hours)
-    hours_high = float(blockade_hours(high, threshold=BLOCKADE_THRESHOLD).blockade_hours)
+    hours_low = float(blockade_hours(low, "occupancy_mor_drug",
+                                     threshold=BLOCKADE_THRESHOLD).blockade_hours)
+    hours_high = float(blockade_hours(high, "occupancy_mor_drug",
+                                      threshold=BLOCKADE_THRESHOLD).blockade_hours)
     assert 4.0 <= hours_low <= 8.0
     assert hours_high >= 23.5
     assert float(low.proliferation[-1]) < 1.0
     assert float(high.proliferation[-1]) > 1.0
     # the mechanism: net raised opioid signalling in the window vs net suppression
-    assert float(rebound(low).rebound_mean) > 0.0
-    assert float(rebound(high).rebound_mean) < 0.0
+    assert float(rebound(low, "signal_opioid").rebound_mean) > 0.0
+    assert float(rebound(high, "signal_opioid").rebound_mean) < 0.0
 
 
 def test_human_pet_continuous_blockade_and_rebound(model):

@@ -88,7 +88,7 @@ def test_plot_dose_response_from_metrics_and_from_result(tmp_path):
     assert len(ax.get_lines()) == SCENARIOS.size
     _saved(ax, tmp_path, "dose_response")
     # From a raw result with subjects: computed on the fly, median line and a 5-95% band.
-    ax2 = plot_dose_response(ds, "Cmax")
+    ax2 = plot_dose_response(ds, "Cmax(C_ntx)")
     assert ax2.get_xscale() == "log" and "[ng/mL]" in ax2.get_ylabel()
     assert len(ax2.collections) == SCENARIOS.size
     with pytest.raises(PlotError, match="neither"):

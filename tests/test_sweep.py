@@ -159,7 +159,7 @@ def test_bad_sweeps(model, kwargs, match):
 
 
 def test_too_large_a_result_is_refused(model, monkeypatch):
-    monkeypatch.setattr(sweep_module, "MAX_RESULT_BYTES", 1000)
+    monkeypatch.setattr(importlib.import_module("ldnsim.sweep.plan"), "MAX_RESULT_BYTES", 1000)
     with pytest.raises(ConfigError, match="GiB"):
         plan_sweep(model, T, axes={"CL": [1.0, 2.0, 3.0]})
 

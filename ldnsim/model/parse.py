@@ -11,6 +11,7 @@ import os
 import tomllib
 from pathlib import Path
 
+from ldnsim._files import shipped_dirs
 from ldnsim._text import SHIPPED_NAME, suggest
 from ldnsim._version import __version__
 from ldnsim.errors import ModelError
@@ -143,19 +144,7 @@ def loads_model(text, path=None):
 
 def shipped_model_dirs():
     """Directories holding shipped models: the wheel's copy, then a source checkout's."""
-    dirs = []
-    try:
-        from importlib.resources import files
-        wheel = files("ldnsim").joinpath("_shipped", "models")
-        if wheel.is_dir():
-            dirs.append(Path(str(wheel)))
-    except (ModuleNotFoundError, TypeError, NotADirectoryError):
-        pass
-    root = Path(__file__).resolve().parents[2]
-    # only a real checkout: a bare "models" folder next to site-packages is not ours
-    if (root / "pyproject.toml").is_file() and (root / "models").is_dir():
-        dirs.append(root / "models")
-    return dirs
+    return shipped_dirs("models")
 
 
 def list_models():

@@ -16,92 +16,21 @@ import numpy as np
 
 from ldnsim._version import __version__
 from ldnsim.errors import ModelError
+from ldnsim.model.compiled import compile_model
+from ldnsim.model.entries import (
+    Definition,
+    Input,
+    ModelWarning,
+    Ode,
+    Output,
+    Parameter,
+    Scenario,
+    State,
+)
+from ldnsim.model.validate import validate_model
 
 __all__ = ["State", "Parameter", "Input", "Definition", "Ode", "Output", "Scenario", "Model",
-           "ModelWarning"]
-
-
-class ModelWarning(UserWarning):
-    """A model is usable but incomplete, e.g. a parameter without a `source`."""
-
-
-@dataclass(frozen=True)
-class State:
-    """A state variable: ``name``, initial value ``init``, ``unit``, ``description``."""
-
-    name: str
-    init: float = 0.0
-    unit: str = "1"
-    description: str = ""
-
-
-@dataclass(frozen=True)
-class Parameter:
-    """A model parameter with its provenance.
-
-    ``source`` is the citation, ``evidence`` how good it is (measured / second-hand / derived /
-    assumed ...); ``lower``/``upper`` are optional plausible bounds for sweeps.
-    """
-
-    name: str
-    value: float
-    unit: str = "1"
-    description: str = ""
-    source: str = ""
-    evidence: str = ""
-    lower: float | None = None
-    upper: float | None = None
-
-
-@dataclass(frozen=True)
-class Input:
-    """A piecewise-constant input (e.g. an infusion rate), 0 until a regimen sets it.
-
-    ``target`` is the state an infusion through this input feeds, or None.
-    """
-
-    name: str
-    unit: str = "1"
-    description: str = ""
-    target: str | None = None
-
-
-@dataclass(frozen=True)
-class Definition:
-    """A named algebraic expression, usable in later expressions."""
-
-    name: str
-    expr: str
-    unit: str | None = None
-    description: str = ""
-
-
-@dataclass(frozen=True)
-class Ode:
-    """The right-hand side ``d(state)/dt = expr``."""
-
-    state: str
-    expr: str
-
-
-@dataclass(frozen=True)
-class Output:
-    """A named expression with a unit: what users plot and analyse."""
-
-    name: str
-    expr: str
-    unit: str = "1"
-    description: str = ""
-
-
-@dataclass(frozen=True)
-class Scenario:
-    """A named, documented overlay of parameter values."""
-
-    name: str
-    description: str = ""
-    values: dict = field(default_factory=dict)
-    source: str = ""
+           "ModelWarning"]  # the entries are defined in ldnsim.model.entries
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -134,8 +63,6 @@ class Model:
     _trees: dict = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self):
-        from ldnsim.model.validate import validate_model
-
         for name in ("states", "parameters", "inputs", "definitions", "odes", "outputs"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
         object.__setattr__(self, "scenarios", dict(self.scenarios))
@@ -256,7 +183,6 @@ class Model:
 
     def compile(self):
         """Generate, cache and import numba code for this model; see `CompiledModel`."""
-        from ldnsim.model.compiled import compile_model
         return compile_model(self)
 
 

@@ -12,6 +12,8 @@ import re
 import warnings
 
 from ldnsim.errors import ModelError
+from ldnsim.model.entries import (Definition, Input, ModelWarning, Ode, Output, Parameter,
+                                  Scenario, State)
 from ldnsim.model.expr import FUNCTIONS, free_names, parse_expression
 from ldnsim.model.units import TIME_UNITS, UnitError, parse_unit
 
@@ -83,14 +85,12 @@ def _check_header(model):
 
 def _check_entries(model):
     """Per-entry checks, and one namespace shared by all named quantities."""
-    from ldnsim.model import spec
-
     seen = {}
-    groups = [("states", model.states, spec.State), ("parameters", model.parameters,
-                                                     spec.Parameter),
-              ("inputs", model.inputs, spec.Input), ("definitions", model.definitions,
-                                                     spec.Definition),
-              ("outputs", model.outputs, spec.Output), ("odes", model.odes, spec.Ode)]
+    groups = [("states", model.states, State), ("parameters", model.parameters,
+                                                     Parameter),
+              ("inputs", model.inputs, Input), ("definitions", model.definitions,
+                                                     Definition),
+              ("outputs", model.outputs, Output), ("odes", model.odes, Ode)]
     for section, entries, cls in groups:
         for e in entries:
             if not isinstance(e, cls):
@@ -141,12 +141,9 @@ def _check_parameter(model, p):
     if not p.source.strip():
         warnings.warn(f"{model.location}: [parameters] {p.name}: no source given; add "
                       "source = \"<citation>\" (and evidence = \"measured\"/\"assumed\"/...)",
-                      _model_warning(), stacklevel=5)
+                      ModelWarning, stacklevel=5)
 
 
-def _model_warning():
-    from ldnsim.model.spec import ModelWarning
-    return ModelWarning
 
 
 def _parse_all(model):
@@ -235,12 +232,10 @@ def _check_inputs_used(model, trees, definitions):
 
 
 def _check_scenarios(model):
-    from ldnsim.model import spec
-
     params = {p.name: p for p in model.parameters}
     for name, sc in model.scenarios.items():
         section = f"scenarios.{name}"
-        if not isinstance(sc, spec.Scenario) or not isinstance(sc.values, dict):
+        if not isinstance(sc, Scenario) or not isinstance(sc.values, dict):
             _err(model, section, None, "expected a Scenario whose values are a dict")
         if not isinstance(name, str) or not _NAME.match(name):
             _err(model, section, None, "scenario names start with a letter and use only "

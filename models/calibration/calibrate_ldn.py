@@ -203,12 +203,12 @@ def rodent_hours(ldn, params=None, dose=4.5):
 
 
 def hours_per_day(ds, last_days):
-    return float(blockade_hours(ds, threshold=BLOCKADE_THRESHOLD, last_days=last_days)
+    return float(blockade_hours(ds, "occupancy_mor_drug", threshold=BLOCKADE_THRESHOLD, last_days=last_days)
                  .blockade_hours)
 
 
 def mean_signal(ds, last_days=7):
-    return 1.0 + float(rebound(ds, last_days=last_days).rebound_mean)
+    return 1.0 + float(rebound(ds, "signal_opioid", last_days=last_days).rebound_mean)
 
 
 # --------------------------------------------------------------------------- fitting
