@@ -26,6 +26,7 @@ from pathlib import Path
 
 from ._files import atomic_path
 from ._text import one_line as _one_line
+from ._version import __version__
 from .errors import LdnsimError
 
 __all__ = ["main"]
@@ -49,8 +50,6 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _parser():
-    from . import __version__
-
     p = _Parser(prog="ldnsim", description="Pharmacology of low-dose naltrexone as ODE models.")
     p.add_argument("--version", action="version", version=f"ldnsim {__version__}")
     p.add_argument("--debug", action="store_true", help="show tracebacks on errors")
