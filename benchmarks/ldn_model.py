@@ -26,25 +26,24 @@ import tempfile
 import time
 from pathlib import Path
 
+import numba
 import numpy as np
 
-import common  # noqa: E402  (puts the repo on sys.path)
-from common import (Case, accuracy, mescd, print_env, print_table, run_interleaved,
-                    write_json)
+from ldnsim.dosing import Regimen
+from ldnsim.events import pad_event_tables
+from ldnsim.model import load_model
+from ldnsim.simulation import run_rows
 
-import numba  # noqa: E402
-
-import problems as P  # noqa: E402
-from ensembles import ldnsim_stats, scipy_run, set_threads  # noqa: E402
-from ldnsim.dosing import Regimen  # noqa: E402
-from ldnsim.events import pad_event_tables  # noqa: E402
-from ldnsim.model import load_model  # noqa: E402
-from ldnsim.simulation import run_rows  # noqa: E402
+import common
+import problems as P
+from common import Case, accuracy, mescd, print_env, print_table, run_interleaved, write_json
+from ensembles import ldnsim_stats, scipy_run, set_threads
 
 try:
-    import roadrunner
-    from ldnsim.model.sbml import export_sbml
     import libsbml  # noqa: F401  (export_sbml needs it)
+    import roadrunner
+
+    from ldnsim.model.sbml import export_sbml
 except ImportError:  # optional peer
     roadrunner = None
 

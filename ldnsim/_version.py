@@ -1,7 +1,8 @@
 """The ldnsim version, defined once (in ``pyproject.toml``) and read from the installed metadata."""
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version as _dist_version
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as _dist_version
 
 __all__ = ["__version__", "dist_version"]
 

@@ -271,20 +271,20 @@ class Regimen:
         object.__setattr__(self, "doses", doses)
 
     @classmethod
-    def from_doses(cls, *doses: Dose) -> "Regimen":
+    def from_doses(cls, *doses: Dose) -> Regimen:
         """``Regimen.from_doses(d1, d2, ...)``, the same as ``Regimen([d1, d2, ...])``."""
         return cls(doses)
 
     @classmethod
     def single(cls, amount, *, time=0.0, target=None, duration=0.0, lag=0.0,
-               bioavailability=1.0) -> "Regimen":
+               bioavailability=1.0) -> Regimen:
         """A regimen of one administration."""
         return cls((Dose(amount, time=time, target=target, duration=duration, lag=lag,
                          bioavailability=bioavailability),))
 
     @classmethod
     def repeat(cls, amount, every, count=None, *, until=None, time=0.0, target=None,
-               duration=0.0, lag=0.0, bioavailability=1.0) -> "Regimen":
+               duration=0.0, lag=0.0, bioavailability=1.0) -> Regimen:
         """``count`` administrations (or those before ``until``) every ``every`` time units."""
         if (count is None) == (until is None):
             raise RegimenError("Regimen.repeat needs exactly one of count= or until=")

@@ -129,12 +129,12 @@ class EventTable:
         return self.time, self.kind, self.index, self.amount
 
     @classmethod
-    def empty(cls) -> "EventTable":
+    def empty(cls) -> EventTable:
         """A table with no events."""
         return cls(np.empty(0), np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0))
 
     @classmethod
-    def concat(cls, tables: Iterable["EventTable"]) -> "EventTable":
+    def concat(cls, tables: Iterable[EventTable]) -> EventTable:
         """Merge tables into one sorted table; ties keep table order, then row order."""
         tables = list(tables)
         if not tables:

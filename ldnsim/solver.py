@@ -22,9 +22,9 @@ import numpy as np
 from numba import types
 
 from . import _sparsity
-from .events import normalise_doses
 from ._kernels import driver
 from .errors import SolverError
+from .events import normalise_doses
 
 __all__ = ["integrate", "integrate_batch", "Status", "METHODS", "Solution", "BatchSolution",
            "as_kernel_function", "RHS_SIGNATURE", "JAC_SIGNATURE"]
@@ -346,12 +346,12 @@ def _plan(jac_sparsity, method_id, rhs_k, jac_k, have_jac, t0, y0, p):
     return plan
 
 
-_JAC_SPARSITY_DOC = """jac_sparsity : None, False or (n, n) booleans. Where J can be non-zero. With 8 or more
-        states the Rosenbrock matrix is then factored by a sparse LU in a fill-reducing order
-        (much less work on typical ODE models). None (default) probes J's structure at two
-        points near ``y0`` (of the first row); False always uses the dense LU. The pattern is
-        never trusted: a step whose J has a non-zero outside it, or whose static pivot is
-        small, is factored densely with partial pivoting instead (counted in
+_JAC_SPARSITY_DOC = """jac_sparsity : None, False or (n, n) booleans. Where J can be non-zero.
+        With 8 or more states the Rosenbrock matrix is then factored by a sparse LU in a
+        fill-reducing order (much less work on typical ODE models). None (default) probes J's
+        structure at two points near ``y0`` (of the first row); False always uses the dense
+        LU. The pattern is never trusted: a step whose J has a non-zero outside it, or whose
+        static pivot is small, is factored densely with partial pivoting instead (counted in
         ``stats["n_lu_dense"]``), so a wrong pattern costs speed, not accuracy."""
 
 

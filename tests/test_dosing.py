@@ -9,10 +9,12 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from event_tables import N_PARAMS, assert_table, fake_model
 from ldnsim.dosing import MAX_DOSES, Dose, Regimen
-from ldnsim.events import as_events
 from ldnsim.errors import LdnsimError, RegimenError
+from ldnsim.events import as_events
+
+from event_tables import N_PARAMS, assert_table, fake_model
+
 
 # ------------------------------------------------------------------- hand-computed expansions
 def test_repeat_bolus_into_default_target():

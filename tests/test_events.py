@@ -7,10 +7,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from event_tables import assert_table, fake_model, table
 from ldnsim.dosing import Regimen
 from ldnsim.errors import RegimenError
 from ldnsim.events import EventTable, as_events, pad_event_tables
+
+from event_tables import assert_table, fake_model, table
 
 
 def test_event_table_sorts_stably_and_is_read_only():

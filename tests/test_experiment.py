@@ -2,16 +2,16 @@
 
 import copy
 import re
-import tomllib
 from pathlib import Path
 
 import numpy as np
 import pytest
+import tomllib
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ldnsim.errors import ConfigError
-from ldnsim.experiment import (load_experiment, metrics_of, run_experiment, sample_design)
+from ldnsim.experiment import load_experiment, metrics_of, run_experiment, sample_design
 from ldnsim.results import provenance
 
 ROOT = Path(__file__).resolve().parents[1]

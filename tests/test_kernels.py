@@ -13,18 +13,19 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ldnsim._sparsity import empty_plan
 from ldnsim._kernels import control, linalg, steps
-from ldnsim._kernels.linalg import sparse_factor, sparse_solve
 from ldnsim._kernels import tableaus as tb
+from ldnsim._kernels.linalg import sparse_factor, sparse_solve
+from ldnsim._sparsity import empty_plan
 from ldnsim.solver import as_kernel_function
+
+import ivp_problems as P
 
 
 def _dense(n):
     """Plan and work arrays for rosenbrock_step: the dense LU."""
     return empty_plan(), np.empty(n), np.empty(n)
 
-import ivp_problems as P
 
 TOL = 1e-12
 
@@ -514,7 +515,7 @@ def test_kernel_cache_keys_track_all_kernel_sources():
     `python -m ldnsim._kernels.cachekey` after editing any of them)."""
     from ldnsim._kernels import cachekey, control, driver, linalg, steps
     key = cachekey.sources_sha256()
-    assert cachekey.current_keys() == {name: key for name in cachekey.KEYED}
+    assert cachekey.current_keys() == dict.fromkeys(cachekey.KEYED, key)
     for module in (linalg, control, steps, driver):
         assert module.KERNEL_SOURCES_SHA256 == key
 
@@ -619,8 +620,13 @@ def test_sparse_factor_refuses_entries_outside_the_plan_nan_and_small_pivots():
 
 
 def test_minimum_degree_plan_structure():
-    from ldnsim._sparsity import (empty_plan, factor_work, make_plan, minimum_degree_order,
-                                  symbolic_fill)
+    from ldnsim._sparsity import (
+        empty_plan,
+        factor_work,
+        make_plan,
+        minimum_degree_order,
+        symbolic_fill,
+    )
     # an arrow matrix: dense last row/column; natural order fills nothing, but eliminating
     # the hub first would fill everything: minimum degree must put the hub last.
     n = 10

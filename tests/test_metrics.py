@@ -9,8 +9,18 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from ldnsim.errors import ConfigError
-from ldnsim.metrics import (METRICS, MetricError, blockade_hours, compute_metrics, end_value,
-                            nca, occupancy_summary, peak, rebound, window_summary)
+from ldnsim.metrics import (
+    METRICS,
+    MetricError,
+    blockade_hours,
+    compute_metrics,
+    end_value,
+    nca,
+    occupancy_summary,
+    peak,
+    rebound,
+    window_summary,
+)
 from ldnsim.results import make_dataset
 
 # One-compartment oral model (Bateman function): F, D, ka, CL, V; k = CL / V.
@@ -26,7 +36,7 @@ def _single(var, t, values, units="1", **dims):
     """A result with one variable; ``values`` shaped (*dims, time)."""
     values = np.asarray(values, dtype=float)
     return make_dataset(t, values[..., None], [var], [units], [var], dims=tuple(dims),
-                        coords={k: v for k, v in dims.items()})
+                        coords=dict(dims))
 
 
 def _rows(var, t, rows, units="1"):
@@ -185,7 +195,8 @@ def test_blockade_constant_profiles_and_short_runs():
                                [24.0, 0.0])
     short = _single("occupancy_mor_drug", np.arange(0.0, 49.0), np.full(49, 0.9))
     with pytest.warns(UserWarning, match="shorter than"):
-        assert float(blockade_hours(short, "occupancy_mor_drug")["blockade_hours"]) == pytest.approx(24.0)
+        out = blockade_hours(short, "occupancy_mor_drug")
+    assert float(out["blockade_hours"]) == pytest.approx(24.0)
 
 
 @st.composite

@@ -11,8 +11,17 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ldnsim.errors import ModelError
-from ldnsim.model.expr import (FUNCTIONS, MAX_DEPTH, MAX_LENGTH, Apply, Num, Sym, free_names,
-                               parse_expression, to_sympy)
+from ldnsim.model.expr import (
+    FUNCTIONS,
+    MAX_DEPTH,
+    MAX_LENGTH,
+    Apply,
+    Num,
+    Sym,
+    free_names,
+    parse_expression,
+    to_sympy,
+)
 
 NAMES = {"x", "y", "z", "ka", "CL", "V", "central"}
 SYMS = {n: sp.Symbol(n, real=True) for n in NAMES}

@@ -22,19 +22,29 @@ from hypothesis import strategies as st
 from scipy.integrate import solve_ivp
 
 import ldnsim
-from ldnsim._sparsity import empty_plan
 from ldnsim._kernels import driver, steps
 from ldnsim._kernels import tableaus as tb
+from ldnsim._sparsity import empty_plan
 from ldnsim.errors import LdnsimError, RegimenError, SolverError
-from ldnsim.solver import (JAC_SIGNATURE, METHODS, STIFF_METHODS, BatchSolution, Solution, Status,
-                           as_kernel_function, integrate, integrate_batch)
+from ldnsim.solver import (
+    JAC_SIGNATURE,
+    METHODS,
+    STIFF_METHODS,
+    BatchSolution,
+    Solution,
+    Status,
+    as_kernel_function,
+    integrate,
+    integrate_batch,
+)
+
+import ivp_problems as P
 
 
 def _dense(n):
     """Plan and work arrays for rosenbrock_step: the dense LU."""
     return empty_plan(), np.empty(n), np.empty(n)
 
-import ivp_problems as P
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 

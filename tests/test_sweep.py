@@ -182,7 +182,7 @@ def test_bad_threads_and_chunk_size(plan):
 def test_module_and_function_names_do_not_shadow_each_other(model):
     """ldnsim.sweep is the module (its function is ldnsim.sweep.sweep); ldnsim.simulate is the
     function (its module is ldnsim.simulation), whatever was imported first."""
-    import ldnsim.simulation  # noqa: F401
+    import ldnsim.simulation
     import ldnsim.sweep as module
     assert module is sweep_module and callable(ldnsim.simulate)
     with warnings.catch_warnings():

@@ -9,7 +9,7 @@ from numba import njit
 
 # Changes whenever any kernel source changes (see cachekey.py), so numba never loads machine
 # code built from older kernel sources.
-KERNEL_SOURCES_SHA256 = "dc83cde9edf790558c9de4e40b21d0e19da5b91235ff519efe93e07ea3f58249"
+KERNEL_SOURCES_SHA256 = "96f204688370820c3fb383dc5ac400107782827c424ec58f56369dee3846e5a7"
 
 SAFETY = 0.9
 MIN_FACTOR = 0.2

@@ -17,8 +17,16 @@ from numba import njit, prange
 
 from . import tableaus as tb
 from .control import error_norm, initial_step, pi_factor
-from .steps import (erk_dense_eval, erk_step, fd_jacobian, fd_time_derivative, jacobian_pattern,
-                    rosenbrock_dense_coefficients, rosenbrock_dense_eval, rosenbrock_step)
+from .steps import (
+    erk_dense_eval,
+    erk_step,
+    fd_jacobian,
+    fd_time_derivative,
+    jacobian_pattern,
+    rosenbrock_dense_coefficients,
+    rosenbrock_dense_eval,
+    rosenbrock_step,
+)
 
 SUCCESS = 0
 MAX_STEPS = 1
@@ -41,7 +49,7 @@ EPS = 2.220446049250313e-16
 
 # Changes whenever any kernel source changes (see cachekey.py), so numba never loads machine
 # code built from older kernel sources.
-KERNEL_SOURCES_SHA256 = "dc83cde9edf790558c9de4e40b21d0e19da5b91235ff519efe93e07ea3f58249"
+KERNEL_SOURCES_SHA256 = "96f204688370820c3fb383dc5ac400107782827c424ec58f56369dee3846e5a7"
 
 RODAS5P_A = tb.RODAS5P_A
 RODAS5P_C = tb.RODAS5P_C
@@ -326,8 +334,8 @@ def solve_batch(rhs, jac, outf, method, have_jac, autonomous, y0s, t_eval, ps, e
     ``min(r, ev_t.shape[0] - 1)`` (one shared event row, or one per row).
 
     Shapes: y0s (r, n), ps (r, k), ev_* (1 or r, d), out (r, m, n), outs (r, m, n_out),
-    status (r,), stats (r, 6); ``plan`` is shared. Each row is computed exactly as ``solve_one`` would, so results do not
-    depend on the thread count.
+    status (r,), stats (r, 6); ``plan`` is shared. Each row is computed exactly as
+    ``solve_one`` would, so results do not depend on the thread count.
     """
     nrow = y0s.shape[0]
     ev_last = ev_t.shape[0] - 1

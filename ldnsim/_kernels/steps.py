@@ -10,7 +10,7 @@ from .linalg import lu_factor, lu_solve, sparse_factor, sparse_solve
 
 # Changes whenever any kernel source changes (see cachekey.py), so numba never loads machine
 # code built from older kernel sources.
-KERNEL_SOURCES_SHA256 = "dc83cde9edf790558c9de4e40b21d0e19da5b91235ff519efe93e07ea3f58249"
+KERNEL_SOURCES_SHA256 = "96f204688370820c3fb383dc5ac400107782827c424ec58f56369dee3846e5a7"
 
 ST_RHS = 2
 ST_JAC = 3

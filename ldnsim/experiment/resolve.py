@@ -139,7 +139,7 @@ def _axes(exp, model) -> dict:
     _check_names(exp, list(extra), list(model.parameter_names), lambda n, i: ("sweep", n),
                  "sweep axis (not 'dose' or 'scenario', so a parameter)", model)
     for i, combo in enumerate(cfg.sweep.scenario or []):
-        _check_names(exp, combo, list(model.scenarios), lambda n, j: ("sweep", "scenario", i),
+        _check_names(exp, combo, list(model.scenarios), lambda n, j, i=i: ("sweep", "scenario", i),
                      "scenario", model)
         _check_scenarios(exp, model, list(cfg.model.scenarios) + list(combo),
                          ("sweep", "scenario", i))

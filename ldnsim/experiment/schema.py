@@ -9,8 +9,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 import numpy as np
-from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, field_validator,
-                      model_validator)
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from ldnsim._text import suggest
 from ldnsim.errors import ConfigError
@@ -238,7 +237,7 @@ class MetricsSection(_Section):
             if name not in METRICS:
                 raise ValueError(f"unknown metric {name!r}{suggest(name, METRICS)}; known "
                                  f"metrics: {', '.join(METRICS)}")
-        for name, opts in options.items():
+        for name in options:
             if name not in self.names:
                 raise ValueError(f"options are given for metric {name!r}, which is not in "
                                  f"names; add it to names or remove [metrics.{name}]")

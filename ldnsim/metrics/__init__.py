@@ -24,8 +24,14 @@ options, the variables it reads and the ones it returns).
 from ._core import MetricError
 from .nca import nca
 from .readouts import blockade_hours, end_value, occupancy_summary, peak, rebound
-from .registry import (METRICS, Metric, compute_metrics, merge_metrics, metric_of_output,
-                       metric_parts)
+from .registry import (
+                       METRICS,
+                       Metric,
+                       compute_metrics,
+                       merge_metrics,
+                       metric_of_output,
+                       metric_parts,
+)
 from .window import window_summary
 
 __all__ = [

@@ -7,8 +7,18 @@ from typing import Literal
 import numpy as np
 import xarray as xr
 
-from ._core import (LN2, MetricError, bad_rows, clip, like, long_name, product_unit, profile,
-                    units, window_bounds)
+from ._core import (
+    LN2,
+    MetricError,
+    bad_rows,
+    clip,
+    like,
+    long_name,
+    product_unit,
+    profile,
+    units,
+    window_bounds,
+)
 
 __all__ = ["nca", "NCA_OUTPUTS"]
 

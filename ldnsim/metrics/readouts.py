@@ -8,8 +8,18 @@ from typing import Literal
 import numpy as np
 import xarray as xr
 
-from ._core import (MetricError, bad_rows, clip, last_days_window, like, long_name, profile,
-                    trapezoid, units, window_bounds)
+from ._core import (
+    MetricError,
+    bad_rows,
+    clip,
+    last_days_window,
+    like,
+    long_name,
+    profile,
+    trapezoid,
+    units,
+    window_bounds,
+)
 
 __all__ = ["blockade_hours", "occupancy_summary", "rebound", "end_value", "peak"]
 

@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tomllib
 from pathlib import Path
+
+import tomllib
 
 from ldnsim._files import shipped_dirs
 from ldnsim._text import SHIPPED_NAME, suggest
 from ldnsim._version import __version__
 from ldnsim.errors import ModelError
-from ldnsim.model.spec import (Definition, Input, Model, Ode, Output, Parameter, Scenario,
-                               State)
+from ldnsim.model.spec import Definition, Input, Model, Ode, Output, Parameter, Scenario, State
 
 __all__ = ["load_model", "loads_model", "list_models", "shipped_model_dirs"]
 

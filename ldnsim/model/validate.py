@@ -12,8 +12,16 @@ import re
 import warnings
 
 from ldnsim.errors import ModelError
-from ldnsim.model.entries import (Definition, Input, ModelWarning, Ode, Output, Parameter,
-                                  Scenario, State)
+from ldnsim.model.entries import (
+    Definition,
+    Input,
+    ModelWarning,
+    Ode,
+    Output,
+    Parameter,
+    Scenario,
+    State,
+)
 from ldnsim.model.expr import FUNCTIONS, free_names, parse_expression
 from ldnsim.model.units import TIME_UNITS, UnitError, parse_unit
 

@@ -9,8 +9,7 @@ runs them chunk by chunk and labels the result.
 from __future__ import annotations
 
 from .plan import MAX_RESULT_BYTES, RESERVED_DIMS, SweepPlan, plan_sweep, scenario_label
-from .run import (DEFAULT_CHUNK_SIZE, ChunkResult, SweepWarning, numba_threads, run_chunk,
-                  run_plan)
+from .run import DEFAULT_CHUNK_SIZE, ChunkResult, SweepWarning, numba_threads, run_chunk, run_plan
 
 __all__ = ["sweep", "plan_sweep", "run_plan", "run_chunk", "SweepPlan", "ChunkResult",
            "SweepWarning", "DEFAULT_CHUNK_SIZE", "MAX_RESULT_BYTES", "RESERVED_DIMS",

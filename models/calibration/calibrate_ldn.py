@@ -203,8 +203,8 @@ def rodent_hours(ldn, params=None, dose=4.5):
 
 
 def hours_per_day(ds, last_days):
-    return float(blockade_hours(ds, "occupancy_mor_drug", threshold=BLOCKADE_THRESHOLD, last_days=last_days)
-                 .blockade_hours)
+    return float(blockade_hours(ds, "occupancy_mor_drug", threshold=BLOCKADE_THRESHOLD,
+                                last_days=last_days).blockade_hours)
 
 
 def mean_signal(ds, last_days=7):
