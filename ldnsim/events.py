@@ -115,7 +115,7 @@ class EventTable:
         return all(np.array_equal(getattr(self, n), getattr(other, n))
                    for n in ("time", "kind", "index", "amount"))
 
-    __hash__ = None  # arrays: equal-by-value but not hashable
+    __hash__ = None  # type: ignore[assignment]  # arrays: equal-by-value, not hashable
 
     def __repr__(self):
         rows = [f"  {t:g}: {'y' if k == BOLUS else 'p'}[{i}] += {a:g}"

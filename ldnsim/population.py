@@ -36,7 +36,7 @@ _MAX_REJECTIONS = 1000
 
 def fresh_seed() -> int:
     """New OS entropy as an int, for a run that was given no seed (record it to reproduce)."""
-    return int(np.random.SeedSequence().entropy)
+    return int(np.random.SeedSequence().entropy)  # type: ignore[arg-type]  # an int here
 
 
 def _check_seed(seed):
@@ -210,18 +210,25 @@ class Covariate:
     def ref(self) -> float:
         if self.reference is not None:
             return float(self.reference)
+        # __post_init__ guarantees the parameters each distribution needs
         if self.distribution == "lognormal":
+            assert self.median is not None
             return float(self.median)
         if self.distribution == "normal":
+            assert self.mean is not None
             return float(self.mean)
+        assert self.lower is not None and self.upper is not None
         return 0.5 * (self.lower + self.upper)
 
     def draw(self, rng) -> float:
         """One value from ``rng`` (the subject's own generator)."""
+        # __post_init__ guarantees the parameters each distribution needs
         if self.distribution == "lognormal":
+            assert self.median is not None and self.cv is not None
             return float(self.median * math.exp(math.sqrt(math.log1p(self.cv ** 2))
                                                  * rng.standard_normal()))
         if self.distribution == "uniform":
+            assert self.lower is not None and self.upper is not None
             return float(self.lower + (self.upper - self.lower) * rng.random())
         lo = -math.inf if self.lower is None else self.lower
         hi = math.inf if self.upper is None else self.upper
@@ -257,7 +264,7 @@ class Population:
 
     n_subjects: int
     parameters: tuple = ()
-    omega: np.ndarray = None
+    omega: np.ndarray | None = None
     seed: int | None = None
     covariates: tuple = ()
 

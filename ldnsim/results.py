@@ -120,7 +120,7 @@ def provenance_attrs(**kw) -> dict:
         # importlib.metadata, not ``import numba``: recording a version must not cost a JIT import.
         "numba_version": dist_version("numba"),
         "xarray_version": xr.__version__,
-        "created": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "created": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
     attrs.update(kw)
     return netcdf_safe_attrs(attrs)

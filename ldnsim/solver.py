@@ -176,7 +176,7 @@ def _memoised(cache, f, signature, build):
         return value
 
 
-_PLACEHOLDER = {}
+_PLACEHOLDER: dict = {}
 
 
 _NRT_FREE: dict = {}

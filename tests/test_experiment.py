@@ -2,11 +2,11 @@
 
 import copy
 import re
+import tomllib
 from pathlib import Path
 
 import numpy as np
 import pytest
-import tomllib
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

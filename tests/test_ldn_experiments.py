@@ -6,6 +6,8 @@ import pytest
 
 from ldnsim.experiment import metrics_of, run_experiment
 
+pytestmark = pytest.mark.slow  # whole notebooks / experiments, end to end
+
 EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
 
 

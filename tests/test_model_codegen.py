@@ -310,6 +310,7 @@ print(json.dumps({
 
 
 @requires_jit
+@pytest.mark.slow
 def test_cache_is_reused_across_processes(tmp_path):
     env = {**os.environ, "LDNSIM_CACHE_DIR": str(tmp_path / "cache"),
            "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}

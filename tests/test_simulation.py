@@ -161,6 +161,7 @@ x = "k * x**2"
     assert np.isnan(ds.x.values[-1]) and ds.x.values[1] == pytest.approx(1 / (1 - 0.5))
 
 
+@pytest.mark.slow
 def test_shipped_models_are_in_the_wheel(tmp_path):
     """A plain `pip install` must find the shipped models, not only a checkout."""
     repo = __import__("pathlib").Path(__file__).resolve().parents[1]

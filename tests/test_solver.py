@@ -865,6 +865,7 @@ def test_read_only_inputs_do_not_recompile():
     assert not frozen_p.flags.writeable and not frozen_y0.flags.writeable  # inputs untouched
 
 
+@pytest.mark.slow
 def test_specialize_matches_default_path():
     """specialize=True compiles the kernels for these functions (seconds); same results as
     the shared first-class-function kernels to 1e-12 (measured: bit for bit)."""
@@ -966,6 +967,7 @@ _NOJIT_SCRIPT = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_runs_under_numba_disable_jit():
     """The pure-Python path (NUMBA_DISABLE_JIT=1, for coverage) runs a small dosed problem
     with both methods and the batch loop, and a 10-state chain on the sparse LU, and agrees

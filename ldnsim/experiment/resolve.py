@@ -17,12 +17,13 @@ from ldnsim._text import suggest
 from ldnsim.dosing import Dose, Regimen
 from ldnsim.errors import ConfigError, LdnsimError, ModelError, RegimenError
 from ldnsim.metrics import METRICS
-from ldnsim.model import load_model
+from ldnsim.model import Model, load_model
 from ldnsim.population import Population, fresh_seed
 from ldnsim.sampling import sample_design
-from ldnsim.sweep import plan_sweep
+from ldnsim.sweep import SweepPlan, plan_sweep
 
 from .messages import fail
+from .schema import ExperimentConfig
 
 __all__ = ["Experiment", "resolve", "output_times"]
 
@@ -53,14 +54,14 @@ class Experiment:
         ``population`` / ``sampling`` seeds actually used (fresh entropy when not given).
     """
 
-    config: object
+    config: ExperimentConfig
     name: str
     text: str | None
     path: Path | None
     where: str
     raw: dict
-    model: object = None
-    plan: object = None
+    model: Model | None = None
+    plan: SweepPlan | None = None
     metric_vars: tuple = ()
     seeds: dict | None = None
 

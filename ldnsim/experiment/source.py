@@ -2,10 +2,9 @@
 from __future__ import annotations
 
 import os
+import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-
-import tomllib
 
 from ldnsim._files import shipped_dirs
 from ldnsim._text import SHIPPED_NAME, suggest

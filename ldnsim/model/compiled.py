@@ -171,7 +171,7 @@ def compile_model(model: Model) -> CompiledModel:
         model=model, module=module, rhs=module.rhs, jac=module.jac, outputs=module.outputs,
         kernel_functions=(module.rhs_cfunc, module.jac_cfunc, module.outputs_cfunc),
         n_states=len(model.states), n_params=len(model.parameters) + len(model.inputs),
-        n_outputs=len(model.outputs), source_path=Path(module.__file__))
+        n_outputs=len(model.outputs), source_path=Path(str(module.__file__)))
 
 
 def _load_or_generate(model, key, module_name):

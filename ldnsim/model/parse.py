@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import os
-from pathlib import Path
-
 import tomllib
+from pathlib import Path
 
 from ldnsim._files import shipped_dirs
 from ldnsim._text import SHIPPED_NAME, suggest

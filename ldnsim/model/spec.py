@@ -60,7 +60,7 @@ class Model:
     odes: tuple = ()
     outputs: tuple = ()
     scenarios: dict = field(default_factory=dict)
-    _trees: dict = field(default=None, init=False, repr=False, compare=False)
+    _trees: dict | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self):
         for name in ("states", "parameters", "inputs", "definitions", "odes", "outputs"):

@@ -61,7 +61,7 @@ class SweepPlan:
     attrs : dict of provenance for the result
     """
 
-    model: object
+    model: Model
     t_eval: np.ndarray
     dims: tuple
     shape: tuple

@@ -52,7 +52,7 @@ class ChunkResult:
     stats: np.ndarray
 
 
-_COMPILED = {}
+_COMPILED: dict = {}
 
 
 def _compiled(model, model_hash=None):
