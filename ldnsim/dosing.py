@@ -113,7 +113,6 @@ class Dose:
     until: float | None = None
 
     def __post_init__(self):
-        set_ = object.__setattr__  # frozen: normalise values to plain floats once, here
         amount = _finite(self.amount, "amount", " (give the amount per administration)")
         if amount < 0:
             raise RegimenError(f"amount must be >= 0, got {_fmt(amount)}; "
@@ -122,6 +121,18 @@ class Dose:
         if self.target is not None and not (isinstance(self.target, str) and self.target):
             raise RegimenError(f"target must be a state name (str) or None for the model's "
                                f"default dose target, got {self.target!r}")
+        count, every, until = self._schedule(time)
+        duration, lag, f = self._delivery(count, every)
+        _check_derived(amount, time, count, every, duration, lag, f)
+        set_ = object.__setattr__  # frozen: normalise values to plain floats once, here
+        for name, value in (("amount", amount), ("time", time), ("every", every),
+                            ("duration", duration), ("lag", lag), ("bioavailability", f),
+                            ("until", until)):
+            set_(self, name, value)
+        set_(self, "count", int(self.count))
+
+    def _schedule(self, time):
+        """``(number of administrations, every, until)``, checked together."""
         if isinstance(self.count, (bool, np.bool_)) or not isinstance(self.count,
                                                                       numbers.Integral):
             raise RegimenError(f"count must be a whole number (int) >= 1, got "
@@ -155,6 +166,10 @@ class Dose:
         if count > MAX_DOSES:
             raise RegimenError(f"this Dose would give {count} administrations, more than "
                                f"MAX_DOSES={MAX_DOSES}; check every= and count=/until=")
+        return count, every, until
+
+    def _delivery(self, count, every):
+        """``(duration, lag, bioavailability)``, checked."""
         duration = _finite(self.duration, "duration")
         if duration < 0:
             raise RegimenError(f"duration must be >= 0 (0 for a bolus, > 0 for an infusion), "
@@ -171,26 +186,7 @@ class Dose:
             raise RegimenError(f"bioavailability is the fraction absorbed, 0 < F <= 1, got "
                                f"{_fmt(f)}" + ("; to model a relative bioavailability above 1 "
                                                 "scale amount instead" if f > 1 else ""))
-        # Derived quantities must stay finite too, else the solver meets inf/nan later.
-        last = time + lag + (count - 1) * (every or 0.0)
-        if not math.isfinite(last + duration):
-            raise RegimenError("the last administration (time + lag + (count-1)*every + "
-                               "duration) is not finite; reduce time, every or count")
-        # An infusion too short to be seen next to its start time (1e10 + 1e-10 == 1e10)
-        # would silently deliver nothing; require the float interval to match duration.
-        for start in {time + lag, last}:
-            if duration > 0 and abs((start + duration) - start - duration) > 1e-6 * duration:
-                raise RegimenError(f"infusion duration={_fmt(duration)} is too short to "
-                                   f"resolve at time {_fmt(start)} in double precision; "
-                                   "lengthen duration or give a bolus (duration=0)")
-        if duration > 0 and not math.isfinite(amount * f / duration):
-            raise RegimenError(f"infusion rate amount*F/duration overflows for amount="
-                               f"{_fmt(amount)}, duration={_fmt(duration)}; lengthen duration")
-        for name, value in (("amount", amount), ("time", time), ("every", every),
-                            ("duration", duration), ("lag", lag), ("bioavailability", f),
-                            ("until", until)):
-            set_(self, name, value)
-        set_(self, "count", int(self.count))
+        return duration, lag, f
 
     @property
     def n_doses(self) -> int:
@@ -219,6 +215,24 @@ class Dose:
             if value != default:
                 parts.append(f"{name}={value!r}")
         return f"Dose({', '.join(parts)})"
+
+
+def _check_derived(amount, time, count, every, duration, lag, f):
+    """Derived quantities must stay finite and resolvable, else the solver meets them later."""
+    last = time + lag + (count - 1) * (every or 0.0)
+    if not math.isfinite(last + duration):
+        raise RegimenError("the last administration (time + lag + (count-1)*every + "
+                           "duration) is not finite; reduce time, every or count")
+    # An infusion too short to be seen next to its start time (1e10 + 1e-10 == 1e10)
+    # would silently deliver nothing; require the float interval to match duration.
+    for start in {time + lag, last}:
+        if duration > 0 and abs((start + duration) - start - duration) > 1e-6 * duration:
+            raise RegimenError(f"infusion duration={_fmt(duration)} is too short to "
+                               f"resolve at time {_fmt(start)} in double precision; "
+                               "lengthen duration or give a bolus (duration=0)")
+    if duration > 0 and not math.isfinite(amount * f / duration):
+        raise RegimenError(f"infusion rate amount*F/duration overflows for amount="
+                           f"{_fmt(amount)}, duration={_fmt(duration)}; lengthen duration")
 
 
 def _count_until(time, every, until):

@@ -202,6 +202,33 @@ def _spans(doses, flags):
     return spans
 
 
+def _window_columns(metrics, immune_var, scenario_dim, dose_dim, subject_dim):
+    """The three columns plot_window draws, over (dose, scenario) only, sorted by dose."""
+    if "time" in metrics.dims:
+        metrics = _metrics.window_summary(metrics)
+    columns = (immune_var, "blockade_hours", "in_window")
+    for name in columns:
+        if name not in metrics:
+            raise PlotError(f"plot_window needs {name!r}; compute metrics with window_summary")
+    # Only the three columns drawn here: other metrics may still carry a subject dim.
+    metrics = metrics[list(columns)]
+    if subject_dim in metrics.dims:  # not yet summarised over subjects: use medians
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            summary = {}
+            for name, da in metrics.data_vars.items():
+                if subject_dim not in da.dims:
+                    summary[name] = da
+                elif name == "in_window":
+                    summary[name] = (da.mean(subject_dim) >= 0.5).astype(float)
+                else:
+                    summary[name] = da.median(subject_dim, keep_attrs=True)
+            metrics = xr.Dataset(summary, attrs=metrics.attrs)
+    for name in columns:
+        _require_only(metrics[name], (dose_dim, scenario_dim), "plot_window")
+    return metrics.sortby(dose_dim)
+
+
 def plot_window(metrics, *, axes=None, immune_var="immune_index_end", scenario_dim="scenario",
                 dose_dim="dose", subject_dim="subject"):
     """The window figure: immune index, daily blockade and the window itself against dose.
@@ -227,28 +254,7 @@ def plot_window(metrics, *, axes=None, immune_var="immune_index_end", scenario_d
     ``max_blockade_hours`` when the metrics record it; the top panel marks the untreated
     value 1.
     """
-    if "time" in metrics.dims:
-        metrics = _metrics.window_summary(metrics)
-    for name in (immune_var, "blockade_hours", "in_window"):
-        if name not in metrics:
-            raise PlotError(f"plot_window needs {name!r}; compute metrics with window_summary")
-    # Only the three columns drawn here: other metrics may still carry a subject dim.
-    metrics = metrics[[immune_var, "blockade_hours", "in_window"]]
-    if subject_dim in metrics.dims:  # not yet summarised over subjects: use medians
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            columns = {}
-            for name, da in metrics.data_vars.items():
-                if subject_dim not in da.dims:
-                    columns[name] = da
-                elif name == "in_window":
-                    columns[name] = (da.mean(subject_dim) >= 0.5).astype(float)
-                else:
-                    columns[name] = da.median(subject_dim, keep_attrs=True)
-            metrics = xr.Dataset(columns, attrs=metrics.attrs)
-    for name in (immune_var, "blockade_hours", "in_window"):
-        _require_only(metrics[name], (dose_dim, scenario_dim), "plot_window")
-    metrics = metrics.sortby(dose_dim)
+    metrics = _window_columns(metrics, immune_var, scenario_dim, dose_dim, subject_dim)
     if axes is None:
         plt = _pyplot()
         fig, axes = plt.subplots(3, 1, sharex=True, figsize=(7.0, 7.5),

@@ -332,3 +332,12 @@ def test_hostile_expressions_have_no_side_effect(tmp_path):
         with pytest.raises(ModelError):
             parse_expression(text, names=NAMES)
     assert not sentinel.exists()
+
+
+def test_every_operator_has_a_sympy_translation():
+    import sympy
+
+    from ldnsim.model import expr
+    ops = set(expr.FUNCTIONS) | set(expr._BINOPS.values()) | set(expr._CMPOPS.values()) | {
+        "and", "or", "not", "neg"}
+    assert ops <= set(expr._sympy_operators(sympy))

@@ -359,23 +359,11 @@ def to_sympy(node, symbols):
     """
     import sympy as sp
 
-    def number(v):
-        if isinstance(v, bool):
-            return sp.true if v else sp.false
-        if float(v).is_integer() and abs(v) <= 2**31:
-            return sp.Integer(int(v))
-        return sp.Float(v)
-
-    def piecewise_extreme(args, pick):
-        # max(a, b) = a if a >= b else b; written out so the Jacobian needs no Heaviside
-        acc = args[0]
-        for b in args[1:]:
-            acc = sp.Piecewise((acc, pick(acc, b)), (b, True))
-        return acc
+    ops = _sympy_operators(sp)
 
     def convert(n):
         if isinstance(n, Num):
-            return sp.Integer(int(n.value)) if n.integer else number(n.value)
+            return sp.Integer(int(n.value)) if n.integer else _sympy_number(sp, n.value)
         if isinstance(n, Sym):
             if n.name in symbols:
                 return symbols[n.name]
@@ -385,44 +373,42 @@ def to_sympy(node, symbols):
                 return sp.Symbol("t", real=True)
             raise ModelError(f"no symbol for name {n.name!r}")
         if n.value is not None:
-            return number(n.value)
-        a = [convert(x) for x in n.args]
-        op = n.op
-        if op == "add":
-            return a[0] + a[1]
-        if op == "sub":
-            return a[0] - a[1]
-        if op == "mul":
-            return a[0] * a[1]
-        if op == "div":
-            return a[0] / a[1]
-        if op == "pow":
-            return a[0] ** a[1]
-        if op == "neg":
-            return -a[0]
-        if op in ("lt", "le", "gt", "ge", "eq", "ne"):
-            cls = {"lt": sp.StrictLessThan, "le": sp.LessThan, "gt": sp.StrictGreaterThan,
-                   "ge": sp.GreaterThan, "eq": sp.Eq, "ne": sp.Ne}[op]
-            return cls(a[0], a[1])
-        if op == "and":
-            return sp.And(*a)
-        if op == "or":
-            return sp.Or(*a)
-        if op == "not":
-            return sp.Not(a[0])
-        if op == "where":
-            return sp.Piecewise((a[1], a[0]), (a[2], True))
-        if op == "min":
-            return piecewise_extreme(a, lambda x, y: x <= y)
-        if op == "max":
-            return piecewise_extreme(a, lambda x, y: x >= y)
-        if op == "hill":
-            x, k, h = a
-            return x**h / (k**h + x**h)
-        if op == "log10":
-            return sp.log(a[0]) / sp.log(10)
-        func = {"exp": sp.exp, "log": sp.log, "sqrt": sp.sqrt, "abs": sp.Abs,
-                "sin": sp.sin, "cos": sp.cos}[op]
-        return func(a[0])
+            return _sympy_number(sp, n.value)
+        return ops[n.op](*(convert(x) for x in n.args))
 
     return convert(node)
+
+
+def _sympy_number(sp, v):
+    if isinstance(v, bool):
+        return sp.true if v else sp.false
+    if float(v).is_integer() and abs(v) <= 2**31:
+        return sp.Integer(int(v))
+    return sp.Float(v)
+
+
+def _sympy_operators(sp):
+    """Operator name -> function of the converted arguments (one entry per operator)."""
+
+    def extreme(pick):
+        # max(a, b) = a if a >= b else b; written out so the Jacobian needs no Heaviside
+        def f(*args):
+            acc = args[0]
+            for b in args[1:]:
+                acc = sp.Piecewise((acc, pick(acc, b)), (b, True))
+            return acc
+        return f
+
+    return {
+        "add": lambda a, b: a + b, "sub": lambda a, b: a - b, "mul": lambda a, b: a * b,
+        "div": lambda a, b: a / b, "pow": lambda a, b: a ** b, "neg": lambda a: -a,
+        "lt": sp.StrictLessThan, "le": sp.LessThan, "gt": sp.StrictGreaterThan,
+        "ge": sp.GreaterThan, "eq": sp.Eq, "ne": sp.Ne,
+        "and": sp.And, "or": sp.Or, "not": sp.Not,
+        "where": lambda c, a, b: sp.Piecewise((a, c), (b, True)),
+        "min": extreme(lambda x, y: x <= y), "max": extreme(lambda x, y: x >= y),
+        "hill": lambda x, k, h: x**h / (k**h + x**h),
+        "log10": lambda a: sp.log(a) / sp.log(10),
+        "exp": sp.exp, "log": sp.log, "sqrt": sp.sqrt, "abs": sp.Abs, "sin": sp.sin,
+        "cos": sp.cos,
+    }
