@@ -185,7 +185,7 @@ _NRT_FREE: dict = {}
 def _inlinable(f, signature):
     """True if the njit function ``f`` compiles with numba's reference counting off.
 
-    The kernels are compiled with it off (see docs/INTERFACES.md), and a function they call
+    The kernels are compiled with it off (see docs/architecture.md), and a function they call
     directly (``specialize=True``) is compiled in the same mode: it then cannot allocate
     arrays (``np.empty``, copies, array expressions). Costs one extra compilation of ``f``
     per process (memoised).

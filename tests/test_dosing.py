@@ -241,7 +241,8 @@ def test_expand_needs_a_model():
 
 
 def test_dosing_does_not_import_the_solver():
-    # The solver imports dosing; the reverse would be a cycle (docs/INTERFACES.md).
+    # Prescriptions stay independent of the solver, the kernels and the model layer: a
+    # Regimen binds to a model by duck typing (docs/architecture.md).
     import ldnsim.dosing
     tree = ast.parse(pathlib.Path(ldnsim.dosing.__file__).read_text())
     names = [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
