@@ -132,8 +132,7 @@ def pick_output(model, candidates):
 
 
 # -------------------------------------------------------------------------------- simulation
-def steady_state_times(days=C.STEADY_STATE_DAYS, dense_days=C.DENSE_DAYS, step=C.DENSE_STEP,
-                       day=C.DOSE_EVERY):
+def steady_state_times(days, dense_days=C.DENSE_DAYS, step=C.DENSE_STEP, day=C.DOSE_EVERY):
     """Output times (h): once a day up to the last ``dense_days``, then every ``step``.
 
     Returns
@@ -163,6 +162,7 @@ class View:
     missing: dict = field(default_factory=dict)
     notes: list = field(default_factory=list)
     receptor: tuple | None = None
+    days: int = C.STEADY_STATE_DAYS
 
 
 class Explorer:
@@ -172,18 +172,24 @@ class Explorer:
     ----------
     model : Model or str
         The model (default :data:`content.MODEL`).
+    days : int
+        Days of daily dosing before the end of the shown week (default
+        :data:`content.STEADY_STATE_DAYS`).
     cache_size : int
         Number of (dose, scenarios) runs kept.
     """
 
-    def __init__(self, model=C.MODEL, *, cache_size=256):
+    def __init__(self, model=C.MODEL, *, days=None, cache_size=256):
         import ldnsim
 
         self.model = model if not isinstance(model, str) else ldnsim.load_model(model)
         self.compiled = self.model.compile()      # compiled (or loaded from cache) once
         self.groups = scenario_groups(self.model)
         self.receptor = pick_output(self.model, C.RECEPTOR_OUTPUTS)
-        self.t_eval = steady_state_times()
+        self.days = int(days if days is not None else C.STEADY_STATE_DAYS)
+        if self.days < C.DENSE_DAYS:
+            raise AppInputError(f"days must be at least {C.DENSE_DAYS}")
+        self.t_eval = steady_state_times(self.days)
         self._cache = OrderedDict()
         self._cache_size = int(cache_size)
 
@@ -208,7 +214,7 @@ class Explorer:
 
     def regimen(self, dose):
         import ldnsim
-        return ldnsim.Regimen.repeat(float(dose), every=C.DOSE_EVERY, count=C.STEADY_STATE_DAYS)
+        return ldnsim.Regimen.repeat(float(dose), every=C.DOSE_EVERY, count=self.days)
 
     # ------------------------------------------------------------------------------ runs
     def simulate(self, dose, scenarios):
@@ -248,7 +254,7 @@ class Explorer:
         t_end = t[-1]
         week = t >= t_end - C.DENSE_DAYS * day - 1e-9
         last_day = t >= t_end - day - 1e-9
-        v = View(dose=dose, scenarios=scenarios, receptor=self.receptor)
+        v = View(dose=dose, scenarios=scenarios, receptor=self.receptor, days=self.days)
         names = self.model.output_names
 
         # Plasma over the last week.
@@ -279,7 +285,7 @@ class Explorer:
             bh = blockade_hours(ds, rname, C.BLOCKADE_THRESHOLD, day=day,
                                 last_days=C.BLOCKADE_LAST_DAYS)
             v.numbers["blockade_hours"] = float(bh["blockade_hours"].values)
-            self._steady_note(v, t, values, rname, day)
+            self._steady_note(v, t, values, rname, day, self.days)
 
         # The immune readout over the whole run, its final value.
         iname = C.IMMUNE_OUTPUT
@@ -287,19 +293,19 @@ class Explorer:
             values = ds[iname].values
             v.series["immune"] = {"t": t / day, iname: values}
             v.numbers["immune_end"] = float(values[-1])
-            self._steady_note(v, t, values, iname, day)
+            self._steady_note(v, t, values, iname, day, self.days)
         else:
             v.missing["immune"] = f"This model has no output \u201c{iname}\u201d (the immune readout)."
         return v
 
     @staticmethod
-    def _steady_note(v, t, values, name, day):
+    def _steady_note(v, t, values, name, day, days):
         """Note when the last two days differ by more than STEADY_STATE_RTOL (not yet at
-        steady state after STEADY_STATE_DAYS days)."""
+        steady state after ``days`` days)."""
         i_end = len(t) - 1
         i_prev = int(np.argmin(np.abs(t - (t[-1] - day))))
         a, b = float(values[i_prev]), float(values[i_end])
         scale = max(abs(a), abs(b), 1e-12)
         if abs(b - a) / scale > C.STEADY_STATE_RTOL:
             v.notes.append(f"{name} still changes by {100 * abs(b - a) / scale:.1f}% a day after "
-                           f"{C.STEADY_STATE_DAYS} days: not yet at steady state.")
+                           f"{days} days: not yet at steady state.")

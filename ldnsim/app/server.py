@@ -12,11 +12,13 @@ Bokeh models the browser test reads carry a ``name``: ``dose_slider``, ``dose_in
 """
 from __future__ import annotations
 
+import gc
 import html
 import logging
 import math
 import sys
 import time
+import warnings
 import webbrowser
 from functools import partial
 
@@ -147,7 +149,7 @@ def numbers_html(view, window_row=None, table=None):
     if "immune_end" in n:
         change = n["immune_end"] / C.IMMUNE_BASELINE - 1.0
         sign = "+" if change >= 0 else "\u2212"
-        rows.append(row(f"{C.IMMUNE_LABEL}, day {C.STEADY_STATE_DAYS}", ("immune_end",), "",
+        rows.append(row(f"{C.IMMUNE_LABEL}, day {view.days}", ("immune_end",), "",
                         f"{sign}{abs(100 * change):.0f}% vs untreated"))
     if window_row is not None and table is not None:
         a, b = window_row["between"]
@@ -211,7 +213,7 @@ class _Page:
         # Plasma over a week.
         self.plasma = ColumnDataSource({"t": [], **{n: [] for n, _ in C.PLASMA_OUTPUTS}},
                                        name="plasma_source")
-        p1 = figure(title="Plasma levels over the last week of 8 weeks' daily dosing",
+        p1 = figure(title=f"Plasma levels over the last week of {ex.days} days' daily dosing",
                     y_axis_type="log", height=290, sizing_mode="stretch_width", tools=tools,
                     x_axis_label="hours into the week", y_axis_label="ng/mL",
                     x_range=Range1d(0, 7 * C.DOSE_EVERY))
@@ -245,7 +247,7 @@ class _Page:
         # The immune readout over the whole run.
         iname = C.IMMUNE_OUTPUT
         self.immune_source = ColumnDataSource({"t": [], iname: []}, name="immune_source")
-        p3 = figure(title=f"Immune readout over {C.STEADY_STATE_DAYS} days (hypothesis)",
+        p3 = figure(title=f"Immune readout over {ex.days} days (hypothesis)",
                     height=290, sizing_mode="stretch_width", tools=tools,
                     x_axis_label="day", y_axis_label="relative to untreated")
         p3.line("t", iname, source=self.immune_source, line_width=2, color=COLORS["immune"])
@@ -260,7 +262,7 @@ class _Page:
                                              name="window_blockade_source")
         self.win_spans = ColumnDataSource({"left": [], "right": []}, name="window_spans")
         xr = Range1d(C.DOSE_MIN, C.DOSE_MAX)
-        w1 = figure(title="Window across doses: immune readout at 8 weeks", height=200,
+        w1 = figure(title="Window across doses: immune readout at the end", height=200,
                     sizing_mode="stretch_width", x_axis_type="log", x_range=xr, tools=tools,
                     y_axis_label="immune readout")
         w2 = figure(title="Hours of blockade per day", height=200, sizing_mode="stretch_width",
@@ -307,7 +309,7 @@ class _Page:
             f"<style>{PAGE_CSS}</style><h2 style='margin:0'>ldnsim dose explorer: "
             f"naltrexone, once daily</h2><p class='muted' style='margin:4px 0'>What the "
             f"<b>{_esc(ex.model.name)}</b> model says for a daily dose taken for "
-            f"{C.STEADY_STATE_DAYS} days (steady state). A model, not medical advice: see "
+            f"{ex.days} days (steady state). A model, not medical advice: see "
             f"below which parts rest on data and which on hypotheses.</p>"))
         controls = row(self.slider, self.text, *self.selects, sizing_mode="stretch_width")
         panels = row(column(p1, self.panel_msgs["plasma"], sizing_mode="stretch_width"),
@@ -470,6 +472,8 @@ class _Page:
                                   "hi": list(table.blockade[c][-1])}
         left, right = _window_spans(d, table.fraction[c])
         self.win_spans.data = {"left": left, "right": right}
+        self.window_figs[0].title.text = (f"Window across doses: immune readout after "
+                                          f"{table.days:g} days")
         self.margin_span.location = C.IMMUNE_BASELINE - table.immune_margin
         self.limit_span.location = table.max_blockade_hours
         for f in self.window_figs:
@@ -545,21 +549,37 @@ def serve(port=5006, *, address="127.0.0.1", open_browser=True, window_experimen
 
     # BokehJS from this server, never from a CDN: the page must work offline.
     settings.resources.set_value("server")
+    if not isinstance(port, int) or not 0 <= port <= 65535:
+        raise AppServeError(f"cannot listen on {address}:{port}: a port is 0-65535 "
+                            "(0: any free port)")
+    error = None
+    # tornado leaves a socket that failed to bind to the garbage collector: let it go here,
+    # quietly, so the one-line error is all the user sees.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        try:  # first, so a taken port is reported at once
+            sockets, port = bind_sockets(address, port)
+        except (OSError, OverflowError) as exc:
+            error = f"{getattr(exc, 'strerror', None) or exc}"
+        gc.collect()
+    if error is not None:
+        raise AppServeError(f"cannot listen on {address}:{port}: {error}")
     say(f"ldnsim app: loading the {C.MODEL} model (compiled once; the first start compiles "
         "it)")
-    explorer = Explorer()
-    explorer.view(C.DOSE_DEFAULT)  # warm: the first page appears at once
+    try:
+        explorer = Explorer()
+        explorer.view(C.DOSE_DEFAULT)  # warm: the first page appears at once
+    except BaseException:
+        for sock in sockets:
+            sock.close()
+        raise
     provider = WindowProvider(window_experiment or C.WINDOW_EXPERIMENT).start()
     if provider.state == "computing":
         say("ldnsim app: computing the window plot in the background (once)")
+    elif provider.state == "failed":
+        say(f"ldnsim app: no window plot: {provider.message}")
     app = Application(FunctionHandler(partial(make_document, explorer=explorer,
                                               provider=provider)))
-    try:
-        sockets, port = bind_sockets(address, port)
-    except OSError as exc:
-        provider.stop()
-        raise AppServeError(f"cannot listen on {address}:{port}: "
-                            f"{exc.strerror or exc}") from None
     url = f"http://{address}:{port}/"
     origins = [f"{address}:{port}"] + ([f"localhost:{port}"] if address == "127.0.0.1" else [])
     tornado_app = BokehTornado({"/": app}, extra_websocket_origins=origins, absolute_url=url)
