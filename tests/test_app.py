@@ -401,7 +401,7 @@ def test_numbers_and_evidence_html(explorer, tiny_table):
     page = numbers_html(v, table.at_dose(0, 4.5), table)
     for key, value in v.numbers.items():
         assert f'data-key="{key}">{format_number(value)}<' in page
-    assert "data-key='window_fraction'" in page and "precomputed at 4.5 mg" in page
+    assert 'data-key="window_fraction"' in page and "precomputed at 4.5 mg" in page
     ev = evidence_html(explorer.model, v.scenarios, explorer.receptor)
     for word in ("data", "hypothesis", "assumption", "Rabiner", "Zagon", "scenario human_pet"):
         assert word in ev

@@ -159,12 +159,12 @@ def numbers_html(view, window_row=None, table=None):
         im, bl = window_row["immune"], window_row["blockade"]
         rows.append(
             f"<tr><td>virtual subjects in the window</td><td class='v'><span "
-            f"data-key='window_fraction'>{100 * window_row['fraction']:.0f}</span></td>"
+            f"data-key=\"window_fraction\">{100 * window_row['fraction']:.0f}</span></td>"
             f"<td></td><td>%</td><td class='muted'>{_esc(where)}; {pct} of subjects: immune "
             f"readout {format_number(im[0])}\u2013{format_number(im[-1])}, blockade "
             f"{format_number(bl[0])}\u2013{format_number(bl[-1])} h/day</td></tr>")
     notes = "".join(f"<p class='muted'>{_esc(x)}</p>" for x in view.notes)
-    head = (f"<h3 style='margin:4px 0'>At <span data-key='dose'>{format_number(view.dose)}"
+    head = (f"<h3 style='margin:4px 0'>At <span data-key=\"dose\">{format_number(view.dose)}"
             f"</span> mg/day, steady state ({_esc(' + '.join(view.scenarios))})</h3>")
     return (f"<style>{PAGE_CSS}</style>{head}<table class='ldn'>{''.join(rows)}</table>"
             f"{notes}")
@@ -184,6 +184,8 @@ class _Page:
         self._busy = False
         self._window_cb = None
         self._window_drawn = None
+        self._evidence_for = None
+        self.view = None
         ex = explorer
         self.dose = C.DOSE_DEFAULT
         self.scenarios = ex.default_scenarios()
@@ -382,12 +384,14 @@ class _Page:
         self.view = view
         self._draw_view(view)
         self._draw_window_marker()
-        self.evidence.text = evidence_html(self.explorer.model, view.scenarios,
-                                           self.explorer.receptor)
+        if view.scenarios != self._evidence_for:
+            self.evidence.text = evidence_html(self.explorer.model, view.scenarios,
+                                               self.explorer.receptor)
+            self._evidence_for = view.scenarios
         t_all = time.perf_counter() - t0
         self.timing.text = (f"model {_esc(self.explorer.model.name)} "
                             f"({self.explorer.model.hash[:12]}); this view computed in "
-                            f"<span data-key='redraw_seconds'>{t_all:.3f}</span> s "
+                            f"<span data-key=\"redraw_seconds\">{t_all:.3f}</span> s "
                             f"(simulation {t_sim:.3f} s)")
         log.info("redraw dose=%g scenarios=%s in %.3f s", view.dose, view.scenarios, t_all)
 
@@ -442,7 +446,7 @@ class _Page:
                                            + self.provider.message)
             return
         self._draw_window()
-        if getattr(self, "view", None) is not None:
+        if self.view is not None:
             self.numbers.text = numbers_html(self.view, *self._window_row(self.view))
 
     def _draw_window(self):

@@ -313,8 +313,9 @@ class WindowProvider:
         return self
 
     def _set(self, state, table=None, message=""):
-        with self._lock:
-            self.state, self.table, self.message = state, table, message
+        with self._lock:  # state last: a reader that sees "ready" finds the table set
+            self.table, self.message = table, message
+            self.state = state
 
     def _compute(self):
         env = dict(os.environ)
