@@ -84,13 +84,8 @@ def _parser():
     s.add_argument("--scenario", action="append", default=[],
                    help="apply a scenario (repeatable, in order)")
     s.set_defaults(func=_cmd_export_sbml)
-
-    a = sub.add_parser("app", help="start the dose explorer in the browser (127.0.0.1)")
-    a.add_argument("--port", type=int, default=5006, help="port (default 5006; 0: any free)")
-    a.add_argument("--no-browser", action="store_true", help="do not open a browser")
-    a.add_argument("--window-experiment", metavar="EXPERIMENT",
-                   help="experiment for the window plot (default: app_window)")
-    a.set_defaults(func=_cmd_app)
+    from .app import add_parser as add_app_parser
+    a = add_app_parser(sub)  # ldnsim app: its options and command live in ldnsim.app
     for sp in (r, v, m, pl, s, a):
         sp.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                         help="show tracebacks on errors")
@@ -265,19 +260,6 @@ def _cmd_export_sbml(args):
             raise CliError("export-sbml needs python-libsbml: pip install 'ldnsim[sbml]'") from None
         raise
     print(f"wrote {out}")
-    return EXIT_OK
-
-
-def _cmd_app(args):
-    try:
-        from .app import serve
-        import bokeh  # noqa: F401
-    except ModuleNotFoundError as exc:
-        if exc.name == "bokeh" or (exc.name or "").startswith("bokeh."):
-            raise CliError("the app needs Bokeh: pip install 'ldnsim[app]'") from None
-        raise
-    serve(args.port, open_browser=not args.no_browser,
-          window_experiment=args.window_experiment)
     return EXIT_OK
 
 

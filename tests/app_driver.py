@@ -34,8 +34,8 @@ def chromium_path():
 def running_app(*args, timeout=600.0, env=None):
     """Run ``python -m ldnsim app --port 0 --no-browser *args``; yield ``(url, lines)``.
 
-    ``lines`` is a list that keeps collecting the app's output. The app is stopped (by its
-    process id) on exit.
+    ``lines`` is a list that keeps collecting the app's output. The app is stopped (SIGTERM to
+    its process id) on exit, and ``"<exit status N>"`` is appended to ``lines``.
     """
     cmd = [sys.executable, "-m", "ldnsim", "app", "--port", "0", "--no-browser", *args]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -48,7 +48,8 @@ def running_app(*args, timeout=600.0, env=None):
             q.put(line)
         q.put(None)
 
-    threading.Thread(target=pump, daemon=True).start()
+    pumper = threading.Thread(target=pump, daemon=True)
+    pumper.start()
     url = None
     deadline = time.monotonic() + timeout
     try:
@@ -71,6 +72,8 @@ def running_app(*args, timeout=600.0, env=None):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        pumper.join(10)
+        lines.append(f"<exit status {proc.returncode}>")
 
 
 @contextlib.contextmanager

@@ -457,3 +457,16 @@ def test_cli_app_help_and_bad_port(capsys):
     err = capsys.readouterr().err
     assert err.startswith(f"ldnsim: error: cannot listen on 127.0.0.1:{port}: ")
     assert err.count("\n") == 1
+
+
+def test_cli_app_without_bokeh_says_how_to_install_it(monkeypatch, capsys):
+    import importlib.util
+
+    from ldnsim.cli import main
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a, **k: None if name == "bokeh" else real(name, *a, **k))
+    assert main(["app", "--no-browser"]) == 2
+    err = capsys.readouterr().err
+    assert err == "ldnsim: error: the app needs Bokeh: pip install 'ldnsim[app]'\n"

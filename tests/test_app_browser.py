@@ -61,6 +61,8 @@ def window_file(tmp_path_factory):
 def app(window_file):
     with running_app("--window-experiment", str(window_file)) as (url, lines):
         yield url, lines
+    # SIGTERM stops it cleanly, like Ctrl+C.
+    assert lines[-2:] == ["ldnsim app: stopped", "<exit status 0>"], lines[-5:]
 
 
 @pytest.fixture(scope="module")

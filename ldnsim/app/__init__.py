@@ -43,10 +43,37 @@ bands are where the model has them: across virtual subjects, in the window plot.
 """
 from __future__ import annotations
 
-__all__ = ["serve"]
+__all__ = ["serve", "add_parser", "main"]
+
+DEFAULT_PORT = 5006
 
 
 def serve(*args, **kwargs):
     """Start the app (see :func:`ldnsim.app.server.serve`); imports Bokeh on first use."""
     from .server import serve as _serve
     return _serve(*args, **kwargs)
+
+
+def add_parser(subparsers):
+    """Add the ``app`` subcommand to the ``ldnsim`` command line; returns its parser."""
+    a = subparsers.add_parser("app", help="start the dose explorer in the browser (127.0.0.1)")
+    a.add_argument("--port", type=int, default=DEFAULT_PORT,
+                   help=f"port (default {DEFAULT_PORT}; 0: any free port)")
+    a.add_argument("--no-browser", action="store_true", help="do not open a browser")
+    a.add_argument("--window-experiment", metavar="EXPERIMENT",
+                   help="experiment for the window plot (default: app_window)")
+    a.set_defaults(func=main)
+    return a
+
+
+def main(args):
+    """``ldnsim app``: serve until interrupted; returns the exit status (0)."""
+    import importlib.util
+
+    from .logic import AppServeError
+
+    if importlib.util.find_spec("bokeh") is None:
+        raise AppServeError("the app needs Bokeh: pip install 'ldnsim[app]'")
+    serve(args.port, open_browser=not args.no_browser,
+          window_experiment=args.window_experiment)
+    return 0

@@ -16,13 +16,17 @@ import numpy as np
 from ..errors import LdnsimError
 from . import content as C
 
-__all__ = ["AppInputError", "parse_dose", "dose_to_slider", "slider_to_dose", "format_number",
+__all__ = ["AppInputError", "AppServeError", "parse_dose", "dose_to_slider", "slider_to_dose", "format_number",
            "ScenarioGroup", "scenario_groups", "pick_output", "steady_state_times", "View",
            "Explorer"]
 
 
 class AppInputError(LdnsimError, ValueError):
     """Input typed or chosen on the page that cannot be used (the message says why)."""
+
+
+class AppServeError(LdnsimError):
+    """The app cannot start (a taken port, a missing package)."""
 
 
 # ------------------------------------------------------------------------------------- input

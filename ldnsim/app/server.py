@@ -16,6 +16,7 @@ import gc
 import html
 import logging
 import math
+import signal
 import sys
 import time
 import warnings
@@ -26,7 +27,8 @@ import numpy as np
 
 from ..errors import LdnsimError
 from . import content as C
-from .logic import AppInputError, Explorer, format_number, parse_dose, slider_to_dose
+from .logic import (AppInputError, AppServeError, Explorer, format_number, parse_dose,
+                    slider_to_dose)
 from .window import WindowProvider
 
 __all__ = ["make_document", "serve"]
@@ -595,15 +597,27 @@ def serve(port=5006, *, address="127.0.0.1", open_browser=True, window_experimen
     say(f"ldnsim app: serving at {url} (Ctrl+C to stop)")
     if open_browser:
         server.io_loop.add_callback(webbrowser.open, url)
+    previous = _stop_on_sigterm()
     try:
         server.io_loop.start()
     except KeyboardInterrupt:
         say("ldnsim app: stopped")
     finally:
-        provider.stop()
+        provider.stop()   # a window computation still running is ended, not orphaned
         server.stop()
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
         sys.stdout.flush()
 
 
-class AppServeError(LdnsimError):
-    """The app cannot start (e.g. the port is taken)."""
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def _stop_on_sigterm():
+    """SIGTERM stops the app as Ctrl+C does (so its clean-up runs); returns the old handler,
+    or None where handlers cannot be set (not the main thread)."""
+    try:
+        return signal.signal(signal.SIGTERM, _interrupt)
+    except ValueError:
+        return None
