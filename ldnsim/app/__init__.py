@@ -37,8 +37,9 @@ records every request the page makes, which is how the offline check is done, an
 selectors reach into the shadow DOM that Bokeh renders widgets in.
 
 The window plot needs a population (experiments/app_window.toml: 16 doses x 4 scenarios x 30
-subjects, about 40 s on 2 cores); it is computed once per model and experiment text, and the
-page says so while it runs. The time courses are the model's reference subject; uncertainty
+subjects, about 30 s of CPU; 40-55 s measured on the shared 2-core machine); it is computed
+once per model and experiment text, in a child process at lower priority, and the page says
+so while it runs. The time courses are the model's reference subject; uncertainty
 bands are where the model has them: across virtual subjects, in the window plot.
 """
 from __future__ import annotations
