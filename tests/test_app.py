@@ -370,9 +370,9 @@ def test_the_shipped_window_experiment_fits_the_app():
 
 
 def test_window_module_command_line(tiny, tmp_path):
-    env_cache = tmp_path
     import os
-    env = {**os.environ, "LDNSIM_CACHE_DIR": str(env_cache)}
+
+    env = {**os.environ, "LDNSIM_CACHE_DIR": str(tmp_path)}
     bad = subprocess.run([sys.executable, "-m", "ldnsim.app.window", str(tmp_path / "x.toml")],
                          capture_output=True, text=True, env=env)
     assert bad.returncode == 2
@@ -414,10 +414,10 @@ def test_numbers_and_evidence_html(explorer, tiny_table):
 def test_references_come_from_the_model_references_file(tmp_path):
     from ldnsim.app.server import _references, evidence_html
 
+    from pathlib import Path
+
     model_file = tmp_path / "ldn.toml"
-    model_file.write_text(ldnsim.load_model("ldn").path.read_text()
-                          if hasattr(ldnsim.load_model("ldn").path, "read_text")
-                          else open(ldnsim.load_model("ldn").path).read())
+    model_file.write_text(Path(ldnsim.load_model("ldn").path).read_text())
     (tmp_path / "REFERENCES.md").write_text(
         "# References\n\n### rabiner2011\nRabiner EA, Beaver J, et al. (2011). Title. "
         "*Mol Psychiatry* 16:826-835. PMID: 0.\n\n### other2000\nSomeone (2000).\n")

@@ -39,10 +39,6 @@ def table_for(explorer, combos=(("pharmaceutical", "human_pet"),), model_hash=No
         max_blockade_hours=10.0, immune_margin=0.05, threshold=0.5, days=56.0)
 
 
-def numbers_text(page):
-    return page.numbers.text
-
-
 def shown(page, key):
     text = page.numbers.text
     start = text.index(f'data-key="{key}">') + len(f'data-key="{key}">')

@@ -15,6 +15,8 @@ from __future__ import annotations
 MODEL = "ldn"                    # shipped model name (or a path)
 DOSE_TARGET_UNIT = "mg"          # unit of a dose, as the model's dose_target takes it
 
+TITLE = "ldnsim dose explorer: naltrexone, once daily"
+
 # ------------------------------------------------------------------------------------ controls
 DOSE_MIN, DOSE_MAX = 0.1, 300.0  # mg/day; the slider is logarithmic over this range
 DOSE_DEFAULT = 4.5               # the usual LDN dose
@@ -57,6 +59,7 @@ BLOCKADE_LAST_DAYS = 7           # hours of blockade per day: mean over the last
 # The immune readout: drawn over the whole run, its final value shown as a number.
 IMMUNE_OUTPUT = "immune_index"
 IMMUNE_LABEL = "immune readout (immune-cell proliferative activity, untreated = 1)"
+IMMUNE_TITLE = "Immune readout over {days} days (hypothesis)"
 IMMUNE_BASELINE = 1.0
 
 # The window plot comes from this experiment (shipped name or path), run once and cached.

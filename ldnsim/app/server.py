@@ -251,7 +251,7 @@ class _Page:
         # The immune readout over the whole run.
         iname = C.IMMUNE_OUTPUT
         self.immune_source = ColumnDataSource({"t": [], iname: []}, name="immune_source")
-        p3 = figure(title=f"Immune readout over {ex.days} days (hypothesis)",
+        p3 = figure(title=C.IMMUNE_TITLE.format(days=ex.days),
                     height=290, sizing_mode="stretch_width", tools=tools,
                     x_axis_label="day", y_axis_label="relative to untreated")
         p3.line("t", iname, source=self.immune_source, line_width=2, color=COLORS["immune"])
@@ -310,8 +310,8 @@ class _Page:
                            for k in ("plasma", "receptor", "immune")}
         self.evidence = Div(text="", name="evidence", sizing_mode="stretch_width")
         intro = Div(sizing_mode="stretch_width", text=(
-            f"<style>{PAGE_CSS}</style><h2 style='margin:0'>ldnsim dose explorer: "
-            f"naltrexone, once daily</h2><p class='muted' style='margin:4px 0'>What the "
+            f"<style>{PAGE_CSS}</style><h2 style='margin:0'>{_esc(C.TITLE)}</h2>"
+            f"<p class='muted' style='margin:4px 0'>What the "
             f"<b>{_esc(ex.model.name)}</b> model says for a daily dose taken for "
             f"{ex.days} days (steady state). A model, not medical advice: see "
             f"below which parts rest on data and which on hypotheses.</p>"))
