@@ -7,6 +7,7 @@
     ldnsim models
     ldnsim plot RESULT -o OUT.png [--var NAME]
     ldnsim export-sbml MODEL -o OUT.xml [--scenario S ...]
+    ldnsim app [--port N] [--no-browser] [--window-experiment EXPERIMENT]
 
 Bad input (a missing file, an invalid experiment or model, an unknown option) prints one line,
 ``ldnsim: error: ...``, on stderr and exits with status 2; ``--debug`` shows the traceback
@@ -83,7 +84,9 @@ def _parser():
     s.add_argument("--scenario", action="append", default=[],
                    help="apply a scenario (repeatable, in order)")
     s.set_defaults(func=_cmd_export_sbml)
-    for sp in (r, v, m, pl, s):
+    from .app import add_parser as add_app_parser
+    a = add_app_parser(sub)  # ldnsim app: its options and command live in ldnsim.app
+    for sp in (r, v, m, pl, s, a):
         sp.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                         help="show tracebacks on errors")
     return p

@@ -37,7 +37,7 @@ LAYERS = (
     # files and figures
     ("ldnsim.io", "ldnsim.plot"),
     # user interfaces
-    ("ldnsim.cli", "ldnsim.__main__"),
+    ("ldnsim.cli", "ldnsim.__main__", "ldnsim.app"),
 )
 
 #: Third-party packages a component may import (others: any; the standard library is always

@@ -27,6 +27,9 @@ from .schema import ExperimentConfig
 
 __all__ = ["Experiment", "resolve", "output_times"]
 
+#: Most output times a run may ask for (a typo guard: 50 million times one variable is 400 MB
+#: per row).
+MAX_OUTPUT_TIMES = 50_000_000
 #: Model time units -> time units per day (for ``days =``).
 _PER_DAY = {"h": 24.0, "hr": 24.0, "hour": 24.0, "min": 1440.0, "s": 86400.0, "d": 1.0,
             "day": 1.0}
@@ -272,10 +275,12 @@ def output_times(exp, model) -> np.ndarray:
 
 def _grid(exp, t0, t1, step):
     """Times t0, t0 + step, ... with t1 always the last one."""
-    n = int(math.floor((t1 - t0) / step * (1 + 1e-12))) + 1
-    if n > 50_000_000:
+    intervals = (t1 - t0) / step * (1 + 1e-12)  # a float: inf for a subnormal step
+    if not intervals < MAX_OUTPUT_TIMES:
         raise fail(exp.where, ("output", "step"),
-                   f"{n} output times is too many; use a larger step")
+                   f"{intervals + 1:.3g} output times is too many (at most "
+                   f"{MAX_OUTPUT_TIMES:,}); use a larger step")
+    n = math.floor(intervals) + 1
     t = t0 + step * np.arange(n)
     if t[-1] < t1 - 1e-9 * max(1.0, abs(t1)):
         t = np.append(t, t1)  # the end is always an output time

@@ -1,0 +1,391 @@
+"""The window plot's data: an experiment with a population, run once and cached.
+
+The experiment (by default ``experiments/app_window.toml``) sweeps daily doses and scenarios
+over virtual subjects and computes ``window_summary``. This module reduces its result to a
+small table (per scenario combination and dose: quantiles of the immune readout and of the
+hours of blockade across subjects, the fraction of subjects in the window) and stores it as
+JSON in the ldnsim cache directory, keyed on the experiment text and the model hash, so a
+change to either recomputes it and nothing else does.
+
+The web layer runs the computation in a separate process (``python -m ldnsim.app.window
+EXPERIMENT``), because the solver holds the interpreter lock and the page must stay served
+while it runs; :class:`WindowProvider` does that and reports its state.
+
+Pure logic: no web framework is imported here.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import subprocess
+import sys
+import threading
+import uuid
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ConfigError, LdnsimError
+from . import content as C
+
+__all__ = ["WindowTable", "window_key", "window_cache_path", "compute_window", "cached_window",
+           "ensure_window", "WindowProvider"]
+
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class WindowTable:
+    """Per scenario combination and dose, across virtual subjects.
+
+    ``immune[c][q][d]`` and ``blockade[c][q][d]`` are the quantiles ``quantiles[q]`` of the
+    final immune readout and of the daily hours of blockade for combination ``combos[c]``
+    at dose ``doses[d]``; ``fraction[c][d]`` is the fraction of subjects in the window.
+    ``combos`` are full scenario tuples (the experiment's base scenarios included) and
+    ``params`` the experiment's parameter overrides, so a combination can be compared with
+    the explorer's choice by its parameter values.
+    """
+
+    key: str
+    experiment: str
+    description: str
+    model: str
+    model_hash: str
+    doses: tuple
+    combos: tuple
+    params: dict
+    quantiles: tuple
+    immune: tuple
+    blockade: tuple
+    fraction: tuple
+    n_subjects: int
+    immune_var: str
+    occupancy_var: str
+    definition: str
+    max_blockade_hours: float
+    immune_margin: float
+    threshold: float
+    days: float
+
+    def to_json(self):
+        return json.dumps({"format": FORMAT_VERSION, **asdict(self)})
+
+    @classmethod
+    def from_json(cls, text):
+        data = json.loads(text)
+        if data.pop("format", None) != FORMAT_VERSION:
+            raise ValueError("window cache file of another format")
+        data["combos"] = tuple(tuple(c) for c in data["combos"])
+        for k in ("doses", "quantiles"):
+            data[k] = tuple(data[k])
+        for k in ("immune", "blockade", "fraction"):
+            data[k] = _tuples(data[k])
+        return cls(**data)
+
+    def label(self, c):
+        return " + ".join(self.combos[c]) or "model defaults"
+
+    def find(self, model, scenarios):
+        """Index of the combination whose parameters equal ``scenarios`` on ``model``, or None.
+
+        Scenarios that change nothing (e.g. one restating a default) do not prevent a match.
+        """
+        try:
+            want = model.parameter_vector(self.params, tuple(scenarios))
+        except LdnsimError:
+            return None
+        for c, combo in enumerate(self.combos):
+            try:
+                have = model.parameter_vector(self.params, combo)
+            except LdnsimError:
+                continue
+            if np.array_equal(want, have):
+                return c
+        return None
+
+    def at_dose(self, c, dose):
+        """Values of combination ``c`` at ``dose``, linear in log dose between the two nearest
+        precomputed doses (exact at a precomputed dose).
+
+        Returns
+        -------
+        dict with ``immune`` and ``blockade`` (one value per quantile), ``fraction``,
+        ``between`` (the two doses used) or None outside the precomputed range.
+        """
+        doses = np.asarray(self.doses, dtype=float)
+        if not doses[0] <= dose <= doses[-1]:
+            return None
+        x, xs = math.log(dose), np.log(doses)
+        j = int(np.searchsorted(xs, x, side="left"))
+        if j < len(xs) and math.isclose(xs[j], x, rel_tol=0, abs_tol=1e-12):
+            lo = hi = j
+            w = 0.0
+        else:
+            lo, hi = j - 1, j
+            w = (x - xs[lo]) / (xs[hi] - xs[lo])
+
+        def interp(row):
+            return float((1 - w) * row[lo] + w * row[hi])
+
+        return {"immune": tuple(interp(r) for r in self.immune[c]),
+                "blockade": tuple(interp(r) for r in self.blockade[c]),
+                "fraction": interp(self.fraction[c]),
+                "between": (float(doses[lo]), float(doses[hi]))}
+
+
+def _tuples(x):
+    return tuple(_tuples(v) for v in x) if isinstance(x, (list, tuple)) else x
+
+
+def _load(source):
+    from ..experiment import load_experiment
+    exp = load_experiment(source, resolve=True)
+    if exp.text is None:
+        raise ConfigError(f"{exp.where}: the window experiment must be a file or TOML text "
+                          "(its text is the cache key)")
+    return exp
+
+
+def window_key(exp):
+    """Hex key of an experiment's text and its model's hash."""
+    h = hashlib.sha256()
+    h.update(exp.text.encode("utf-8"))
+    h.update(b"\0")
+    h.update(exp.plan.model.hash.encode("ascii"))
+    h.update(f"\0{FORMAT_VERSION}\0{C.WINDOW_QUANTILES}".encode("ascii"))
+    return h.hexdigest()
+
+
+def window_cache_path(exp, cache_dir=None):
+    """``<ldnsim cache dir>/app/window-<name>-<key>.json`` for a loaded experiment."""
+    from ..model.compiled import cache_dir as default_cache_dir
+    base = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    return base / "app" / f"window-{exp.name}-{window_key(exp)[:24]}.json"
+
+
+def compute_window(source, *, threads=None):
+    """Run the window experiment and reduce it to a :class:`WindowTable`.
+
+    Raises
+    ------
+    ConfigError
+        The experiment cannot give a window table (no ``window_summary`` metric, no dose
+        sweep).
+    """
+    from ..experiment import metrics_of, run_experiment
+    from ..metrics import window_summary
+
+    exp = _load(source)
+    cfg = exp.config
+    if cfg.metrics is None or "window_summary" not in cfg.metrics.names:
+        raise ConfigError(f"{exp.where}: the window experiment needs the window_summary metric")
+    if cfg.sweep is None or cfg.sweep.dose is None:
+        raise ConfigError(f"{exp.where}: the window experiment needs a dose sweep")
+    opts = dict(cfg.metrics.options().get("window_summary") or {})
+    ds = run_experiment(exp, threads=threads, progress=False)
+    # Per subject; the rebound and proliferation columns are not needed (and run_experiment
+    # keeps only the variables the experiment lists).
+    per_subject = window_summary(ds, **{**opts, "subject_dim": None, "signal_var": None,
+                                        "proliferation_var": None})
+    summary = metrics_of(ds)
+    immune_var = opts.get("immune_var", "immune_index")
+    occupancy_var = opts.get("occupancy_var", "occupancy_mor_drug")
+    base = tuple(cfg.model.scenarios)
+    if "scenario" in ds.dims:
+        labels = [str(s) for s in ds["scenario"].values]
+        combos = tuple(base + tuple(s.split("+")) for s in labels)
+    else:
+        labels, combos = [None], (base,)
+    q = np.asarray(C.WINDOW_QUANTILES)
+
+    def quantiles(da):
+        rows = []
+        for lab in labels:
+            x = da if lab is None else da.sel(scenario=lab)
+            x = x.transpose("dose", ...).values.reshape(len(ds["dose"]), -1)
+            with np.errstate(all="ignore"):
+                rows.append(np.nanquantile(x, q, axis=1).tolist())
+        return rows
+
+    def column(da):
+        return [(da if lab is None else da.sel(scenario=lab)).transpose("dose").values.tolist()
+                for lab in labels]
+
+    fraction = (summary["in_window_fraction"] if "in_window_fraction" in summary
+                else summary["in_window"])
+    attrs = per_subject.attrs
+    table = WindowTable(
+        key=window_key(exp), experiment=exp.name, description=cfg.experiment.description,
+        model=exp.plan.model.name, model_hash=exp.plan.model.hash,
+        doses=tuple(float(d) for d in ds["dose"].values), combos=combos,
+        params=dict(cfg.model.params), quantiles=tuple(float(v) for v in q),
+        immune=_tuples(quantiles(per_subject[f"{immune_var}_end"])),
+        blockade=_tuples(quantiles(per_subject["blockade_hours"])),
+        fraction=_tuples(column(fraction)),
+        n_subjects=int(ds.sizes.get("subject", 1)), immune_var=immune_var,
+        occupancy_var=occupancy_var, definition=str(attrs.get("window_definition", "")),
+        max_blockade_hours=float(attrs.get("max_blockade_hours", math.nan)),
+        immune_margin=float(attrs.get("immune_margin", math.nan)),
+        threshold=float(attrs.get("threshold", math.nan)),
+        days=float(cfg.regimen.days or 0.0) if cfg.regimen is not None else 0.0)
+    return table
+
+
+def cached_window(source, cache_dir=None):
+    """The cached table for ``source``, or None when there is none (or it is unreadable)."""
+    exp = _load(source)
+    path = window_cache_path(exp, cache_dir)
+    try:
+        return WindowTable.from_json(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, TypeError, KeyError):
+        return None
+
+
+def ensure_window(source, cache_dir=None, *, threads=None):
+    """The cached table, computed and stored first if there is none.
+
+    Returns
+    -------
+    (WindowTable, Path, bool) : the table, its cache file, and whether it was computed now.
+    """
+    exp = _load(source)
+    path = window_cache_path(exp, cache_dir)
+    table = cached_window(exp, cache_dir)
+    if table is not None:
+        return table, path, False
+    table = compute_window(exp, threads=threads)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
+    try:
+        tmp.write_text(table.to_json(), encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return table, path, True
+
+
+class WindowProvider:
+    """Makes the window table available to the app without blocking it.
+
+    ``state`` is ``"computing"``, ``"ready"`` (``table`` is set) or ``"failed"`` (``message``
+    says why, in one line). A cached table is read at once; otherwise a child process
+    computes it (at lower CPU priority, so the page stays responsive) and a thread waits for
+    it.
+
+    Parameters
+    ----------
+    source : str or Path
+        The window experiment (shipped name or path).
+    cache_dir : path, optional
+        Defaults to the ldnsim cache directory.
+    """
+
+    def __init__(self, source=C.WINDOW_EXPERIMENT, cache_dir=None):
+        self.source = str(source)
+        self.cache_dir = cache_dir
+        self.state = "computing"
+        self.table = None
+        self.message = ""
+        self.path = None
+        self._lock = threading.Lock()
+        self._thread = None
+        self._proc = None
+
+    def start(self):
+        """Read the cache, or start computing; returns self."""
+        try:
+            exp = _load(self.source)
+            self.path = window_cache_path(exp, self.cache_dir)
+            table = cached_window(self.source, self.cache_dir)
+        except LdnsimError as exc:
+            self._set("failed", message=_one_line(exc))
+            return self
+        if table is not None:
+            self._set("ready", table=table)
+            return self
+        self._thread = threading.Thread(target=self._compute, name="ldnsim-app-window",
+                                        daemon=True)
+        self._thread.start()
+        return self
+
+    def _set(self, state, table=None, message=""):
+        with self._lock:  # state last: a reader that sees "ready" finds the table set
+            self.table, self.message = table, message
+            self.state = state
+
+    def _compute(self):
+        env = dict(os.environ)
+        if self.cache_dir is not None:
+            env["LDNSIM_CACHE_DIR"] = str(self.cache_dir)
+        cmd = [sys.executable, "-m", "ldnsim.app.window", self.source]
+        try:
+            self._proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE,
+                                          stderr=subprocess.PIPE, text=True,
+                                          preexec_fn=_lower_priority if os.name == "posix"
+                                          else None)
+            out, err = self._proc.communicate()
+        except OSError as exc:
+            self._set("failed", message=f"could not start the computation: {exc}")
+            return
+        if self._proc.returncode != 0:
+            lines = [ln for ln in (err or "").splitlines() if ln.strip()]
+            self._set("failed", message=(lines[-1] if lines else
+                                         f"exit status {self._proc.returncode}"))
+            return
+        table = cached_window(self.source, self.cache_dir)
+        if table is None:
+            self._set("failed", message="the computation finished but wrote no table")
+        else:
+            self._set("ready", table=table)
+
+    def wait(self, timeout=None):
+        """Wait for the computation (tests); returns the state."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+        return self.state
+
+    def stop(self):
+        """End the child process, if one is running."""
+        proc = self._proc
+        if proc is not None and proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def _lower_priority():  # pragma: no cover - runs in the child
+    try:
+        os.nice(10)
+    except OSError:
+        pass
+
+
+def _one_line(exc):
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def main(argv=None):
+    """``python -m ldnsim.app.window EXPERIMENT [--threads N]``: compute and cache the table."""
+    import argparse
+
+    p = argparse.ArgumentParser(prog="python -m ldnsim.app.window")
+    p.add_argument("experiment")
+    p.add_argument("--threads", type=int)
+    args = p.parse_args(argv)
+    try:
+        table, path, computed = ensure_window(args.experiment, threads=args.threads)
+    except LdnsimError as exc:
+        print(f"window experiment: {_one_line(exc)}", file=sys.stderr)
+        return 2
+    print(f"{'wrote' if computed else 'cached'} {path}")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
