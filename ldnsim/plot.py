@@ -224,7 +224,7 @@ def _spans(doses, flags):
 
 
 def plot_window(metrics, *, axes=None, immune_var="immune_index_end", scenario_dim="scenario",
-                dose_dim="dose", subject_dim="subject"):
+                dose_dim="dose", subject_dim="subject", sample_dim="sample"):
     """The window figure: immune index, daily blockade and the window itself against dose.
 
     Parameters
@@ -236,6 +236,10 @@ def plot_window(metrics, *, axes=None, immune_var="immune_index_end", scenario_d
         Top: ``immune_var``; middle: ``blockade_hours``; bottom: one bar per scenario over
         the doses in the window.
     immune_var, scenario_dim, dose_dim, subject_dim : str
+    sample_dim : str
+        Dim of parameter-uncertainty samples. When present, the top and middle panels show the
+        median across samples with a 5-95% band, and the bottom panel marks the doses where the
+        window is open in at least half of the samples.
 
     Returns
     -------
@@ -267,6 +271,16 @@ def plot_window(metrics, *, axes=None, immune_var="immune_index_end", scenario_d
                 else:
                     columns[name] = da.median(subject_dim, keep_attrs=True)
             metrics = xr.Dataset(columns, attrs=metrics.attrs)
+    bands = None
+    if sample_dim in metrics.dims:  # parameter uncertainty: medians, 5-95% bands, P(open)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            bands = {name: metrics[name].quantile([0.05, 0.95], dim=sample_dim)
+                     for name in (immune_var, "blockade_hours")}
+            columns = {name: metrics[name].median(sample_dim, keep_attrs=True)
+                       for name in (immune_var, "blockade_hours")}
+            columns["in_window"] = (metrics["in_window"].mean(sample_dim) >= 0.5).astype(float)
+        metrics = xr.Dataset(columns, attrs=metrics.attrs)
     for name in (immune_var, "blockade_hours", "in_window"):
         _require_only(metrics[name], (dose_dim, scenario_dim), "plot_window")
     metrics = metrics.sortby(dose_dim)
@@ -285,6 +299,13 @@ def plot_window(metrics, *, axes=None, immune_var="immune_index_end", scenario_d
                                ms=3, label=label)
         axes[1].plot(doses, sub["blockade_hours"].transpose(dose_dim).values, marker="o",
                      ms=3, color=line.get_color())
+        if bands is not None:
+            for ax, name in ((axes[0], immune_var), (axes[1], "blockade_hours")):
+                band = bands[name].sortby(dose_dim)
+                if scenario_dim in band.dims:
+                    band = band.isel({scenario_dim: row})
+                q = band.transpose("quantile", dose_dim).values
+                ax.fill_between(doses, q[0], q[1], color=line.get_color(), alpha=0.18, lw=0)
         flags = sub["in_window"].transpose(dose_dim).values
         for left, right in _spans(doses, flags):
             axes[2].barh(row, right - left, left=left, height=0.6, color=line.get_color())
