@@ -60,3 +60,33 @@ def test_tlr4_potency(run):
     half = peak.sel(dose=4.5)
     needed = float(half["tlr4_potency_multiplier"][half >= 0.5][0])
     assert 1e4 <= needed <= 1e7
+
+
+def test_plot_window_draws_sample_bands():
+    """The headline figure with parameter samples: medians with 5-95% bands, and the window bar
+    where at least half of the samples are in it (ldnsim.plot.plot_window, sample_dim)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import xarray as xr
+
+    from ldnsim.plot import plot_window
+    doses = np.array([0.5, 1.0, 4.5, 50.0])
+    rng = np.random.default_rng(0)
+    shape = (4, 2, 10)
+    immune = 1.0 + 0.05 * rng.standard_normal(shape)
+    hours = np.broadcast_to(np.array([0.0, 0.0, 24.0, 24.0])[:, None, None], shape).copy()
+    inside = np.zeros(shape)
+    inside[0, 0, :7] = 1.0   # dose 0.5, scenario a: open in 7 of 10 samples
+    inside[1, 0, :3] = 1.0   # dose 1, scenario a: 3 of 10 (closed)
+    m = xr.Dataset({"immune_index_end": (("dose", "scenario", "sample"), immune),
+                    "blockade_hours": (("dose", "scenario", "sample"), hours),
+                    "in_window": (("dose", "scenario", "sample"), inside)},
+                   coords={"dose": doses, "scenario": ["a", "b"], "sample": np.arange(10)},
+                   attrs={"max_blockade_hours": 10.0})
+    axes = plot_window(m)
+    assert len(axes) == 3
+    assert len(axes[0].collections) >= 2          # one band per scenario
+    bars = [p for p in axes[2].patches]
+    assert len(bars) == 1                         # only dose 0.5 of scenario a is open
+    plt.close("all")
