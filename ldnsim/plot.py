@@ -202,8 +202,9 @@ def _spans(doses, flags):
     return spans
 
 
-def _window_columns(metrics, immune_var, scenario_dim, dose_dim, subject_dim):
-    """The three columns plot_window draws, over (dose, scenario) only, sorted by dose."""
+def _window_columns(metrics, immune_var, scenario_dim, dose_dim, subject_dim, sample_dim):
+    """``(columns, bands)``: the three columns plot_window draws, over (dose, scenario) only,
+    sorted by dose, and with a sample dim the 5-95% bands of the first two (else None)."""
     if "time" in metrics.dims:
         metrics = _metrics.window_summary(metrics)
     columns = (immune_var, "blockade_hours", "in_window")
@@ -224,13 +225,23 @@ def _window_columns(metrics, immune_var, scenario_dim, dose_dim, subject_dim):
                 else:
                     summary[name] = da.median(subject_dim, keep_attrs=True)
             metrics = xr.Dataset(summary, attrs=metrics.attrs)
+    bands = None
+    if sample_dim in metrics.dims:  # parameter uncertainty: medians, 5-95% bands, P(open)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            bands = {name: metrics[name].quantile([0.05, 0.95], dim=sample_dim).sortby(dose_dim)
+                     for name in columns[:2]}
+            summary = {name: metrics[name].median(sample_dim, keep_attrs=True)
+                       for name in columns[:2]}
+            summary["in_window"] = (metrics["in_window"].mean(sample_dim) >= 0.5).astype(float)
+        metrics = xr.Dataset(summary, attrs=metrics.attrs)
     for name in columns:
         _require_only(metrics[name], (dose_dim, scenario_dim), "plot_window")
-    return metrics.sortby(dose_dim)
+    return metrics.sortby(dose_dim), bands
 
 
 def plot_window(metrics, *, axes=None, immune_var="immune_index_end", scenario_dim="scenario",
-                dose_dim="dose", subject_dim="subject"):
+                dose_dim="dose", subject_dim="subject", sample_dim="sample"):
     """The window figure: immune index, daily blockade and the window itself against dose.
 
     Parameters
@@ -242,6 +253,10 @@ def plot_window(metrics, *, axes=None, immune_var="immune_index_end", scenario_d
         Top: ``immune_var``; middle: ``blockade_hours``; bottom: one bar per scenario over
         the doses in the window.
     immune_var, scenario_dim, dose_dim, subject_dim : str
+    sample_dim : str
+        Dim of parameter-uncertainty samples. When present, the top and middle panels show the
+        median across samples with a 5-95% band, and the bottom panel marks the doses where the
+        window is open in at least half of the samples.
 
     Returns
     -------
@@ -254,7 +269,8 @@ def plot_window(metrics, *, axes=None, immune_var="immune_index_end", scenario_d
     ``max_blockade_hours`` when the metrics record it; the top panel marks the untreated
     value 1.
     """
-    metrics = _window_columns(metrics, immune_var, scenario_dim, dose_dim, subject_dim)
+    metrics, bands = _window_columns(metrics, immune_var, scenario_dim, dose_dim, subject_dim,
+                                     sample_dim)
     if axes is None:
         plt = _pyplot()
         fig, axes = plt.subplots(3, 1, sharex=True, figsize=(7.0, 7.5),
@@ -270,6 +286,13 @@ def plot_window(metrics, *, axes=None, immune_var="immune_index_end", scenario_d
                                ms=3, label=label)
         axes[1].plot(doses, sub["blockade_hours"].transpose(dose_dim).values, marker="o",
                      ms=3, color=line.get_color())
+        if bands is not None:
+            for ax, name in ((axes[0], immune_var), (axes[1], "blockade_hours")):
+                band = bands[name]
+                if scenario_dim in band.dims:
+                    band = band.isel({scenario_dim: row})
+                q = band.transpose("quantile", dose_dim).values
+                ax.fill_between(doses, q[0], q[1], color=line.get_color(), alpha=0.18, lw=0)
         flags = sub["in_window"].transpose(dose_dim).values
         for left, right in _spans(doses, flags):
             axes[2].barh(row, right - left, left=left, height=0.6, color=line.get_color())
