@@ -41,7 +41,8 @@ def run_rows(compiled, t_eval, P, Y0, events=None, *, method="rodas5p", rtol=1e-
     P : (r, k) parameter rows (parameters then inputs).
     Y0 : (r, n) or (n,) initial states.
     events : None or four arrays (1 or r, d) ``(time, kind, index, amount)`` as from
-        ``dosing.pad_event_tables``.
+        ``events.pad_event_tables``.
+    method, rtol, atol, max_steps : solver settings (see ``ldnsim.solver.integrate``).
 
     Returns
     -------

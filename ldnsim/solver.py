@@ -373,9 +373,9 @@ def integrate(rhs, y0, t_eval, p, *, jac=None, method="rodas5p", rtol=1e-6, atol
     doses : None, ``(times, state_index, amounts)`` boluses, ``(times, index, amounts, kind)``
         with kind 0 = add to state, 1 = add to parameter slot, or a ``dosing.EventTable``.
         Outputs are right-continuous: an output at a dose time includes the dose.
-    outputs : njit function ``outputs(t, y, p, out)``, optional, with ``n_outputs`` (int) the
-        length of ``out``: evaluated at every output time with the parameters in force then
-        (after the events at that time), into ``Solution.outputs`` (m, n_outputs).
+    outputs, n_outputs : njit function ``outputs(t, y, p, out)`` and the length of ``out``,
+        optional: evaluated at every output time with the parameters in force then (after the
+        events at that time), into ``Solution.outputs`` (m, n_outputs).
     max_steps : int, accepted plus rejected steps over the whole run.
     first_step : initial step size, or None to choose one.
     throw : raise :class:`ldnsim.SolverError` on failure (else return the status).
@@ -423,13 +423,26 @@ def integrate_batch(rhs, y0s, t_eval, ps, *, jac=None, method="rodas5p", rtol=1e
                     jac_sparsity=None):
     """Integrate many rows (parameter sets) in parallel on numba threads.
 
-    ``y0s`` is (r, n) or (n,) shared; ``ps`` is (r, k); ``doses`` is shared by all rows (as in
-    :func:`integrate`) or given as 2-D arrays with a leading row axis, padded with
-    ``time = inf``. One failing row never stops the others: its status says why and its
-    outputs from the failure on are NaN. Results are bitwise identical whatever the number of
-    threads (``numba.set_num_threads``). Other keywords as in :func:`integrate`; with
-    ``jac_sparsity=None`` the Jacobian structure is probed at the first row, so pass the
-    pattern when results must not depend on which row comes first.
+    One failing row never stops the others: its status says why and its values from the
+    failure on are NaN. Results are bitwise identical whatever the number of threads
+    (``numba.set_num_threads``).
+
+    Parameters
+    ----------
+    rhs, jac, outputs, n_outputs : as in :func:`integrate`, shared by every row.
+    y0s : (r, n) initial states, or (n,) shared by all rows.
+    t_eval : (m,) non-decreasing output times, shared.
+    ps : (r, k) parameters, one row per trajectory.
+    doses : as in :func:`integrate` (shared by all rows), or ``(times, index, amounts[,
+        kind])`` as 2-D arrays (r or 1, d) with one row of events per trajectory, padded
+        with ``time = inf``.
+    method, rtol, atol, max_steps, first_step, autonomous, specialize : as in
+        :func:`integrate`.
+    throw : raise :class:`ldnsim.SolverError` when any row fails (default: report it in
+        ``status``).
+    jac_sparsity : as in :func:`integrate`; with None the Jacobian's structure is probed at
+        the first row, so pass the pattern when results must not depend on which row comes
+        first.
 
     Returns
     -------

@@ -147,7 +147,13 @@ def shipped_model_dirs():
 
 
 def list_models():
-    """Return the sorted names of the shipped models (usable with `load_model`)."""
+    """The shipped models.
+
+    Returns
+    -------
+    list of str
+        Sorted names, usable with :func:`load_model`.
+    """
     return sorted({p.stem for d in shipped_model_dirs() for p in d.glob("*.toml")})
 
 

@@ -123,9 +123,27 @@ def to_sbml_string(model, *, params=None, scenarios=()) -> str:
 
 
 def export_sbml(model, path, *, params=None, scenarios=()) -> Path:
-    """Write ``model`` as SBML L3V2 to ``path`` and check it with libSBML; return the path.
+    """Write ``model`` as SBML Level 3 Version 2, checked with libSBML's consistency check.
 
-    Raises ModelError if libSBML's consistency check reports errors.
+    Parameters
+    ----------
+    model : Model, shipped model name or path
+    path : str or os.PathLike
+        The SBML file to write (atomically).
+    params : dict, optional
+        Parameter values to write instead of the file's (after the scenarios).
+    scenarios : sequence of str
+        Scenarios applied to the parameter values, in order.
+
+    Returns
+    -------
+    pathlib.Path
+        The written path.
+
+    Raises
+    ------
+    ModelError
+        libSBML's consistency check reports errors.
     """
     libsbml = _libsbml()
     model = load_model(model)

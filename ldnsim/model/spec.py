@@ -35,11 +35,28 @@ __all__ = ["State", "Parameter", "Input", "Definition", "Ode", "Output", "Scenar
 
 @dataclass(frozen=True, kw_only=True)
 class Model:
-    """A validated ODE model.
+    """A validated ODE model (usually read from a file by :func:`ldnsim.load_model`).
 
-    After construction ``definitions`` are in dependency order and ``odes`` in state order.
-    ``hash`` is the hex sha256 of the file text plus the ldnsim version (for a model built in
-    Python: of its content).
+    Parameters
+    ----------
+    name : str
+        ASCII letters, digits and ``_``; the file name of a model read from a file.
+    description : str
+    time_unit : str
+        One of s, min, h, d, wk.
+    dose_target : str or None
+        The state a dose goes to when it names none.
+    path : str or None
+        The file it was read from.
+    hash : str
+        Hex sha256 of the file text plus the ldnsim version; computed from the content when
+        empty (a model built in Python).
+    states, parameters, inputs, definitions, odes, outputs : sequence
+        Of :class:`State`, :class:`Parameter`, :class:`Input`, :class:`Definition`,
+        :class:`Ode` and :class:`Output` (``ldnsim.model.entries``). After construction
+        ``definitions`` are in dependency order and ``odes`` in state order.
+    scenarios : dict of str to Scenario
+        Named overlays of parameter values.
 
     Raises
     ------

@@ -8,7 +8,14 @@ runs them chunk by chunk and labels the result.
 """
 from __future__ import annotations
 
-from .plan import MAX_RESULT_BYTES, RESERVED_DIMS, SweepPlan, plan_sweep, scenario_label
+from .plan import (
+    MAX_RESULT_BYTES,
+    PLAN_PARAMETERS,
+    RESERVED_DIMS,
+    SweepPlan,
+    plan_sweep,
+    scenario_label,
+)
 from .run import DEFAULT_CHUNK_SIZE, ChunkResult, SweepWarning, numba_threads, run_chunk, run_plan
 
 __all__ = ["sweep", "plan_sweep", "run_plan", "run_chunk", "SweepPlan", "ChunkResult",
@@ -24,33 +31,8 @@ def sweep(model, t_eval, *, axes=None, mode="product", regimen=None, params=None
 
     Parameters
     ----------
-    model : Model, shipped model name or path
-    t_eval : (m,) output times in the model's time unit (the first is the start).
-    axes : mapping name -> values, optional
-        One dim per entry, in order: ``"dose"`` (amounts per administration; every dose of
-        ``regimen`` gets the amount), ``"scenario"`` (a list of scenario combinations, each a
-        name or a list of names applied together, labelled by joining with '+'), or a
-        parameter name (its values).
-    mode : {"product", "zip"}
-        Product grid of the axes, or the axes zipped element-wise into one dim ``case``.
-    regimen : Regimen or Dose, optional
-    params : dict, optional
-        Parameter values for every row (after scenarios, before axes and samples).
-    scenarios : sequence of str
-        Scenarios applied to every row, before the scenario axis.
-    samples : mapping parameter -> values (all of length n), optional
-        Points in parameter space, one more dim ``sample`` (see ``ldnsim.experiment`` for
-        random and Latin-hypercube designs).
-    population : ldnsim.population.Population, optional
-        Virtual subjects, dim ``subject``: parameters are multiplied by each subject's factors.
-    y0 : dict or array, optional
-        Initial state.
-    keep : sequence of str, optional
-        Variables to store (default: every output, or every state when there are none).
-    method, rtol, atol, max_steps : solver settings.
-    threads, progress, chunk_size : see :func:`run_plan`; none of them changes the values.
-    attrs : dict, optional
-        Extra provenance attributes.
+{plan_parameters}    threads, progress, chunk_size : int, bool, int, optional
+        See :func:`run_plan`; none of them changes the values.
 
     Returns
     -------
@@ -67,3 +49,7 @@ def sweep(model, t_eval, *, axes=None, mode="product", regimen=None, params=None
                       keep=keep, method=method, rtol=rtol, atol=atol, max_steps=max_steps,
                       attrs=attrs)
     return run_plan(plan, threads=threads, progress=progress, chunk_size=chunk_size)
+
+
+if sweep.__doc__:  # None under python -OO
+    sweep.__doc__ = sweep.__doc__.replace("{plan_parameters}", PLAN_PARAMETERS)

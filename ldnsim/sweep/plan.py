@@ -24,7 +24,8 @@ from ldnsim.model import Model, load_model
 from ldnsim.population import Population
 from ldnsim.solver import METHODS
 
-__all__ = ["SweepPlan", "plan_sweep", "scenario_label", "MAX_RESULT_BYTES", "RESERVED_DIMS"]
+__all__ = ["SweepPlan", "plan_sweep", "scenario_label", "MAX_RESULT_BYTES", "RESERVED_DIMS",
+           "PLAN_PARAMETERS"]
 
 #: Largest in-memory result (float64 values kept) a plan accepts; more is almost always a
 #: mistake in ``output.step`` or the grid (use fewer variables, a coarser step, or a later
@@ -425,8 +426,11 @@ def _provenance(model, grid, mode, scenarios, params, regimen, solver, populatio
 def plan_sweep(model, t_eval, *, axes=None, mode="product", regimen=None, params=None,
                scenarios=(), samples=None, population=None, y0=None, keep=None,
                method="rodas5p", rtol=1e-6, atol=1e-9, max_steps=100_000, attrs=None):
-    """Flatten a sweep into rows of arrays; see :func:`ldnsim.sweep.sweep` for the parameters.
+    """Flatten a sweep into rows of arrays (:func:`ldnsim.sweep.sweep` runs them).
 
+    Parameters
+    ----------
+{plan_parameters}
     Returns
     -------
     SweepPlan
@@ -454,3 +458,37 @@ def plan_sweep(model, t_eval, *, axes=None, mode="product", regimen=None, params
                      coords=grid.coords, P=P, y0=model.initial_state(y0), tables=tables,
                      table_index=table_index, keep=keep, keep_index=keep_index,
                      solver=solver, attrs=info)
+
+
+PLAN_PARAMETERS = """    model : Model, shipped model name or path
+    t_eval : (m,) output times in the model's time unit (the first is the start).
+    axes : mapping name -> values, optional
+        One dim per entry, in order: ``"dose"`` (amounts per administration; every dose of
+        ``regimen`` gets the amount), ``"scenario"`` (a list of scenario combinations, each a
+        name or a list of names applied together, labelled by joining with '+'), or a
+        parameter name (its values).
+    mode : {"product", "zip"}
+        Product grid of the axes, or the axes zipped element-wise into one dim ``case``.
+    regimen : Regimen or Dose, optional
+    params : dict, optional
+        Parameter values for every row (after scenarios, before axes and samples).
+    scenarios : sequence of str
+        Scenarios applied to every row, before the scenario axis.
+    samples : mapping parameter -> values (all of length n), optional
+        Points in parameter space, one more dim ``sample`` (see ``ldnsim.experiment`` for
+        random and Latin-hypercube designs).
+    population : ldnsim.population.Population, optional
+        Virtual subjects, dim ``subject``: parameters are multiplied by each subject's factors.
+    y0 : dict or array, optional
+        Initial state.
+    keep : sequence of str, optional
+        Variables to store (default: every output, or every state when there are none).
+    method, rtol, atol, max_steps : str, float, float or (n,), int
+        Solver settings (see :func:`ldnsim.solver.integrate`).
+    attrs : dict, optional
+        Extra provenance attributes.
+"""
+"""The parameters of :func:`plan_sweep` and :func:`ldnsim.sweep.sweep`, documented once."""
+
+if plan_sweep.__doc__:  # None under python -OO
+    plan_sweep.__doc__ = plan_sweep.__doc__.replace("{plan_parameters}", PLAN_PARAMETERS)
