@@ -27,6 +27,7 @@ _LAZY = {
     "save_result": "ldnsim.io", "open_result": "ldnsim.io",
     "export_sbml": "ldnsim.model.sbml",
     "run_experiment": "ldnsim.experiment", "load_experiment": "ldnsim.experiment",
+    "read_dataset": "ldnsim.dataset", "fit": "ldnsim.estimation",
 }
 
 __all__ = sorted(_LAZY) + ["simulate", "ConfigError", "LdnsimError", "ModelError", "RegimenError",
