@@ -296,9 +296,8 @@ def _read_text(source):
         return source.decode("utf-8-sig", errors="replace"), None, "<data text>"
     if not isinstance(source, (str, os.PathLike)):
         raise DataError(f"a data set is a path or CSV text, got {type(source).__name__}")
-    if isinstance(source, str) and ("\n" in source or "," in source) \
-            and not Path(source).is_file():
-        return source, None, "<data text>"
+    if isinstance(source, str) and ("\n" in source or "\r" in source):
+        return source, None, "<data text>"  # a path never holds a line break
     path = Path(source)
     where = str(path)
     try:
@@ -311,6 +310,8 @@ def _read_text(source):
         raise DataError(f"{where}: is a directory, not a data file") from None
     except OSError as exc:
         raise DataError(f"{where}: cannot read ({exc.strerror or exc})") from None
+    except ValueError as exc:  # e.g. a NUL byte in the path
+        raise DataError(f"{where!r}: not a usable path ({exc})") from None
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
