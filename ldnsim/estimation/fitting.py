@@ -67,20 +67,31 @@ def _optimise(obj, x0, *, free=None, max_iter=500):
         x = full(res.x)
         return x, obj.value(x), bool(res.success), str(res.message)
 
-    def fun(z):
-        v, g = obj.value_and_grad(full(z))
-        return v, g[free]
+    # L-BFGS-B starts with a unit Hessian: scale each variable by the square root of its
+    # Fisher information at the start, so the first step is about a Newton step instead of
+    # a jump across the bounds (the gradient of -2 log L is often in the hundreds).
+    try:
+        d = np.sqrt(np.maximum(np.diag(2.0 * obj.fisher(full(z0)))[free], 0.0))
+    except EstimationError:
+        d = np.ones(int(free.sum()))
+    d = np.where(np.isfinite(d), d, 1.0)
+    d = np.maximum(d, 1e-4 * max(float(d.max(initial=0.0)), 1.0))
 
-    res = minimize(fun, z0, jac=True, method="L-BFGS-B", bounds=list(zip(lb, ub)),
+    def fun(zs):
+        v, g = obj.value_and_grad(full(zs / d))
+        return v, g[free] / d
+
+    res = minimize(fun, z0 * d, jac=True, method="L-BFGS-B", bounds=list(zip(lb * d, ub * d)),
                    options={"maxiter": max_iter, "ftol": 1e-12, "gtol": 1e-6, "maxcor": 20})
-    x = full(res.x)
+    z = res.x / d
+    x = full(z)
     converged = bool(res.success)
     if not converged and res.nit > 0:
         # L-BFGS-B stops "ABNORMAL" when its line search cannot improve on a point whose
         # gradient (finite differences, solver tolerance) is already at its noise level:
         # accept when the projected gradient is small.
-        g = np.asarray(res.jac, dtype=float)
-        at_lo, at_hi = res.x <= lb + 1e-10, res.x >= ub - 1e-10
+        g = np.asarray(res.jac, dtype=float) * d
+        at_lo, at_hi = z <= lb + 1e-10, z >= ub - 1e-10
         g = np.where((at_lo & (g > 0)) | (at_hi & (g < 0)), 0.0, g)
         converged = bool(np.max(np.abs(g)) < GRADIENT_TOLERANCE)
     return x, obj.value(x), converged, str(res.message)

@@ -285,6 +285,13 @@ def _summaries(grid, values, var, start, end, metrics, model):
         res = nca(ds, var, start=start, end=end)
         for m in nca_metrics - {"Cavg"}:
             out[m] = res[m].values
+        if nca_metrics & {"Cmax", "Tmax"}:
+            cmax, tmax = _refined_peak(grid, values, start, end)
+            if "Cmax" in out:
+                out["Cmax"] = np.where(np.isfinite(cmax), np.maximum(cmax, out["Cmax"]),
+                                       out["Cmax"])
+            if "Tmax" in out:
+                out["Tmax"] = np.where(np.isfinite(tmax), tmax - start, out["Tmax"])
         if "Cavg" in nca_metrics:
             out["Cavg"] = res["AUC"].values / (end - start)
     if "Cmin" in metrics:
@@ -292,6 +299,29 @@ def _summaries(grid, values, var, start, end, metrics, model):
         v = values[:, inside]
         out["Cmin"] = np.where(np.isnan(v).any(axis=1), np.nan, np.min(v, axis=1))
     return out
+
+
+def _refined_peak(grid, values, start, end):
+    """Peak height and time from the parabola through the sampled maximum and its two
+    neighbours (NaN where the maximum is at a window edge): unlike the sampled maximum, they
+    change smoothly with the parameters, so their finite-difference gradients are not zero."""
+    inside = np.flatnonzero((grid >= start - 1e-12) & (grid <= end + 1e-12))
+    t, v = grid[inside], values[:, inside]
+    i = np.argmax(np.nan_to_num(v, nan=-np.inf), axis=1)
+    ok = (i > 0) & (i < t.size - 1)
+    j = np.clip(i, 1, t.size - 2)
+    rows = np.arange(v.shape[0])
+    t0, t1, t2 = t[j - 1], t[j], t[j + 1]
+    y0, y1, y2 = v[rows, j - 1], v[rows, j], v[rows, j + 1]
+    # Newton form: y = y1 + d01 (x - t1) + c (x - t1)(x - t0); vertex where dy/dx = 0
+    d01 = (y1 - y0) / (t1 - t0)
+    d12 = (y2 - y1) / (t2 - t1)
+    c = (d12 - d01) / (t2 - t0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        x = 0.5 * (t0 + t1) - d01 / (2 * c)
+        x = np.where((c < 0) & ok, np.clip(x, t0, t2), np.nan)
+        peak = y1 + d01 * (x - t1) + c * (x - t1) * (x - t0)
+    return peak, x
 
 
 # ---------------------------------------------------------------------------- building

@@ -49,7 +49,7 @@ def profile_likelihood(obj, x_hat, obj_hat, k, *, cov=None, level=0.95, max_step
     sides = {}
     for d in (-1.0, 1.0):
         pts, stats, paths = [], [], []
-        x_cur = x_hat.copy()
+        x_cur, x_prev = x_hat.copy(), None
         step, last = step0, 0.0
         bound = obj.lower[k] if d < 0 else obj.upper[k]
         for _ in range(max_steps):
@@ -58,6 +58,11 @@ def profile_likelihood(obj, x_hat, obj_hat, k, *, cov=None, level=0.95, max_step
             if hit:
                 target = bound
             x_try = x_cur.copy()
+            if x_prev is not None and x_cur[k] != x_prev[k]:
+                # predictor: continue the path's direction, so parameters that compensate
+                # for the profiled one (a flat valley) start where they will end up
+                slope = (x_cur - x_prev) / (x_cur[k] - x_prev[k])
+                x_try = np.clip(x_cur + slope * (target - x_cur[k]), obj.lower, obj.upper)
             x_try[k] = target
             x_new, value, _, _ = _optimise(obj, x_try, free=free, max_iter=max_iter)
             stat = obj.profile_stat(value, obj_hat)
@@ -71,7 +76,7 @@ def profile_likelihood(obj, x_hat, obj_hat, k, *, cov=None, level=0.95, max_step
                 step = min(step * 2.0, 2.0)
             elif rise > 0.3 * threshold:
                 step = max(step / 2.0, 1e-4)
-            x_cur, last = x_new, stat
+            x_cur, x_prev, last = x_new, x_cur, stat
         sides[d] = (pts, stats, paths)
     lo_pts, lo_stats, lo_paths = sides[-1.0]
     hi_pts, hi_stats, hi_paths = sides[1.0]
