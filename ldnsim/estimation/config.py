@@ -63,7 +63,7 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ..errors import ConfigError
 
@@ -144,25 +144,26 @@ class FitConfig(_Section):
     posterior: PosteriorSection | None = None
     predictive: PredictiveSection = PredictiveSection()
 
-    @model_validator(mode="after")
-    def _error(self):
-        err = self.error
-        if not err:
-            return self
+    @field_validator("error")
+    @classmethod
+    def _error(cls, err):
+        def check(spec, prefix):
+            try:
+                ErrorEntry.model_validate(spec)
+            except ValidationError as exc:
+                e = exc.errors(include_url=False)[0]
+                key = ".".join([prefix] * bool(prefix) + [str(p) for p in e["loc"]])
+                raise ValueError(f"{key}: {e['msg']}") from None
+
         if "model" in err and not isinstance(err["model"], dict):
-            ErrorEntry.model_validate(err)  # one spec for every NAME
+            check(err, "")  # one spec for every NAME
         else:
             for name, spec in err.items():
                 if not isinstance(spec, dict):
-                    raise ValueError(f"error.{name}: expected a table {{ model = ..., ... }} "
-                                     "(or give model = ... directly under [error])")
-                try:
-                    ErrorEntry.model_validate(spec)
-                except ValidationError as exc:
-                    e = exc.errors(include_url=False)[0]
-                    where = ".".join(str(p) for p in e["loc"])
-                    raise ValueError(f"error.{name}.{where}: {e['msg']}") from None
-        return self
+                    raise ValueError(f"{name}: expected a table {{ model = ..., ... }} (or "
+                                     "give model = ... directly under [error])")
+                check(spec, name)
+        return err
 
 
 def load_fit_config(source):

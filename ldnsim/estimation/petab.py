@@ -130,7 +130,7 @@ def export_petab(problem, directory, *, fit=None, name=None):
     if fit is not None:
         estimates = dict(zip([str(p) for p in fit["parameter"].values],
                              np.asarray(fit["estimate"].values, float)))
-    obs_rows, meas, skipped = {}, [], 0
+    obs_rows, meas, skipped, noise_names = {}, [], 0, set()
     for o in range(problem.n_obs):
         name = str(obs["NAME"].values[o])
         metric, var = parse_name(name)
@@ -145,6 +145,7 @@ def export_petab(problem, directory, *, fit=None, name=None):
             noise = repr(float(problem.sd[o]))
         else:
             noise = ";".join(problem.errors[name].parameters)
+            noise_names.add(name)
         s = int(problem.obs_subject[o])
         meas.append({"observableId": oid, "simulationConditionId": cond_ids[s],
                      "measurement": float(problem.y[o]),
@@ -164,7 +165,9 @@ def export_petab(problem, directory, *, fit=None, name=None):
                       "parameterScale": "log10" if p.scale == "log" else "lin",
                       "lowerBound": p.lower, "upperBound": p.upper,
                       "nominalValue": estimates.get(p.name, p.init), "estimate": 1})
-    for spec in problem.errors.values():
+    for name, spec in problem.errors.items():
+        if name not in noise_names:
+            continue  # only summary observations use it: not exported
         for pname, value in zip(spec.parameters, spec.values):
             est = 1 if (spec.estimate and problem.method == "ml") else 0
             prows.append({"parameterId": pname, "parameterName": pname,

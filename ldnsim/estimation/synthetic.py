@@ -82,12 +82,15 @@ def synthetic_dataset(model, doses, times, names, *, params=None, scenarios=None
                "SCENARIO", "STUDY", "SOURCE", "METHOD"]
     template = _write(columns, rows, notes)
     data = read_dataset(template, model, references=False)
-    first = model.parameter_names[0]
+    used = {k for sc in (scenarios or {}).values() for name in sc.split("+") if name
+            for k in model.scenarios[name].values}
+    first = next(p for p in model.parameter_names if p not in used)
     fixed = {k: v for k, v in params.items() if k != first}
-    pb = build_problem(model, data, {first: {"init": params.get(
-        first, model.parameters[0].value), "lower": -1e300, "upper": 1e300, "scale": "lin"}},
-        fixed=fixed, method="wls", error="additive")
-    f, ok = pb.predict([params.get(first, model.parameters[0].value)])
+    value = params.get(first, model.parameters[model.parameter_names.index(first)].value)
+    pb = build_problem(model, data, {first: {"init": value, "lower": -1e300, "upper": 1e300,
+                                             "scale": "lin"}},
+                       fixed=fixed, method="wls", error="additive")
+    f, ok = pb.predict([value])
     if not ok[0]:
         raise RuntimeError("the model could not be solved at the true parameters")
     f = f[0]
