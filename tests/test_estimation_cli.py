@@ -119,3 +119,9 @@ def test_interrupted_fit_writes_nothing(tmp_path, monkeypatch, capsys):
     assert code == 130
     assert "interrupted" in capsys.readouterr().err
     assert list(out.iterdir()) == []
+
+
+def test_example_config_is_valid():
+    config, base, _, _ = load_fit_config(ROOT / "tests" / "data" / "fit_oral.toml")
+    assert config.fit.model == "one_compartment_oral" and config.profile.parameters is True
+    assert (base / config.fit.data).is_file()
