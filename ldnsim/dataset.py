@@ -534,11 +534,10 @@ def _observations_dataset(obs, time_unit):
     def arr(key, dtype):
         return np.asarray(obs[key], dtype=dtype)
 
-    names = arr("NAME", object)
     units = arr("UNIT", object)
     data = {
         "DV": ("obs", arr("DV", float), {"long_name": "observed value",
-                                          "units": _common_unit(names, units)}),
+                                          "units": _common_unit(units)}),
         "SD": ("obs", arr("SD", float), {"long_name": "standard deviation of DV (NaN: unknown)"}),
         "N": ("obs", arr("N", np.int64), {"long_name": "subjects behind a mean (0: not given)"}),
         "TSTART": ("obs", arr("TSTART", float), {"long_name": "window start of a summary "
@@ -555,17 +554,13 @@ def _observations_dataset(obs, time_unit):
     return xr.Dataset(data, coords=coords)
 
 
-def _common_unit(names, units):
+def _common_unit(units):
     distinct = set(units.tolist())
     return distinct.pop() if len(distinct) == 1 else "see UNIT"
 
 
-def _regimens(doses, subjects, where):
-    out = {}
-    for sid in subjects:
-        entries = doses.get(sid, [])
-        out[sid] = Regimen(tuple(d for d, _, _ in entries))
-    return out
+def _regimens(doses, subjects):
+    return {sid: Regimen(tuple(d for d, _, _ in doses.get(sid, []))) for sid in subjects}
 
 
 def read_dataset(source, model=None, *, references=None):
@@ -622,7 +617,7 @@ def _read_one(source, references, prefix):
     time_unit = "model time unit"
     ds = _observations_dataset(obs, time_unit)
     data = ObservedData(
-        subjects=tuple(subjects), regimens=_regimens(doses, subjects, where),
+        subjects=tuple(subjects), regimens=_regimens(doses, subjects),
         scenarios={s: scen.get(s, ()) for s in subjects}, start=start, observations=ds,
         studies=tuple(sorted(set(r.text("STUDY") for r in rows))), notes=tuple(notes),
         columns=columns, records=tuple(r.cells for r in rows),

@@ -125,7 +125,9 @@ def covariance_from_fisher(info, rcond=1e-10):
     cov = (vecs[:, keep] / vals[keep]) @ vecs[:, keep].T
     singular = np.zeros(n, bool)
     if (~keep).any():
-        singular = np.any(np.abs(vecs[:, ~keep]) > 1e-3, axis=1)
+        # a parameter is named when it carries a real share (> 1 %) of an undetermined
+        # direction, not every parameter with a rounding-level component
+        singular = np.any(vecs[:, ~keep] ** 2 > 0.01, axis=1)
         d = np.diag(cov).copy()
         d[singular] = np.inf
         np.fill_diagonal(cov, d)
@@ -172,6 +174,9 @@ def fit(model, data, params, *, method="ml", error=None, fixed=None, scenarios=(
         Iteration limit per start.
     progress : bool
         Show progress bars (tqdm) on stderr.
+    settings : dict, optional
+        Recorded in the result's ``settings`` attribute (``ldnsim fit`` stores its
+        configuration text there).
 
     Returns
     -------
@@ -211,10 +216,7 @@ def fit_problem(problem, *, starts=1, seed=None, gradient="fd", profile=(), post
     obj = Objective(problem, gradient=gradient)
     runs = []
     for x0 in _bar(_start_points(obj, starts, seed), progress, "starts"):
-        try:
-            runs.append(_optimise(obj, x0, max_iter=max_iter))
-        except EstimationError:
-            raise
+        runs.append(_optimise(obj, x0, max_iter=max_iter))
     values = np.array([r[1] for r in runs])
     best = int(np.argmin(values))
     x_hat, obj_hat, converged, message = runs[best]
@@ -226,7 +228,7 @@ def fit_problem(problem, *, starts=1, seed=None, gradient="fd", profile=(), post
                       "increase max_iter or check the problem", FitWarning, stacklevel=2)
     info = obj.fisher(x_hat)
     cov, singular = covariance_from_fisher(info)
-    names = obj.problem.x_names if hasattr(obj.problem, "x_names") else None
+    names = obj.problem.x_names
     if singular.any():
         bad = [names[i] for i in np.flatnonzero(singular)]
         warnings.warn(f"the Fisher information is singular: {', '.join(bad)} cannot be "
