@@ -400,3 +400,22 @@ def test_lower_layers_do_not_import_estimation():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.strip()
     assert out == "[]"
+
+
+def test_fit_simulates_only_the_states_the_observations_need():
+    from ldnsim.estimation.reduce import reduced_model
+    ldn = ldnsim.load_model("ldn")
+    part = reduced_model(ldn, {"C_ntx", "C_6bn"}, {"gut"})
+    assert part.state_names == ("gut", "ntx_levo", "deep_levo", "ntx_dextro", "deep_dextro",
+                                "bn_levo", "bn_dextro")
+    assert part.parameter_names == ldn.parameter_names  # same parameter vector layout
+    assert reduced_model(ldn, {"occupancy_mor_drug"}, {"gut"}).states != ldn.states
+    # exact: the reduced pkpd_indirect model (effect dropped) predicts what the full one does
+    text = synthetic_dataset("pkpd_indirect", {1: [(0.0, 1000.0)], 2: [(0.0, 10000.0)]},
+                             [1, 4, 12, 48], ["C_central"], seed=2)
+    full = build_problem("pkpd_indirect", text, ["CL", "V2"], reduce=False)
+    red = build_problem("pkpd_indirect", text, ["CL", "V2"])
+    assert red.sim_model.state_names == ("depot", "central", "peripheral")
+    assert full.sim_model is full.model
+    theta = [[18.6, 40.2], [25.0, 30.0]]
+    np.testing.assert_allclose(red.predict(theta)[0], full.predict(theta)[0], rtol=1e-6)

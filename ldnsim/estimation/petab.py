@@ -75,7 +75,14 @@ def export_petab(problem, directory, *, fit=None, name=None):
     text = to_sbml_string(model, params=problem.fixed, scenarios=problem.scenarios)
     doc = libsbml.readSBMLFromString(text)
     sm = doc.getModel()
-    ev_t, ev_k, ev_i, ev_a = problem.events
+    # events against the full model (the problem may simulate a reduced one)
+    from ..dosing import EventTable, pad_event_tables
+    tables = []
+    for sid in problem.data.subjects:
+        table = problem.data.regimens[sid].expand(model)
+        tables.append(EventTable(table.time - problem.data.start[sid], table.kind,
+                                 table.index, table.amount))
+    ev_t, ev_k, ev_i, ev_a = pad_event_tables(tables)
     finite = np.isfinite(ev_t)
     n_slots = int(finite.sum(axis=1).max()) if finite.size else 0
     targets = sorted({(int(k), int(i)) for k, i, f in zip(ev_k.ravel(), ev_i.ravel(),

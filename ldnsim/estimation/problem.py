@@ -126,7 +126,11 @@ class Problem:
 
     Attributes
     ----------
-    model, compiled : Model, CompiledModel
+    model : Model
+        The model as given.
+    sim_model, compiled : Model, CompiledModel
+        What is simulated: ``model`` reduced to the states the observations depend on
+        (``ldnsim.estimation.reduce``; ``model`` itself when nothing can be dropped).
     data : ObservedData
     params : tuple of ParameterSpec
     errors : dict of str to ErrorSpec
@@ -147,6 +151,7 @@ class Problem:
     data: ObservedData
     params: tuple
     errors: dict
+    sim_model: object = None
     method: str = "ml"
     fixed: dict = field(default_factory=dict)
     scenarios: tuple = ()
@@ -233,7 +238,7 @@ class Problem:
             f[:, obs_idx] = arrays[kind][s::S][:, gi, vi]
         for var, kind, vi, start, end, items in self._summary:
             values = _summaries(self.grid, arrays[kind][:, :, vi], var, start, end,
-                                {m for _, _, m in items}, self.model)
+                                {m for _, _, m in items}, self.sim_model)
             for o, s, metric in items:
                 f[:, o] = values[metric][s::S]
         ok = (res.status == 0).reshape(R, S).all(axis=1)
@@ -257,14 +262,15 @@ class Problem:
         res = run_rows(self.compiled, t, P.reshape(R * S, -1), self.y0, events, **self.solver)
         out = {}
         names = set(self.data.observations["NAME"].values.tolist())
+        sim = self.sim_model
         for name in sorted(names):
             metric, var = parse_name(name)
             if metric is not None:
                 continue
-            if var in self.model.output_names:
-                arr = res.outputs[:, :, self.model.output_names.index(var)]
+            if var in sim.output_names:
+                arr = res.outputs[:, :, sim.output_names.index(var)]
             else:
-                arr = res.states[:, :, self.model.state_names.index(var)]
+                arr = res.states[:, :, sim.state_names.index(var)]
             arr = np.where((res.status == 0)[:, None], arr, np.nan)
             out[name] = arr.reshape(R, S, -1)
         return t, out
@@ -410,7 +416,8 @@ def _errors(data, error, method):
 
 
 def build_problem(model, data, params, *, method="ml", error=None, fixed=None, scenarios=(),
-                  rtol=1e-8, atol=1e-10, solver_method="rodas5p", max_steps=100_000):
+                  rtol=1e-8, atol=1e-10, solver_method="rodas5p", max_steps=100_000,
+                  reduce=True):
     """Lay out a fit problem.
 
     Parameters
@@ -431,6 +438,9 @@ def build_problem(model, data, params, *, method="ml", error=None, fixed=None, s
         Applied to every subject before its own ``SCENARIO``.
     rtol, atol, solver_method, max_steps : solver settings (tighter than simulation defaults,
         so finite-difference gradients are accurate).
+    reduce : bool
+        Simulate only the states the observations depend on (exact; see
+        ``ldnsim.estimation.reduce``).
 
     Returns
     -------
@@ -454,6 +464,12 @@ def build_problem(model, data, params, *, method="ml", error=None, fixed=None, s
     if clash:
         raise EstimationError(f"parameter {clash[0]!r} is both fitted and fixed; remove it from "
                               "one of them")
+    from .reduce import reduced_model
+
+    observed = {parse_name(n)[1] for n in set(data.observations["NAME"].values.tolist())}
+    dosed = {d.target or model.dose_target for reg in data.regimens.values() for d in reg}
+    full = model
+    model = reduced_model(full, observed, dosed) if reduce else full
     compiled = model.compile()
     pnames = model.parameter_names
     index = np.array([pnames.index(p.name) for p in specs], dtype=np.int64)
@@ -474,7 +490,7 @@ def build_problem(model, data, params, *, method="ml", error=None, fixed=None, s
         tables.append(EventTable(table.time - t0, table.kind, table.index, table.amount))
     base = np.array(base)
     if not compiled.autonomous and any(data.start[s] != 0 for s in subjects):
-        raise EstimationError(f"model {model.name!r} reads the time t, so each subject must "
+        raise EstimationError(f"model {full.name!r} reads the time t, so each subject must "
                               "start at TIME 0 (their first records differ)")
     obs = data.observations
     sid_index = {s: i for i, s in enumerate(subjects)}
@@ -520,7 +536,8 @@ def build_problem(model, data, params, *, method="ml", error=None, fixed=None, s
     errors = _errors(data, error, method)
     error_obs = {name: np.flatnonzero((obs["NAME"].values == name) & ~np.isfinite(
         obs["SD"].values)) for name in errors}
-    return Problem(model=model, compiled=compiled, data=data, params=specs, errors=errors,
+    return Problem(model=full, sim_model=model, compiled=compiled, data=data, params=specs,
+                   errors=errors,
                    method=method, fixed=fixed, scenarios=tuple(scenarios),
                    solver={"rtol": rtol, "atol": atol, "method": solver_method,
                            "max_steps": max_steps},

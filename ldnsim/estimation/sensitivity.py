@@ -193,7 +193,7 @@ class SensitivityProblem:
                                   "gradient = 'fd'")
         self.problem = problem
         sens, self.state_index, self.output_index = sensitivity_model(
-            problem.model, list(problem.param_names))
+            problem.sim_model, list(problem.param_names))
         self.model = sens
         self.compiled = sens.compile()
         self.y0 = np.concatenate([problem.y0, np.zeros(self.state_index.size)])
