@@ -20,6 +20,8 @@ Fits simulate the reduced model (``ldnsim.estimation.reduce``: for ldn_pk 7 of t
 144 states in all, did not finish compiling in 16 minutes here).
 
     python benchmarks/estimation.py                     # ~5-10 min on 2 shared cores
+    python benchmarks/estimation.py --demo /tmp/ldn     # write the ldn_pk data + a fit config
+    ldnsim fit /tmp/ldn/ldn_pk.toml -o /tmp/ldn/ldn_pk.nc   # ... and fit it, with profiles
     python benchmarks/estimation.py --fits 3 --problems oral,ldn_pk --threads 1
 
 Writes ``benchmarks/results/estimation.json``.
@@ -113,6 +115,48 @@ def run(name, spec, gradient, n_fits, repeats, reduce):
             "truth_in_95ci": f"{sum(truth_in_ci)}/{len(truth_in_ci) * len(spec['params'])}"}
 
 
+DEMO_CONFIG = """\
+# Stand-in for the LDN PK fit: synthetic data from models/ldn.toml (benchmarks/estimation.py).
+[fit]
+name = "ldn_pk"
+model = "ldn"
+data = "ldn_pk_synthetic.csv"
+method = "ml"
+starts = 2
+seed = 1
+
+[parameters]
+{params}
+
+[error]
+model = "proportional"
+
+[profile]
+parameters = true
+
+[predictive]
+draws = 200
+seed = 2
+"""
+
+
+def write_demo(folder):
+    """The ldn_pk synthetic data (seed 0) and a fit configuration with profiles."""
+    from ldnsim.estimation import synthetic_dataset
+    spec = PROBLEMS["ldn_pk"]
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    text = synthetic_dataset(spec["model"], {i: [(0.0, float(d))] for i, d in
+                                             enumerate(spec["doses"])},
+                             spec["times"], spec["names"], params=spec["params"], seed=0,
+                             sd=spec["sd"], notes=["synthetic: models/ldn.toml at its values, "
+                                                   "15 % proportional noise, seed 0"])
+    (folder / "ldn_pk_synthetic.csv").write_text(text)
+    params = "\n".join(f"{k} = {{ init = {v * 1.3!r} }}" for k, v in spec["params"].items())
+    (folder / "ldn_pk.toml").write_text(DEMO_CONFIG.format(params=params))
+    print(f"wrote {folder / 'ldn_pk_synthetic.csv'} and {folder / 'ldn_pk.toml'}")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--problems", default="oral,two_cpt,ldn_pk")
@@ -122,7 +166,11 @@ def main():
                     help="simulate the full models (no reduction to the observed part)")
     ap.add_argument("--threads", type=int, help="numba threads (default: all)")
     ap.add_argument("--out", default=str(HERE / "results" / "estimation.json"))
+    ap.add_argument("--demo", metavar="DIR", help="only write the ldn_pk data and fit config")
     args = ap.parse_args()
+    if args.demo:
+        write_demo(args.demo)
+        return
     if args.threads:
         import numba
         numba.set_num_threads(args.threads)
