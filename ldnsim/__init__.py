@@ -29,18 +29,21 @@ _LAZY = {
     "save_result": "ldnsim.io", "open_result": "ldnsim.io",
     "export_sbml": "ldnsim.model.sbml",
     "run_experiment": "ldnsim.experiment", "load_experiment": "ldnsim.experiment",
+    "read_dataset": "ldnsim.dataset", "fit": "ldnsim.estimation",
 }
 
 __all__ = [  # the lazy names above and the eager ones here (tests/test_layers.py checks)
     "CompiledModel", "ConfigError", "Dose", "EventTable", "LdnsimError", "METHODS", "Model",
     "ModelError", "ModelWarning", "RegimenError", "Regimen", "SolverError", "Status",
-    "__version__", "export_sbml", "integrate", "integrate_batch", "list_models",
-    "load_experiment", "load_model", "loads_model", "open_result", "run_experiment",
-    "save_result", "simulate",
+    "__version__", "export_sbml", "fit", "integrate", "integrate_batch", "list_models",
+    "load_experiment", "load_model", "loads_model", "open_result", "read_dataset",
+    "run_experiment", "save_result", "simulate",
 ]
 
 if TYPE_CHECKING:  # what type checkers and IDEs see; at run time __getattr__ loads lazily
+    from .dataset import read_dataset
     from .dosing import Dose, Regimen
+    from .estimation import fit
     from .events import EventTable
     from .experiment import load_experiment, run_experiment
     from .io import open_result, save_result

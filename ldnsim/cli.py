@@ -7,6 +7,7 @@
     ldnsim models
     ldnsim plot RESULT -o OUT.png [--var NAME]
     ldnsim export-sbml MODEL -o OUT.xml [--scenario S ...]
+    ldnsim fit CONFIG.toml [-o FIT.nc] [--no-figures] [--no-progress] [--threads N]
     ldnsim app [--port N] [--no-browser] [--window-experiment EXPERIMENT]
 
 Bad input (a missing file, an invalid experiment or model, an unknown option) prints one line,
@@ -84,9 +85,13 @@ def _parser():
     s.add_argument("--scenario", action="append", default=[],
                    help="apply a scenario (repeatable, in order)")
     s.set_defaults(func=_cmd_export_sbml)
+    from .estimation.cli import add_arguments as _fit_arguments
+    f = sub.add_parser("fit", help="fit model parameters to observed data (a fit config)")
+    _fit_arguments(f)
+    f.set_defaults(func=_cmd_fit)
     from .app import add_parser as add_app_parser
     a = add_app_parser(sub)  # ldnsim app: its options and command live in ldnsim.app
-    for sp in (r, v, m, pl, s, a):
+    for sp in (r, v, m, pl, s, f, a):
         sp.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                         help="show tracebacks on errors")
     return p
@@ -262,6 +267,11 @@ def _cmd_export_sbml(args):
         raise
     print(f"wrote {out}")
     return EXIT_OK
+
+
+def _cmd_fit(args):
+    from .estimation.cli import cmd_fit
+    return cmd_fit(args)
 
 
 # ---------------------------------------------------------------------------------- main
