@@ -592,6 +592,7 @@ def _texts():
     for item in C.EVIDENCE:
         yield item["part"]
         yield item["text"]
+        yield item.get("run_text", "")
     for _kind, text, _keys in C.SCENARIO_NOTES.values():
         yield text
     for text, _keys in C.SCENARIOS_LEFT_OUT.values():

@@ -186,6 +186,11 @@ EVIDENCE = (
              "through the mechanism modelled here (they measured symptoms, not OGF signalling "
              "or immune cells), or the model is wrong where it is weakest: the blockade "
              "criterion, the peripheral affinities, the benefit mechanism itself.",
+     # added when the window run has the trial dose:
+     "run_text": "This page's smaller run gives P(window open) at {dose:g} mg/day: {values}. "
+                 "This dose lies where daily blockade jumps from none to round the clock (the "
+                 "middle window plot), so whether a sample is in the window there depends on "
+                 "the draw of samples and subjects.",
      "refs": ("smith2011", "younger2013", "cree2010", "sharafaddinzadeh2010", "bruun2024")},
 )
 

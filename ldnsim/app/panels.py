@@ -3,7 +3,9 @@
 Pure functions of a :class:`~ldnsim.app.logic.View`, the model and the window table; no web
 framework. Every value printed comes from the view or the table (``<span data-key=...>``
 elements carry the values the browser test reads); every text from :mod:`content` or the
-model file; every reference from the model's references file.
+model file; every reference from the model's references file. The HTML uses the classes of
+:data:`PAGE_CSS`, which the page attaches once to each text panel as a style sheet (not a
+``<style>`` element in the text, which restyled the page on every redraw).
 """
 from __future__ import annotations
 
@@ -141,7 +143,7 @@ def numbers_html(view, window_rows=(), table=None):
     notes = "".join(f"<p class='muted'>{_esc(x)}</p>" for x in view.notes)
     head = (f"<h3 style='margin:4px 0'>At <span data-key=\"dose\">{format_number(view.dose)}"
             f"</span> mg/day, steady state ({_esc(' + '.join(view.scenarios))})</h3>")
-    return (f"<style>{PAGE_CSS}</style>{head}<table class='ldn'>{''.join(rows)}</table>"
+    return (f"{head}<table class='ldn'>{''.join(rows)}</table>"
             f"{notes}")
 
 
@@ -186,8 +188,7 @@ def _trials_text(item, table):
         return text
     d = table.doses.index(C.TRIAL_DOSE)
     parts = [f"{table.p_open[c][d]:.2f} ({table.label(c)})" for c in range(len(table.combos))]
-    return (text + f" This page's smaller run gives P(window open) at {C.TRIAL_DOSE:g} "
-            f"mg/day: {'; '.join(parts)}.")
+    return f"{text} {item['run_text'].format(dose=C.TRIAL_DOSE, values='; '.join(parts))}"
 
 
 def evidence_html(model, view, table=None, problems=()):
@@ -232,7 +233,7 @@ def evidence_html(model, view, table=None, problems=()):
             rows.append(f"<tr><td></td><td><b>not on this page: {_esc(name)}</b></td>"
                         f"<td>{_esc(note)} {cites.cite(keys)}</td></tr>")
     issues = "".join(f"<p style='color:#b00020'>{_esc(p)}.</p>" for p in problems)
-    return (f"<style>{PAGE_CSS}</style><h3 style='margin:4px 0'>What is data, what is "
+    return (f"<h3 style='margin:4px 0'>What is data, what is "
             f"assumption, what is hypothesis</h3>{issues}<table class='ldn'>{''.join(rows)}"
             f"</table><p class='muted' style='margin:6px 0 2px'>References "
             f"(models/{C.REFERENCES_FILE})</p>{cites.html()}"

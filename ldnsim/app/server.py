@@ -30,6 +30,7 @@ import numpy as np
 from bokeh.layouts import column, row
 from bokeh.models.annotations.geometry import Span
 from bokeh.models.annotations.legends import Legend
+from bokeh.models.css import InlineStyleSheet
 from bokeh.models.formatters import CustomJSTickFormatter
 from bokeh.models.ranges import DataRange1d, Range1d
 from bokeh.models.sources import ColumnDataSource
@@ -106,6 +107,7 @@ class _Page:
         self.view = None
         self.dose = C.DOSE_DEFAULT
         self.scenarios = explorer.default_scenarios()
+        self.css = InlineStyleSheet(css=PAGE_CSS)     # once, not in every redrawn text
         self._controls()
         self.panel_msgs = {k: Div(text="", visible=False, styles={"color": "#b00020"})
                            for k in ("plasma", "brain", "peripheral", "immune")}
@@ -114,11 +116,12 @@ class _Page:
         self._peripheral_figure()
         self._immune_figure()
         self._window_figures()
-        self.evidence = Div(text="", name="evidence", sizing_mode="stretch_width")
+        self.evidence = Div(text="", name="evidence", sizing_mode="stretch_width",
+                            stylesheets=[self.css])
         self.timing = Div(text="", name="timing", styles={"color": "#888", "font-size": "12px"})
         ex = explorer
-        intro = Div(sizing_mode="stretch_width", text=(
-            f"<style>{PAGE_CSS}</style><h2 style='margin:0'>{_esc(C.TITLE)}</h2>"
+        intro = Div(sizing_mode="stretch_width", stylesheets=[self.css], text=(
+            f"<h2 style='margin:0'>{_esc(C.TITLE)}</h2>"
             f"<p class='muted' style='margin:4px 0'>What the <b>{_esc(ex.model.name)}</b> "
             f"model says for a daily dose taken for {ex.days} days (steady state): the time "
             f"courses for one reference subject at the model file's values, the window plot "
@@ -169,7 +172,8 @@ class _Page:
             self.selects.append(sel)
         self.message = Div(text="", name="message", sizing_mode="stretch_width",
                            styles={"color": "#b00020", "font-weight": "600"})
-        self.numbers = Div(text="", name="numbers", sizing_mode="stretch_width")
+        self.numbers = Div(text="", name="numbers", sizing_mode="stretch_width",
+                           stylesheets=[self.css])
 
     # ------------------------------------------------------------------------- figures
     def _plasma_figure(self):
@@ -295,7 +299,8 @@ class _Page:
             fig.add_layout(legend, "above")
             fig.visible = False
         self.window_figs = (w1, w2, w3)
-        self.window_status = Div(text="", name="window_status", sizing_mode="stretch_width")
+        self.window_status = Div(text="", name="window_status", sizing_mode="stretch_width",
+                                 stylesheets=[self.css])
 
     # ------------------------------------------------------------------------- events
     def _on_slider(self, attr, old, new):
