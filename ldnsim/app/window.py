@@ -28,12 +28,13 @@ import os
 import subprocess
 import sys
 import threading
-import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
+from .._files import atomic_write_text
+from .._text import one_line
 from ..errors import ConfigError, LdnsimError
 from . import content as C
 
@@ -292,13 +293,7 @@ def ensure_window(source, cache_dir=None, *, threads=None):
         return table, path, False
     table = compute_window(exp, threads=threads)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
-    try:
-        tmp.write_text(table.to_json(), encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    atomic_write_text(path, table.to_json())
     return table, path, True
 
 
@@ -336,7 +331,7 @@ class WindowProvider:
             self.path = window_cache_path(exp, self.cache_dir)
             table = cached_window(self.source, self.cache_dir)
         except LdnsimError as exc:
-            self._set("failed", message=_one_line(exc))
+            self._set("failed", message=one_line(exc))
             return self
         if table is not None:
             self._set("ready", table=table)
@@ -400,10 +395,6 @@ def _lower_priority():  # pragma: no cover - runs in the child
         pass
 
 
-def _one_line(exc):
-    return " ".join(str(exc).split()) or type(exc).__name__
-
-
 def main(argv=None):
     """``python -m ldnsim.app.window EXPERIMENT [--threads N]``: compute and cache the table."""
     import argparse
@@ -415,7 +406,7 @@ def main(argv=None):
     try:
         table, path, computed = ensure_window(args.experiment, threads=args.threads)
     except LdnsimError as exc:
-        print(f"window experiment: {_one_line(exc)}", file=sys.stderr)
+        print(f"window experiment: {one_line(exc)}", file=sys.stderr)
         return 2
     print(f"{'wrote' if computed else 'cached'} {path}")
     return 0
