@@ -10,8 +10,8 @@ Bokeh models the browser test reads carry a ``name``: ``dose_slider``, ``dose_in
 ``scenario_<i>``, ``message``, ``numbers``, ``plasma_source``, ``brain_source``,
 ``peripheral_source``, ``immune_source``, ``signal_source``, ``window_immune_source``,
 ``window_blockade_source``, ``window_p_source``, ``window_spans``, ``window_status``,
-``dose_marker_immune``, ``dose_marker_blockade``, ``dose_marker_p``, ``evidence``,
-``timing``.
+``dose_marker_immune``, ``dose_marker_blockade``, ``dose_marker_p``, ``evidence``; the
+numbers panel ends with the time the server took (``data-key="redraw_seconds"``).
 """
 from __future__ import annotations
 
@@ -104,6 +104,7 @@ class _Page:
         self._window_cb = None
         self._window_drawn = None
         self._evidence_for = None
+        self._timing = ""
         self.view = None
         self.dose = C.DOSE_DEFAULT
         self.scenarios = explorer.default_scenarios()
@@ -118,7 +119,6 @@ class _Page:
         self._window_figures()
         self.evidence = Div(text="", name="evidence", sizing_mode="stretch_width",
                             stylesheets=[self.css])
-        self.timing = Div(text="", name="timing", styles={"color": "#888", "font-size": "12px"})
         ex = explorer
         intro = Div(sizing_mode="stretch_width", stylesheets=[self.css], text=(
             f"<h2 style='margin:0'>{_esc(C.TITLE)}</h2>"
@@ -140,7 +140,7 @@ class _Page:
             row(panel("peripheral", self.peripheral_fig), panel("immune", self.immune_fig),
                 sizing_mode="stretch_width"),
             self.window_status, row(*self.window_figs, sizing_mode="stretch_width"),
-            self.evidence, self.timing, sizing_mode="stretch_width",
+            self.evidence, sizing_mode="stretch_width",
             styles={"padding": "8px 16px", "max-width": "1400px"})
         doc.add_root(self.root)
         doc.title = "ldnsim dose explorer"
@@ -357,11 +357,15 @@ class _Page:
         self._draw_view(view)
         self._draw_window_marker()
         self._draw_evidence()
+        numbers = numbers_html(view, *self._window_rows(view))
         t_all = time.perf_counter() - t0
-        self.timing.text = (f"model {_esc(self.explorer.model.name)} "
-                            f"({self.explorer.model.hash[:12]}); this view computed in "
-                            f"<span data-key=\"redraw_seconds\">{t_all:.3f}</span> s "
-                            f"(simulation {t_sim:.3f} s)")
+        # The timing line goes into the numbers panel: one text change per redraw (each
+        # changed text makes the browser lay the page out again).
+        self._timing = (f"<p class='muted'>model {_esc(self.explorer.model.name)} "
+                        f"({self.explorer.model.hash[:12]}); this view computed in "
+                        f"<span data-key=\"redraw_seconds\">{t_all:.3f}</span> s "
+                        f"(simulation {t_sim:.3f} s)</p>")
+        self.numbers.text = numbers + self._timing
         log.info("redraw dose=%g scenarios=%s in %.3f s", view.dose, view.scenarios, t_all)
 
     def _panel(self, key, fig, message):
@@ -388,7 +392,9 @@ class _Page:
             b.update(thr=thr, above=np.maximum(b[first], thr))
             self.brain.data = b
             low = min(float(np.min(b[k])) for k in b if k not in ("t", "thr", "above"))
-            self.brain_fig.y_range.start = min(-0.05, low - 0.05)
+            # negative PET inhibition (up-regulated free receptors) stays in view; in steps
+            # of 0.1, so the axis rarely changes
+            self.brain_fig.y_range.start = min(-0.05, math.floor(10 * (low - 0.02)) / 10)
         if "peripheral" in s:
             self.peripheral.data = dict(s["peripheral"])
         if "immune" in s:
@@ -398,7 +404,6 @@ class _Page:
         for key, fig in (("plasma", self.plasma_fig), ("brain", self.brain_fig),
                          ("peripheral", self.peripheral_fig), ("immune", self.immune_fig)):
             self._panel(key, fig, missing(key))
-        self.numbers.text = numbers_html(view, *self._window_rows(view))
 
     def _draw_evidence(self):
         table = self._drawn_table()
@@ -443,7 +448,8 @@ class _Page:
             return
         self._draw_window()
         if self.view is not None:
-            self.numbers.text = numbers_html(self.view, *self._window_rows(self.view))
+            self.numbers.text = numbers_html(self.view, *self._window_rows(self.view)) + \
+                self._timing
             self._draw_evidence()
 
     def _draw_window(self):
@@ -491,7 +497,9 @@ class _Page:
             f"<span class='muted' style='color:#666;font-size:13px'>From the experiment "
             f"<b>{_esc(table.experiment)}</b>, {per} per dose. Lines: median across {unit} "
             f"(a sample's value is the median of its subjects); band: {lo}-{hi}%; dashed "
-            f"green: the window's limits ({_esc(table.definition)}); green shading: doses "
+            f"green: the window's limits (immune readout at least {table.immune_margin:g} "
+            f"below untreated, at most {table.max_blockade_hours:g} h/day with "
+            f"{_esc(table.occupancy_var)} &gt; {table.threshold:g}); green shading: doses "
             f"where P(window open) \u2265 {C.WINDOW_OPEN:g}; red line: the chosen dose."
             f"</span>")
 
