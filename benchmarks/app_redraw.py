@@ -10,15 +10,18 @@ to the new numbers on screen:
 * ``slider drag``: dragging the slider handle to a new position (new doses).
 
 It also records the server's own share (the simulation and building the view, as the page's
-footer reports it). Writes ``benchmarks/results/app_redraw.json``; ``--screenshot PATH``
-saves the page at the default dose once the window plot is drawn (the README's screenshot is
+footer reports it), and first the cost of the window plot's experiment: the wall and CPU time
+(all threads of this process) of computing its table once, the model already compiled.
+Writes ``benchmarks/results/app_redraw.json``; ``--screenshot PATH`` saves the page at the
+default dose once the window plot is drawn (the README's screenshot is
 ``--screenshot docs/app.png``).
 
-    python benchmarks/app_redraw.py [--doses 12] [--screenshot docs/app.png]
+    python benchmarks/app_redraw.py [--doses 12] [--screenshot docs/app.png] [--no-window-cost]
 """
 from __future__ import annotations
 
 import argparse
+import resource
 import statistics
 import sys
 import time
@@ -75,6 +78,24 @@ def dragged(page, fractions):
     return out
 
 
+def window_cost(source):
+    """Wall and CPU seconds of computing the window table of ``source`` once (not stored)."""
+    from ldnsim.app.window import compute_window
+    from ldnsim.experiment import load_experiment
+
+    exp = load_experiment(source)
+    exp.plan.model.compile()          # compiled (or loaded) before the clock starts
+    before = resource.getrusage(resource.RUSAGE_SELF)
+    t0 = time.perf_counter()
+    table = compute_window(source)
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    runs = len(table.doses) * len(table.combos) * max(table.n_samples, 1) * table.n_subjects
+    return {"experiment": exp.name, "runs": runs, "wall_s": wall, "cpu_s": cpu,
+            "cpu_ms_per_run": 1000 * cpu / runs}
+
+
 def summary(rows):
     e2e = [r[0] for r in rows]
     srv = [r[1] for r in rows]
@@ -89,7 +110,18 @@ def main(argv=None):
     p.add_argument("--window-experiment", help="window experiment (default: the app's)")
     p.add_argument("--screenshot", help="save the page at the default dose here")
     p.add_argument("--out", default=str(HERE / "results" / "app_redraw.json"))
+    p.add_argument("--no-window-cost", action="store_true",
+                   help="skip timing the window experiment")
     args = p.parse_args(argv)
+
+    cost = None
+    if not args.no_window_cost:
+        from ldnsim.app import content
+
+        cost = window_cost(args.window_experiment or content.WINDOW_EXPERIMENT)
+        print(f"window experiment {cost['experiment']}: {cost['runs']} runs, "
+              f"{cost['cpu_s']:.1f} s of CPU ({cost['cpu_ms_per_run']:.1f} ms a run), "
+              f"{cost['wall_s']:.1f} s wall")
 
     extra = ["--window-experiment", args.window_experiment] if args.window_experiment else []
     t_start = time.perf_counter()
@@ -123,6 +155,7 @@ def main(argv=None):
         "what": "ldnsim app: time from a dose change to the new numbers on screen (headless "
                 "Chromium, Playwright), and the server's share",
         "env": env_info(),
+        "window_experiment_cost": cost,
         "seconds_to_serving": t_serving, "seconds_first_page": t_first_page,
         "seconds_window_ready_after_first_page": t_window,
         "typed_new_dose": summary(new), "typed_cached_dose": summary(cached),

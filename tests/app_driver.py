@@ -155,14 +155,19 @@ def drag_slider(page, fraction):
 
 
 # ---------------------------------------------------------------- the numbers, independently
+#: Outputs whose peak and trough over the last day the page prints (ldn model, second version).
+DAY_OUTPUTS = ("C_ntx", "C_6bn", "pet_inhibition", "occupancy_mor_drug", "occupancy_ogfr",
+               "occupancy_mor_peripheral", "occupancy_kor")
+
+
 def reference_run(dose, scenarios, days=56):
-    """``ldnsim.simulate`` for ``dose`` mg once a day for ``days`` days, output every day and
+    """``ldnsim.simulate`` for ``dose`` mg once a day for ``days`` days, output every hour and
     every 15 min over the last week (built here, not by the app)."""
     import numpy as np
 
     import ldnsim
 
-    t = np.concatenate([np.arange(0, (days - 7) * 24.0, 24.0),
+    t = np.concatenate([np.arange(0, (days - 7) * 24.0, 1.0),
                         np.arange((days - 7) * 24.0, days * 24.0 + 1e-9, 0.25)])
     return ldnsim.simulate("ldn", t, scenarios=tuple(scenarios),
                            regimen=ldnsim.Regimen.repeat(dose, every=24.0, count=days))
@@ -170,20 +175,32 @@ def reference_run(dose, scenarios, days=56):
 
 def reference_numbers(ds):
     """The numbers the page shows, computed from a run with ldnsim's own functions."""
+    import numpy as np
+
     from ldnsim.metrics import blockade_hours
 
     t = ds.time.values
     last_day = t >= t[-1] - 24 - 1e-9
     out = {}
-    for name in ("C_ntx", "C_6bn"):
+    for name in DAY_OUTPUTS + ("signal_immune",):
         out[f"{name}_peak"] = float(ds[name].values[last_day].max())
         out[f"{name}_trough"] = float(ds[name].values[last_day].min())
-    occ = ds["occupancy_mor_drug"].values[last_day]
-    out["receptor_peak"], out["receptor_trough"] = float(occ.max()), float(occ.min())
-    out["blockade_hours"] = float(blockade_hours(ds, "occupancy_mor_drug", 0.5,
+    out["signal_immune_mean"] = float(np.trapezoid(ds["signal_immune"].values[last_day],
+                                                   t[last_day]) / 24.0)
+    out["blockade_hours"] = float(blockade_hours(ds, "pet_inhibition", 0.5,
                                                  last_days=7)["blockade_hours"])
     out["immune_end"] = float(ds["immune_index"].values[-1])
     return out
+
+
+def choose_scenario(page, group, scenario):
+    """Choose ``scenario`` (None: none of the group) in the control of scenario group
+    ``group`` (its index); the control shows labels, :data:`ldnsim.app.content.SCENARIO_LABELS`."""
+    from ldnsim.app import content
+
+    label = (content.NO_SCENARIO_LABEL if scenario is None
+             else content.SCENARIO_LABELS.get(scenario, scenario))
+    page.locator(f"select[name=scenario_{group}]").select_option(label=label)
 
 
 _JS_TEXT = """() => {

@@ -1,7 +1,10 @@
 """The dose explorer's logic, without a browser (ldnsim.app.logic, .window, .content and the
 HTML the web layer builds from a View)."""
+import html
+import itertools
 import json
 import math
+import re
 import subprocess
 import sys
 
@@ -11,8 +14,11 @@ import pytest
 import ldnsim
 from ldnsim.app import content as C
 from ldnsim.app.logic import (
+    NO_SCENARIO,
     AppInputError,
     Explorer,
+    content_problems,
+    daily_stats,
     dose_to_slider,
     format_number,
     parse_dose,
@@ -29,10 +35,12 @@ from ldnsim.app.window import (
     ensure_window,
     window_cache_path,
 )
-from ldnsim.experiment import load_experiment
+from ldnsim.experiment import load_experiment, metrics_of
 from ldnsim.metrics import blockade_hours
 
-from app_driver import reference_numbers, reference_run
+from app_driver import DAY_OUTPUTS, reference_numbers, reference_run
+
+DEFAULT = ("pharmaceutical", "human_pet", "tonic", "trif_branch")
 
 
 # ------------------------------------------------------------------------------- input
@@ -78,19 +86,75 @@ def test_format_number(x, text):
 
 
 # ---------------------------------------------------------------------------- scenarios
-def test_scenario_groups_of_the_ldn_model():
-    model = ldnsim.load_model("ldn")
-    groups = scenario_groups(model)
-    got = {g.label: (set(g.options), g.default) for g in groups}
-    assert got == {
-        "Formulation": ({"pharmaceutical", "racemic"}, "pharmaceutical"),
-        "Receptor kinetics": ({"human_pet", "rodent_transient"}, "human_pet"),
-        "TLR4 arm": ({"nfkb_branch", "trif_branch"}, "trif_branch"),
-    }
-    # Every group is a set of alternatives: its members set a common parameter.
+@pytest.fixture(scope="module")
+def ldn():
+    return ldnsim.load_model("ldn")
+
+
+def test_scenario_groups_of_the_ldn_model(ldn):
+    groups = scenario_groups(ldn)
+    got = [(g.label, g.options, g.default) for g in groups]
+    assert got == [
+        ("Formulation", ("pharmaceutical", "racemic"), "pharmaceutical"),
+        ("PET retention", ("human_pet", "slow_biophase"), "human_pet"),
+        ("Benefit hypothesis", ("tonic", "rebound"), "tonic"),
+        ("TLR4 arm", ("trif_branch", "nfkb_branch"), "trif_branch"),
+        ("Sensitivity", ("bn6_brain_high", "immune_via_mor", "extended_release"), None),
+    ]
+    assert all(len(g.labels) == len(g.options) for g in groups)
+    assert groups[1].labels == ("retention pool (human_pet)", "slow equilibration (slow_biophase)")
+    # The mouse is no human dosing scenario: not offered (the page says why).
+    assert "mouse" not in {s for g in groups for s in g.options}
+    # A group with a default is a set of alternatives: its members set a common parameter.
     for g in groups:
-        sets = [set(model.scenarios[s].values) for s in g.options]
-        assert set.intersection(*sets)
+        if not g.optional:
+            assert set.intersection(*(set(ldn.scenarios[s].values) for s in g.options))
+    # Any choice of one per group (or none of the optional one) is a valid model input.
+    for combo in itertools.product(*[g.options + ((None,) if g.optional else ())
+                                     for g in groups]):
+        ldn.parameter_vector(scenarios=tuple(s for s in combo if s is not None))
+
+
+def test_content_agrees_with_the_model(ldn):
+    assert content_problems(ldn) == []
+    offered = {s for _, names in C.SCENARIO_GROUPS for s in names if s is not None}
+    assert set(C.SCENARIO_LABELS) == offered
+    assert set(C.SCENARIO_NOTES) <= offered
+    assert set(C.SCENARIO_NOTES) == offered     # every offered scenario is explained
+    for name, _label in (C.PLASMA_OUTPUTS + C.BRAIN_OUTPUTS + C.PERIPHERAL_OUTPUTS
+                         + (C.IMMUNE_SIGNAL,)):
+        assert name in ldn.output_names, name
+    assert C.IMMUNE_OUTPUT in ldn.output_names
+    assert pick_output(ldn, C.BRAIN_OUTPUTS)[0] == "pet_inhibition"
+
+
+def test_a_renamed_or_unplaced_scenario_is_a_problem_not_a_broken_page(ldn, monkeypatch):
+    groups = tuple((label, tuple("human_pet_v3" if n == "human_pet" else n for n in names))
+                   for label, names in C.SCENARIO_GROUPS)
+    monkeypatch.setattr(C, "SCENARIO_GROUPS", groups)
+    problems = content_problems(ldn)
+    assert any("\u201chuman_pet_v3\u201d, which the model does not have" in p for p in problems)
+    assert any("\u201chuman_pet\u201d is in no content group" in p for p in problems)
+    # The page still has its controls: the missing name is left out, the unplaced scenario
+    # gets a control of its own.
+    got = {g.label: g.options for g in scenario_groups(ldn)}
+    assert got["PET retention"] == ("slow_biophase",)
+    assert got["human_pet"] == ("human_pet",)
+    # Scenarios of different groups that set the same parameter cannot be combined.
+    monkeypatch.setattr(C, "SCENARIO_GROUPS", C.SCENARIO_GROUPS + (("Mouse", ("mouse",)),))
+    monkeypatch.setattr(C, "SCENARIOS_LEFT_OUT", {})
+    problems = content_problems(ldn)
+    assert any("\u201cmouse\u201d of different groups both set" in p
+               or "and \u201cmouse\u201d of different groups both set" in p for p in problems)
+
+
+def test_scenario_groups_are_read_from_any_model():
+    groups = scenario_groups(toy())
+    # fast/slow/fast_and_small share ka, fast_and_small/big share V: one group; ke alone.
+    assert [g.options for g in groups] == [("fast", "slow", "fast_and_small", "big"),
+                                          ("quick_elim",)]
+    assert groups[0].label == "fast / slow / fast_and_small / big"   # no label in content
+    assert groups[0].default == "fast"
 
 
 _TOY = """
@@ -128,21 +192,14 @@ def toy(outputs='C_ntx = { expr = "1000 * c / V", unit = "ng/mL" }'):
     return ldnsim.loads_model(_TOY.format(outputs=outputs), path="toy.toml")
 
 
-def test_scenario_groups_are_read_from_any_model():
-    groups = scenario_groups(toy())
-    # fast/slow/fast_and_small share ka, fast_and_small/big share V: one group; ke alone.
-    assert [g.options for g in groups] == [("fast", "slow", "fast_and_small", "big"),
-                                          ("quick_elim",)]
-    assert groups[0].label == "fast / slow / fast_and_small / big"   # no label in content
-    assert groups[0].default == "fast"
-
-
 def test_pick_output_prefers_pet_inhibition_when_the_model_has_it():
-    assert pick_output(ldnsim.load_model("ldn"), C.RECEPTOR_OUTPUTS)[0] == "occupancy_mor_drug"
+    assert pick_output(ldnsim.load_model("ldn"), C.BRAIN_OUTPUTS)[0] == "pet_inhibition"
+    only_bound = toy('occupancy_mor_drug = { expr = "c / (2 + c)", unit = "1" }')
+    assert pick_output(only_bound, C.BRAIN_OUTPUTS)[0] == "occupancy_mor_drug"
     both = toy('pet_inhibition = { expr = "c / (1 + c)", unit = "1" }\n'
                'occupancy_mor_drug = { expr = "c / (2 + c)", unit = "1" }')
-    assert pick_output(both, C.RECEPTOR_OUTPUTS)[0] == "pet_inhibition"
-    assert pick_output(toy(), C.RECEPTOR_OUTPUTS) is None
+    assert pick_output(both, C.BRAIN_OUTPUTS)[0] == "pet_inhibition"
+    assert pick_output(toy(), C.BRAIN_OUTPUTS) is None
 
 
 def test_steady_state_times():
@@ -150,7 +207,18 @@ def test_steady_state_times():
     assert t[0] == 0 and t[-1] == 56 * 24
     assert np.all(np.diff(t) > 0)
     assert np.allclose(np.diff(t[t >= 49 * 24]), C.DENSE_STEP)
-    assert np.allclose(np.diff(t[t <= 49 * 24]), 24.0)
+    assert np.allclose(np.diff(t[t <= 49 * 24]), C.COARSE_STEP)
+
+
+def test_daily_stats():
+    t = np.arange(0, 72.0 + 1e-9, 0.5)
+    y = 1.0 + np.sin(2 * np.pi * t / 24.0) + t / 24.0
+    d = daily_stats(t, y)
+    np.testing.assert_array_equal(d["day"], [0.5, 1.5, 2.5])
+    # A whole sine period averages to 0; the trend t/24 to the day's midpoint.
+    np.testing.assert_allclose(d["mean"], 1.0 + np.array([0.5, 1.5, 2.5]), rtol=1e-9)
+    assert np.all(d["min"] < d["mean"]) and np.all(d["mean"] < d["max"])
+    assert d["max"][0] == pytest.approx(y[t <= 24].max())
 
 
 # -------------------------------------------------------------------------- the explorer
@@ -160,8 +228,9 @@ def explorer():
 
 
 @pytest.mark.parametrize("dose, scenarios", [
-    (4.5, ("pharmaceutical", "human_pet", "trif_branch")),
-    (1.5, ("racemic", "rodent_transient", "trif_branch")),
+    (4.5, DEFAULT),
+    (1.5, ("racemic", "slow_biophase", "rebound", "nfkb_branch", "immune_via_mor")),
+    (0.3, ("pharmaceutical", "human_pet", "tonic", "trif_branch", "extended_release")),
 ])
 def test_view_matches_ldnsim_simulate(explorer, dose, scenarios):
     v = explorer.view(dose, scenarios)
@@ -172,40 +241,76 @@ def test_view_matches_ldnsim_simulate(explorer, dose, scenarios):
     assert v.scenarios == scenarios and v.dose == dose
     for name in ("C_ntx", "C_6bn"):
         np.testing.assert_allclose(v.series["plasma"][name], ref[name].values[week], rtol=1e-12)
+    for panel, names in (("brain", ("pet_inhibition", "occupancy_mor_drug")),
+                         ("peripheral", ("occupancy_ogfr", "occupancy_mor_peripheral",
+                                         "occupancy_kor"))):
+        assert set(v.series[panel]) == {"t", *names}
+        for name in names:
+            np.testing.assert_allclose(v.series[panel][name], ref[name].values[last_day],
+                                       rtol=1e-12)
+    assert v.series["brain"]["t"][0] == 0 and v.series["brain"]["t"][-1] == 24
+    for name in DAY_OUTPUTS:
         assert v.numbers[f"{name}_peak"] == pytest.approx(ref[name].values[last_day].max())
         assert v.numbers[f"{name}_trough"] == pytest.approx(ref[name].values[last_day].min())
-    occ = ref["occupancy_mor_drug"].values
-    np.testing.assert_allclose(v.series["receptor"]["occupancy_mor_drug"], occ[last_day],
-                               rtol=1e-12)
-    assert v.series["receptor"]["t"][0] == 0 and v.series["receptor"]["t"][-1] == 24
-    assert v.numbers["receptor_peak"] == pytest.approx(occ[last_day].max())
-    bh = float(blockade_hours(ref, "occupancy_mor_drug", 0.5, last_days=7)["blockade_hours"])
+    bh = float(blockade_hours(ref, "pet_inhibition", 0.5, last_days=7)["blockade_hours"])
     assert v.numbers["blockade_hours"] == pytest.approx(bh)
+    np.testing.assert_allclose(v.series["immune"]["immune_index"], ref["immune_index"].values,
+                               rtol=1e-12)
     assert v.numbers["immune_end"] == pytest.approx(float(ref["immune_index"].values[-1]))
+    assert v.series["signal"]["mean"][-1] == pytest.approx(
+        np.trapezoid(ref["signal_immune"].values[last_day], t[last_day]) / 24.0)
+    assert len(v.series["signal"]["day"]) == 56
     assert v.numbers == pytest.approx(reference_numbers(ref), rel=1e-12)
     assert v.missing == {} and v.notes == []
 
 
 def test_view_numbers_behave_as_the_model_says(explorer):
-    # Linear PK: 10x the dose, 10x the concentrations. Round-the-clock blockade at 50 mg/day
-    # under the PET kinetics, none at 0.1 mg/day; the hypothesis readout above untreated at
-    # 50 mg/day (README: "the hypothesis readouts turn to harm").
+    # Linear PK: 10x the dose, 10x the concentrations. Round-the-clock blockade by PET at
+    # 50 mg/day, none at 0.1 mg/day; the immune readout well above untreated at 50 mg/day
+    # (continuous blockade harms under both hypotheses, model card).
     lo, hi = explorer.view(5.0), explorer.view(50.0)
     assert hi.numbers["C_ntx_peak"] == pytest.approx(10 * lo.numbers["C_ntx_peak"], rel=1e-4)
     assert hi.numbers["blockade_hours"] == pytest.approx(24.0)
     assert explorer.view(0.1).numbers["blockade_hours"] == 0.0
     assert hi.numbers["immune_end"] > 1.2
+    assert explorer.view(50.0, ("rebound",)).numbers["immune_end"] > 1.2
+    # Bound/total exceeds PET inhibition once receptors are up-regulated (review finding 2).
+    assert lo.numbers["occupancy_mor_drug_trough"] > lo.numbers["pet_inhibition_peak"] + 0.1
+    # Tonic: 1 mg/day dampens the readout with no brain blockade and OGFr occupancy below
+    # 0.5; rebound: no benefit at 1 mg/day (the model card's mechanism checks).
+    tonic, rebound = explorer.view(1.0), explorer.view(1.0, ("rebound",))
+    assert tonic.numbers["blockade_hours"] == 0.0
+    assert tonic.numbers["occupancy_ogfr_peak"] < 0.5
+    assert tonic.numbers["immune_end"] < 0.95
+    assert tonic.numbers["signal_immune_mean"] > 1.0
+    assert rebound.numbers["immune_end"] > 1.0
+    # Racemic carries half the opioid-active dose: 3 mg racemic acts as 1.5 mg pharmaceutical
+    # in the brain and on immune cells (the (+) isomer's TLR4 effect is below 0.1%).
+    rac, pharm = explorer.view(3.0, ("racemic",)), explorer.view(1.5)
+    for key in ("pet_inhibition_peak", "occupancy_ogfr_peak", "immune_end"):
+        assert rac.numbers[key] == pytest.approx(pharm.numbers[key], rel=1e-3)
+    assert rac.numbers["C_ntx_peak"] == pytest.approx(2 * pharm.numbers["C_ntx_peak"], rel=1e-6)
 
 
 def test_runs_are_cached_and_scenarios_checked(explorer):
     sc = explorer.default_scenarios()
-    assert sc == ("pharmaceutical", "human_pet", "trif_branch")
+    assert sc == DEFAULT
     assert explorer.simulate(4.5, sc) is explorer.simulate(4.5, sc)
-    assert explorer.check_scenarios(("racemic",)) == ("racemic", "human_pet", "trif_branch")
+    assert explorer.check_scenarios(("racemic",)) == ("racemic", "human_pet", "tonic",
+                                                      "trif_branch")
+    assert explorer.check_scenarios(("rebound", NO_SCENARIO)) == ("pharmaceutical",
+                                                                  "human_pet", "rebound",
+                                                                  "trif_branch")
+    assert explorer.check_scenarios(("extended_release",)) == DEFAULT + ("extended_release",)
     with pytest.raises(AppInputError, match="no scenario .nope."):
         explorer.view(4.5, ("nope",))
     with pytest.raises(AppInputError, match="Choose one formulation"):
         explorer.view(4.5, ("pharmaceutical", "racemic"))
+    with pytest.raises(AppInputError, match="Choose one sensitivity: bn6_brain_high or "
+                                            "immune_via_mor"):
+        explorer.view(4.5, ("bn6_brain_high", "immune_via_mor"))
+    with pytest.raises(AppInputError, match="does not offer the scenario .mouse.*25 g mouse"):
+        explorer.view(4.5, ("mouse",))
     with pytest.raises(AppInputError, match="outside the range"):
         explorer.view(1000.0)
     with pytest.raises(AppInputError, match="is not a dose"):
@@ -217,19 +322,26 @@ def test_runs_are_cached_and_scenarios_checked(explorer):
 def test_missing_outputs_give_messages_not_errors():
     ex = Explorer(toy(), days=7)
     v = ex.view(4.5)
-    assert set(v.missing) == {"plasma:C_6bn", "receptor", "immune"}
+    assert set(v.missing) == {"plasma:C_6bn", "brain:pet_inhibition",
+                              "brain:occupancy_mor_drug", "blockade", "peripheral:occupancy_ogfr",
+                              "peripheral:occupancy_mor_peripheral", "peripheral:occupancy_kor",
+                              "immune"}
     assert "C_6bn" in v.missing["plasma:C_6bn"]
-    assert "occupancy_mor_drug" in v.missing["receptor"]
+    assert "pet_inhibition or occupancy_mor_drug" in v.missing["blockade"]
     assert "immune_index" in v.missing["immune"]
     assert set(v.series) == {"plasma"}
     assert v.numbers["C_ntx_peak"] > 0
+    assert any("\u201cpharmaceutical\u201d, which the model does not have" in p
+               for p in ex.problems)
 
 
 def test_a_readout_not_at_steady_state_is_noted():
-    # 7 days of dosing leave the immune readout (2-day turnover) and the receptor (retention,
-    # 3-day receptor turnover) still moving at 50 mg/day.
+    # 7 days of dosing leave the receptors (3-day turnover) still moving by about 3% a day
+    # at 50 mg/day; after 56 days nothing moves (test_view_matches_ldnsim_simulate).
     v = Explorer(days=7).view(50.0)
-    assert any("not yet at steady state" in n for n in v.notes)
+    assert [n for n in v.notes if "not yet at steady state" in n] == [
+        n for n in v.notes if n.startswith(("receptor_density ", "receptor_density_ogfr "))]
+    assert any(n.startswith("receptor_density still changes by") for n in v.notes)
 
 
 # ------------------------------------------------------------------------------ the window
@@ -246,17 +358,24 @@ days = 14
 step = 1.0
 dense_from = 168.0
 coarse_step = 24.0
-variables = ["occupancy_mor_drug", "immune_index"]
+variables = ["pet_inhibition", "immune_index"]
 [sweep]
 dose = [0.5, 4.5, 50.0]
-scenario = [["pharmaceutical", "human_pet"], ["racemic", "rodent_transient"]]
+scenario = [["pharmaceutical", "human_pet", "tonic"], ["racemic", "slow_biophase", "rebound"]]
+[sampling]
+method = "lhs"
+n = 3
+seed = 5
+log = true
+ranges = { theta50_tonic = [0.05, 0.5], kdeg_R = [0.00413, 0.0289] }
 [population]
 subjects = 3
 seed = 7
-iiv = { ka = 0.4, Kd_ntx = 0.3 }
+iiv = { ka = 0.4, CL_ntx = 0.3 }
 [metrics]
 names = ["window_summary"]
 [metrics.window_summary]
+occupancy_var = "pet_inhibition"
 last_days = 7
 """
 
@@ -276,25 +395,49 @@ def tiny_table(tiny, tmp_path_factory):
     return table, cache
 
 
-def test_window_table_summarises_the_experiment(tiny, tiny_table):
+def test_window_table_summarises_the_experiment_across_samples(tiny, tiny_table):
     table, _ = tiny_table
     assert table.doses == (0.5, 4.5, 50.0)
-    assert table.combos == (("pharmaceutical", "human_pet"), ("racemic", "rodent_transient"))
-    assert table.n_subjects == 3 and table.quantiles == C.WINDOW_QUANTILES
-    # The median column equals the experiment's own window_summary median.
-    ds = ldnsim.run_experiment(tiny, progress=False)
-    from ldnsim.experiment import metrics_of
-    m = metrics_of(ds)
+    assert table.combos == (("pharmaceutical", "human_pet", "tonic"),
+                            ("racemic", "slow_biophase", "rebound"))
+    assert table.across == "sample" and table.n_units == 3
+    assert (table.n_samples, table.n_subjects) == (3, 3)
+    assert table.sampled == ("theta50_tonic", "kdeg_R")
+    assert table.quantiles == C.WINDOW_QUANTILES == (0.05, 0.5, 0.95)
+    # As the headline reports it: P(window open) = share of samples in the window, bands of
+    # the samples' subject medians; the experiment's own window_summary gives the same.
+    m = metrics_of(ldnsim.run_experiment(tiny, progress=False))
+    assert set(m.dims) == {"dose", "scenario", "sample"}
     for c, lab in enumerate(m.scenario.values):
-        np.testing.assert_allclose(table.immune[c][1], m["immune_index_end"].sel(scenario=lab))
-        np.testing.assert_allclose(table.blockade[c][1], m["blockade_hours"].sel(scenario=lab))
-        np.testing.assert_allclose(table.fraction[c], m["in_window_fraction"].sel(scenario=lab))
+        sub = m.sel(scenario=lab)
+        np.testing.assert_allclose(table.p_open[c], sub["in_window"].mean("sample"))
+        for name, got in (("immune_index_end", table.immune[c]),
+                          ("blockade_hours", table.blockade[c])):
+            want = sub[name].quantile(list(C.WINDOW_QUANTILES), dim="sample")
+            np.testing.assert_allclose(got, want.transpose("quantile", "dose"), rtol=1e-12)
+        dampened = (sub["immune_index_end"] <= 1.0 - 0.05).mean("sample")
+        np.testing.assert_allclose(table.p_immune[c], dampened)
         for q in (table.immune[c], table.blockade[c]):
             assert np.all(np.asarray(q[0]) <= np.asarray(q[1]))
             assert np.all(np.asarray(q[1]) <= np.asarray(q[2]))
-    # Blockade round the clock at 50 mg/day under the PET kinetics, for every subject.
+        assert np.all(np.asarray(table.p_open[c]) <= np.asarray(table.p_immune[c]))
+    # Blockade round the clock at 50 mg/day in every sample; rebound opens no window.
     assert table.blockade[0][0][2] == pytest.approx(24.0)
-    assert "blockade_hours" in table.definition
+    assert table.p_open[1] == (0.0, 0.0, 0.0)
+    assert "blockade_hours" in table.definition and table.max_blockade_hours == 10.0
+
+
+def test_window_table_without_samples_counts_subjects(tmp_path):
+    text = TINY.split("[sampling]")[0] + "[population]" + TINY.split("[population]")[1]
+    path = tmp_path / "no_samples.toml"
+    path.write_text(text.replace('dose = [0.5, 4.5, 50.0]', 'dose = [0.5, 50.0]'))
+    table = compute_window(path)
+    assert table.across == "subject" and table.n_samples == 0 and table.n_units == 3
+    m = metrics_of(ldnsim.run_experiment(path, progress=False))
+    for c, lab in enumerate(m.scenario.values):
+        np.testing.assert_allclose(table.p_open[c],
+                                   m["in_window_fraction"].sel(scenario=lab))
+    assert table.blockade[0][0][1] == pytest.approx(24.0)
 
 
 def test_window_is_cached_on_experiment_text_and_model(tiny, tiny_table, tmp_path):
@@ -310,8 +453,10 @@ def test_window_is_cached_on_experiment_text_and_model(tiny, tiny_table, tmp_pat
     assert window_cache_path(load_experiment(other), cache) != path
     assert cached_window(other, cache) is None
     assert cached_window(tiny, tmp_path) is None
-    # A damaged cache file is ignored, not an error.
+    # A damaged cache file, or one of the first format, is ignored, not an error.
     path.write_text("{not json")
+    assert cached_window(tiny, cache) is None
+    path.write_text(json.dumps({**json.loads(table.to_json()), "format": 1}))
     assert cached_window(tiny, cache) is None
     path.write_text(table.to_json())
 
@@ -320,24 +465,25 @@ def test_window_rows_match_scenarios_by_parameters(tiny_table):
     table, _ = tiny_table
     model = ldnsim.load_model("ldn")
     # trif_branch restates a default: the combination still matches.
-    assert table.find(model, ("pharmaceutical", "human_pet", "trif_branch")) == 0
-    assert table.find(model, ("racemic", "rodent_transient", "trif_branch")) == 1
-    assert table.find(model, ("racemic", "human_pet", "trif_branch")) is None
-    assert table.find(model, ("pharmaceutical", "human_pet", "nfkb_branch")) is None
+    assert table.find(model, DEFAULT) == 0
+    assert table.find(model, ("racemic", "slow_biophase", "rebound", "trif_branch")) == 1
+    assert table.find(model, ("racemic", "human_pet", "rebound", "trif_branch")) is None
+    assert table.find(model, DEFAULT[:3] + ("nfkb_branch",)) is None
+    assert table.find(model, DEFAULT + ("immune_via_mor",)) is None
     assert table.find(model, ("no_such_scenario",)) is None
 
 
-def test_window_interpolates_in_log_dose(tiny_table):
+def test_window_rows_at_a_dose_are_the_doses_run_never_interpolated(tiny_table):
     table, _ = tiny_table
-    at = table.at_dose(0, 4.5)
-    assert at["between"] == (4.5, 4.5)
+    (at,) = table.at_dose(0, 4.5)
+    assert at["dose"] == 4.5 and at["p_open"] == table.p_open[0][1]
     assert at["immune"] == tuple(r[1] for r in table.immune[0])
-    mid = table.at_dose(0, math.sqrt(4.5 * 50.0))      # halfway in log dose
-    assert mid["between"] == (4.5, 50.0)
-    assert mid["fraction"] == pytest.approx(0.5 * (table.fraction[0][1] + table.fraction[0][2]))
-    assert mid["blockade"][1] == pytest.approx(0.5 * (table.blockade[0][1][1]
-                                                      + table.blockade[0][1][2]))
-    assert table.at_dose(0, 0.1) is None and table.at_dose(0, 300.0) is None
+    assert at["blockade"] == tuple(r[1] for r in table.blockade[0])
+    lo, hi = table.at_dose(0, 10.0)                  # between two doses run: both
+    assert (lo["dose"], hi["dose"]) == (4.5, 50.0)
+    assert hi["p_immune"] == table.p_immune[0][2]
+    assert hi["blockade"] == tuple(r[2] for r in table.blockade[0])
+    assert table.at_dose(0, 0.1) == [] and table.at_dose(0, 300.0) == []
 
 
 def test_window_experiment_errors(tmp_path):
@@ -345,6 +491,10 @@ def test_window_experiment_errors(tmp_path):
     no_metric.write_text(TINY.split("[metrics]")[0])
     with pytest.raises(ldnsim.ConfigError, match="needs the window_summary metric"):
         compute_window(no_metric)
+    other_axis = tmp_path / "other_axis.toml"
+    other_axis.write_text(TINY.replace("[sampling]", "ka = [1.0, 3.0]\n[sampling]"))
+    with pytest.raises(ldnsim.ConfigError, match="may sweep dose and scenario only .* not ka"):
+        compute_window(other_axis)
     p = WindowProvider(tmp_path / "missing.toml", cache_dir=tmp_path).start()
     assert p.state == "failed" and "no such experiment file" in p.message
 
@@ -364,23 +514,47 @@ def test_window_provider_computes_in_a_child_process(tiny, tiny_table, tmp_path)
     assert (tmp_path / "app").is_dir()
 
 
-def test_the_shipped_window_experiment_fits_the_app():
-    exp = load_experiment(C.WINDOW_EXPERIMENT)
-    model = ldnsim.load_model(C.MODEL)
-    assert exp.plan.model.hash == model.hash
-    doses = exp.config.sweep.dose
+HEADLINE = "immunomodulatory_window"
+
+
+def test_the_shipped_window_experiment_follows_the_headline():
+    """experiments/app_window.toml is the headline experiment made smaller: the same model,
+    regimen, outputs, solver, window definition, sampled parameters and virtual subjects."""
+    app, head = load_experiment(C.WINDOW_EXPERIMENT), load_experiment(HEADLINE)
+    a, h = app.config, head.config
+    assert app.plan.model.hash == head.plan.model.hash == ldnsim.load_model(C.MODEL).hash
+    for section in ("regimen", "output", "solver", "population"):
+        want = getattr(h, section).model_dump()
+        got = getattr(a, section).model_dump()
+        if section == "output":
+            want.pop("variables"), got.pop("variables")
+        assert got == want, section
+    assert a.metrics.options()["window_summary"] == h.metrics.options()["window_summary"]
+    assert a.metrics.options()["window_summary"]["occupancy_var"] == "pet_inhibition"
+    assert {k: v for k, v in a.sampling.model_dump().items() if k != "n"} == \
+        {k: v for k, v in h.sampling.model_dump().items() if k != "n"}
+    assert 10 <= a.sampling.n <= h.sampling.n
+    # Its scenarios are headline scenarios; the doses cover the app's range.
+    assert {tuple(c) for c in a.sweep.scenario} <= {tuple(c) for c in h.sweep.scenario}
+    doses = a.sweep.dose
     assert min(doses) == C.DOSE_MIN and max(doses) == C.DOSE_MAX
-    assert "window_summary" in exp.config.metrics.names
-    ex_groups = scenario_groups(model)
-    defaults = tuple(g.default for g in ex_groups)
-    combos = [tuple(c) for c in exp.config.sweep.scenario]
-    # The app's default choice has a row in the window experiment.
+    assert C.TRIAL_DOSE in doses and set(doses) - {300.0} <= set(h.sweep.dose)
+    # Small: runs = doses x scenarios x samples x subjects (the cost is measured in
+    # benchmarks/app_redraw.py, about 18 ms of CPU a run).
+    runs = len(doses) * len(a.sweep.scenario) * a.sampling.n * a.population.subjects
+    assert runs <= 1400
+    # The app's default choice, and both benefit hypotheses, have a row.
+    model = ldnsim.load_model(C.MODEL)
     table = WindowTable(key="", experiment="", description="", model="", model_hash="",
-                        doses=(), combos=tuple(combos), params={}, quantiles=(), immune=(),
-                        blockade=(), fraction=(), n_subjects=0, immune_var="",
+                        doses=(), combos=tuple(tuple(c) for c in a.sweep.scenario), params={},
+                        across="sample", n_samples=0, n_subjects=0, sampled=(), quantiles=(),
+                        p_open=(), p_immune=(), immune=(), blockade=(), immune_var="",
                         occupancy_var="", definition="", max_blockade_hours=10.0,
                         immune_margin=0.05, threshold=0.5, days=56.0)
+    explorer_groups = scenario_groups(model)
+    defaults = tuple(g.default for g in explorer_groups if g.default)
     assert table.find(model, defaults) is not None
+    assert table.find(model, ("rebound",) + defaults[:2]) is not None
 
 
 def test_window_module_command_line(tiny, tmp_path):
@@ -394,62 +568,114 @@ def test_window_module_command_line(tiny, tmp_path):
 
 
 # ------------------------------------------------------------------------ page content
-def test_content_names_are_consistent():
+def test_content_cites_only_the_model_references_file(ldn):
+    from ldnsim.app.panels import references
+
+    refs = references(ldn)
+    assert len(refs) > 30 and refs["rabiner2011"].startswith("Rabiner EA, Beaver J")
     kinds = set(C.KIND_LABELS)
+    assert kinds == {"data", "assumption", "hypothesis"}
+    panels = {"plasma", "brain", "blockade", "peripheral", "immune", "window", "trials"}
+    assert {item["panel"] for item in C.EVIDENCE} == panels
     for item in C.EVIDENCE:
         assert item["kind"] in kinds and item["refs"]
-        assert all(k in C.REFERENCES for k in item["refs"])
-    for kind, _text, refs in C.SCENARIO_NOTES.values():
-        assert kind in kinds and all(k in C.REFERENCES for k in refs)
+        assert all(k in refs for k in item["refs"]), item["part"]
+    for kind, _text, keys in C.SCENARIO_NOTES.values():
+        assert kind in kinds and all(k in refs for k in keys)
+    for _text, keys in C.SCENARIOS_LEFT_OUT.values():
+        assert all(k in refs for k in keys)
     assert C.DOSE_MIN < C.DOSE_DEFAULT < C.DOSE_MAX
-    model = ldnsim.load_model(C.MODEL)
-    assert C.IMMUNE_OUTPUT in model.output_names
-    assert all(n in model.output_names for n, _ in C.PLASMA_OUTPUTS)
+
+
+def _texts():
+    yield C.TITLE
+    for item in C.EVIDENCE:
+        yield item["part"]
+        yield item["text"]
+        yield item.get("run_text", "")
+    for _kind, text, _keys in C.SCENARIO_NOTES.values():
+        yield text
+    for text, _keys in C.SCENARIOS_LEFT_OUT.values():
+        yield text
+    yield from C.SCENARIO_LABELS.values()
+
+
+def test_every_number_in_the_page_texts_is_in_the_model_files_or_the_readme():
+    """No invented numbers: each number the texts state appears in the model file, its card,
+    its references or the README's headline sections (format fields are filled from the
+    window run)."""
+    from pathlib import Path
+
+    root = Path(ldnsim.load_model("ldn").path).parent
+    corpus = " ".join((root / f).read_text() for f in ("ldn.toml", "README.md", "REFERENCES.md"))
+    corpus += (root.parent / "README.md").read_text()
+    known = set(re.findall(r"\d+(?:\.\d+)?", corpus))
+    for text in _texts():
+        text = re.sub(r"\{[a-z_]+(:[^}]*)?\}", "", text)        # format fields
+        for number in re.findall(r"\d+(?:\.\d+)?", text):
+            assert number in known, (number, text[:60])
 
 
 def test_numbers_and_evidence_html(explorer, tiny_table):
-    from ldnsim.app.server import evidence_html, numbers_html
+    from ldnsim.app.panels import evidence_html, numbers_html
 
     table, _ = tiny_table
     v = explorer.view(4.5)
     page = numbers_html(v, table.at_dose(0, 4.5), table)
     for key, value in v.numbers.items():
         assert f'data-key="{key}">{format_number(value)}<' in page
-    assert 'data-key="window_fraction"' in page and "precomputed at 4.5 mg" in page
-    ev = evidence_html(explorer.model, v.scenarios, explorer.receptor)
-    for word in ("data", "hypothesis", "assumption", "Rabiner", "Zagon", "scenario human_pet"):
-        assert word in ev
-    assert "bound / total" in ev
-    racemic = evidence_html(explorer.model, ("racemic", "rodent_transient", "trif_branch"),
-                            explorer.receptor)
-    assert "counterfactual" in racemic and "Wang X" in racemic
+    assert f'data-key="window_p_open_0">{table.p_open[0][1]:.2f}<' in page
+    assert 'data-key="window_dose_0">4.5<' in page and "window_p_open_1" not in page
+    assert "of 3 samples" in page
+    two = numbers_html(v, table.at_dose(0, 10.0), table)
+    assert 'data-key="window_dose_0">4.5<' in two and 'data-key="window_dose_1">50<' in two
+    ev = html.unescape(evidence_html(explorer.model, v, table))
+    for words in ("data", "assumption", "hypothesis", "Rabiner EA", "Zagon IS",
+                  "scenario human_pet", "scenario tonic", "bound by drug over all receptors",
+                  "3 Latin-hypercube samples", "(theta50_tonic, kdeg_R", "\u00d7 3 virtual",
+                  "not on this page: mouse", "0.57 mg", "Smith JP",
+                  "This page's smaller run gives P(window open) at 4.5 mg/day"):
+        assert words in ev, words
+    assert "scenario racemic" not in ev
+    racemic = html.unescape(evidence_html(explorer.model,
+                                          explorer.view(1.5, ("racemic", "rebound"))))
+    assert "counterfactual" in racemic and "Wang X" in racemic and "opens no window" in racemic
+    assert "Window plot" not in racemic              # no window run drawn: no window row
+    # The model's own [key] citations are numbered references too.
+    assert "[key]" not in racemic and "[lewis2012]" not in racemic
+    assert "Lewis SS" in racemic
 
 
 def test_references_come_from_the_model_references_file(tmp_path):
     from pathlib import Path
 
-    from ldnsim.app.server import _references, evidence_html
+    from ldnsim.app.panels import evidence_html, references
 
     model_file = tmp_path / "ldn.toml"
     model_file.write_text(Path(ldnsim.load_model("ldn").path).read_text())
     (tmp_path / "REFERENCES.md").write_text(
-        "# References\n\n### rabiner2011\nRabiner EA, Beaver J, et al. (2011). Title. "
-        "*Mol Psychiatry* 16:826-835. PMID: 0.\n\n### other2000\nSomeone (2000).\n")
+        "# References\n\n## PET\n\n### rabiner2011\nRabiner EA, Beaver J, et al. (2011). "
+        "Title. *Mol Psychiatry* 16:826-835. PMID: 0.\n\n## Other\n\n### other2000\n"
+        "Someone (2000).\n")
     model = ldnsim.load_model(model_file)
-    refs = _references(model)
-    assert refs["rabiner2011"].startswith("Rabiner EA, Beaver J, et al. (2011)")
-    assert refs["other2000"] == "Someone (2000)."
-    assert refs["zagon1984"] == C.REFERENCES["zagon1984"]          # fallback
-    assert "Beaver J" in evidence_html(model, ("pharmaceutical",), None)
+    refs = references(model)
+    assert refs == {"rabiner2011": "Rabiner EA, Beaver J, et al. (2011). Title. "
+                                   "<i>Mol Psychiatry</i> 16:826-835. PMID: 0.",
+                    "other2000": "Someone (2000)."}
+    ev = evidence_html(model, Explorer(model, days=7).view(4.5))
+    assert "Beaver J" in ev
+    assert "zagon1984 (not in the model's references file)" in ev
+    assert references(toy()) == {}
 
 
 def test_window_spans():
-    from ldnsim.app.server import _window_spans
+    from ldnsim.app.panels import window_spans
 
-    left, right = _window_spans([0.5, 1.0, 2.0, 4.0, 8.0], [1.0, 1.0, 0.0, 0.6, 0.2])
+    left, right = window_spans([0.5, 1.0, 2.0, 4.0, 8.0], [1.0, 1.0, 0.0, 0.6, 0.2])
     assert left == [0.5, pytest.approx(math.sqrt(8.0))]
     assert right == [pytest.approx(math.sqrt(2.0)), pytest.approx(math.sqrt(32.0))]
-    assert _window_spans([1.0, 2.0], [0.0, 0.0]) == ([], [])
+    assert window_spans([1.0, 2.0], [0.0, 0.0]) == ([], [])
+    assert window_spans([1.0, 2.0], [0.5, 0.4]) == ([1.0], [pytest.approx(math.sqrt(2.0))])
 
 
 def test_cli_app_help_and_bad_port(capsys):

@@ -15,6 +15,8 @@ from ldnsim.app.logic import format_number, slider_to_dose
 from ldnsim.app.window import cached_window
 
 from app_driver import (
+    DAY_OUTPUTS,
+    choose_scenario,
     chromium,
     drag_slider,
     model_attr,
@@ -30,13 +32,14 @@ from app_driver import (
 
 pytestmark = pytest.mark.slow   # starts a server and a browser; the first start compiles
 
-DEFAULT = ("pharmaceutical", "human_pet", "trif_branch")
-NUMBER_KEYS = ("C_ntx_peak", "C_ntx_trough", "C_6bn_peak", "C_6bn_trough", "receptor_peak",
-               "receptor_trough", "blockade_hours", "immune_end")
+DEFAULT = ("pharmaceutical", "human_pet", "tonic", "trif_branch")
+NUMBER_KEYS = tuple(f"{n}_{x}" for n in DAY_OUTPUTS + ("signal_immune",)
+                    for x in ("peak", "trough")) + ("signal_immune_mean", "blockade_hours",
+                                                    "immune_end")
 WINDOW = """
 [experiment]
 name = "browser_test_window"
-description = "three doses, two scenarios, four subjects"
+description = "five doses, two scenarios, two samples x two subjects"
 [model]
 name = "ldn"
 [regimen]
@@ -47,16 +50,24 @@ days = 56
 step = 1.0
 dense_from = 1176.0
 coarse_step = 24.0
-variables = ["occupancy_mor_drug", "immune_index"]
+variables = ["pet_inhibition", "immune_index"]
 [sweep]
 dose = [0.1, 1.0, 4.5, 50.0, 300.0]
-scenario = [["pharmaceutical", "human_pet"], ["racemic", "rodent_transient"]]
+scenario = [["pharmaceutical", "human_pet", "tonic"], ["racemic", "slow_biophase", "rebound"]]
+[sampling]
+method = "lhs"
+n = 2
+seed = 3
+log = true
+ranges = { theta50_tonic = [0.05, 0.5], ogfr_affinity_ratio = [1.0, 100.0] }
 [population]
-subjects = 4
+subjects = 2
 seed = 11
-iiv = { ka = 0.4, CL_ntx = 0.3, V_ntx = 0.3, Kd_ntx = 0.3 }
+iiv = { ka = 0.4, CL_ntx = 0.3, V_ntx = 0.3 }
 [metrics]
 names = ["window_summary"]
+[metrics.window_summary]
+occupancy_var = "pet_inhibition"
 """
 
 
@@ -107,10 +118,18 @@ def assert_page_matches_simulate(page, dose, scenarios):
     plasma = source_data(page, "plasma_source")
     for name in ("C_ntx", "C_6bn"):
         np.testing.assert_allclose(plasma[name], ref[name].values[week], rtol=1e-12)
-    np.testing.assert_allclose(source_data(page, "receptor_source")["occupancy_mor_drug"],
-                               ref["occupancy_mor_drug"].values[last_day], rtol=1e-12)
+    for source, names in (("brain_source", ("pet_inhibition", "occupancy_mor_drug")),
+                          ("peripheral_source", ("occupancy_ogfr", "occupancy_mor_peripheral",
+                                                 "occupancy_kor"))):
+        data = source_data(page, source)
+        for name in names:
+            np.testing.assert_allclose(data[name], ref[name].values[last_day], rtol=1e-12)
     np.testing.assert_allclose(source_data(page, "immune_source")["immune_index"],
                                ref["immune_index"].values, rtol=1e-12)
+    signal = source_data(page, "signal_source")
+    assert len(signal["mean"]) == 56
+    assert signal["mean"][-1] == pytest.approx(expected["signal_immune_mean"], rel=1e-12)
+    assert signal["max"][-1] == pytest.approx(expected["signal_immune_peak"], rel=1e-12)
     return plasma
 
 
@@ -120,8 +139,9 @@ def test_the_page_shows_the_model_at_the_default_dose(app, page, tmp_path):
     assert page.title() == "ldnsim dose explorer"
     assert_page_matches_simulate(page, C.DOSE_DEFAULT, DEFAULT)
     text = page_text(page)
-    for words in ("What is data and what is hypothesis", "Rabiner EA", "hypothesis",
-                  "bound / total"):
+    for words in ("What is data, what is assumption, what is hypothesis", "Rabiner EA",
+                  "hypothesis", "assumption", "bound by drug over all receptors",
+                  "not on this page: mouse"):
         assert words in text
     page.screenshot(path=str(tmp_path / "app_default.png"), full_page=True)
     assert (tmp_path / "app_default.png").stat().st_size > 50_000
@@ -150,14 +170,15 @@ def test_slider_typed_dose_and_scenario_redraw_the_page(page, tmp_path, capsys):
     assert_page_matches_simulate(page, 150.0, DEFAULT)
     assert model_attr(page, "dose_slider", "value") == pytest.approx(np.log10(150.0))
 
-    # Another formulation and receptor kinetics.
-    selects = page.locator("select")
-    selects.nth(0).select_option("racemic")
-    selects.nth(1).select_option("rodent_transient")
-    chosen = ("racemic", "rodent_transient", "trif_branch")
+    # Another formulation, retention mechanism, hypothesis and a sensitivity scenario.
+    for group, scenario in ((0, "racemic"), (1, "slow_biophase"), (2, "rebound"),
+                            (4, "immune_via_mor")):
+        choose_scenario(page, group, scenario)
+    chosen = ("racemic", "slow_biophase", "rebound", "trif_branch", "immune_via_mor")
     expected = reference_numbers(reference_run(150.0, chosen))
-    wait_for_number(page, "receptor_trough", format_number(expected["receptor_trough"]))
+    wait_for_number(page, "immune_end", format_number(expected["immune_end"]))
     assert_page_matches_simulate(page, 150.0, chosen)
+    assert "scenario immune_via_mor" in page_text(page)
     page.screenshot(path=str(tmp_path / "app_racemic_150mg.png"), full_page=True)
     with capsys.disabled():
         print(f"\n[ldnsim app] redraw after a typed dose, Enter to new numbers on screen: "
@@ -189,18 +210,30 @@ def test_window_plot_marks_the_dose_and_all_requests_stay_local(app, page, windo
     page.wait_for_function("() => Bokeh.documents[0].get_model_by_name("
                            "'window_immune_source').data.dose.length > 0", timeout=600_000)
     table = cached_window(window_file)
-    assert table is not None
+    assert table is not None and table.across == "sample" and table.n_units == 2
     data = source_data(page, "window_immune_source")
     assert data["dose"] == list(table.doses)
     assert data["mid"] == list(table.immune[0][1])
     assert source_data(page, "window_blockade_source")["hi"] == list(table.blockade[0][2])
+    assert source_data(page, "window_p_source")["p_open"] == list(table.p_open[0])
     assert model_attr(page, "dose_marker_immune", "location") == C.DOSE_DEFAULT
-    assert number(page, "window_fraction") == f"{100 * table.fraction[0][2]:.0f}"
+    assert model_attr(page, "dose_marker_p", "location") == C.DOSE_DEFAULT
+    wait_for_number(page, "window_p_open_0", f"{table.p_open[0][2]:.2f}")
+    assert number(page, "window_dose_0") == "4.5"
+    assert "2 samples of the hypothesis parameters" in page_text(page)
     set_dose_by_typing(page, "50")
     page.wait_for_function("() => Bokeh.documents[0].get_model_by_name("
                            "'dose_marker_blockade').location === 50", timeout=30_000)
+    wait_for_number(page, "window_p_open_0", f"{table.p_open[0][3]:.2f}")
+    # The other run of the experiment, chosen on the page.
+    for group, scenario in ((0, "racemic"), (1, "slow_biophase"), (2, "rebound")):
+        choose_scenario(page, group, scenario)
+    page.wait_for_function("() => String(Bokeh.documents[0].get_model_by_name("
+                           "'window_status').text).includes('The window across doses: "
+                           "racemic + slow_biophase + rebound')", timeout=30_000)
+    assert source_data(page, "window_immune_source")["mid"] == list(table.immune[1][1])
     # A scenario the window experiment did not run: a message instead of the plot.
-    page.locator("select").nth(2).select_option("nfkb_branch")
+    choose_scenario(page, 3, "nfkb_branch")
     page.get_by_text("has no run for").wait_for(timeout=30_000)
     page.screenshot(path=str(tmp_path / "app_window.png"), full_page=True)
     # Offline: the page asked nothing of any host but the app.

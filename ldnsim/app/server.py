@@ -3,12 +3,15 @@
 Only this module imports Bokeh. It builds one page per browser session from a shared
 :class:`~ldnsim.app.logic.Explorer` (model compiled once, runs cached) and a shared
 :class:`~ldnsim.app.window.WindowProvider` (the window table, computed once in a child
-process). Every value drawn or printed comes from a :class:`~ldnsim.app.logic.View`.
+process). Every value drawn or printed comes from a :class:`~ldnsim.app.logic.View` or the
+window table; the text panels are built by :mod:`ldnsim.app.panels`.
 
 Bokeh models the browser test reads carry a ``name``: ``dose_slider``, ``dose_input``,
-``scenario_<i>``, ``message``, ``numbers``, ``plasma_source``, ``receptor_source``,
-``immune_source``, ``window_immune_source``, ``window_blockade_source``, ``window_status``,
-``dose_marker_immune``, ``dose_marker_blockade``, ``timing``.
+``scenario_<i>``, ``message``, ``numbers``, ``plasma_source``, ``brain_source``,
+``peripheral_source``, ``immune_source``, ``signal_source``, ``window_immune_source``,
+``window_blockade_source``, ``window_p_source``, ``window_spans``, ``window_status``,
+``dose_marker_immune``, ``dose_marker_blockade``, ``dose_marker_p``, ``evidence``; the
+numbers panel ends with the time the server took (``data-key="redraw_seconds"``).
 """
 from __future__ import annotations
 
@@ -24,151 +27,71 @@ import webbrowser
 from functools import partial
 
 import numpy as np
+from bokeh.layouts import column, row
+from bokeh.models.annotations.geometry import Span
+from bokeh.models.annotations.legends import Legend
+from bokeh.models.css import InlineStyleSheet
+from bokeh.models.formatters import CustomJSTickFormatter
+from bokeh.models.ranges import DataRange1d, Range1d
+from bokeh.models.sources import ColumnDataSource
+from bokeh.models.widgets.inputs import Select, TextInput
+from bokeh.models.widgets.markups import Div
+from bokeh.models.widgets.sliders import Slider
+from bokeh.plotting import figure
 
 from ..errors import LdnsimError
 from . import content as C
-from .logic import AppInputError, AppServeError, Explorer, format_number, parse_dose, slider_to_dose
+from .logic import (
+    NO_SCENARIO,
+    AppInputError,
+    AppServeError,
+    Explorer,
+    format_number,
+    parse_dose,
+    slider_to_dose,
+)
+from .panels import PAGE_CSS, evidence_html, numbers_html, window_spans
 from .window import WindowProvider
 
 __all__ = ["make_document", "serve"]
 
 log = logging.getLogger("ldnsim.app")
 
-COLORS = {"C_ntx": "#1f77b4", "C_6bn": "#ff7f0e", "receptor": "#6a3d9a", "immune": "#2ca02c",
-          "band": "#9ecae1", "window": "#c7e9c0", "marker": "#d62728"}
-KIND_COLORS = {"data": "#1b7837", "hypothesis": "#b35806", "assumption": "#5e3c99"}
-PAGE_CSS = """
-table.ldn { border-collapse: collapse; font-size: 14px; }
-table.ldn td, table.ldn th { padding: 3px 10px; border-bottom: 1px solid #e5e5e5;
-  text-align: left; vertical-align: top; }
-table.ldn td.v { text-align: right; font-variant-numeric: tabular-nums; font-weight: 600; }
-.muted { color: #666; font-size: 13px; }
-.tag { display: inline-block; padding: 0 6px; border-radius: 3px; color: white;
-  font-size: 12px; margin-right: 6px; }
-"""
+COLORS = {"C_ntx": "#1f77b4", "C_6bn": "#ff7f0e", "pet_inhibition": "#6a3d9a",
+          "occupancy_mor_drug": "#6a3d9a", "occupancy_ogfr": "#1b9e77",
+          "occupancy_mor_peripheral": "#d95f02", "occupancy_kor": "#7570b3",
+          "immune_index": "#2ca02c", "signal_immune": "#e7298a", "p_open": "#1b7837",
+          "p_immune": "#2ca02c", "window": "#c7e9c0", "marker": "#d62728"}
+TOOLS = "pan,wheel_zoom,box_zoom,reset,save"
 
 
 def _esc(text):
     return html.escape(str(text), quote=True)
 
 
-# --------------------------------------------------------------------------- references
-def _references(model):
-    """Key -> citation text: the model's references file where it has the key, else
-    :data:`content.REFERENCES`."""
-    refs = dict(C.REFERENCES)
-    path = getattr(model, "path", None)
-    if path is None:
-        return refs
-    from pathlib import Path
-    file = Path(path).with_name(C.REFERENCES_FILE)
-    try:
-        text = file.read_text(encoding="utf-8")
-    except OSError:
-        return refs
-    key, body = None, []
-    for line in text.splitlines() + ["### "]:
-        if line.startswith("### "):
-            if key and body:
-                refs[key] = " ".join(body)
-            key, body = line[4:].strip(), []
-        elif key and line.strip():
-            body.append(line.strip())
-    return refs
+def _color(name):
+    return COLORS.get(name, "#333333")
 
 
-def evidence_html(model, scenarios, receptor):
-    """The data-or-hypothesis panel for what is on screen, with its references."""
-    refs = _references(model)
-    used = []
-
-    def cite(keys):
-        out = []
-        for k in keys:
-            if k not in used:
-                used.append(k)
-            out.append(f"[{used.index(k) + 1}]")
-        return " ".join(out)
-
-    def tag(kind):
-        return (f'<span class="tag" style="background:{KIND_COLORS.get(kind, "#555")}">'
-                f'{_esc(C.KIND_LABELS.get(kind, kind))}</span>')
-
-    rows = []
-    for item in C.EVIDENCE:
-        text = item["text"]
-        if item["part"].startswith("Receptor") and receptor is not None:
-            text = f"Shown: {receptor[1]}. " + text
-        rows.append(f"<tr><td>{tag(item['kind'])}</td><td><b>{_esc(item['part'])}</b></td>"
-                    f"<td>{_esc(text)} {cite(item['refs'])}</td></tr>")
-    for name in scenarios:
-        sc = model.scenarios.get(name)
-        if sc is None:
-            continue
-        kind, note, keys = C.SCENARIO_NOTES.get(name, (None, "", ()))
-        desc = sc.description + (f" (source: {sc.source})" if sc.source else "")
-        extra = f" {_esc(note)} {cite(keys)}" if note else ""
-        rows.append(f"<tr><td>{tag(kind) if kind else ''}</td><td><b>scenario "
-                    f"{_esc(name)}</b></td><td>{_esc(desc)}.{extra}</td></tr>")
-    refs_html = "".join(f"<li>{_esc(refs.get(k, k))}</li>" for k in used)
-    return (f"<style>{PAGE_CSS}</style><h3 style='margin:4px 0'>What is data and what is "
-            f"hypothesis</h3><table class='ldn'>{''.join(rows)}</table>"
-            f"<p class='muted' style='margin:6px 0 2px'>References</p>"
-            f"<ol class='muted' style='margin-top:0'>{refs_html}</ol>"
-            f"<p class='muted'>Time courses are the model's reference subject; the spread "
-            f"between virtual subjects is shown in the window plot. Every parameter, its "
-            f"source and its evidence grade: the model card (models/README.md). Not medical "
-            f"advice.</p>")
+def _legend_above(fig, items, rows=1):
+    legend = Legend(items=items, orientation="horizontal", location="center",
+                    label_text_font_size="11px", spacing=8, nrows=rows, padding=4)
+    fig.add_layout(legend, "above")
 
 
-# ------------------------------------------------------------------------------- numbers
-def numbers_html(view, window_row=None, table=None):
-    """The table of numbers; each value is a ``<span data-key=...>`` (read by the tests)."""
-    n = view.numbers
-
-    def cell(key):
-        return (f'<td class="v"><span data-key="{key}">{format_number(n.get(key))}</span>'
-                f'</td>')
-
-    def row(label, keys, unit="", note=""):
-        values = "".join(cell(k) for k in keys)
-        if len(keys) == 1:
-            values += "<td></td>"
-        return (f"<tr><td>{_esc(label)}</td>{values}<td>{_esc(unit)}</td>"
-                f"<td class='muted'>{note}</td></tr>")
-
-    rows = ["<tr><th></th><th>peak</th><th>trough</th><th></th><th></th></tr>"]
-    for name, label in C.PLASMA_OUTPUTS:
-        if f"{name}_peak" in n:
-            rows.append(row(f"plasma {label}", (f"{name}_peak", f"{name}_trough"), "ng/mL"))
-    if view.receptor is not None:
-        rows.append(row(view.receptor[1], ("receptor_peak", "receptor_trough"),
-                        "fraction"))
-        rows.append(row("hours of blockade per day", ("blockade_hours",), "h/day",
-                        f"readout &gt; {C.BLOCKADE_THRESHOLD:g}, mean of the last "
-                        f"{C.BLOCKADE_LAST_DAYS} days"))
-    if "immune_end" in n:
-        change = n["immune_end"] / C.IMMUNE_BASELINE - 1.0
-        sign = "+" if change >= 0 else "\u2212"
-        rows.append(row(f"{C.IMMUNE_LABEL}, day {view.days}", ("immune_end",), "",
-                        f"{sign}{abs(100 * change):.0f}% vs untreated"))
-    if window_row is not None and table is not None:
-        a, b = window_row["between"]
-        where = (f"precomputed at {a:g} mg" if a == b
-                 else f"interpolated between {a:g} and {b:g} mg")
-        pct = f"{100 * table.quantiles[0]:.0f}-{100 * table.quantiles[-1]:.0f}%"
-        im, bl = window_row["immune"], window_row["blockade"]
-        rows.append(
-            f"<tr><td>virtual subjects in the window</td><td class='v'><span "
-            f"data-key=\"window_fraction\">{100 * window_row['fraction']:.0f}</span></td>"
-            f"<td></td><td>%</td><td class='muted'>{_esc(where)}; {pct} of subjects: immune "
-            f"readout {format_number(im[0])}\u2013{format_number(im[-1])}, blockade "
-            f"{format_number(bl[0])}\u2013{format_number(bl[-1])} h/day</td></tr>")
-    notes = "".join(f"<p class='muted'>{_esc(x)}</p>" for x in view.notes)
-    head = (f"<h3 style='margin:4px 0'>At <span data-key=\"dose\">{format_number(view.dose)}"
-            f"</span> mg/day, steady state ({_esc(' + '.join(view.scenarios))})</h3>")
-    return (f"<style>{PAGE_CSS}</style>{head}<table class='ldn'>{''.join(rows)}</table>"
-            f"{notes}")
+def _day_figure(title, source, outputs, y_range, dash_rest=False):
+    """A figure over the 24 h after the daily dose with a line per output (the first solid,
+    the others dashed when ``dash_rest``); returns the figure and its legend items."""
+    fig = figure(title=title, height=290, sizing_mode="stretch_width", tools=TOOLS,
+                 x_axis_label="hours after the daily dose", y_axis_label="fraction",
+                 x_range=Range1d(0, C.DOSE_EVERY), y_range=y_range)
+    items = []
+    for i, (name, label) in enumerate(outputs):
+        r = fig.line("t", name, source=source, line_width=2, color=_color(name),
+                     line_dash="dashed" if dash_rest and i > 0 else "solid")
+        items.append((label, [r]))
+    fig.xaxis.ticker = [0, 4, 8, 12, 16, 20, 24]
+    return fig, items
 
 
 # ----------------------------------------------------------------------------- document
@@ -176,31 +99,58 @@ class _Page:
     """One browser session's page. All Bokeh objects live here."""
 
     def __init__(self, doc, explorer, provider):
-        from bokeh.layouts import column, row
-        from bokeh.models import (
-            ColumnDataSource,
-            CustomJSTickFormatter,
-            DataRange1d,
-            Div,
-            Legend,
-            Range1d,
-            Select,
-            Slider,
-            Span,
-            TextInput,
-        )
-        from bokeh.plotting import figure
-
         self.doc, self.explorer, self.provider = doc, explorer, provider
         self._busy = False
         self._window_cb = None
         self._window_drawn = None
         self._evidence_for = None
+        self._timing = ""
         self.view = None
-        ex = explorer
         self.dose = C.DOSE_DEFAULT
-        self.scenarios = ex.default_scenarios()
+        self.scenarios = explorer.default_scenarios()
+        self.css = InlineStyleSheet(css=PAGE_CSS)     # once, not in every redrawn text
+        self._controls()
+        self.panel_msgs = {k: Div(text="", visible=False, styles={"color": "#b00020"})
+                           for k in ("plasma", "brain", "peripheral", "immune")}
+        self._plasma_figure()
+        self._brain_figure()
+        self._peripheral_figure()
+        self._immune_figure()
+        self._window_figures()
+        self.evidence = Div(text="", name="evidence", sizing_mode="stretch_width",
+                            stylesheets=[self.css])
+        ex = explorer
+        intro = Div(sizing_mode="stretch_width", stylesheets=[self.css], text=(
+            f"<h2 style='margin:0'>{_esc(C.TITLE)}</h2>"
+            f"<p class='muted' style='margin:4px 0'>What the <b>{_esc(ex.model.name)}</b> "
+            f"model says for a daily dose taken for {ex.days} days (steady state): the time "
+            f"courses for one reference subject at the model file's values, the window plot "
+            f"for a population over the uncertain hypothesis parameters. A model, not medical "
+            f"advice: the panel at the bottom says which parts rest on data, which on "
+            f"assumptions and which on hypotheses.</p>"))
 
+        def panel(key, fig):
+            return column(fig, self.panel_msgs[key], sizing_mode="stretch_width")
+
+        self.root = column(
+            intro, row(self.slider, self.text, sizing_mode="stretch_width"),
+            row(*self.selects, sizing_mode="stretch_width"), self.message, self.numbers,
+            row(panel("plasma", self.plasma_fig), panel("brain", self.brain_fig),
+                sizing_mode="stretch_width"),
+            row(panel("peripheral", self.peripheral_fig), panel("immune", self.immune_fig),
+                sizing_mode="stretch_width"),
+            self.window_status, row(*self.window_figs, sizing_mode="stretch_width"),
+            self.evidence, sizing_mode="stretch_width",
+            styles={"padding": "8px 16px", "max-width": "1400px"})
+        doc.add_root(self.root)
+        doc.title = "ldnsim dose explorer"
+        self.redraw()
+        self._update_window()
+        if self.provider.state == "computing":
+            self._window_cb = doc.add_periodic_callback(self._update_window, 500)
+
+    # ------------------------------------------------------------------------- widgets
+    def _controls(self):
         lo, hi = math.log10(C.DOSE_MIN), math.log10(C.DOSE_MAX)
         self.slider = Slider(
             start=lo, end=hi, value=math.log10(self.dose), step=0.005, name="dose_slider",
@@ -209,137 +159,148 @@ class _Page:
                                               "+ ' mg'"))
         self.slider.on_change("value_throttled", self._on_slider)
         self.text = TextInput(value=format_number(self.dose), title="or type a dose (mg/day)",
-                              name="dose_input", width=170)
+                              name="dose_input", width=160)
         self.text.on_change("value", self._on_text)
         self.selects = []
-        for i, g in enumerate(ex.groups):
-            sel = Select(title=g.label, value=g.default, options=list(g.options),
-                         name=f"scenario_{i}", width=190)
+        for i, g in enumerate(self.explorer.groups):
+            options = list(zip(g.options, g.labels))
+            if g.optional:
+                options.insert(0, (NO_SCENARIO, C.NO_SCENARIO_LABEL))
+            sel = Select(title=g.label, value=g.default or NO_SCENARIO, options=options,
+                         name=f"scenario_{i}", width=250)
             sel.on_change("value", self._on_select)
             self.selects.append(sel)
         self.message = Div(text="", name="message", sizing_mode="stretch_width",
                            styles={"color": "#b00020", "font-weight": "600"})
-        self.numbers = Div(text="", name="numbers", sizing_mode="stretch_width")
-        self.timing = Div(text="", name="timing", styles={"color": "#888", "font-size": "12px"})
+        self.numbers = Div(text="", name="numbers", sizing_mode="stretch_width",
+                           stylesheets=[self.css])
 
-        tools = "pan,wheel_zoom,box_zoom,reset,save"
-        # Plasma over a week.
+    # ------------------------------------------------------------------------- figures
+    def _plasma_figure(self):
         self.plasma = ColumnDataSource({"t": [], **{n: [] for n, _ in C.PLASMA_OUTPUTS}},
                                        name="plasma_source")
-        p1 = figure(title=f"Plasma levels over the last week of {ex.days} days' daily dosing",
-                    y_axis_type="log", height=290, sizing_mode="stretch_width", tools=tools,
-                    x_axis_label="hours into the week", y_axis_label="ng/mL",
-                    x_range=Range1d(0, 7 * C.DOSE_EVERY))
+        fig = figure(title=f"Plasma over the last week of {self.explorer.days} days' daily "
+                           "dosing", y_axis_type="log", height=290,
+                     sizing_mode="stretch_width", tools=TOOLS,
+                     x_axis_label="hours into the week", y_axis_label="ng/mL",
+                     x_range=Range1d(0, 7 * C.DOSE_EVERY))
+        items = [(label, [fig.line("t", name, source=self.plasma, line_width=2,
+                                   color=_color(name))]) for name, label in C.PLASMA_OUTPUTS]
+        _legend_above(fig, items)
+        fig.xaxis.ticker = [24 * i for i in range(8)]
+        self.plasma_fig = fig
+
+    def _brain_figure(self):
+        outputs = [(n, lab) for n, lab in C.BRAIN_OUTPUTS
+                   if n in self.explorer.model.output_names] or list(C.BRAIN_OUTPUTS[:1])
+        self.brain = ColumnDataSource({"t": [], "above": [], "thr": [],
+                                       **{n: [] for n, _ in outputs}}, name="brain_source")
+        fig, items = _day_figure("Brain MOR over the last day", self.brain, outputs,
+                                 Range1d(-0.05, 1.02), dash_rest=True)
+        band = fig.varea("t", "thr", "above", source=self.brain, color=_color(outputs[0][0]),
+                         alpha=0.18)
+        items.append((f"blockade (> {C.BLOCKADE_THRESHOLD:g})", [band]))
+        fig.add_layout(Span(location=C.BLOCKADE_THRESHOLD, dimension="width",
+                            line_dash="dotted", line_color="#555"))
+        _legend_above(fig, items)
+        self.brain_fig = fig
+
+    def _peripheral_figure(self):
+        outputs = [(n, lab) for n, lab in C.PERIPHERAL_OUTPUTS
+                   if n in self.explorer.model.output_names] or list(C.PERIPHERAL_OUTPUTS[:1])
+        self.peripheral = ColumnDataSource({"t": [], **{n: [] for n, _ in outputs}},
+                                           name="peripheral_source")
+        fig, items = _day_figure("Receptors on immune cells over the last day (unbound "
+                                 "plasma drug)", self.peripheral, outputs, Range1d(0, 1.02))
+        _legend_above(fig, items)
+        self.peripheral_fig = fig
+
+    def _immune_figure(self):
+        iname, (sname, slabel) = C.IMMUNE_OUTPUT, C.IMMUNE_SIGNAL
+        self.immune = ColumnDataSource({"t": [], iname: []}, name="immune_source")
+        self.signal = ColumnDataSource({"day": [], "mean": [], "min": [], "max": []},
+                                       name="signal_source")
+        fig = figure(title=C.IMMUNE_TITLE.format(days=self.explorer.days), height=290,
+                     sizing_mode="stretch_width", tools=TOOLS, x_axis_label="day",
+                     y_axis_label="relative to untreated")
         items = []
-        for name, label in C.PLASMA_OUTPUTS:
-            r = p1.line("t", name, source=self.plasma, line_width=2,
-                        color=COLORS.get(name, "#333"))
-            items.append((label, [r]))
-        p1.add_layout(Legend(items=items, orientation="horizontal", location="center"), "above")
-        p1.xaxis.ticker = [24 * i for i in range(8)]
-        self.plasma_fig = p1
+        if sname in self.explorer.model.output_names:
+            band = fig.varea("day", "min", "max", source=self.signal, color=_color(sname),
+                             alpha=0.1)
+            mean = fig.line("day", "mean", source=self.signal, line_width=1.5,
+                            color=_color(sname), line_dash="dashed")
+            items += [(f"{slabel}: daily mean", [mean]), ("its range within each day",
+                                                          [band])]
+        items.insert(0, (C.IMMUNE_LABEL, [fig.line("t", iname, source=self.immune,
+                                                   line_width=2, color=_color(iname))]))
+        fig.add_layout(Span(location=C.IMMUNE_BASELINE, dimension="width", line_dash="dotted",
+                            line_color="#555"))
+        _legend_above(fig, items, rows=2)
+        self.immune_fig = fig
 
-        # Receptor readout over a day.
-        rname = ex.receptor[0] if ex.receptor else "receptor"
-        self.receptor_source = ColumnDataSource({"t": [], rname: [], "above": [], "thr": []},
-                                                name="receptor_source")
-        p2 = figure(title=("Receptors over the last day: " + ex.receptor[1]) if ex.receptor
-                    else "Receptors", height=290, sizing_mode="stretch_width", tools=tools,
-                    x_axis_label="hours after the daily dose", y_axis_label="fraction",
-                    x_range=Range1d(0, C.DOSE_EVERY), y_range=Range1d(0, 1.02))
-        p2.varea("t", "thr", "above", source=self.receptor_source, color=COLORS["receptor"],
-                 alpha=0.18, legend_label=f"blockade (> {C.BLOCKADE_THRESHOLD:g})")
-        p2.line("t", rname, source=self.receptor_source, line_width=2,
-                color=COLORS["receptor"])
-        p2.add_layout(Span(location=C.BLOCKADE_THRESHOLD, dimension="width",
-                           line_dash="dashed", line_color="#555"))
-        p2.legend.location = "bottom_right"
-        p2.xaxis.ticker = [0, 4, 8, 12, 16, 20, 24]
-        self.receptor_fig = p2
+    def _window_figures(self):
+        def band_source(name):
+            return ColumnDataSource({"dose": [], "lo": [], "mid": [], "hi": []}, name=name)
 
-        # The immune readout over the whole run.
-        iname = C.IMMUNE_OUTPUT
-        self.immune_source = ColumnDataSource({"t": [], iname: []}, name="immune_source")
-        p3 = figure(title=C.IMMUNE_TITLE.format(days=ex.days),
-                    height=290, sizing_mode="stretch_width", tools=tools,
-                    x_axis_label="day", y_axis_label="relative to untreated")
-        p3.line("t", iname, source=self.immune_source, line_width=2, color=COLORS["immune"])
-        p3.add_layout(Span(location=C.IMMUNE_BASELINE, dimension="width", line_dash="dashed",
-                           line_color="#555"))
-        self.immune_fig = p3
-
-        # The window plot (from the precomputed experiment).
-        self.win_immune = ColumnDataSource({"dose": [], "lo": [], "mid": [], "hi": []},
-                                           name="window_immune_source")
-        self.win_blockade = ColumnDataSource({"dose": [], "lo": [], "mid": [], "hi": []},
-                                             name="window_blockade_source")
+        self.win_immune = band_source("window_immune_source")
+        self.win_blockade = band_source("window_blockade_source")
+        self.win_p = ColumnDataSource({"dose": [], "p_open": [], "p_immune": []},
+                                      name="window_p_source")
         self.win_spans = ColumnDataSource({"left": [], "right": []}, name="window_spans")
         xr = Range1d(C.DOSE_MIN, C.DOSE_MAX)
-        w1 = figure(title="Window across doses: immune readout at the end", height=200,
-                    sizing_mode="stretch_width", x_axis_type="log", x_range=xr, tools=tools,
-                    y_axis_label="immune readout")
-        w2 = figure(title="Hours of blockade per day", height=200, sizing_mode="stretch_width",
-                    x_axis_type="log", x_range=xr, tools=tools,
-                    x_axis_label="daily dose (mg)", y_axis_label="h/day",
-                    y_range=Range1d(-0.5, 24.5))
-        for fig, src, color in ((w1, self.win_immune, COLORS["immune"]),
-                                (w2, self.win_blockade, COLORS["receptor"])):
+
+        def win_figure(title, y_label, y_range):
+            return figure(title=title, height=260, sizing_mode="stretch_width",
+                          x_axis_type="log", x_range=xr, tools=TOOLS, y_range=y_range,
+                          x_axis_label="daily dose (mg)", y_axis_label=y_label)
+
+        w1 = win_figure("Immune readout at the end", "immune readout", DataRange1d())
+        w2 = win_figure("Hours of blockade per day", "h/day", Range1d(-0.5, 24.5))
+        w3 = win_figure("P(window open)", "share of samples", Range1d(-0.02, 1.02))
+        for fig in (w1, w2, w3):
             fig.quad(left="left", right="right", bottom=-1e3, top=1e3, source=self.win_spans,
-                     color=COLORS["window"], alpha=0.5, legend_label="in the window")
+                     color=COLORS["window"], alpha=0.5,
+                     legend_label=f"P(open) \u2265 {C.WINDOW_OPEN:g}")
+        for fig, src, color in ((w1, self.win_immune, COLORS["immune_index"]),
+                                (w2, self.win_blockade, COLORS["pet_inhibition"])):
             band = fig.varea("dose", "lo", "hi", source=src, color=color, alpha=0.2,
-                             legend_label="10-90% of subjects")
+                             legend_label="5-95%")
             line = fig.line("dose", "mid", source=src, color=color, line_width=2,
                             legend_label="median")
+            fig.scatter("dose", "mid", source=src, color=color, size=4)
             if fig is w1:  # range from the data, not from the window shading
                 fig.y_range = DataRange1d(renderers=[band, line], range_padding=0.15)
-            fig.legend.location = "top_left"
-            fig.legend.label_text_font_size = "11px"
-        w1.add_layout(Span(location=C.IMMUNE_BASELINE, dimension="width", line_dash="dashed",
+        w3.line("dose", "p_open", source=self.win_p, color=COLORS["p_open"], line_width=2,
+                legend_label="window open")
+        w3.scatter("dose", "p_open", source=self.win_p, color=COLORS["p_open"], size=4)
+        w3.line("dose", "p_immune", source=self.win_p, color=COLORS["p_immune"],
+                line_dash="dashed", legend_label="immune readout dampened (any blockade)")
+        w1.add_layout(Span(location=C.IMMUNE_BASELINE, dimension="width", line_dash="dotted",
                            line_color="#555"))
         self.margin_span = Span(location=C.IMMUNE_BASELINE, dimension="width",
-                                line_dash="dotted", line_color="#1b7837")
+                                line_dash="dashed", line_color="#1b7837")
         w1.add_layout(self.margin_span)
-        self.limit_span = Span(location=10.0, dimension="width", line_dash="dotted",
+        self.limit_span = Span(location=10.0, dimension="width", line_dash="dashed",
                                line_color="#1b7837")
         w2.add_layout(self.limit_span)
-        self.marker_immune = Span(location=self.dose, dimension="height",
-                                  line_color=COLORS["marker"], line_width=2,
-                                  name="dose_marker_immune")
-        self.marker_blockade = Span(location=self.dose, dimension="height",
-                                    line_color=COLORS["marker"], line_width=2,
-                                    name="dose_marker_blockade")
-        w1.add_layout(self.marker_immune)
-        w2.add_layout(self.marker_blockade)
-        self.window_figs = (w1, w2)
-        for f in self.window_figs:
-            f.visible = False
-        self.window_status = Div(text="", name="window_status", sizing_mode="stretch_width")
-
-        self.panel_msgs = {k: Div(text="", visible=False, styles={"color": "#b00020"})
-                           for k in ("plasma", "receptor", "immune")}
-        self.evidence = Div(text="", name="evidence", sizing_mode="stretch_width")
-        intro = Div(sizing_mode="stretch_width", text=(
-            f"<style>{PAGE_CSS}</style><h2 style='margin:0'>{_esc(C.TITLE)}</h2>"
-            f"<p class='muted' style='margin:4px 0'>What the "
-            f"<b>{_esc(ex.model.name)}</b> model says for a daily dose taken for "
-            f"{ex.days} days (steady state). A model, not medical advice: see "
-            f"below which parts rest on data and which on hypotheses.</p>"))
-        controls = row(self.slider, self.text, *self.selects, sizing_mode="stretch_width")
-        panels = row(column(p1, self.panel_msgs["plasma"], sizing_mode="stretch_width"),
-                     column(p2, self.panel_msgs["receptor"], sizing_mode="stretch_width"),
-                     sizing_mode="stretch_width")
-        panels2 = row(column(p3, self.panel_msgs["immune"], sizing_mode="stretch_width"),
-                      column(self.window_status, w1, w2, sizing_mode="stretch_width"),
-                      sizing_mode="stretch_width")
-        self.root = column(intro, controls, self.message, self.numbers, panels, panels2,
-                           self.evidence, self.timing, sizing_mode="stretch_width",
-                           styles={"padding": "8px 16px", "max-width": "1400px"})
-        doc.add_root(self.root)
-        doc.title = "ldnsim dose explorer"
-        self.redraw()
-        self._update_window()
-        if self.provider.state == "computing":
-            self._window_cb = doc.add_periodic_callback(self._update_window, 500)
+        w3.add_layout(Span(location=C.WINDOW_OPEN, dimension="width", line_dash="dotted",
+                           line_color="#555"))
+        self.markers = []
+        for fig, name in ((w1, "dose_marker_immune"), (w2, "dose_marker_blockade"),
+                          (w3, "dose_marker_p")):
+            marker = Span(location=self.dose, dimension="height", line_color=COLORS["marker"],
+                          line_width=2, name=name)
+            fig.add_layout(marker)
+            self.markers.append(marker)
+            legend = fig.legend[0]
+            fig.center.remove(legend)
+            legend.orientation, legend.location = "horizontal", "center"
+            legend.label_text_font_size, legend.spacing = "11px", 6
+            fig.add_layout(legend, "above")
+            fig.visible = False
+        self.window_figs = (w1, w2, w3)
+        self.window_status = Div(text="", name="window_status", sizing_mode="stretch_width",
+                                 stylesheets=[self.css])
 
     # ------------------------------------------------------------------------- events
     def _on_slider(self, attr, old, new):
@@ -370,7 +331,7 @@ class _Page:
         self.redraw()
 
     def _on_select(self, attr, old, new):
-        self.scenarios = tuple(s.value for s in self.selects)
+        self.scenarios = tuple(s.value for s in self.selects if s.value != NO_SCENARIO)
         self.redraw()
 
     # ------------------------------------------------------------------------- drawing
@@ -395,59 +356,88 @@ class _Page:
         self.view = view
         self._draw_view(view)
         self._draw_window_marker()
-        if view.scenarios != self._evidence_for:
-            self.evidence.text = evidence_html(self.explorer.model, view.scenarios,
-                                               self.explorer.receptor)
-            self._evidence_for = view.scenarios
+        self._draw_evidence()
+        numbers = numbers_html(view, *self._window_rows(view))
         t_all = time.perf_counter() - t0
-        self.timing.text = (f"model {_esc(self.explorer.model.name)} "
-                            f"({self.explorer.model.hash[:12]}); this view computed in "
-                            f"<span data-key=\"redraw_seconds\">{t_all:.3f}</span> s "
-                            f"(simulation {t_sim:.3f} s)")
+        # The timing line goes into the numbers panel: one text change per redraw (each
+        # changed text makes the browser lay the page out again).
+        self._timing = (f"<p class='muted'>model {_esc(self.explorer.model.name)} "
+                        f"({self.explorer.model.hash[:12]}); this view computed in "
+                        f"<span data-key=\"redraw_seconds\">{t_all:.3f}</span> s "
+                        f"(simulation {t_sim:.3f} s)</p>")
+        self.numbers.text = numbers + self._timing
         log.info("redraw dose=%g scenarios=%s in %.3f s", view.dose, view.scenarios, t_all)
 
-    def _panel(self, key, fig, ok, message):
+    def _panel(self, key, fig, message):
+        ok = key in self.view.series
         fig.visible = ok
-        self.panel_msgs[key].visible = not ok
+        self.panel_msgs[key].visible = bool(message)
         self.panel_msgs[key].text = _esc(message)
 
     def _draw_view(self, view):
         s = view.series
-        missing = [m for k, m in view.missing.items() if k.startswith("plasma:")]
+
+        def missing(panel):
+            if panel == "brain" and panel not in s and "blockade" in view.missing:
+                return view.missing["blockade"]   # one message for the whole panel
+            return " ".join(m for k, m in view.missing.items()
+                            if k == panel or k.startswith(f"{panel}:"))
+
         if "plasma" in s:
             self.plasma.data = {k: np.asarray(v) for k, v in s["plasma"].items()}
-        self._panel("plasma", self.plasma_fig, "plasma" in s, " ".join(missing))
-        if "receptor" in s:
-            rname = view.receptor[0]
-            r = s["receptor"]
-            thr = np.full_like(r[rname], C.BLOCKADE_THRESHOLD)
-            self.receptor_source.data = {"t": r["t"], rname: r[rname], "thr": thr,
-                                         "above": np.maximum(r[rname], thr)}
-        self._panel("receptor", self.receptor_fig, "receptor" in s,
-                    view.missing.get("receptor", ""))
+        if "brain" in s:
+            b = dict(s["brain"])
+            thr = np.full_like(b["t"], C.BLOCKADE_THRESHOLD)
+            first = next(k for k in b if k != "t")
+            b.update(thr=thr, above=np.maximum(b[first], thr))
+            self.brain.data = b
+            low = min(float(np.min(b[k])) for k in b if k not in ("t", "thr", "above"))
+            # negative PET inhibition (up-regulated free receptors) stays in view; in steps
+            # of 0.1, so the axis rarely changes
+            self.brain_fig.y_range.start = min(-0.05, math.floor(10 * (low - 0.02)) / 10)
+        if "peripheral" in s:
+            self.peripheral.data = dict(s["peripheral"])
         if "immune" in s:
-            self.immune_source.data = dict(s["immune"])
-        self._panel("immune", self.immune_fig, "immune" in s, view.missing.get("immune", ""))
-        self.numbers.text = numbers_html(view, *self._window_row(view))
+            self.immune.data = dict(s["immune"])
+        if "signal" in s:
+            self.signal.data = dict(s["signal"])
+        for key, fig in (("plasma", self.plasma_fig), ("brain", self.brain_fig),
+                         ("peripheral", self.peripheral_fig), ("immune", self.immune_fig)):
+            self._panel(key, fig, missing(key))
+
+    def _draw_evidence(self):
+        table = self._drawn_table()
+        key = (self.view.scenarios, table.key if table is not None else None)
+        if key != self._evidence_for:
+            self.evidence.text = evidence_html(self.explorer.model, self.view, table,
+                                               self.explorer.problems)
+            self._evidence_for = key
 
     # -------------------------------------------------------------------------- window
-    def _window_row(self, view):
+    def _drawn_table(self):
+        """The window table when its plot is on the page for the current choice."""
         table = self.provider.table if self.provider.state == "ready" else None
-        if table is None:
-            return None, None
+        if table is None or table.model_hash != self.explorer.model.hash:
+            return None
+        return table if table.find(self.explorer.model, self.scenarios) is not None else None
+
+    def _window_rows(self, view):
+        table = self.provider.table if self.provider.state == "ready" else None
+        if table is None or table.model_hash != self.explorer.model.hash:
+            return (), None
         c = table.find(self.explorer.model, view.scenarios)
-        if c is None or table.model_hash != self.explorer.model.hash:
-            return None, None
-        row = table.at_dose(c, view.dose)
-        return (row, table) if row is not None else (None, None)
+        if c is None:
+            return (), None
+        rows = table.at_dose(c, view.dose)
+        return (rows, table) if rows else ((), None)
 
     def _update_window(self):
         state = self.provider.state
         if state == "computing":
             self.window_status.text = (
-                "<b>Computing the window plot</b> (once: a population of virtual subjects "
-                "over the dose range, about a minute; the rest of the page works meanwhile)"
-                "\u2026")
+                "<b>Computing the window plot</b> (once: samples of the hypothesis parameters "
+                "\u00d7 virtual subjects over the dose range, less than a minute of CPU; the "
+                "rest of the page works meanwhile)\u2026")
             return
         if self._window_cb is not None:
             self.doc.remove_periodic_callback(self._window_cb)
@@ -458,7 +448,9 @@ class _Page:
             return
         self._draw_window()
         if self.view is not None:
-            self.numbers.text = numbers_html(self.view, *self._window_row(self.view))
+            self.numbers.text = numbers_html(self.view, *self._window_rows(self.view)) + \
+                self._timing
+            self._draw_evidence()
 
     def _draw_window(self):
         table = self.provider.table
@@ -469,62 +461,55 @@ class _Page:
             msg = "The window plot was computed for another version of the model."
             c = None
         else:
+            covers = "; ".join(table.label(i) for i in range(len(table.combos)))
             msg = (f"The window experiment <b>{_esc(table.experiment)}</b> has no run for "
-                   f"{_esc(' + '.join(self.scenarios))}; it covers "
-                   f"{_esc('; '.join(table.label(i) for i in range(len(table.combos))))}.")
+                   f"{_esc(' + '.join(self.scenarios))}; it covers {_esc(covers)} (a small "
+                   f"run of the headline's definition, computed on first start; the panel "
+                   f"below says what the other choices change).")
         if c is None:
             self.window_status.text = msg
             for f in self.window_figs:
                 f.visible = False
             return
         d = list(table.doses)
-        q = table.quantiles
-        self.win_immune.data = {"dose": d, "lo": list(table.immune[c][0]),
-                                "mid": list(table.immune[c][len(q) // 2]),
-                                "hi": list(table.immune[c][-1])}
-        self.win_blockade.data = {"dose": d, "lo": list(table.blockade[c][0]),
-                                  "mid": list(table.blockade[c][len(q) // 2]),
-                                  "hi": list(table.blockade[c][-1])}
-        left, right = _window_spans(d, table.fraction[c])
+        mid = len(table.quantiles) // 2
+        for src, q in ((self.win_immune, table.immune[c]), (self.win_blockade,
+                                                            table.blockade[c])):
+            src.data = {"dose": d, "lo": list(q[0]), "mid": list(q[mid]), "hi": list(q[-1])}
+        self.win_p.data = {"dose": d, "p_open": list(table.p_open[c]),
+                           "p_immune": list(table.p_immune[c])}
+        left, right = window_spans(d, table.p_open[c])
         self.win_spans.data = {"left": left, "right": right}
-        self.window_figs[0].title.text = (f"Window across doses: immune readout after "
-                                          f"{table.days:g} days")
+        w1, w2, w3 = self.window_figs
+        w1.title.text = f"Immune readout after {table.days:g} days"
         self.margin_span.location = C.IMMUNE_BASELINE - table.immune_margin
         self.limit_span.location = table.max_blockade_hours
+        unit = {"sample": "samples", "subject": "virtual subjects"}.get(table.across, "runs")
+        w3.yaxis.axis_label = f"share of {unit}"
         for f in self.window_figs:
             f.visible = True
+        lo, hi = f"{100 * table.quantiles[0]:g}", f"{100 * table.quantiles[-1]:g}"
+        per = (f"{table.n_samples} samples of the hypothesis parameters \u00d7 "
+               f"{table.n_subjects} virtual subjects" if table.across == "sample"
+               else f"{table.n_subjects} virtual subjects")
         self.window_status.text = (
+            f"<h3 style='margin:4px 0'>The window across doses: {_esc(table.label(c))}</h3>"
             f"<span class='muted' style='color:#666;font-size:13px'>From the experiment "
-            f"<b>{_esc(table.experiment)}</b> ({table.n_subjects} virtual subjects per dose, "
-            f"{_esc(table.label(c))}); green: doses where at least half the subjects are in "
-            f"the window ({_esc(table.definition)}); red line: the chosen dose.</span>")
+            f"<b>{_esc(table.experiment)}</b>, {per} per dose. Lines: median across {unit} "
+            f"(a sample's value is the median of its subjects); band: {lo}-{hi}%; dashed "
+            f"green: the window's limits (immune readout at least {table.immune_margin:g} "
+            f"below untreated, at most {table.max_blockade_hours:g} h/day with "
+            f"{_esc(table.occupancy_var)} &gt; {table.threshold:g}); green shading: doses "
+            f"where P(window open) \u2265 {C.WINDOW_OPEN:g}; red line: the chosen dose."
+            f"</span>")
 
     def _draw_window_marker(self):
-        self.marker_immune.location = self.dose
-        self.marker_blockade.location = self.dose
+        for marker in self.markers:
+            marker.location = self.dose
         if self.provider.state == "ready":
             c = self.provider.table.find(self.explorer.model, self.scenarios)
             if c != self._window_drawn:
                 self._draw_window()
-
-
-def _window_spans(doses, fraction, min_fraction=0.5):
-    """Dose intervals (geometric midpoints between grid doses) where ``fraction`` >= 0.5."""
-    doses = np.asarray(doses, dtype=float)
-    inside = np.asarray(fraction, dtype=float) >= min_fraction
-    edges = np.sqrt(doses[:-1] * doses[1:])
-    lo_edges = np.concatenate([[doses[0]], edges])
-    hi_edges = np.concatenate([edges, [doses[-1]]])
-    left, right = [], []
-    for i, flag in enumerate(inside):
-        if not flag:
-            continue
-        if left and math.isclose(right[-1], lo_edges[i]):
-            right[-1] = float(hi_edges[i])
-        else:
-            left.append(float(lo_edges[i]))
-            right.append(float(hi_edges[i]))
-    return left, right
 
 
 def make_document(doc, explorer, provider):

@@ -1,11 +1,17 @@
-"""The window plot's data: an experiment with a population, run once and cached.
+"""The window plot's data: an experiment with parameter samples and a population, run once
+and cached.
 
-The experiment (by default ``experiments/app_window.toml``) sweeps daily doses and scenarios
-over virtual subjects and computes ``window_summary``. This module reduces its result to a
-small table (per scenario combination and dose: quantiles of the immune readout and of the
-hours of blockade across subjects, the fraction of subjects in the window) and stores it as
-JSON in the ldnsim cache directory, keyed on the experiment text and the model hash, so a
-change to either recomputes it and nothing else does.
+The experiment (by default ``experiments/app_window.toml``) sweeps daily doses and scenario
+combinations over Latin-hypercube samples of the hypothesis parameters and virtual subjects,
+and computes ``window_summary``, as the headline experiment does. This module reduces its
+result to a small table, per scenario combination and dose: P(window open) (the share of
+parameter samples whose subjects are in the window), the share of samples whose immune
+readout is dampened by the window's margin (ignoring blockade), and quantiles across samples
+of the immune readout and of the hours of blockade (each sample's value: the median over its
+subjects). An experiment without samples is summarised across its subjects instead (the
+table's ``across`` says which). The table is stored as JSON in the ldnsim cache directory,
+keyed on the experiment text and the model hash, so a change to either recomputes it and
+nothing else does.
 
 The web layer runs the computation in a separate process (``python -m ldnsim.app.window
 EXPERIMENT``), because the solver holds the interpreter lock and the page must stay served
@@ -32,22 +38,26 @@ from .._text import one_line
 from ..errors import ConfigError, LdnsimError
 from . import content as C
 
-__all__ = ["WindowTable", "window_key", "window_cache_path", "compute_window", "cached_window",
-           "ensure_window", "WindowProvider"]
+__all__ = ["WindowTable", "window_key", "window_cache_path", "compute_window",
+           "summarise_window", "cached_window", "ensure_window", "WindowProvider"]
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 
 @dataclass(frozen=True)
 class WindowTable:
-    """Per scenario combination and dose, across virtual subjects.
+    """Per scenario combination and dose, across parameter samples (or subjects).
 
+    ``p_open[c][d]`` is P(window open) for combination ``combos[c]`` at dose ``doses[d]``:
+    the share of the units counted (``across``: ``"sample"``, ``"subject"``, or ``""`` for a
+    single run) that are in the window; ``p_immune[c][d]`` the share whose immune readout is
+    dampened by ``immune_margin`` or more, ignoring the blockade criterion.
     ``immune[c][q][d]`` and ``blockade[c][q][d]`` are the quantiles ``quantiles[q]`` of the
-    final immune readout and of the daily hours of blockade for combination ``combos[c]``
-    at dose ``doses[d]``; ``fraction[c][d]`` is the fraction of subjects in the window.
-    ``combos`` are full scenario tuples (the experiment's base scenarios included) and
-    ``params`` the experiment's parameter overrides, so a combination can be compared with
-    the explorer's choice by its parameter values.
+    final immune readout and of the daily hours of blockade across the same units (a sample's
+    value is the median over its subjects). ``combos`` are full scenario tuples (the
+    experiment's base scenarios included) and ``params`` the experiment's parameter
+    overrides, so a combination can be compared with the explorer's choice by its parameter
+    values; ``sampled`` names the sampled parameters.
     """
 
     key: str
@@ -58,11 +68,15 @@ class WindowTable:
     doses: tuple
     combos: tuple
     params: dict
+    across: str
+    n_samples: int
+    n_subjects: int
+    sampled: tuple
     quantiles: tuple
+    p_open: tuple
+    p_immune: tuple
     immune: tuple
     blockade: tuple
-    fraction: tuple
-    n_subjects: int
     immune_var: str
     occupancy_var: str
     definition: str
@@ -80,14 +94,19 @@ class WindowTable:
         if data.pop("format", None) != FORMAT_VERSION:
             raise ValueError("window cache file of another format")
         data["combos"] = tuple(tuple(c) for c in data["combos"])
-        for k in ("doses", "quantiles"):
+        for k in ("doses", "quantiles", "sampled"):
             data[k] = tuple(data[k])
-        for k in ("immune", "blockade", "fraction"):
+        for k in ("p_open", "p_immune", "immune", "blockade"):
             data[k] = _tuples(data[k])
         return cls(**data)
 
     def label(self, c):
         return " + ".join(self.combos[c]) or "model defaults"
+
+    @property
+    def n_units(self):
+        """Units P(window open) counts: samples, subjects, or 1."""
+        return {"sample": self.n_samples, "subject": self.n_subjects}.get(self.across, 1)
 
     def find(self, model, scenarios):
         """Index of the combination whose parameters equal ``scenarios`` on ``model``, or None.
@@ -108,33 +127,28 @@ class WindowTable:
         return None
 
     def at_dose(self, c, dose):
-        """Values of combination ``c`` at ``dose``, linear in log dose between the two nearest
-        precomputed doses (exact at a precomputed dose).
+        """The rows of combination ``c`` for ``dose``: the row of that dose when the experiment
+        ran it, else the rows of the two doses it ran on either side (nothing is
+        interpolated); an empty list outside the doses run.
 
         Returns
         -------
-        dict with ``immune`` and ``blockade`` (one value per quantile), ``fraction``,
-        ``between`` (the two doses used) or None outside the precomputed range.
+        list of dict, each with ``dose``, ``p_open``, ``p_immune``, ``immune`` and
+        ``blockade`` (one value per quantile).
         """
         doses = np.asarray(self.doses, dtype=float)
         if not doses[0] <= dose <= doses[-1]:
-            return None
-        x, xs = math.log(dose), np.log(doses)
-        j = int(np.searchsorted(xs, x, side="left"))
-        if j < len(xs) and math.isclose(xs[j], x, rel_tol=0, abs_tol=1e-12):
-            lo = hi = j
-            w = 0.0
+            return []
+        exact = np.flatnonzero(np.isclose(doses, dose, rtol=1e-12, atol=0.0))
+        if exact.size:
+            index = [int(exact[0])]
         else:
-            lo, hi = j - 1, j
-            w = (x - xs[lo]) / (xs[hi] - xs[lo])
-
-        def interp(row):
-            return float((1 - w) * row[lo] + w * row[hi])
-
-        return {"immune": tuple(interp(r) for r in self.immune[c]),
-                "blockade": tuple(interp(r) for r in self.blockade[c]),
-                "fraction": interp(self.fraction[c]),
-                "between": (float(doses[lo]), float(doses[hi]))}
+            hi = int(np.searchsorted(doses, dose))
+            index = [hi - 1, hi]
+        return [{"dose": float(doses[d]), "p_open": float(self.p_open[c][d]),
+                 "p_immune": float(self.p_immune[c][d]),
+                 "immune": tuple(float(r[d]) for r in self.immune[c]),
+                 "blockade": tuple(float(r[d]) for r in self.blockade[c])} for d in index]
 
 
 def _tuples(x):
@@ -174,10 +188,9 @@ def compute_window(source, *, threads=None):
     ------
     ConfigError
         The experiment cannot give a window table (no ``window_summary`` metric, no dose
-        sweep).
+        sweep, or a sweep over something else than dose and scenario).
     """
-    from ..experiment import metrics_of, run_experiment
-    from ..metrics import window_summary
+    from ..experiment import run_experiment
 
     exp = _load(source)
     cfg = exp.config
@@ -185,13 +198,33 @@ def compute_window(source, *, threads=None):
         raise ConfigError(f"{exp.where}: the window experiment needs the window_summary metric")
     if cfg.sweep is None or cfg.sweep.dose is None:
         raise ConfigError(f"{exp.where}: the window experiment needs a dose sweep")
-    opts = dict(cfg.metrics.options().get("window_summary") or {})
     ds = run_experiment(exp, threads=threads, progress=False)
-    # Per subject; the rebound and proliferation columns are not needed (and run_experiment
-    # keeps only the variables the experiment lists).
-    per_subject = window_summary(ds, **{**opts, "subject_dim": None, "signal_var": None,
-                                        "proliferation_var": None})
-    summary = metrics_of(ds)
+    return summarise_window(ds, exp)
+
+
+_DIMS = ("dose", "scenario", "sample", "subject", "time")
+
+
+def summarise_window(ds, exp):
+    """The :class:`WindowTable` of a result ``ds`` of the window experiment ``exp``.
+
+    With a ``sample`` dim, the units counted are the samples, each summarised over its
+    subjects by ``window_summary`` exactly as the experiment's own metric does (in the window
+    when at least ``min_fraction`` of its subjects are); without one, the subjects.
+    """
+    from ..metrics import window_summary
+
+    cfg = exp.config
+    extra = [d for d in ds.dims if d not in _DIMS]
+    if extra:
+        raise ConfigError(f"{exp.where}: the window experiment may sweep dose and scenario "
+                          f"only (with samples and subjects), not {', '.join(extra)}")
+    opts = dict(cfg.metrics.options().get("window_summary") or {})
+    across = "sample" if "sample" in ds.dims else ("subject" if "subject" in ds.dims else "")
+    opts.update(signal_var=None, proliferation_var=None,
+                subject_dim="subject" if across == "sample" else None)
+    per = window_summary(ds, **opts)
+    dampened = window_summary(ds, **{**opts, "max_blockade_hours": math.inf})["in_window"]
     immune_var = opts.get("immune_var", "immune_index")
     occupancy_var = opts.get("occupancy_var", "occupancy_mor_drug")
     base = tuple(cfg.model.scenarios)
@@ -200,39 +233,40 @@ def compute_window(source, *, threads=None):
         combos = tuple(base + tuple(s.split("+")) for s in labels)
     else:
         labels, combos = [None], (base,)
+    n_dose = ds.sizes["dose"]
     q = np.asarray(C.WINDOW_QUANTILES)
 
+    def units(da, lab):
+        """(dose, unit) array of ``da`` for the scenario ``lab``."""
+        x = da if lab is None else da.sel(scenario=lab)
+        return x.transpose("dose", ...).values.reshape(n_dose, -1)
+
+    def share(da):
+        with np.errstate(all="ignore"):
+            return [np.nanmean(units(da, lab), axis=1).tolist() for lab in labels]
+
     def quantiles(da):
-        rows = []
-        for lab in labels:
-            x = da if lab is None else da.sel(scenario=lab)
-            x = x.transpose("dose", ...).values.reshape(len(ds["dose"]), -1)
-            with np.errstate(all="ignore"):
-                rows.append(np.nanquantile(x, q, axis=1).tolist())
-        return rows
+        with np.errstate(all="ignore"):
+            return [np.nanquantile(units(da, lab), q, axis=1).tolist() for lab in labels]
 
-    def column(da):
-        return [(da if lab is None else da.sel(scenario=lab)).transpose("dose").values.tolist()
-                for lab in labels]
-
-    fraction = (summary["in_window_fraction"] if "in_window_fraction" in summary
-                else summary["in_window"])
-    attrs = per_subject.attrs
-    table = WindowTable(
+    attrs = per.attrs
+    return WindowTable(
         key=window_key(exp), experiment=exp.name, description=cfg.experiment.description,
         model=exp.plan.model.name, model_hash=exp.plan.model.hash,
         doses=tuple(float(d) for d in ds["dose"].values), combos=combos,
-        params=dict(cfg.model.params), quantiles=tuple(float(v) for v in q),
-        immune=_tuples(quantiles(per_subject[f"{immune_var}_end"])),
-        blockade=_tuples(quantiles(per_subject["blockade_hours"])),
-        fraction=_tuples(column(fraction)),
-        n_subjects=int(ds.sizes.get("subject", 1)), immune_var=immune_var,
-        occupancy_var=occupancy_var, definition=str(attrs.get("window_definition", "")),
+        params=dict(cfg.model.params), across=across,
+        n_samples=int(ds.sizes.get("sample", 0)), n_subjects=int(ds.sizes.get("subject", 1)),
+        sampled=tuple(cfg.sampling.ranges) if cfg.sampling is not None else (),
+        quantiles=tuple(float(v) for v in q),
+        p_open=_tuples(share(per["in_window"])), p_immune=_tuples(share(dampened)),
+        immune=_tuples(quantiles(per[f"{immune_var}_end"])),
+        blockade=_tuples(quantiles(per["blockade_hours"])),
+        immune_var=immune_var, occupancy_var=occupancy_var,
+        definition=str(attrs.get("window_definition", "")),
         max_blockade_hours=float(attrs.get("max_blockade_hours", math.nan)),
         immune_margin=float(attrs.get("immune_margin", math.nan)),
         threshold=float(attrs.get("threshold", math.nan)),
         days=float(cfg.regimen.days or 0.0) if cfg.regimen is not None else 0.0)
-    return table
 
 
 def cached_window(source, cache_dir=None):
