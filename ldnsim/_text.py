@@ -19,6 +19,8 @@ def suggest(word: object, options: Iterable[object]) -> str:
 
 
 def one_line(text: object) -> str:
-    """``text`` (or an exception) on one line, runs of whitespace collapsed."""
-    return " ".join(str(text).split()) or (type(text).__name__ if isinstance(text, BaseException)
-                                            else "")
+    """``text`` (or an exception) on one line: line breaks become spaces, nothing else changes
+    (a quoted key of two spaces stays two spaces); an exception without a message gives its
+    type's name."""
+    line = " ".join(str(text).splitlines()).strip()
+    return line or (type(text).__name__ if isinstance(text, BaseException) else "")
