@@ -18,10 +18,13 @@ from ldnsim.dosing import Dose, Regimen
 from ldnsim.errors import ConfigError, LdnsimError, ModelError, RegimenError
 from ldnsim.metrics import METRICS
 from ldnsim.model import Model, load_model
+from ldnsim.model.compiled import prepare_source
 from ldnsim.population import Population, fresh_seed
 from ldnsim.sampling import sample_design
 from ldnsim.sweep import SweepPlan, plan_sweep
+from ldnsim.sweep.plan import check_run_size
 
+from .finish import rehearse
 from .messages import fail
 from .schema import ExperimentConfig
 
@@ -108,6 +111,32 @@ def _load_model(exp):
         return load_model(name)
     except LdnsimError as exc:
         raise fail(exp.where, ("model", "name"), str(exc)) from None
+
+
+def _check_model_code(exp, model):
+    """The model's code can be generated at a bounded cost (checked, and generated now)."""
+    try:
+        prepare_source(model)
+    except LdnsimError as exc:
+        raise fail(exp.where, ("model", "name"), str(exc)) from None
+
+
+def _check_size(exp, model, axes, t_eval, keep, metric_vars):
+    """The run's memory, by arithmetic, before the design or the population is drawn."""
+    cfg = exp.config
+    sizes = [len(v) for v in axes.values()]
+    rows = (max(sizes) if cfg.sweep is not None and cfg.sweep.mode == "zip" and sizes
+            else math.prod(sizes))
+    subjects = cfg.population.subjects if cfg.population is not None else 0
+    rows *= (cfg.sampling.n if cfg.sampling is not None else 1) * max(subjects, 1)
+    try:
+        check_run_size(rows, t_eval.size, len(keep), n_states=len(model.states),
+                       n_outputs=len(model.outputs),
+                       n_params=len(model.parameter_names) + len(model.input_names),
+                       n_dims=len(axes) + 2, n_subjects=subjects,
+                       n_metric_reads=len(metric_vars) if cfg.metrics is not None else 0)
+    except ConfigError as exc:
+        raise ConfigError(" ".join(f"{exp.where}: {exc}".split())) from None
 
 
 def _check_names(exp, names, known, parts, what, model):
@@ -314,6 +343,11 @@ def _provenance(exp, seeds) -> dict:
 def resolve(exp: Experiment) -> Experiment:
     """Check ``exp`` against its model and plan its sweep; returns a resolved copy.
 
+    Everything a run checks before solving is checked here: names, sizes (by arithmetic,
+    before anything is drawn), the solver settings, what happens to the result after solving
+    (:func:`ldnsim.experiment.finish.rehearse`) and the model's code (generated now when it is
+    not cached yet; numba compiles it at the first run).
+
     Raises
     ------
     ConfigError
@@ -323,13 +357,14 @@ def resolve(exp: Experiment) -> Experiment:
     model = _load_model(exp)
     _check_model_section(exp, model)
     axes = _axes(exp, model)
-    samples, sampling_seed = _samples(exp, model, axes)
-    population, population_seed = _population(exp, model)
     metric_vars = _metric_vars(exp, model)
     keep = _kept_variables(exp, model, metric_vars)
     regimen = _regimen(exp, model)
     t_eval = output_times(exp, model)
     _check_first_dose(exp, t_eval)
+    _check_size(exp, model, axes, t_eval, keep, metric_vars)
+    samples, sampling_seed = _samples(exp, model, axes)
+    population, population_seed = _population(exp, model)
     seeds = {k: v for k, v in (("sampling", sampling_seed), ("population", population_seed))
              if v is not None}
     s = cfg.solver
@@ -341,4 +376,7 @@ def resolve(exp: Experiment) -> Experiment:
                           atol=s.atol, max_steps=s.max_steps, attrs=_provenance(exp, seeds))
     except LdnsimError as exc:
         raise ConfigError(" ".join(f"{exp.where}: {exc}".split())) from None
-    return replace(exp, model=model, plan=plan, metric_vars=metric_vars, seeds=seeds)
+    resolved = replace(exp, model=model, plan=plan, metric_vars=metric_vars, seeds=seeds)
+    rehearse(resolved)  # the steps after solving, on a one-row stand-in: fail now, not then
+    _check_model_code(exp, model)
+    return resolved

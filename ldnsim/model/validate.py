@@ -28,6 +28,8 @@ from ldnsim.model.units import TIME_UNITS, UnitError, parse_unit
 __all__ = ["validate_model", "check_name"]
 
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
+#: Names every simulation result uses for itself (``ldnsim.results``).
+RESULT_NAMES = {"time": "time coordinate", "status": "solver status variable"}
 
 
 def _err(model, section, key, msg):
@@ -53,6 +55,9 @@ def check_name(name, what="name"):
         return f"{what} 't' is reserved for time; choose another name"
     if name == "pi":
         return f"{what} 'pi' is the constant 3.14159...; choose another name"
+    if name in RESULT_NAMES:
+        return (f"{what} {name!r} is the name of the result's {RESULT_NAMES[name]}; choose "
+                "another name")
     return None
 
 
