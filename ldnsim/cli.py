@@ -34,6 +34,7 @@ import warnings
 from pathlib import Path
 
 from ._files import atomic_path, name_max, remove_stale_temp_files
+from ._limits import slow_notices
 from ._text import one_line as _one_line
 from ._version import __version__
 from .errors import LdnsimError
@@ -160,13 +161,13 @@ def _writable(path, what, *, protect=()):
     path = Path(path)
     if not path.name:
         raise CliError(f"cannot write the {what} {path}: it names a directory, not a file")
-    if path.is_symlink():
-        path = path.resolve()  # write through the link, as a plain open() would
     limit = name_max(path.parent if path.parent.is_dir() else Path("."))
-    if len(os.fsencode(path.name)) > limit:
+    if len(os.fsencode(path.name)) > limit:  # checked first: stat() itself fails on it
         raise CliError(f"cannot write the {what} {path}: its name is "
                        f"{len(os.fsencode(path.name))} bytes long, more than the {limit} the "
                        "file system allows")
+    if path.is_symlink():
+        path = path.resolve()  # write through the link, as a plain open() would
     if path.is_dir():
         raise CliError(f"cannot write the {what} {path}: it is a directory")
     if path.exists() and not path.is_file():
@@ -191,13 +192,11 @@ def _writable(path, what, *, protect=()):
 
 @contextlib.contextmanager
 def _compile_notices():
-    """Say on stderr when compiling a model takes more than a second (first runs only)."""
-    from .model.compiled import compile_notices
-
+    """Say on stderr when generating or compiling code takes more than a second (first runs)."""
     def notify(text):
         print(f"ldnsim: {text}", file=sys.stderr, flush=True)
 
-    with compile_notices(notify):
+    with slow_notices(notify):
         yield
 
 

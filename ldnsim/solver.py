@@ -24,6 +24,7 @@ their ``p`` and ``y0`` lengths against the model instead.
 """
 from __future__ import annotations
 
+import contextlib
 import enum
 import threading
 import warnings
@@ -37,6 +38,7 @@ from numba import types
 
 from . import _sparsity
 from ._kernels import driver
+from ._limits import noticed
 from .errors import SolverError
 from .events import normalise_doses
 
@@ -413,6 +415,13 @@ def _probe_bounds(rhs, jac, outputs, n_outputs, t0, y0s, ps):
 _PLANS: dict = {}
 
 
+def _first_call(kernel):
+    """A notice for a kernel's first call in this process (numba compiles or loads it)."""
+    if getattr(kernel, "signatures", True):
+        return contextlib.nullcontext()
+    return noticed("compiling the solver kernels (first run only) ...")
+
+
 def _plan(jac_sparsity, method_id, rhs_k, jac_k, have_jac, t0, y0, p):
     """The sparse-LU plan for this call (``_sparsity``); the empty plan means dense LU."""
     n = y0.size
@@ -518,9 +527,10 @@ def integrate(rhs, y0, t_eval, p, *, jac=None, method="rodas5p", rtol=1e-6, atol
     out = np.empty((t_eval.size, n))
     outs = np.empty((t_eval.size, n_out))
     stats = np.zeros(driver.N_STATS, np.int64)
-    code = driver.solve_one(rhs_k, jac_k, out_k, mid, have_jac, bool(autonomous), y0, t_eval,
-                            p, ev[0][0], ev[1][0], ev[2][0], ev[3][0], rtol, atol_arr,
-                            max_steps, fs, plan, out, outs, stats)
+    with _first_call(driver.solve_one):
+        code = driver.solve_one(rhs_k, jac_k, out_k, mid, have_jac, bool(autonomous), y0,
+                                t_eval, p, ev[0][0], ev[1][0], ev[2][0], ev[3][0], rtol,
+                                atol_arr, max_steps, fs, plan, out, outs, stats)
     status = Status(int(code))
     if throw and status != Status.SUCCESS:
         raise SolverError(status.message, status)
@@ -593,9 +603,10 @@ def integrate_batch(rhs, y0s, t_eval, ps, *, jac=None, method="rodas5p", rtol=1e
     stats = np.zeros((r, driver.N_STATS), np.int64)
     if r:
         plan = _plan(jac_sparsity, mid, rhs_k, jac_k, have_jac, t_eval[0], y0s[0], ps[0])
-        driver.solve_batch(rhs_k, jac_k, out_k, mid, have_jac, bool(autonomous), y0s, t_eval,
-                           ps, ev[0], ev[1], ev[2], ev[3], rtol, atol_arr, max_steps, fs, plan,
-                           out, outs, status, stats)
+        with _first_call(driver.solve_batch):
+            driver.solve_batch(rhs_k, jac_k, out_k, mid, have_jac, bool(autonomous), y0s,
+                               t_eval, ps, ev[0], ev[1], ev[2], ev[3], rtol, atol_arr,
+                               max_steps, fs, plan, out, outs, status, stats)
     res = BatchSolution(t=t_eval, y=out, status=status,
                         stats={k: stats[:, i] for i, k in enumerate(STAT_NAMES)},
                         outputs=outs if outputs is not None else None)

@@ -36,7 +36,7 @@ from .registry import (
 from .window import window_summary
 
 __all__ = [
-    "METRICS", "Metric", "MetricError", "OptionError", "compute_metrics", "metric_parts", "merge_metrics",
-    "metric_of_output", "nca",
+    "METRICS", "Metric", "MetricError", "OptionError", "compute_metrics", "metric_parts",
+    "merge_metrics", "metric_of_output", "nca",
     "blockade_hours", "occupancy_summary", "rebound", "end_value", "peak", "window_summary",
 ]

@@ -30,8 +30,7 @@ import os
 import sys
 import threading
 import warnings
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -40,7 +39,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ldnsim._files import atomic_write_text
-from ldnsim._limits import limit, raise_hint
+from ldnsim._limits import limit, noticed, raise_hint
 from ldnsim._version import __version__, dist_version
 from ldnsim.errors import ModelError
 from ldnsim.model.codegen import CODEGEN_FORMAT, KEY_LINE, generate_source
@@ -50,8 +49,7 @@ if TYPE_CHECKING:
     from ldnsim.model.spec import Model
 
 __all__ = ["CompiledModel", "compile_model", "prepare_source", "cache_dir", "cache_key",
-           "check_cost", "compile_notices", "shared_cache", "seal", "MAX_STATES",
-           "COMPILE_NOTICE_SECONDS"]
+           "check_cost", "shared_cache", "seal", "MAX_STATES"]
 
 _LOCK = threading.RLock()
 
@@ -60,8 +58,6 @@ _LOCK = threading.RLock()
 #: and the solver holds two (n, n) matrices per trajectory and thread. Raise with
 #: LDNSIM_MAX_STATES.
 MAX_STATES = 300
-#: Compilation that lasts longer than this says so (see :func:`compile_notices`).
-COMPILE_NOTICE_SECONDS = 1.0
 #: First-line marker of the content hash of a generated module.
 _SHA_MARK = " sha256: "
 
@@ -232,39 +228,6 @@ def check_cost(model: Model) -> None:
                   where=model.location)
 
 
-_NOTICE: list = []
-
-
-@contextmanager
-def compile_notices(notify: Callable[[str], None]) -> Iterator[None]:
-    """Call ``notify(text)`` when compiling a model takes over :data:`COMPILE_NOTICE_SECONDS`.
-
-    The command line uses it to print "compiling the model (first run only) ..." on stderr, so
-    a first run that is silent for a minute is not taken for a hang.
-    """
-    _NOTICE.append(notify)
-    try:
-        yield
-    finally:
-        _NOTICE.remove(notify)
-
-
-@contextmanager
-def _noticed(model, doing="compiling"):
-    if not _NOTICE:
-        yield
-        return
-    notify = _NOTICE[-1]
-    timer = threading.Timer(COMPILE_NOTICE_SECONDS, notify,
-                            (f"{doing} model {model.name!r} (first run only) ...",))
-    timer.daemon = True
-    timer.start()
-    try:
-        yield
-    finally:
-        timer.cancel()
-
-
 def compile_model(model: Model) -> CompiledModel:
     """Return the `CompiledModel` for ``model``, generating and caching code if needed.
 
@@ -283,7 +246,7 @@ def compile_model(model: Model) -> CompiledModel:
         module = sys.modules.get(module_name)
         if module is None or getattr(module, "CACHE_KEY", None) != key:
             check_cost(model)
-            with _noticed(model):
+            with noticed(f"compiling model {model.name!r} (first run only) ..."):
                 module = _load_or_generate(model, key, module_name)
     return CompiledModel(
         model=model, module=module, rhs=module.rhs, jac=module.jac, outputs=module.outputs,
@@ -319,7 +282,7 @@ def prepare_source(model: Model) -> Path:
             if problem != "missing":
                 warnings.warn(f"{path}: {problem}; the cache entry is discarded and rebuilt",
                               UserWarning, stacklevel=2)
-            with _noticed(model, "generating code for"):
+            with noticed(f"generating code for model {model.name!r} (first run only) ..."):
                 _write(model, key, path)
         return path
 

@@ -168,10 +168,10 @@ def parse_expression(text, *, names=None, where="expression"):
         _fail(where, f"expected an expression as a string, got {type(text).__name__}")
     if len(text) > MAX_LENGTH:
         _fail(where, f"expression is {len(text)} characters long; the limit is {MAX_LENGTH}")
-    for i, ch in enumerate(text):
-        if ord(ch) > 127:
-            _fail(where, f"non-ASCII character {ch!r} at column {i + 1}; model names and "
-                  "expressions use ASCII only (write 'u' for micro)")
+    if not text.isascii():
+        i, ch = next((i, ch) for i, ch in enumerate(text) if ord(ch) > 127)
+        _fail(where, f"non-ASCII character {ch!r} at column {i + 1}; model names and "
+              "expressions use ASCII only (write 'u' for micro)")
     if not text.strip():
         _fail(where, "expression is empty")
     try:
@@ -198,7 +198,9 @@ class _Converter:
 
     def __init__(self, where, names):
         self.where = where
-        self.names = None if names is None else frozenset(names) | {"t", "pi"}
+        # a set is used as given: copying it for every expression of a model is quadratic
+        self.names = (None if names is None else names if isinstance(names, (set, frozenset))
+                      else frozenset(names))
 
     def convert(self, node):
         method = getattr(self, "_" + type(node).__name__, None)
@@ -229,9 +231,9 @@ class _Converter:
         name = node.id
         if name in FUNCTIONS:
             _fail(self.where, f"{name!r} is a function; call it as {FUNCTIONS[name][3]}", node)
-        if self.names is not None and name not in self.names:
+        if self.names is not None and name not in self.names and name not in ("t", "pi"):
             from difflib import get_close_matches
-            near = get_close_matches(name, sorted(self.names), n=1)
+            near = get_close_matches(name, sorted(self.names | {"t", "pi"}), n=1)
             hint = f"; did you mean {near[0]!r}?" if near else (
                 "; define it in [parameters], [states], [inputs] or [definitions]")
             _fail(self.where, f"unknown name {name!r}{hint}", node)
@@ -442,32 +444,43 @@ class ExpandedCost:
     """Bounds on one expression with definitions substituted (see `expanded_cost`).
 
     ``nodes``: size of the expanded tree; ``depth``: its nesting; ``exponent``: the largest
-    power of a variable it can produce; ``bits``: log2 of the largest exact coefficient;
-    ``is_sum``: the expression is a sum (sympy does not expand powers of sums). Bounds, not
-    exact values: sympy may simplify to less, never to more.
+    power of a variable it can produce; ``low``, ``high``: bounds on log2 of the magnitude of
+    the exact numeric coefficient sympy will build (``bits`` is the larger of ``high`` and
+    ``-low``); ``is_sum``: the expression is a sum (sympy does not expand powers of sums).
+    Bounds, not exact values: sympy may simplify to less, never to more.
     """
 
     nodes: float
     depth: int
     exponent: float
-    bits: float
+    low: float
+    high: float
     is_sum: bool = False
 
+    @property
+    def bits(self) -> float:
+        return max(self.high, -self.low)
 
-_ONE = ExpandedCost(1, 1, 1.0, 0.0)
+
+_ONE = ExpandedCost(1, 1, 1.0, 0.0, 0.0)
 _KEEP = frozenset({"neg", "min", "max", "where", "lt", "le", "gt", "ge", "eq", "ne", "and",
                    "or", "not"})
 
 
-def _bits(value):
+def _constant(value):
     v = abs(float(value))
-    return abs(math.log2(v)) if v > 0 and math.isfinite(v) else 0.0
+    b = math.log2(v) if v > 0 and math.isfinite(v) else 0.0
+    return ExpandedCost(1, 1, 1.0, b, b)
 
 
-def _powered(base, scale):
-    """Exponent and coefficient bits of ``base ** scale``: sympy combines powers of powers and
-    distributes an integer power over a product (``(2*x)**2 -> 4*x**2``), not over a sum."""
-    return base.exponent * scale, base.bits * (1.0 if base.is_sum else scale)
+def _powered(base, power):
+    """Exponent and coefficient bounds of ``base ** power``: sympy combines powers of powers
+    and distributes an integer power over a product (``(2*x)**2 -> 4*x**2``), not over a sum."""
+    scale = max(1.0, abs(power)) if power is not None else 1.0
+    if base.is_sum or power is None:
+        return base.exponent * scale, base.low, base.high
+    lo, hi = base.low * power, base.high * power
+    return base.exponent * scale, min(lo, hi, 0.0), max(lo, hi, 0.0)
 
 
 def _combine(node, args):
@@ -478,27 +491,32 @@ def _combine(node, args):
         # written as one Piecewise whose i-th branch compares argument i with the later ones
         nodes = 1 + n * sum(a.nodes for a in args)
     depth = 1 + max(a.depth for a in args)
-    if op in ("mul", "div"):
-        return ExpandedCost(nodes, depth, args[0].exponent + args[1].exponent,
-                            args[0].bits + args[1].bits)
+    if op == "mul":
+        a, b = args
+        return ExpandedCost(nodes, depth, a.exponent + b.exponent, a.low + b.low,
+                            a.high + b.high)
+    if op == "div":
+        a, b = args
+        return ExpandedCost(nodes, depth, a.exponent + b.exponent, a.low - b.high,
+                            a.high - b.low)
     if op in ("add", "sub"):
         # a number times a sum is distributed over it, and like terms add up: one more bit
         return ExpandedCost(nodes, depth, max(a.exponent for a in args),
-                            max(a.bits for a in args) + 1.0, True)
-    if op in ("pow", "hill"):
-        power = _const(node.args[-1])
-        scale = max(1.0, abs(power)) if power is not None else 1.0
-        if op == "pow":
-            expo, bits = _powered(args[0], scale)
-            return ExpandedCost(nodes, depth, expo, bits)
-        # hill(x, K, n) = x**n / (K**n + x**n)
-        (ex, bx), (ek, bk) = _powered(args[0], scale), _powered(args[1], scale)
-        return ExpandedCost(nodes, depth, 2 * ex + ek, bx + max(bx, bk) + 1.0)
+                            min(a.low for a in args), max(a.high for a in args) + 1.0, True)
+    if op == "pow":
+        expo, lo, hi = _powered(args[0], _const(node.args[1]))
+        return ExpandedCost(nodes, depth, expo, lo, hi)
+    if op == "hill":  # hill(x, K, n) = x**n / (K**n + x**n)
+        power = _const(node.args[2])
+        (ex, lx, hx), (ek, lk, hk) = _powered(args[0], power), _powered(args[1], power)
+        return ExpandedCost(nodes, depth, 2 * ex + ek, lx - max(hx, hk) - 1.0,
+                            hx - min(lx, lk))
     if op in _KEEP:
         return ExpandedCost(nodes, depth, max(a.exponent for a in args),
-                            max(a.bits for a in args), any(a.is_sum for a in args))
+                            min(a.low for a in args), max(a.high for a in args),
+                            any(a.is_sum for a in args))
     # exp(...), log(...), sqrt(...): a new atom whose argument is checked on its own
-    return ExpandedCost(nodes, depth, 1.0, 0.0)
+    return ExpandedCost(nodes, depth, 1.0, 0.0, 0.0)
 
 
 def expanded_cost(definitions, roots, *, where="model"):
@@ -547,7 +565,8 @@ def expanded_cost(definitions, roots, *, where="model"):
                              f"({raise_hint('MAX_EXPANDED_EXPONENT')})")
         if c.bits > max_bits:
             raise ModelError(f"{where}: {label}: with [definitions] substituted a constant "
-                             f"factor reaches about 2**{c.bits:.0f}, beyond 2**{max_bits:g} "
+                             f"factor reaches about 2**{c.high if c.high >= -c.low else c.low:.0f}"
+                             f", beyond 2**+-{max_bits:g} "
                              "(floating point ends at 2**1024); check the chain of "
                              "multiplications and divisions "
                              f"({raise_hint('MAX_COEFFICIENT_BITS')})")
@@ -561,11 +580,12 @@ def expanded_cost(definitions, roots, *, where="model"):
         while stack:
             node, ready = stack.pop()
             if isinstance(node, Num):
-                done[id(node)] = ExpandedCost(1, 1, 1.0, _bits(node.value))
+                done[id(node)] = _constant(node.value)
             elif isinstance(node, Sym):
-                done[id(node)] = known.get(node.name, _ONE)
+                done[id(node)] = known.get(node.name, _constant(math.pi) if node.name == "pi"
+                                           else _ONE)
             elif node.value is not None and not isinstance(node.value, bool):
-                done[id(node)] = ExpandedCost(1, 1, 1.0, _bits(node.value))
+                done[id(node)] = _constant(node.value)
             elif not ready:
                 stack.append((node, True))
                 stack.extend((a, False) for a in node.args)
@@ -585,4 +605,4 @@ def expanded_cost(definitions, roots, *, where="model"):
                              f"equations hold over {max_nodes:,g} terms (a definition counts "
                              "once for every use); code generation would take too long "
                              f"({raise_hint('MAX_EXPANDED_NODES')})")
-    return ExpandedCost(total, worst[0], worst[1], worst[2])
+    return ExpandedCost(total, worst[0], worst[1], -worst[2], worst[2])

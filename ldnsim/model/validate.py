@@ -64,7 +64,12 @@ def check_name(name, what="name"):
 def _number(model, section, key, value, what):
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         _err(model, section, key, f"{what} must be a number, got {value!r}")
-    if not math.isfinite(value):
+    try:
+        finite = math.isfinite(value)
+    except OverflowError:  # an integer beyond the float range (a 400-digit TOML integer)
+        _err(model, section, key, f"{what} is too large for a floating-point number "
+             f"({len(str(abs(value)))} digits)")
+    if not finite:
         _err(model, section, key, f"{what} must be finite, got {value!r}")
 
 
@@ -180,9 +185,10 @@ def _parse_all(model):
     for d in model.definitions:
         trees["definitions"][d.name] = parse("definitions", d.name, d.expr)
     state_names = [s.name for s in model.states]
+    known_states = set(state_names)  # membership in a list is quadratic for large models
     odes = {}
     for ode in model.odes:
-        if ode.state not in state_names:
+        if ode.state not in known_states:
             _err(model, "odes", ode.state, f"there is no state named {ode.state!r}; add it to "
                  "[states] or remove this equation")
         if ode.state in odes:
