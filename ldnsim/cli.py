@@ -399,11 +399,11 @@ def _sigterm_as_interrupt():
 def _interrupted(exc, outputs) -> tuple[str, int]:
     what, code = (("terminated (SIGTERM)", EXIT_TERMINATED) if isinstance(exc, _Terminated)
                   else ("interrupted", EXIT_INTERRUPTED))
-    summary = outputs.summary()
-    if not outputs.written:
-        summary = "no result was written" + (
-            " (existing files are unchanged)" if outputs.planned else "")
-    return f"ldnsim: {what}; {summary}", code
+    if outputs.written:
+        return f"ldnsim: {what}; {outputs.summary()}", code
+    if outputs.planned:
+        return f"ldnsim: {what}; no result was written (existing files are unchanged)", code
+    return f"ldnsim: {what}", code
 
 
 def main(argv=None):

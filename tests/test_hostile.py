@@ -340,8 +340,10 @@ def test_a_module_owned_by_someone_else_is_not_trusted(cache, monkeypatch):
     _forget(cm)
     uid = os.geteuid()
     monkeypatch.setattr(os, "geteuid", lambda: uid + 1)
-    with pytest.warns(UserWarning, match="owned by another user"):
+    with pytest.warns(UserWarning, match="owned by another user|is not private") as record:
         _fresh_model(8).compile()
+    messages = " | ".join(str(w.message) for w in record)
+    assert "is owned by another user" in messages and "is not private" in messages
 
 
 def test_validate_generates_the_code_and_refuses_what_cannot_compile(cache, tmp_path):
@@ -645,3 +647,13 @@ def test_slow_first_steps_are_announced(cache, tmp_path, monkeypatch, capsys):
     err = capsys.readouterr().err
     assert "ldnsim: generating code for model 'hostile' (first run only) ..." in err
     assert "ldnsim: compiling model 'hostile' (first run only) ..." in err
+
+
+def test_a_cache_others_can_write_is_warned_about(tmp_path, monkeypatch):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    monkeypatch.setenv("LDNSIM_CACHE_DIR", str(shared))
+    monkeypatch.delenv("LDNSIM_CACHE_SHARED", raising=False)
+    with pytest.warns(UserWarning, match="is not private"):
+        _fresh_model(9).compile()

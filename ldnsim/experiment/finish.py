@@ -111,7 +111,11 @@ def rehearse(exp) -> None:
             where = "[metrics]" if cfg is not None else "the result"
             finish(exp, ds, strict=True)
     except LdnsimError as exc:
-        raise ConfigError(" ".join(f"{exp.where}: {where}: {exc}".split())) from None
+        # what a metric can do depends on the output grid alone (before solving): show it
+        t = exp.plan.t_eval
+        grid = (f"[output] gives {t.size} time{'s' if t.size != 1 else ''} from {t[0]:g} to "
+                f"{t[-1]:g} {exp.plan.model.time_unit}")
+        raise ConfigError(" ".join(f"{exp.where}: {where}: {exc} ({grid})".split())) from None
     except (ValueError, TypeError, KeyError) as exc:
         raise ConfigError(" ".join(f"{exp.where}: the result cannot be assembled "
                                    f"({type(exc).__name__}: {exc})".split())) from None

@@ -304,14 +304,18 @@ def _prepare_dir(directory):
                          "LDNSIM_CACHE_DIR to a writable directory") from None
     if shared_cache() or str(directory) in _WARNED_DIRS:
         return
-    with suppress(OSError):
-        st = directory.stat()
-        if st.st_mode & 0o022 and not st.st_mode & 0o1000:
-            _WARNED_DIRS.add(str(directory))
-            warnings.warn(f"the code cache directory {directory} is writable by other users, "
-                          "who could place code in it that ldnsim would run; use a private "
-                          "directory (LDNSIM_CACHE_DIR), or set LDNSIM_CACHE_SHARED=1 if the "
-                          "sharing is intended", UserWarning, stacklevel=4)
+    for d in (directory, directory / "__pycache__"):  # numba's pickles live in the second
+        with suppress(OSError):
+            st = d.stat()
+            mine = not hasattr(os, "geteuid") or st.st_uid == os.geteuid()
+            if st.st_mode & 0o022 or not mine:
+                _WARNED_DIRS.add(str(directory))
+                warnings.warn(f"the code cache directory {d} is not private: another user "
+                              "owns it or can write to it, and could place code there that "
+                              "ldnsim would run; use a private directory (LDNSIM_CACHE_DIR), "
+                              "or set LDNSIM_CACHE_SHARED=1 if the sharing is intended",
+                              UserWarning, stacklevel=4)
+                return
 
 
 def _load_or_generate(model, key, module_name):
