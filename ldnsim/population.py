@@ -23,13 +23,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ._limits import limit, raise_hint
 from .errors import ConfigError
 
 __all__ = ["Population", "Covariate", "draw_etas", "subject_rng", "subject_streams",
            "omega_from_iiv", "omega_factor", "fresh_seed"]
 
-#: Largest population accepted in one sweep (a typo guard, not a hardware limit).
-MAX_SUBJECTS = 10_000_000
+#: Largest population accepted in one sweep: drawing takes tens of microseconds per subject
+#: (one random stream each), and each subject is at least one solved row. Raise it with
+#: LDNSIM_MAX_SUBJECTS.
+MAX_SUBJECTS = 1_000_000
 #: Tries before a truncated normal covariate gives up (bounds excluding almost all the mass).
 _MAX_REJECTIONS = 1000
 
@@ -46,16 +49,24 @@ def _check_seed(seed):
 
 
 def _check_n(n_subjects):
+    top = limit("MAX_SUBJECTS", MAX_SUBJECTS)
     if (isinstance(n_subjects, (bool, np.bool_)) or not isinstance(n_subjects, (int, np.integer))
-            or not 1 <= n_subjects <= MAX_SUBJECTS):
-        raise ConfigError(f"the number of subjects must be an integer in 1..{MAX_SUBJECTS}, "
-                          f"got {n_subjects!r}")
+            or not 1 <= n_subjects <= top):
+        raise ConfigError(f"the number of subjects must be an integer in 1..{top:,}, got "
+                          f"{n_subjects!r} ({raise_hint('MAX_SUBJECTS')})")
     return int(n_subjects)
 
 
 def subject_streams(seed, n_subjects):
     """The per-subject ``SeedSequence`` children ``SeedSequence(seed).spawn(n_subjects)``."""
     return np.random.SeedSequence(_check_seed(seed)).spawn(_check_n(n_subjects))
+
+
+def _streams(seed, n_subjects):
+    """:func:`subject_streams` one at a time (the same children; no list of n objects)."""
+    seed, n = _check_seed(seed), _check_n(n_subjects)
+    for i in range(n):
+        yield np.random.SeedSequence(seed, spawn_key=(i,))
 
 
 def subject_rng(seed, i) -> np.random.Generator:
@@ -108,9 +119,8 @@ def draw_etas(n_subjects, omega, seed) -> np.ndarray:
         Row ``i`` depends only on ``seed``, ``omega`` and ``i``.
     """
     L = omega_factor(omega)
-    streams = subject_streams(seed, n_subjects)
-    z = np.empty((len(streams), L.shape[0]))
-    for i, ss in enumerate(streams):
+    z = np.empty((_check_n(n_subjects), L.shape[0]))
+    for i, ss in enumerate(_streams(seed, n_subjects)):
         z[i] = np.random.default_rng(ss).standard_normal(L.shape[0])
     return _etas_from_normals(z, L)
 
@@ -136,14 +146,18 @@ def omega_from_iiv(values, scale="cv", correlation=None):
     v = np.asarray(values, dtype=float)
     if v.ndim != 1 or np.any(~np.isfinite(v)) or np.any(v < 0):
         raise ConfigError(f"IIV values must be finite numbers >= 0, got {list(values)!r}")
-    if scale == "cv":
-        var = np.log1p(v * v)
-    elif scale == "sd":
-        var = v * v
-    elif scale == "variance":
-        var = v
-    else:
-        raise ConfigError(f"IIV scale must be 'cv', 'sd' or 'variance', got {scale!r}")
+    with np.errstate(over="ignore"):  # a square beyond the float range is reported below
+        if scale == "cv":
+            var = np.log1p(v * v)
+        elif scale == "sd":
+            var = v * v
+        elif scale == "variance":
+            var = v
+        else:
+            raise ConfigError(f"IIV scale must be 'cv', 'sd' or 'variance', got {scale!r}")
+    if not np.all(np.isfinite(var)):
+        raise ConfigError(f"IIV values {list(values)!r} are too large: their squares overflow "
+                          "the floating-point range (a CV or SD of eta is a number near 1)")
     sd = np.sqrt(var)
     if correlation is None:
         return np.diag(var)
@@ -293,7 +307,7 @@ class Population:
         k = len(self.parameters)
         z = np.empty((self.n_subjects, k))
         cov = {c.name: np.empty(self.n_subjects) for c in self.covariates}
-        for i, ss in enumerate(subject_streams(self.seed, self.n_subjects)):
+        for i, ss in enumerate(_streams(self.seed, self.n_subjects)):
             rng = np.random.default_rng(ss)
             z[i] = rng.standard_normal(k)  # etas first, then covariates: a fixed order
             for c in self.covariates:

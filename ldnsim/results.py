@@ -25,10 +25,14 @@ import xarray as xr
 
 from ._version import __version__, dist_version
 
-__all__ = ["make_dataset", "provenance_attrs", "provenance", "netcdf_safe_attrs", "mask_failed"]
+__all__ = ["make_dataset", "provenance_attrs", "provenance", "netcdf_safe_attrs", "mask_failed",
+           "STATUS_FLAGS"]
 
 #: Dataset attribute listing (comma-separated) which attributes hold JSON-encoded values.
 JSON_ATTRS_KEY = "ldnsim_json_attrs"
+#: Meanings of the solver's status codes 0, 1, ... (``ldnsim.solver.Status``; a test checks
+#: that they agree), written as CF ``flag_values``/``flag_meanings`` on every ``status``.
+STATUS_FLAGS = ("success", "max_steps", "step_underflow", "non_finite", "singular")
 
 _INT64 = np.iinfo(np.int64)
 
@@ -44,6 +48,9 @@ def _needs_json(value) -> bool:
         return not (_INT64.min <= int(value) <= _INT64.max)
     if isinstance(value, (float, np.floating)):
         return False
+    if isinstance(value, np.ndarray) and value.ndim == 1 and value.size >= 2 \
+            and value.dtype.kind in "iuf":
+        return False  # NetCDF stores 1-D numeric arrays (CF flag_values); longer than one
     # Dicts, None, and every sequence (a length-1 list would come back as a scalar).
     return True
 
@@ -237,7 +244,9 @@ def make_dataset(t, y, names, units, long_names, *, dims=(), coords=None, status
                              f"{y.shape[:-2]}")
         data_vars["status"] = xr.Variable(
             dims, status.astype(np.int32),
-            {"long_name": "solver status code (0 = success)"})
+            {"long_name": "solver status code (0 = success)",
+             "flag_values": np.arange(len(STATUS_FLAGS), dtype=np.int32),
+             "flag_meanings": " ".join(STATUS_FLAGS)})
 
     all_coords = {"time": xr.Variable("time", t, {"units": str(time_unit),
                                                   "long_name": "time", "axis": "T"})}

@@ -49,6 +49,7 @@ def run_rows(compiled, t_eval, P, Y0, events=None, *, method="rodas5p", rtol=1e-
     RowResult; rows that failed are NaN from their failure on and carry their status.
     """
     P = np.ascontiguousarray(P, dtype=np.float64)
+    compiled.check_arrays(P, Y0)  # the generated code does not check its indices
     if events is None:
         events = pad_event_tables([None])
     rhs, jac, outputs = compiled.kernel_functions

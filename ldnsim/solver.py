@@ -7,9 +7,24 @@
 The kernels are compiled once for all right-hand sides: each function is handed to them as a
 first-class function of one fixed signature, so a new model costs only the compilation of its
 own ``rhs``/``jac``, and a new ``p``, ``y0`` or dose table never recompiles anything.
+
+The contract, which the kernels do not check
+--------------------------------------------
+The functions run as machine code without bounds checks (numba's default), so they must index
+only ``y[0:n]`` and ``dydt[0:n]`` (n = ``len(y0)``), ``J[0:n, 0:n]``, ``p[0:k]`` (k = the length
+of ``p``, or of a row of ``ps``) and ``out[0:n_outputs]``. An index outside these reads or
+writes memory that is not the array's (in a batch, possibly the next row's parameters), and no
+error is raised. ``boundscheck=True`` checks it: each function is compiled once more with numba's
+``boundscheck`` option and called at the start point of every row, into arrays of exactly these
+sizes, before anything is integrated; an index outside them is a ``ValueError`` naming the
+function. It checks the code path taken at the start point (branches taken only later are not
+seen) and costs one extra compilation per function and process. Compiled models
+(``ldnsim.model``) are generated to this contract, and ``ldnsim.simulation.run_rows`` checks
+their ``p`` and ``y0`` lengths against the model instead.
 """
 from __future__ import annotations
 
+import contextlib
 import enum
 import threading
 import warnings
@@ -23,11 +38,13 @@ from numba import types
 
 from . import _sparsity
 from ._kernels import driver
+from ._limits import noticed
 from .errors import SolverError
 from .events import normalise_doses
 
 __all__ = ["integrate", "integrate_batch", "Status", "METHODS", "Solution", "BatchSolution",
-           "as_kernel_function", "RHS_SIGNATURE", "JAC_SIGNATURE"]
+           "as_kernel_function", "RHS_SIGNATURE", "JAC_SIGNATURE", "MAX_STEPS_LIMIT",
+           "MIN_RTOL", "check_max_steps"]
 
 METHODS = {
     "rodas5p": driver.METHOD_RODAS5P,
@@ -37,6 +54,12 @@ METHODS = {
 ``dopri5`` (Dormand-Prince 5(4)) for non-stiff ones."""
 
 STIFF_METHODS = ("rodas5p",)
+
+#: Smallest ``rtol`` accepted: below it double precision cannot deliver the accuracy asked for.
+MIN_RTOL = 100 * float(np.finfo(float).eps)
+#: Largest ``max_steps`` accepted (the kernels count steps in int64; a billion steps is hours
+#: of computing for one trajectory, so more is a typo).
+MAX_STEPS_LIMIT = 1_000_000_000
 
 RHS_SIGNATURE = types.void(types.float64, types.float64[::1], types.float64[::1],
                            types.float64[::1])
@@ -297,8 +320,9 @@ def _check_common(t_eval, rtol, atol, n, max_steps, first_step):
     rtol = float(rtol)
     if not (np.isfinite(rtol) and rtol > 0):
         raise ValueError(f"rtol must be a positive number, got {rtol}")
-    if rtol < 100 * np.finfo(float).eps:
-        raise ValueError(f"rtol={rtol} is below what double precision can deliver; use >= 1e-14")
+    if rtol < MIN_RTOL:
+        raise ValueError(f"rtol={rtol} is below what double precision can deliver; use >= "
+                         f"{MIN_RTOL:.3g}")
     atol_in = np.asarray(atol, dtype=np.float64)
     if atol_in.ndim > 1 or atol_in.size not in (1, n):
         raise ValueError(f"atol must be a scalar or one value per state ({n}); got shape "
@@ -307,15 +331,95 @@ def _check_common(t_eval, rtol, atol, n, max_steps, first_step):
     if not np.all(np.isfinite(atol_arr)) or np.any(atol_arr <= 0):
         raise ValueError("atol must be positive and finite (a scalar or one per state); pure "
                          "relative error control breaks down wherever a state is zero")
-    if int(max_steps) < 1:
-        raise ValueError("max_steps must be at least 1")
+    max_steps = check_max_steps(max_steps)
     fs = 0.0 if first_step is None else float(first_step)
     if first_step is not None and not (np.isfinite(fs) and fs > 0):
         raise ValueError("first_step must be a positive number or None")
-    return t_eval, rtol, atol_arr, int(max_steps), fs
+    return t_eval, rtol, atol_arr, max_steps, fs
+
+
+def check_max_steps(max_steps) -> int:
+    """``max_steps`` as an int in ``1..MAX_STEPS_LIMIT``; integral floats (``1e5``) accepted.
+
+    Raises
+    ------
+    ValueError
+        Not a whole number (``2.9``, ``True``, text), or outside the range.
+    """
+    if isinstance(max_steps, (bool, np.bool_)):
+        ok = False
+    elif isinstance(max_steps, (int, np.integer)):
+        ok = bool(1 <= max_steps <= MAX_STEPS_LIMIT)
+    elif isinstance(max_steps, (float, np.floating)):
+        ok = bool(float(max_steps).is_integer() and 1 <= max_steps <= MAX_STEPS_LIMIT)
+    else:
+        ok = False
+    if not ok:
+        raise ValueError(f"max_steps must be a whole number from 1 to {MAX_STEPS_LIMIT:,}, "
+                         f"got {max_steps!r}")
+    return int(max_steps)
+
+
+def _check_states(n):
+    if n == 0:
+        raise ValueError("the system has no states (y0 is empty): there is nothing to "
+                         "integrate")
+
+
+_CHECKED: dict = {}
+
+
+def _bounds_checked(f, name):
+    """``f`` compiled with numba's ``boundscheck`` (memoised), or its Python function."""
+    py = getattr(f, "py_func", None) or getattr(f, "_pyfunc", None)
+    if py is None:
+        if numba.config.DISABLE_JIT and callable(f):
+            return f
+        raise TypeError(f"boundscheck=True needs the Python source of {name}: pass an "
+                        "@numba.njit function or a numba cfunc")
+    if numba.config.DISABLE_JIT:
+        return py
+    return _memoised(_CHECKED, f, "boundscheck",
+                     lambda: numba.njit(boundscheck=True, error_model="numpy")(py))
+
+
+def _probe_bounds(rhs, jac, outputs, n_outputs, t0, y0s, ps):
+    """Call each function at the start point of every row, bounds-checked (boundscheck=True).
+
+    Raises
+    ------
+    ValueError
+        A function indexes outside ``y``, ``p`` or its output array.
+    """
+    n, k = y0s.shape[1], ps.shape[1]
+    calls = [("rhs(t, y, p, dydt)", rhs, lambda: np.zeros(n),
+              f"y and dydt have {n} entries, p has {k}")]
+    if jac is not None:
+        calls.append(("jac(t, y, p, J)", jac, lambda: np.zeros((n, n)),
+                      f"y has {n} entries, J is {n} x {n}, p has {k}"))
+    if outputs is not None:
+        calls.append(("outputs(t, y, p, out)", outputs, lambda: np.zeros(n_outputs),
+                      f"y has {n} entries, p has {k}, out has n_outputs = {n_outputs}"))
+    for label, f, make_out, sizes in calls:
+        checked = _bounds_checked(f, label.partition("(")[0])
+        for r in range(ps.shape[0]):
+            try:
+                with np.errstate(all="ignore"):
+                    checked(float(t0), y0s[r].copy(), ps[r].copy(), make_out())
+            except IndexError as exc:
+                row = f" (row {r})" if ps.shape[0] > 1 else ""
+                raise ValueError(f"{label} indexes outside its arrays at the start "
+                                 f"point{row}: {exc}; {sizes}") from None
 
 
 _PLANS: dict = {}
+
+
+def _first_call(kernel):
+    """A notice for a kernel's first call in this process (numba compiles or loads it)."""
+    if getattr(kernel, "signatures", True):
+        return contextlib.nullcontext()
+    return noticed("compiling the solver kernels (first run only) ...")
 
 
 def _plan(jac_sparsity, method_id, rhs_k, jac_k, have_jac, t0, y0, p):
@@ -358,7 +462,8 @@ _JAC_SPARSITY_DOC = """jac_sparsity : None, False or (n, n) booleans. Where J ca
 # ---------------------------------------------------------------------------- API
 def integrate(rhs, y0, t_eval, p, *, jac=None, method="rodas5p", rtol=1e-6, atol=1e-9,
               doses=None, outputs=None, n_outputs=None, max_steps=100_000, first_step=None,
-              throw=True, autonomous=False, specialize=False, jac_sparsity=None):
+              throw=True, autonomous=False, specialize=False, jac_sparsity=None,
+              boundscheck=False):
     """Integrate one initial-value problem through its doses.
 
     Parameters
@@ -376,7 +481,8 @@ def integrate(rhs, y0, t_eval, p, *, jac=None, method="rodas5p", rtol=1e-6, atol
     outputs, n_outputs : njit function ``outputs(t, y, p, out)`` and the length of ``out``,
         optional: evaluated at every output time with the parameters in force then (after the
         events at that time), into ``Solution.outputs`` (m, n_outputs).
-    max_steps : int, accepted plus rejected steps over the whole run.
+    max_steps : int, accepted plus rejected steps over the whole run (1 to
+        ``MAX_STEPS_LIMIT`` = 10**9).
     first_step : initial step size, or None to choose one.
     throw : raise :class:`ldnsim.SolverError` on failure (else return the status).
     autonomous : declare that ``rhs`` does not depend on ``t`` between doses, which saves one
@@ -387,29 +493,44 @@ def integrate(rhs, y0, t_eval, p, *, jac=None, method="rodas5p", rtol=1e-6, atol
         arrays cannot be inlined (the kernels run without numba's reference counting): they
         get the default kernels and a RuntimeWarning.
     {jac_sparsity}
+    boundscheck : check, before integrating, that ``rhs``, ``jac`` and ``outputs`` index only
+        inside their arrays (see the module docstring: the functions are called once,
+        compiled with numba's bounds checks, at the start point).
 
     Returns
     -------
     Solution with ``t`` (m,), ``y`` (m, n), ``status``, ``stats``, ``outputs``.
+
+    Raises
+    ------
+    ValueError
+        Bad arguments: shapes, tolerances, ``max_steps``, an empty system, an index outside
+        the arrays found by ``boundscheck=True``.
+    SolverError
+        The integration failed and ``throw`` is true.
     """
     y0 = _float_array(y0, "y0", 1)
     p = _float_array(p, "p", 1)
     if not np.all(np.isfinite(y0)):
         raise ValueError("y0 must be finite; it holds NaN or inf")
     n = y0.size
+    _check_states(n)
     t_eval, rtol, atol_arr, max_steps, fs = _check_common(t_eval, rtol, atol, n, max_steps,
                                                           first_step)
     mid = _method_id(method)
     n_out = _n_outputs(outputs, n_outputs)
     ev = normalise_doses(doses, n, p.size, t_eval[0])
+    if boundscheck:
+        _probe_bounds(rhs, jac, outputs, n_out, t_eval[0], y0[None], p[None])
     rhs_k, jac_k, out_k, have_jac = _functions(rhs, jac, outputs, specialize)
     plan = _plan(jac_sparsity, mid, rhs_k, jac_k, have_jac, t_eval[0], y0, p)
     out = np.empty((t_eval.size, n))
     outs = np.empty((t_eval.size, n_out))
     stats = np.zeros(driver.N_STATS, np.int64)
-    code = driver.solve_one(rhs_k, jac_k, out_k, mid, have_jac, bool(autonomous), y0, t_eval,
-                            p, ev[0][0], ev[1][0], ev[2][0], ev[3][0], rtol, atol_arr,
-                            max_steps, fs, plan, out, outs, stats)
+    with _first_call(driver.solve_one):
+        code = driver.solve_one(rhs_k, jac_k, out_k, mid, have_jac, bool(autonomous), y0,
+                                t_eval, p, ev[0][0], ev[1][0], ev[2][0], ev[3][0], rtol,
+                                atol_arr, max_steps, fs, plan, out, outs, stats)
     status = Status(int(code))
     if throw and status != Status.SUCCESS:
         raise SolverError(status.message, status)
@@ -420,7 +541,7 @@ def integrate(rhs, y0, t_eval, p, *, jac=None, method="rodas5p", rtol=1e-6, atol
 def integrate_batch(rhs, y0s, t_eval, ps, *, jac=None, method="rodas5p", rtol=1e-6, atol=1e-9,
                     doses=None, outputs=None, n_outputs=None, max_steps=100_000,
                     first_step=None, throw=False, autonomous=False, specialize=False,
-                    jac_sparsity=None):
+                    jac_sparsity=None, boundscheck=False):
     """Integrate many rows (parameter sets) in parallel on numba threads.
 
     One failing row never stops the others: its status says why and its values from the
@@ -443,11 +564,19 @@ def integrate_batch(rhs, y0s, t_eval, ps, *, jac=None, method="rodas5p", rtol=1e
     jac_sparsity : as in :func:`integrate`; with None the Jacobian's structure is probed at
         the first row, so pass the pattern when results must not depend on which row comes
         first.
+    boundscheck : as in :func:`integrate`, at the start point of every row.
 
     Returns
     -------
     BatchSolution with ``y`` (r, m, n), ``status`` (r,) int, ``stats`` dict of (r,) arrays,
     ``outputs`` (r, m, n_outputs) when ``outputs`` is given.
+
+    Raises
+    ------
+    ValueError
+        Bad arguments (as in :func:`integrate`).
+    SolverError
+        Some row failed and ``throw`` is true.
     """
     ps = _float_array(ps, "ps", 2)
     r = ps.shape[0]
@@ -459,11 +588,14 @@ def integrate_batch(rhs, y0s, t_eval, ps, *, jac=None, method="rodas5p", rtol=1e
         raise ValueError(f"y0s must have shape (r, n) or (n,), with r = ps.shape[0] = {r}; "
                          f"got {np.shape(y0s)}")
     n = y0s.shape[1]
+    _check_states(n)
     t_eval, rtol, atol_arr, max_steps, fs = _check_common(t_eval, rtol, atol, n, max_steps,
                                                           first_step)
     mid = _method_id(method)
     n_out = _n_outputs(outputs, n_outputs)
     ev = normalise_doses(doses, n, ps.shape[1], t_eval[0], rows=r)
+    if boundscheck:
+        _probe_bounds(rhs, jac, outputs, n_out, t_eval[0], y0s, ps)
     rhs_k, jac_k, out_k, have_jac = _functions(rhs, jac, outputs, specialize)
     out = np.empty((r, t_eval.size, n))
     outs = np.empty((r, t_eval.size, n_out))
@@ -471,9 +603,10 @@ def integrate_batch(rhs, y0s, t_eval, ps, *, jac=None, method="rodas5p", rtol=1e
     stats = np.zeros((r, driver.N_STATS), np.int64)
     if r:
         plan = _plan(jac_sparsity, mid, rhs_k, jac_k, have_jac, t_eval[0], y0s[0], ps[0])
-        driver.solve_batch(rhs_k, jac_k, out_k, mid, have_jac, bool(autonomous), y0s, t_eval,
-                           ps, ev[0], ev[1], ev[2], ev[3], rtol, atol_arr, max_steps, fs, plan,
-                           out, outs, status, stats)
+        with _first_call(driver.solve_batch):
+            driver.solve_batch(rhs_k, jac_k, out_k, mid, have_jac, bool(autonomous), y0s,
+                               t_eval, ps, ev[0], ev[1], ev[2], ev[3], rtol, atol_arr,
+                               max_steps, fs, plan, out, outs, status, stats)
     res = BatchSolution(t=t_eval, y=out, status=status,
                         stats={k: stats[:, i] for i, k in enumerate(STAT_NAMES)},
                         outputs=outs if outputs is not None else None)

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from ldnsim.errors import ConfigError
 from ldnsim.experiment import load_experiment, metrics_of, run_experiment, sample_design
+from ldnsim.metrics import MetricError
 from ldnsim.results import provenance
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -278,14 +279,37 @@ def test_latin_hypercube_hits_every_stratum_once(log):
     assert np.array_equal(again["a"], values["a"])
 
 
-def test_a_metric_that_cannot_run_keeps_the_simulation():
+def test_a_metric_that_cannot_run_is_refused_before_solving():
+    """What a metric cannot do with this output grid is known before any row is solved."""
     cfg = copy.deepcopy(BASE)
     del cfg["population"]
     cfg["metrics"]["nca"]["start"] = 1000.0  # after the end: an empty window
+    with pytest.raises(ConfigError, match=r"\[metrics\] nca: empty time window"):
+        load_experiment(cfg)
+    with pytest.raises(ConfigError, match="empty time window"):
+        run_experiment(cfg, progress=False)
+
+
+@pytest.mark.parametrize("error", [MetricError("empty time window, on the real data"),
+                                   TypeError("a bug in a metric")])
+def test_a_metric_that_fails_after_solving_keeps_the_simulation(monkeypatch, error):
+    import dataclasses
+    import functools
+
+    from ldnsim.metrics import METRICS
+    cfg = copy.deepcopy(BASE)
+    del cfg["population"]
+    exp = load_experiment(cfg)  # valid: the metric works on the stand-in result
+
+    @functools.wraps(METRICS["nca"].func)  # same options, but fails on the solved result
+    def failing(ds, **options):
+        raise error
+
+    monkeypatch.setitem(METRICS, "nca", dataclasses.replace(METRICS["nca"], func=failing))
     with pytest.warns(UserWarning, match="metrics were not computed"):
-        ds = run_experiment(cfg, progress=False)
+        ds = run_experiment(exp, progress=False)
     assert "C_plasma" in ds and not any(v.startswith("metric_") for v in ds.data_vars)
-    assert "empty time window" in ds.attrs["metrics_error"]
+    assert str(error) in ds.attrs["metrics_error"]
 
 
 # ------------------------------------------------------------------ property-based checks

@@ -19,7 +19,7 @@ ROOT = pathlib.Path(ldnsim.__file__).resolve().parent
 
 LAYERS = (
     # base: errors and small helpers every layer may use
-    ("ldnsim.errors", "ldnsim._version", "ldnsim._text", "ldnsim._files"),
+    ("ldnsim.errors", "ldnsim._version", "ldnsim._text", "ldnsim._files", "ldnsim._limits"),
     # numerical kernels: numba only, no objects
     ("ldnsim._kernels",),
     # solver input: events and the sparse-LU plan

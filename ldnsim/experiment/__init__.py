@@ -71,6 +71,15 @@ Every section is validated on load (pydantic, unknown keys rejected); every prob
 depend on the model (parameters, scenarios, variables, metric inputs) are checked against it when
 the experiment is resolved, which :func:`load_experiment` does by default.
 
+Resolving checks everything a run would check before solving (``ldnsim validate`` is a run
+without the solving): metric options have the types of the metric functions' annotations
+(``[metrics.nca] lambda_z_points = "eight"`` is an error at that key) and are tried on a one-row
+stand-in of the result with the real output times (an empty window is an error now, not after
+the sweep); a variable or metric listed twice, and covariates named ``time``, ``status``,
+``subject``, ``sample``, ``case``, ``dose``, ``scenario`` or ``eta_<parameter>`` are refused; the
+memory the run will hold is estimated before anything is drawn (``LDNSIM_MAX_RESULT_BYTES``);
+the model's code is generated (and cached). See docs/architecture.md, "Limits".
+
 Results
 -------
 :func:`run_experiment` returns one ``xarray.Dataset``: the kept variables over
@@ -85,7 +94,8 @@ Layout: :mod:`~ldnsim.experiment.schema` (the pydantic sections),
 :mod:`~ldnsim.experiment.messages` (validation errors as one line),
 :mod:`~ldnsim.experiment.source` (finding and reading files),
 :mod:`~ldnsim.experiment.resolve` (checking names against the model, planning the sweep),
-:mod:`~ldnsim.experiment.load` and :mod:`~ldnsim.experiment.run`.
+:mod:`~ldnsim.experiment.finish` (metrics merged into a result, and the rehearsal of that
+before solving), :mod:`~ldnsim.experiment.load` and :mod:`~ldnsim.experiment.run`.
 """
 from ldnsim.sampling import sample_design
 

@@ -12,7 +12,11 @@ from collections.abc import Mapping
 from ldnsim._text import one_line, suggest
 from ldnsim.errors import ConfigError
 
-__all__ = ["config_error", "key", "key_text", "fail"]
+__all__ = ["config_error", "key", "key_text", "fail", "KEY_ERROR"]
+
+#: Error type of a validator that names a key below its own location: raise
+#: ``PydanticCustomError(KEY_ERROR, "{message}", {"message": ..., "path": (key, ...)})``.
+KEY_ERROR = "ldnsim_key_error"
 
 
 def key_path(loc, raw, last_is_key):
@@ -74,6 +78,8 @@ def describe(err, parts, sections):
         what = "section" if len(parts) == 1 else "key"
         return (f"unknown {what} {parts[-1]!r}{suggest(parts[-1], allowed)}; allowed: "
                 f"{', '.join(allowed)}") if allowed else f"unknown {what} {parts[-1]!r}"
+    if kind == KEY_ERROR:
+        return ctx.get("message", err["msg"])
     if kind in ("value_error", "assertion_error"):
         msg = err["msg"]
         for prefix in ("Value error, ", "Assertion failed, "):
@@ -102,6 +108,8 @@ def config_error(where, exc, raw, sections=None):
     errors = exc.errors(include_url=False)
     err = errors[0]
     parts = key_path(err["loc"], raw, err["type"] == "missing")
+    if err["type"] == KEY_ERROR:
+        parts += list((err.get("ctx") or {}).get("path", ()))
     more = len({tuple(e["loc"]) for e in errors}) - 1
     tail = f" (and {more} more problem{'s' if more > 1 else ''})" if more > 0 else ""
     if err["type"] == "missing" and len(parts) == 1:

@@ -13,22 +13,26 @@ from pathlib import Path
 
 import numpy as np
 
+from ldnsim._limits import limit, raise_hint
 from ldnsim._text import suggest
 from ldnsim.dosing import Dose, Regimen
 from ldnsim.errors import ConfigError, LdnsimError, ModelError, RegimenError
 from ldnsim.metrics import METRICS
 from ldnsim.model import Model, load_model
+from ldnsim.model.compiled import check_cost, prepare_source
 from ldnsim.population import Population, fresh_seed
 from ldnsim.sampling import sample_design
 from ldnsim.sweep import SweepPlan, plan_sweep
+from ldnsim.sweep.plan import check_run_size
 
+from .finish import rehearse
 from .messages import fail
 from .schema import ExperimentConfig
 
 __all__ = ["Experiment", "resolve", "output_times"]
 
 #: Most output times a run may ask for (a typo guard: 50 million times one variable is 400 MB
-#: per row).
+#: per row). Raise with LDNSIM_MAX_OUTPUT_TIMES.
 MAX_OUTPUT_TIMES = 50_000_000
 #: Model time units -> time units per day (for ``days =``).
 _PER_DAY = {"h": 24.0, "hr": 24.0, "hour": 24.0, "min": 1440.0, "s": 86400.0, "d": 1.0,
@@ -96,18 +100,52 @@ class Experiment:
 def _load_model(exp):
     name = exp.config.model.name
     try:
+        if any(ord(c) < 32 for c in name):
+            raise ConfigError(f"{name!r} contains control characters; give a shipped model's "
+                              "name or the path of a .toml file")
         if name.endswith(".toml") or "/" in name or "\\" in name:
             base = exp.path.parent if exp.path is not None else Path.cwd()
-            candidate = Path(name).expanduser()
-            if not candidate.is_absolute():
-                candidate = base / candidate
-            if not candidate.is_file():
+            try:
+                candidate = Path(name).expanduser()
+                if not candidate.is_absolute():
+                    candidate = base / candidate
+                found = candidate.is_file()
+            except (RuntimeError, ValueError, OSError) as exc:  # ~nouser, a NUL byte, ...
+                raise ConfigError(f"{name!r} is not a usable path ({exc})") from None
+            if not found:
                 raise ConfigError(f"no model file at {candidate} (paths are relative to the "
                                   "experiment file)")
             return load_model(candidate)
         return load_model(name)
     except LdnsimError as exc:
         raise fail(exp.where, ("model", "name"), str(exc)) from None
+
+
+def _check_model_code(exp, model, *, generate):
+    """The model's code has a bounded cost (checked first, by arithmetic) and can be generated
+    (``generate``: sympy runs now and the code is cached for the run)."""
+    try:
+        prepare_source(model) if generate else check_cost(model)
+    except LdnsimError as exc:
+        raise fail(exp.where, ("model", "name"), str(exc)) from None
+
+
+def _check_size(exp, model, axes, t_eval, keep, metric_vars):
+    """The run's memory, by arithmetic, before the design or the population is drawn."""
+    cfg = exp.config
+    sizes = [len(v) for v in axes.values()]
+    rows = (max(sizes) if cfg.sweep is not None and cfg.sweep.mode == "zip" and sizes
+            else math.prod(sizes))
+    subjects = cfg.population.subjects if cfg.population is not None else 0
+    rows *= (cfg.sampling.n if cfg.sampling is not None else 1) * max(subjects, 1)
+    try:
+        check_run_size(rows, t_eval.size, len(keep), n_states=len(model.states),
+                       n_outputs=len(model.outputs),
+                       n_params=len(model.parameter_names) + len(model.input_names),
+                       n_dims=len(axes) + 2, n_subjects=subjects,
+                       n_metric_reads=len(metric_vars) if cfg.metrics is not None else 0)
+    except ConfigError as exc:
+        raise ConfigError(" ".join(f"{exp.where}: {exc}".split())) from None
 
 
 def _check_names(exp, names, known, parts, what, model):
@@ -276,10 +314,11 @@ def output_times(exp, model) -> np.ndarray:
 def _grid(exp, t0, t1, step):
     """Times t0, t0 + step, ... with t1 always the last one."""
     intervals = (t1 - t0) / step * (1 + 1e-12)  # a float: inf for a subnormal step
-    if not intervals < MAX_OUTPUT_TIMES:
+    top = limit("MAX_OUTPUT_TIMES", MAX_OUTPUT_TIMES)
+    if not intervals < top:
         raise fail(exp.where, ("output", "step"),
-                   f"{intervals + 1:.3g} output times is too many (at most "
-                   f"{MAX_OUTPUT_TIMES:,}); use a larger step")
+                   f"{intervals + 1:.3g} output times is too many (at most {top:,}); use a "
+                   f"larger step ({raise_hint('MAX_OUTPUT_TIMES')})")
     n = math.floor(intervals) + 1
     t = t0 + step * np.arange(n)
     if t[-1] < t1 - 1e-9 * max(1.0, abs(t1)):
@@ -314,6 +353,11 @@ def _provenance(exp, seeds) -> dict:
 def resolve(exp: Experiment) -> Experiment:
     """Check ``exp`` against its model and plan its sweep; returns a resolved copy.
 
+    Everything a run checks before solving is checked here: names, sizes (by arithmetic,
+    before anything is drawn), the solver settings, what happens to the result after solving
+    (:func:`ldnsim.experiment.finish.rehearse`) and the model's code (generated now when it is
+    not cached yet; numba compiles it at the first run).
+
     Raises
     ------
     ConfigError
@@ -321,15 +365,17 @@ def resolve(exp: Experiment) -> Experiment:
     """
     cfg = exp.config
     model = _load_model(exp)
+    _check_model_code(exp, model, generate=False)
     _check_model_section(exp, model)
     axes = _axes(exp, model)
-    samples, sampling_seed = _samples(exp, model, axes)
-    population, population_seed = _population(exp, model)
     metric_vars = _metric_vars(exp, model)
     keep = _kept_variables(exp, model, metric_vars)
     regimen = _regimen(exp, model)
     t_eval = output_times(exp, model)
     _check_first_dose(exp, t_eval)
+    _check_size(exp, model, axes, t_eval, keep, metric_vars)
+    samples, sampling_seed = _samples(exp, model, axes)
+    population, population_seed = _population(exp, model)
     seeds = {k: v for k, v in (("sampling", sampling_seed), ("population", population_seed))
              if v is not None}
     s = cfg.solver
@@ -341,4 +387,7 @@ def resolve(exp: Experiment) -> Experiment:
                           atol=s.atol, max_steps=s.max_steps, attrs=_provenance(exp, seeds))
     except LdnsimError as exc:
         raise ConfigError(" ".join(f"{exp.where}: {exc}".split())) from None
-    return replace(exp, model=model, plan=plan, metric_vars=metric_vars, seeds=seeds)
+    resolved = replace(exp, model=model, plan=plan, metric_vars=metric_vars, seeds=seeds)
+    rehearse(resolved)  # the steps after solving, on a one-row stand-in: fail now, not then
+    _check_model_code(exp, model, generate=True)
+    return resolved

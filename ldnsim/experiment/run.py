@@ -1,31 +1,13 @@
 """Running a resolved experiment: the sweep, then its metrics merged into the result."""
 from __future__ import annotations
 
-import warnings
-
-import xarray as xr
-
-from ldnsim.errors import LdnsimError
-from ldnsim.metrics import merge_metrics, metric_parts
-from ldnsim.results import netcdf_safe_attrs, provenance
+from ldnsim.results import provenance
 from ldnsim.sweep import run_plan
 
+from .finish import METRIC_PREFIX, finish
 from .load import load_experiment
 
 __all__ = ["run_experiment", "metrics_of", "METRIC_PREFIX"]
-
-#: Prefix of metric variables merged into a result.
-METRIC_PREFIX = "metric_"
-
-
-def _metrics(exp, ds: xr.Dataset) -> tuple[xr.Dataset, dict]:
-    """The metrics (variables prefixed ``metric_``) and each metric's own attrs."""
-    cfg = exp.config.metrics
-    parts = metric_parts(ds, cfg.names, cfg.options())
-    merged = merge_metrics(list(parts.values()), cfg.names)
-    renamed = merged.rename({v: f"{METRIC_PREFIX}{v}" for v in merged.data_vars})
-    return renamed, {name: dict(part.attrs) for name, part in parts.items()}
-
 
 def run_experiment(source, *, threads=None, progress=None, chunk_size=None):
     """Run an experiment and return its result with the metrics merged in.
@@ -46,8 +28,10 @@ def run_experiment(source, *, threads=None, progress=None, chunk_size=None):
         Variables over ``(*sweep dims, "time")``, ``status``, metric variables prefixed
         ``metric_`` (see :func:`metrics_of`), provenance attributes (``experiment`` text,
         ``experiment_config``, ``model_hash``, seeds, versions, ``n_failed``, ``failures``).
-        Failed rows are NaN and counted; a metric that cannot be computed on this result is
-        left out with a warning (and ``metrics_error`` in attrs) instead of losing the run.
+        Failed rows are NaN and counted. Metric options are checked before anything is solved
+        (:func:`ldnsim.experiment.finish.rehearse`); should a metric still fail on the result,
+        it is left out with a warning (and ``metrics_error`` in attrs) instead of losing the
+        run.
 
     Raises
     ------
@@ -56,24 +40,7 @@ def run_experiment(source, *, threads=None, progress=None, chunk_size=None):
     """
     exp = load_experiment(source, resolve=True)
     ds = run_plan(exp.plan, threads=threads, progress=progress, chunk_size=chunk_size)
-    extra = {}
-    if exp.config.metrics is not None:
-        try:
-            metrics, metric_attrs = _metrics(exp, ds)
-        except LdnsimError as exc:
-            warnings.warn(f"metrics were not computed: {exc}", UserWarning, stacklevel=2)
-            extra["metrics_error"] = str(exc)
-        else:
-            ds = ds.assign(dict(metrics.data_vars))
-            extra.update(metrics=list(exp.config.metrics.names),
-                         metric_options=exp.config.metrics.options(),
-                         metric_attrs=metric_attrs)
-    kept = set(exp.config.output.variables or exp.plan.model.output_names
-               or exp.plan.model.state_names)
-    drop = [v for v in exp.metric_vars if v not in kept]
-    ds = ds.drop_vars(drop)
-    ds.attrs = netcdf_safe_attrs({**ds.attrs, **extra})
-    return ds
+    return finish(exp, ds)
 
 
 def metrics_of(ds):

@@ -6,20 +6,24 @@ resolved against its model (:mod:`ldnsim.experiment.resolve`).
 """
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
+from ldnsim._limits import limit, raise_hint
 from ldnsim._text import suggest
 from ldnsim.errors import ConfigError
-from ldnsim.metrics import METRICS
-from ldnsim.population import Covariate, omega_factor, omega_from_iiv
-from ldnsim.solver import METHODS
+from ldnsim.metrics import METRICS, OptionError
+from ldnsim.population import MAX_SUBJECTS, Covariate, omega_factor, omega_from_iiv
+from ldnsim.sampling import MAX_SAMPLES
+from ldnsim.solver import MAX_STEPS_LIMIT, METHODS, MIN_RTOL
 
-from .messages import key
+from .messages import KEY_ERROR, key
 
-__all__ = ["ExperimentConfig", "SECTIONS"]
+__all__ = ["ExperimentConfig", "SECTIONS", "RESERVED_NAMES"]
 
 
 class _Section(BaseModel):
@@ -29,6 +33,20 @@ class _Section(BaseModel):
 Name = Annotated[str, Field(min_length=1)]
 Positive = Annotated[float, Field(gt=0)]
 NonNeg = Annotated[float, Field(ge=0)]
+#: Names of covariates become coordinates (and NetCDF variables) of the result.
+_IDENTIFIER = r"^[A-Za-z][A-Za-z0-9_]*$"
+#: Names every result uses itself; a covariate (or anything declared in a config) may not.
+RESERVED_NAMES = ("time", "status", "subject", "sample", "case", "dose", "scenario")
+
+
+def _unique(values, what):
+    seen = set()
+    for i, v in enumerate(values):
+        if v in seen:
+            raise ValueError(f"{what} lists {v!r} twice (at {values.index(v)} and {i}); "
+                             "each may appear once")
+        seen.add(v)
+    return values
 
 
 def _as_combo(value):
@@ -76,6 +94,11 @@ class OutputSection(_Section):
     times: Annotated[list[float], Field(min_length=1)] | None = None
     variables: Annotated[list[Name], Field(min_length=1)] | None = None
 
+    @field_validator("variables")
+    @classmethod
+    def _distinct(cls, value):
+        return value if value is None else _unique(value, "variables")
+
     @model_validator(mode="after")
     def _grid(self):
         if self.times is not None:
@@ -101,9 +124,10 @@ class OutputSection(_Section):
 
 class SolverSection(_Section):
     method: Name = "rodas5p"
-    rtol: Annotated[float, Field(gt=0, lt=1)] = 1e-6
+    # the solver's own bounds: below MIN_RTOL double precision cannot deliver the accuracy
+    rtol: Annotated[float, Field(ge=MIN_RTOL, lt=1)] = 1e-6
     atol: Positive = 1e-9
-    max_steps: Annotated[int, Field(ge=1)] = 100_000
+    max_steps: Annotated[int, Field(ge=1, le=MAX_STEPS_LIMIT)] = 100_000
 
     @field_validator("method")
     @classmethod
@@ -128,11 +152,20 @@ class SweepSection(_Section):
 
 class SamplingSection(_Section):
     method: Literal["random", "lhs"] = "lhs"
-    n: Annotated[int, Field(ge=1, le=10_000_000)]
+    n: Annotated[int, Field(ge=1)]
     seed: Annotated[int, Field(ge=0)] | None = None
     ranges: Annotated[dict[str, Annotated[list[float], Field(min_length=2, max_length=2)]],
                       Field(min_length=1)]
     log: bool = False
+
+    @field_validator("n")
+    @classmethod
+    def _n(cls, value):
+        top = limit("MAX_SAMPLES", MAX_SAMPLES)
+        if value > top:
+            raise ValueError(f"expected at most {top:,} samples, got {value:,} "
+                             f"({raise_hint('MAX_SAMPLES')})")
+        return value
 
     @model_validator(mode="after")
     def _bounds(self):
@@ -170,7 +203,7 @@ class CovariateSection(_Section):
 
 
 class PopulationSection(_Section):
-    subjects: Annotated[int, Field(ge=1, le=10_000_000)] = 100
+    subjects: Annotated[int, Field(ge=1)] = 100
     seed: Annotated[int, Field(ge=0)] | None = None
     iiv: dict[str, NonNeg] = {}
     iiv_scale: Literal["cv", "sd", "variance"] = "cv"
@@ -178,6 +211,34 @@ class PopulationSection(_Section):
     parameters: list[Name] | None = None
     covariance: list[list[float]] | None = None
     covariates: dict[str, CovariateSection] = {}
+
+    @field_validator("subjects")
+    @classmethod
+    def _subjects(cls, value):
+        top = limit("MAX_SUBJECTS", MAX_SUBJECTS)
+        if value > top:
+            raise ValueError(f"expected at most {top:,} subjects, got {value:,} "
+                             f"({raise_hint('MAX_SUBJECTS')})")
+        return value
+
+    @field_validator("parameters")
+    @classmethod
+    def _distinct(cls, value):
+        return value if value is None else _unique(value, "parameters")
+
+    @field_validator("covariates")
+    @classmethod
+    def _names(cls, value):
+        for name in value:
+            if not re.match(_IDENTIFIER, name):
+                raise ValueError(f"covariate name {name!r} must start with a letter and use "
+                                 "only ASCII letters, digits and '_' (it names a coordinate "
+                                 "of the result)")
+            if name in RESERVED_NAMES or name.startswith("eta_"):
+                raise ValueError(f"covariate name {name!r} is taken by the result itself "
+                                 f"({', '.join(RESERVED_NAMES)} and eta_<parameter> are); "
+                                 "choose another")
+        return value
 
     @model_validator(mode="after")
     def _omega(self):
@@ -230,6 +291,11 @@ class MetricsSection(_Section):
 
     names: Annotated[list[Name], Field(min_length=1)]
 
+    @field_validator("names")
+    @classmethod
+    def _distinct(cls, value):
+        return _unique(value, "names")
+
     @model_validator(mode="after")
     def _known(self):
         options = self.options()
@@ -244,6 +310,10 @@ class MetricsSection(_Section):
         for name in self.names:
             try:
                 METRICS[name].bind(options.get(name))
+            except OptionError as exc:  # reported at [metrics] <name>.<option>
+                raise PydanticCustomError(KEY_ERROR, "{message}", {
+                    "message": f"expected {exc.expected}, got {exc.got}",
+                    "path": (name, exc.option)}) from None
             except ConfigError as exc:
                 raise ValueError(str(exc)) from None
         return self

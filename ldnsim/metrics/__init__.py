@@ -27,6 +27,7 @@ from .readouts import blockade_hours, end_value, occupancy_summary, peak, reboun
 from .registry import (
                        METRICS,
                        Metric,
+                       OptionError,
                        compute_metrics,
                        merge_metrics,
                        metric_of_output,
@@ -35,7 +36,7 @@ from .registry import (
 from .window import window_summary
 
 __all__ = [
-    "METRICS", "Metric", "MetricError", "compute_metrics", "metric_parts", "merge_metrics",
-    "metric_of_output", "nca",
+    "METRICS", "Metric", "MetricError", "OptionError", "compute_metrics", "metric_parts",
+    "merge_metrics", "metric_of_output", "nca",
     "blockade_hours", "occupancy_summary", "rebound", "end_value", "peak", "window_summary",
 ]

@@ -3,14 +3,24 @@
 Experiment configs name metrics by their registry key (``[metrics] names = ["nca"]``) and give
 options as keywords (``[metrics.nca] var = "C_ntx"``); the experiment layer, the plots and the
 command line all read :data:`METRICS` instead of keeping their own lists of metric outputs.
+
+Options are typed: :attr:`Metric.option_types` comes from the metric function's annotations
+(``start: float | None``, ``auc_method: Literal[...]``), and :meth:`Metric.bind` checks every
+given option against it (strictly: ``"day 49"`` is not a number, ``2.0`` is not an integer, a
+list is not a variable name), so ``ldnsim validate`` rejects what the metric would fail on after
+the whole sweep has run.
 """
 
 from __future__ import annotations
 
 import inspect
 import re
+import types
+import typing
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any, Literal
 
 import xarray as xr
 
@@ -22,12 +32,35 @@ from .nca import NCA_OUTPUTS, nca
 from .readouts import blockade_hours, end_value, occupancy_summary, peak, rebound
 from .window import window_summary
 
-__all__ = ["Metric", "METRICS", "compute_metrics", "metric_parts", "merge_metrics",
-           "metric_of_output"]
+__all__ = ["Metric", "METRICS", "OptionError", "compute_metrics", "metric_parts",
+           "merge_metrics", "metric_of_output"]
+
+
+class OptionError(ConfigError):
+    """A metric option of the wrong type; ``option`` names it and ``expected`` says what fits."""
+
+    def __init__(self, message: str, *, metric: str, option: str, expected: str, got: str):
+        super().__init__(message)
+        self.metric, self.option, self.expected, self.got = metric, option, expected, got
 
 
 def _names(value) -> tuple[str, ...]:
     return (value,) if isinstance(value, str) else tuple(value or ())
+
+
+def _describe(tp) -> str:
+    """``float | None`` -> ``"a number"`` (None cannot be written in TOML, so it is left out)."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        parts = [_describe(a) for a in typing.get_args(tp) if a is not type(None)]
+        return " or ".join(dict.fromkeys(parts))
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in typing.get_args(tp))
+    if origin is list:
+        (item,) = typing.get_args(tp) or (Any,)
+        return f"a list of {_describe(item).removeprefix('a ').removeprefix('an ')}s"
+    return {float: "a number", int: "an integer", str: "a string", bool: "true or false"}.get(
+        tp, getattr(tp, "__name__", str(tp)))
 
 
 @dataclass(frozen=True)
@@ -47,6 +80,8 @@ class Metric:
         ``reads(options) -> tuple of str``: the result variables ``func`` reads.
     description : str
         One line for listings.
+    types : dict, optional
+        Types of options ``func`` does not annotate (annotations win where present).
     """
 
     name: str
@@ -54,19 +89,64 @@ class Metric:
     outputs: Callable[[Mapping], tuple]
     reads: Callable[[Mapping], tuple]
     description: str
+    types: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def options(self) -> tuple[str, ...]:
         """Keyword options ``func`` accepts (everything after the dataset)."""
         return tuple(p for p in inspect.signature(self.func).parameters if p != "ds")
 
+    @cached_property
+    def option_types(self) -> dict[str, Any]:
+        """Option -> type: the function's annotation, else :attr:`types`, else the type of
+        the default value (``Any`` when there is none)."""
+        hints = typing.get_type_hints(self.func)
+        out = {}
+        for name, prm in inspect.signature(self.func).parameters.items():
+            if name == "ds":
+                continue
+            default = prm.default
+            out[name] = hints.get(name, self.types.get(name, (
+                Any if default is inspect.Parameter.empty or default is None
+                else float if isinstance(default, (int, float)) and not isinstance(default, bool)
+                else type(default))))
+        return out
+
+    @cached_property
+    def _validators(self) -> dict:
+        from pydantic import ConfigDict, TypeAdapter
+
+        config = ConfigDict(strict=True, allow_inf_nan=False)
+        return {name: TypeAdapter(tp, config=config) for name, tp in self.option_types.items()
+                if tp is not Any}
+
+    def check_option(self, key: str, value) -> None:
+        """Raise an :class:`OptionError` when ``value`` is not of the type of option ``key``."""
+        from pydantic import ValidationError
+
+        adapter = self._validators.get(key)
+        if adapter is None:
+            return
+        if hasattr(value, "item") and getattr(value, "ndim", None) == 0:
+            value = value.item()  # a numpy scalar from Python code
+        try:
+            adapter.validate_python(value)
+        except ValidationError:
+            shown = repr(value)
+            shown = shown if len(shown) <= 60 else shown[:57] + "..."
+            expected = _describe(self.option_types[key])
+            raise OptionError(f"option {key!r} of metric {self.name!r} must be {expected}, "
+                              f"got {shown}", metric=self.name, option=key, expected=expected,
+                              got=shown) from None
+
     def bind(self, options: Mapping | None = None) -> dict:
-        """``options`` completed with the defaults; unknown or missing ones are an error.
+        """``options`` completed with the defaults; unknown, missing or mistyped ones are an
+        error.
 
         Raises
         ------
         ConfigError
-            Naming the option and listing the accepted ones.
+            Naming the option and listing the accepted ones, or saying what type it needs.
         """
         options = dict(options or {})
         for key in options:
@@ -79,11 +159,24 @@ class Metric:
         except TypeError as exc:
             raise ConfigError(f"metric {self.name!r}: {exc}; accepted options: "
                               f"{', '.join(self.options)}") from None
+        for key, value in options.items():
+            self.check_option(key, value)
         bound.apply_defaults()
         return {k: v for k, v in bound.arguments.items() if k != "ds"}
 
     def __call__(self, ds: xr.Dataset, **options) -> xr.Dataset:
         return self.func(ds, **options)
+
+
+#: window_summary is not annotated; its option types, as its docstring gives them.
+_WINDOW_TYPES = {
+    "immune_var": str, "occupancy_var": str, "signal_var": str | None,
+    "proliferation_var": str | None, "immune_baseline": float | Literal["initial"],
+    "immune_margin": float, "immune_direction": Literal["decrease", "increase"],
+    "threshold": float, "max_blockade_hours": float,
+    "signal_baseline": float | Literal["initial"], "day": float, "last_days": float,
+    "subject_dim": str | None, "min_fraction": float,
+}
 
 
 def _window_outputs(o):
@@ -115,7 +208,8 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
     Metric("peak", peak, lambda o: (f"{o['var']}_peak", f"{o['var']}_peak_time"),
            lambda o: (o["var"],), "maximum and the time it is first reached"),
     Metric("window_summary", window_summary, _window_outputs, _window_reads,
-           "the LDN immunomodulatory window per dose (see ldnsim.metrics.window)"),
+           "the LDN immunomodulatory window per dose (see ldnsim.metrics.window)",
+           types=_WINDOW_TYPES),
 )}
 """Metrics by name."""
 

@@ -117,9 +117,13 @@ def loads_model(text, path=None):
     scenarios = {}
     for name, table in _table(loc, "scenarios", None, doc.get("scenarios", {})).items():
         table = _table(loc, f"scenarios.{name}", None, table)
-        values = {k: v for k, v in table.items() if k not in ("description", "source")}
-        scenarios[name] = Scenario(name, table.get("description", ""), values,
-                                   table.get("source", ""))
+        # description and source are text; a number under either name sets a parameter so
+        # named (a model may call a parameter "source")
+        meta = {k: v for k, v in table.items()
+                if k in ("description", "source") and isinstance(v, str)}
+        values = {k: v for k, v in table.items() if k not in meta}
+        scenarios[name] = Scenario(name, meta.get("description", ""), values,
+                                   meta.get("source", ""))
     digest = hashlib.sha256((text + "\0" + __version__).encode()).hexdigest()
     return Model(
         name=head["name"], description=head.get("description", ""),

@@ -28,6 +28,8 @@ from ldnsim.model.units import TIME_UNITS, UnitError, parse_unit
 __all__ = ["validate_model", "check_name"]
 
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
+#: Names every simulation result uses for itself (``ldnsim.results``).
+RESULT_NAMES = {"time": "time coordinate", "status": "solver status variable"}
 
 
 def _err(model, section, key, msg):
@@ -53,13 +55,21 @@ def check_name(name, what="name"):
         return f"{what} 't' is reserved for time; choose another name"
     if name == "pi":
         return f"{what} 'pi' is the constant 3.14159...; choose another name"
+    if name in RESULT_NAMES:
+        return (f"{what} {name!r} is the name of the result's {RESULT_NAMES[name]}; choose "
+                "another name")
     return None
 
 
 def _number(model, section, key, value, what):
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         _err(model, section, key, f"{what} must be a number, got {value!r}")
-    if not math.isfinite(value):
+    try:
+        finite = math.isfinite(value)
+    except OverflowError:  # an integer beyond the float range (a 400-digit TOML integer)
+        _err(model, section, key, f"{what} is too large for a floating-point number "
+             f"({len(str(abs(value)))} digits)")
+    if not finite:
         _err(model, section, key, f"{what} must be finite, got {value!r}")
 
 
@@ -175,9 +185,10 @@ def _parse_all(model):
     for d in model.definitions:
         trees["definitions"][d.name] = parse("definitions", d.name, d.expr)
     state_names = [s.name for s in model.states]
+    known_states = set(state_names)  # membership in a list is quadratic for large models
     odes = {}
     for ode in model.odes:
-        if ode.state not in state_names:
+        if ode.state not in known_states:
             _err(model, "odes", ode.state, f"there is no state named {ode.state!r}; add it to "
                  "[states] or remove this equation")
         if ode.state in odes:

@@ -17,22 +17,85 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ldnsim._limits import limit, raise_hint
 from ldnsim.dosing import Dose, Regimen
 from ldnsim.errors import ConfigError
 from ldnsim.events import pad_event_tables
 from ldnsim.model import Model, load_model
 from ldnsim.population import Population
-from ldnsim.solver import METHODS
+from ldnsim.solver import METHODS, STAT_NAMES
 
 __all__ = ["SweepPlan", "plan_sweep", "scenario_label", "MAX_RESULT_BYTES", "RESERVED_DIMS",
-           "PLAN_PARAMETERS"]
+           "PLAN_PARAMETERS", "run_bytes", "check_run_size"]
 
-#: Largest in-memory result (float64 values kept) a plan accepts; more is almost always a
-#: mistake in ``output.step`` or the grid (use fewer variables, a coarser step, or a later
-#: Zarr backend).
+#: Largest memory a run may hold: the result, the parameter rows, the per-row bookkeeping, one
+#: chunk of solver output and the metrics' work arrays (:func:`run_bytes`). More is almost
+#: always a mistake in ``output.step`` or the grid (use fewer variables, a coarser step, or a
+#: smaller grid); raise it with LDNSIM_MAX_RESULT_BYTES.
 MAX_RESULT_BYTES = 8 * 2**30
 #: Dims the sweep names itself; a parameter axis may not use them.
 RESERVED_DIMS = ("time", "status", "subject", "sample", "case")
+#: Rows per chunk assumed by :func:`run_bytes` (``ldnsim.sweep.run.DEFAULT_CHUNK_SIZE``).
+_CHUNK_ROWS = 256
+
+
+def run_bytes(n_rows, n_times, n_keep, *, n_states, n_outputs, n_params, n_dims=1,
+              n_subjects=0, n_metric_reads=0, chunk_size=None) -> dict:
+    """Bytes each array of a run will hold at its peak, computed before anything is allocated.
+
+    Parameters
+    ----------
+    n_rows, n_times, n_keep : int
+        Rows of the sweep, output times, variables kept (including those metrics read).
+    n_states, n_outputs, n_params : int
+        The model's sizes (``n_params`` counts inputs too).
+    n_dims : int
+        Sweep dims (row indices are unravelled over them).
+    n_subjects : int
+        Virtual subjects drawn (their etas, covariates and parameter factors).
+    n_metric_reads : int
+        0 without metrics; else the metrics' work arrays (about three copies of one variable
+        over all rows and times) are counted.
+    chunk_size : int, optional
+        Rows solved at once (default 256).
+
+    Returns
+    -------
+    dict
+        Name -> bytes (Python ints: no overflow however large the grid).
+    """
+    rows, m = int(n_rows), int(n_times)
+    chunk = min(rows, int(chunk_size or _CHUNK_ROWS))
+    return {
+        "result values": 8 * n_keep * rows * m,
+        "solver output of one chunk": 8 * chunk * m * (2 * (n_states + n_outputs) + n_keep),
+        "parameter rows": 8 * 2 * rows * n_params,
+        "row bookkeeping": 8 * rows * (len(STAT_NAMES) + 2 + (n_dims + 1)) + 4 * rows,
+        "metric work arrays": 8 * 3 * rows * m if n_metric_reads else 0,
+        "population draws": 8 * n_subjects * (2 * n_params + 4),
+    }
+
+
+def check_run_size(n_rows, n_times, n_keep, **sizes) -> int:
+    """Raise a ConfigError when a run would hold more than ``MAX_RESULT_BYTES``.
+
+    Parameters are those of :func:`run_bytes`. Returns the total in bytes.
+    """
+    parts = run_bytes(n_rows, n_times, n_keep, **sizes)
+    total = sum(parts.values())
+    cap = limit("MAX_RESULT_BYTES", MAX_RESULT_BYTES)
+    if total > cap:
+        big = sorted(parts.items(), key=lambda kv: -kv[1])[:2]
+        detail = ", ".join(f"{name} {_gib(b)}" for name, b in big if b)
+        raise ConfigError(f"this run would hold {_gib(total)} in memory ({n_rows:,} rows x "
+                          f"{n_times:,} times x {n_keep} variables; {detail}), more than "
+                          f"{_gib(cap)}; use a coarser output step, fewer variables or a "
+                          f"smaller grid ({raise_hint('MAX_RESULT_BYTES')})")
+    return total
+
+
+def _gib(nbytes) -> str:
+    return f"{nbytes / 2**30:.3g} GiB" if nbytes < 2**30 * 1e6 else f"{nbytes / 2**30:.2e} GiB"
 
 
 def scenario_label(combo) -> str:
@@ -315,6 +378,17 @@ def _subject_dim(model, population, grid: _Grid):
     if not isinstance(population, Population):
         raise ConfigError(f"population must be a ldnsim.population.Population, got "
                           f"{type(population).__name__}")
+    taken = set(grid.coords) | {"subject", "time", "status"} | {
+        f"eta_{p}" for p in population.parameters}
+    taken |= set(model.state_names) | set(model.output_names)
+    seen = set()
+    for c in population.covariates:
+        if c.name in taken or c.name in seen:
+            raise ConfigError(f"covariate {c.name!r} has the name of a sweep coordinate, a "
+                              "model variable or another covariate ('time', 'status', "
+                              "'subject' and eta_<parameter> are taken too); rename the "
+                              "covariate")
+        seen.add(c.name)
     etas, cov = population.draw()
     factors = population.factors(model.parameter_names, draws=(etas, cov))
     coords = {"subject": ("subject", np.arange(population.n_subjects),
@@ -323,9 +397,6 @@ def _subject_dim(model, population, grid: _Grid):
         coords[f"eta_{p}"] = ("subject", etas[:, j],
                               {"long_name": f"random effect of {p} (log scale)", "units": "1"})
     for c in population.covariates:
-        if c.name in grid.coords or c.name in coords:
-            raise ConfigError(f"covariate {c.name!r} has the name of a sweep coordinate; "
-                              "rename the covariate")
         coords[c.name] = ("subject", cov[c.name],
                           {"long_name": f"covariate {c.name}", "units": c.unit or "1"})
     return grid.with_dim("subject", population.n_subjects, coords, ("@subject",)), factors
@@ -333,10 +404,11 @@ def _subject_dim(model, population, grid: _Grid):
 
 def _check_coords(model, grid: _Grid):
     varnames = set(model.state_names) | set(model.output_names)
-    clash = [c for c in grid.coords if c in varnames or c == "time"]
+    clash = [c for c in grid.coords if c in varnames or c in ("time", "status")]
     if clash:
         raise ConfigError(f"the name {clash[0]!r} is both a coordinate of the sweep and a "
-                          "model variable (or 'time'); rename the covariate or axis")
+                          "model variable (or 'time' or 'status', which every result has); "
+                          "rename the covariate or axis")
 
 
 def _kept(model, keep):
@@ -351,15 +423,6 @@ def _kept(model, keep):
     if not keep:
         raise ConfigError("no variables to keep")
     return keep, np.array([varnames.index(v) for v in keep], dtype=np.int64)
-
-
-def _check_size(grid: _Grid, t_eval, keep):
-    nbytes = grid.n_rows * t_eval.size * len(keep) * 8
-    if nbytes > MAX_RESULT_BYTES:
-        raise ConfigError(f"this sweep would keep {nbytes / 2**30:.1f} GiB of values "
-                          f"({grid.n_rows} rows x {t_eval.size} times x {len(keep)} variables), "
-                          f"more than {MAX_RESULT_BYTES / 2**30:.0f} GiB; use a coarser output "
-                          "step, fewer variables or a smaller grid")
 
 
 def _parameter_rows(model, params, scenarios, axes: _Axes, grid: _Grid, samples, factors):
@@ -444,11 +507,18 @@ def plan_sweep(model, t_eval, *, axes=None, mode="product", regimen=None, params
     params = dict(params or {})
     parsed = _axis_values(model, axes, regimen)
     grid = _grid_of_axes(parsed, mode)
+    keep, keep_index = _kept(model, keep)
+    # Sizes first, by arithmetic: nothing is drawn or allocated for a grid that cannot run.
+    n_samples = len(next(iter(dict(samples).values()))) if samples else 1
+    n_subjects = population.n_subjects if isinstance(population, Population) else 0
+    check_run_size(grid.n_rows * n_samples * max(n_subjects, 1), t_eval.size, len(keep),
+                   n_states=len(model.states), n_outputs=len(model.outputs),
+                   n_params=len(model.parameter_names) + len(model.input_names),
+                   n_dims=len(grid.dims) + bool(samples) + bool(n_subjects),
+                   n_subjects=n_subjects)
     grid, sample_values = _sample_dim(model, samples, parsed, grid)
     grid, factors = _subject_dim(model, population, grid)
     _check_coords(model, grid)
-    keep, keep_index = _kept(model, keep)
-    _check_size(grid, t_eval, keep)
     P = _parameter_rows(model, params, scenarios, parsed, grid, sample_values, factors)
     tables, table_index = _event_tables(model, regimen, parsed, grid, t_eval)
     solver = {"method": method, "rtol": float(rtol), "atol": float(atol),
