@@ -88,7 +88,12 @@ class Experiment:
             lines.append(f"sampling:   {cfg.sampling.method}, n = {cfg.sampling.n}, seed "
                          f"{seeds.get('sampling')}")
         if cfg.metrics is not None:
-            lines.append(f"metrics:    {', '.join(cfg.metrics.names)}")
+            lines.append(f"metrics:    {', '.join(cfg.metrics.names)}"
+                         + ("" if cfg.output.trajectories else " (metrics only, no trajectories)"))
+        if cfg.sensitivity is not None:
+            sa = cfg.sensitivity
+            lines.append(f"sensitivity: {sa.method}, n = {sa.n}, {len(sa.ranges)} parameters, "
+                         f"seed {seeds.get('sampling')}, outputs {', '.join(sa.outputs)}")
         return "\n".join(lines)
 
 
@@ -155,7 +160,9 @@ def _axes(exp, model) -> dict:
 
 
 def _samples(exp, model, axes):
-    """``(samples or None, seed or None)`` from ``[sampling]``."""
+    """``(samples or None, seed or None)`` from ``[sampling]`` (or ``[sensitivity]``)."""
+    if exp.config.sensitivity is not None:
+        return _sensitivity_samples(exp, model, axes)
     s = exp.config.sampling
     if s is None:
         return None, None
@@ -166,6 +173,42 @@ def _samples(exp, model, axes):
             raise fail(exp.where, ("sampling", "ranges", n), f"{n!r} is also a sweep axis; "
                        "a parameter is either swept or sampled")
     return sample_design(s.method, s.n, s.ranges, log=s.log, seed=s.seed)
+
+
+# --- [sensitivity]: the design's parameter samples, and outputs that the metrics produce ----
+def _sensitivity_samples(exp, model, axes):
+    """``(samples, seed)``: the SALib design of ``[sensitivity]`` (Sobol or Morris)."""
+    from ldnsim.sensitivity.design import sensitivity_design
+
+    s = exp.config.sensitivity
+    _check_names(exp, list(s.ranges), list(model.parameter_names),
+                 lambda n, i: ("sensitivity", "ranges", n), "parameter", model)
+    for n in s.ranges:
+        if n in axes:
+            raise fail(exp.where, ("sensitivity", "ranges", n), f"{n!r} is also a sweep "
+                       "axis; a parameter is either swept or analysed")
+    try:
+        design = sensitivity_design(s.method, s.n, s.ranges, log=s.log_names(), seed=s.seed,
+                                    second_order=s.second_order, levels=s.levels)
+    except ConfigError as exc:
+        raise fail(exp.where, ("sensitivity",), str(exc)) from None
+    return design.samples, design.seed
+
+
+def _check_sensitivity_outputs(exp):
+    from ldnsim.sensitivity.analysis import DERIVED_OUTPUTS
+
+    s, m = exp.config.sensitivity, exp.config.metrics
+    if s is None or m is None:
+        return
+    known = [o for name in m.names
+             for o in METRICS[name].outputs(METRICS[name].bind(m.options().get(name)))]
+    for i, out in enumerate(s.outputs):
+        if out not in known and out not in DERIVED_OUTPUTS:
+            raise fail(exp.where, ("sensitivity", "outputs", i),
+                       f"{out!r} is not an output of the metrics {list(m.names)}"
+                       f"{suggest(out, known + list(DERIVED_OUTPUTS))}; outputs: "
+                       f"{', '.join(known + list(DERIVED_OUTPUTS))}")
 
 
 def _population(exp, model):
@@ -326,6 +369,7 @@ def resolve(exp: Experiment) -> Experiment:
     samples, sampling_seed = _samples(exp, model, axes)
     population, population_seed = _population(exp, model)
     metric_vars = _metric_vars(exp, model)
+    _check_sensitivity_outputs(exp)
     keep = _kept_variables(exp, model, metric_vars)
     regimen = _regimen(exp, model)
     t_eval = output_times(exp, model)
@@ -338,7 +382,8 @@ def resolve(exp: Experiment) -> Experiment:
                           "product", regimen=regimen, params=cfg.model.params,
                           scenarios=cfg.model.scenarios, samples=samples,
                           population=population, keep=keep, method=s.method, rtol=s.rtol,
-                          atol=s.atol, max_steps=s.max_steps, attrs=_provenance(exp, seeds))
+                          atol=s.atol, max_steps=s.max_steps, attrs=_provenance(exp, seeds),
+                          check_size=cfg.output.trajectories)
     except LdnsimError as exc:
         raise ConfigError(" ".join(f"{exp.where}: {exc}".split())) from None
     return replace(exp, model=model, plan=plan, metric_vars=metric_vars, seeds=seeds)
