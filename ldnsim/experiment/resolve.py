@@ -260,6 +260,8 @@ def _metric_vars(exp, model) -> tuple:
 
 
 def _kept_variables(exp, model, metric_vars) -> list:
+    if not exp.config.output.trajectories:  # metrics only: solve for what they read
+        return list(metric_vars)
     variables = exp.config.output.variables
     if variables is not None:
         _check_names(exp, variables, list(model.state_names) + list(model.output_names),

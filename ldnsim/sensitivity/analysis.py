@@ -122,7 +122,10 @@ def analyse(design: Design, metrics: xr.Dataset, outputs, *, sample_dim="sample"
         (and ``S2``, ``S2_conf`` over ``parameter``, ``parameter_2``) for Sobol; ``mu``,
         ``mu_star``, ``mu_star_conf``, ``sigma`` for Morris. ``*_conf`` are half-widths of
         the ``confidence`` intervals. ``n_failed`` counts design rows with NaN output (their
-        combination's indices are NaN). Attrs: method, design size, seed, ranges.
+        combination's indices are NaN). An output without one of the other dims (the
+        derived ``highest_dose_in_window`` has no dose) is repeated along it; attribute
+        ``output_dims`` lists each output's own dims. Attrs also: method, design size, seed,
+        ranges.
     """
     arrays = {}
     for name in outputs:
@@ -150,15 +153,21 @@ def analyse(design: Design, metrics: xr.Dataset, outputs, *, sample_dim="sample"
     out = {k: np.full(shape + ((D, D) if k.startswith("S2") else (D,)), np.nan) for k in keys}
     failed = np.zeros(shape, np.int64)
     values = stacked.values
+    own = {name: set(da.dims) for name, da in arrays.items()}
+    done = {}
     for idx in itertools.product(*(range(n) for n in shape)):
-        y = values[idx]
-        bad = ~np.isfinite(y)
-        failed[idx] = int(bad.sum())
-        if bad.any():
-            continue
-        res = _indices(design, y, resamples, confidence, seed)
-        for k in keys:
-            out[k][idx] = res[k]
+        # An output without one of the other dims is analysed once and repeated along it.
+        name = str(stacked["output"].values[idx[0]])
+        key = tuple(i if d == "output" or d in own[name] else 0 for d, i in zip(others, idx))
+        if key not in done:
+            y = values[idx]
+            bad = ~np.isfinite(y)
+            done[key] = (int(bad.sum()), None if bad.any() else
+                         _indices(design, y, resamples, confidence, seed))
+        failed[idx], res = done[key]
+        if res is not None:
+            for k in keys:
+                out[k][idx] = res[k]
     coords = {d: stacked[d] for d in others if d in stacked.coords}
     coords["parameter"] = ("parameter", list(design.names))
     data = {}
@@ -179,7 +188,9 @@ def analyse(design: Design, metrics: xr.Dataset, outputs, *, sample_dim="sample"
                 "design_seed": int(design.seed), "resamples": int(resamples),
                 "confidence": float(confidence), "parameters": ",".join(design.names),
                 "log_uniform": ",".join(n for n, lg in zip(design.names, design.log) if lg),
-                "bounds": str(design.bounds.tolist())}
+                "bounds": str(design.bounds.tolist()),
+                "output_dims": "; ".join(f"{n}: {','.join(d for d in others if d in own[n])}"
+                                         for n in arrays)}
     if np.any(failed):
         warnings.warn(f"{int((failed > 0).sum())} output/dose/scenario combinations have "
                       "failed design rows; their indices are NaN", UserWarning, stacklevel=2)
