@@ -16,6 +16,7 @@ and the layout. Resuming checks it and refuses, before writing anything, on any 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -145,11 +146,23 @@ def create_store(path, layout: StoreLayout, *, overwrite=False) -> Path:
         shutil.rmtree(path) if path.is_dir() else path.unlink()
     if not path.parent.is_dir():
         raise StoreError(f"cannot create {path}: directory {path.parent} does not exist")
+    # Made beside the target and renamed into place: a run killed while creating leaves no
+    # half-made store (only a hidden directory, removed by the next creation).
+    for stale in path.parent.glob(f".{path.name}.creating-*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    tmp = path.parent / f".{path.name}.creating-{os.getpid()}"
+    _create(zarr, tmp, layout)
+    os.replace(tmp, path)
+    return path
+
+
+def _create(zarr, path, layout):
     group = zarr.open_group(str(path), mode="w", zarr_format=ZARR_FORMAT)
     dims, shape, chunks = layout.dims, layout.shape, layout.chunk_shape
     m = layout.t_eval.size
-    _array(group, "time", ("time",), (m,), (m,), np.float64, layout.time_attrs)[:] = \
-        layout.t_eval
+    if layout.trajectories:  # metrics only: no time dim at all
+        _array(group, "time", ("time",), (m,), (m,), np.float64, layout.time_attrs)[:] = \
+            layout.t_eval
     coord_names = [c for c in layout.coords if c not in dims]
     for name, (dim, values, attrs) in layout.coords.items():
         values = np.asarray(values)
@@ -176,7 +189,6 @@ def create_store(path, layout: StoreLayout, *, overwrite=False) -> Path:
     attrs[FINGERPRINT_KEY] = json.dumps(layout.fingerprint, sort_keys=True)
     group.attrs.update(attrs)
     zarr.consolidate_metadata(str(path))
-    return path
 
 
 _DIFFERENCES = (

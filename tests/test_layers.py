@@ -30,20 +30,24 @@ LAYERS = (
     ("ldnsim.model", "ldnsim.dosing", "ldnsim.population", "ldnsim.sampling"),
     # labelled data: result Datasets and metrics on them (pure xarray, no solving)
     ("ldnsim.results", "ldnsim.metrics"),
-    # the run layer: rows of arrays through the solver, labelled with results
-    ("ldnsim.simulation", "ldnsim.sweep"),
-    # configs and analyses built on runs
-    ("ldnsim.experiment",),
-    # files and figures
-    ("ldnsim.io", "ldnsim.plot"),
-    # user interfaces
-    ("ldnsim.cli", "ldnsim.__main__", "ldnsim.app"),
+    # the run layer: rows of arrays through the solver, labelled with results; the Zarr store
+    # is here because the chunks of a run write themselves into it (the sweep imports it)
+    ("ldnsim.simulation", "ldnsim.sweep", "ldnsim.store"),
+    # configs and analyses built on runs (sensitivity runs experiments; the experiment layer
+    # imports its design module to plan a [sensitivity] section)
+    ("ldnsim.experiment", "ldnsim.sensitivity"),
+    # files and figures (the sensitivity figure is a figure: matplotlib, drawn from indices)
+    ("ldnsim.io", "ldnsim.plot", "ldnsim.sensitivity.figure"),
+    # user interfaces (ldnsim.cluster: the dask/Zarr options of the commands; the
+    # sensitivity subcommand)
+    ("ldnsim.cli", "ldnsim.__main__", "ldnsim.app", "ldnsim.cluster",
+     "ldnsim.sensitivity.command"),
 )
 
 #: Third-party packages a component may import (others: any; the standard library is always
 #: allowed). The kernels stay numba-only; matplotlib is for figures only.
 ONLY = {"ldnsim._kernels": {"numpy", "numba"}}
-MATPLOTLIB_ALLOWED = {"ldnsim.plot", "ldnsim.cli"}
+MATPLOTLIB_ALLOWED = {"ldnsim.plot", "ldnsim.cli", "ldnsim.sensitivity.figure"}
 
 
 def _module_name(path):

@@ -54,11 +54,28 @@ def summary(indices, top=5) -> str:
     return "\n".join(lines)
 
 
+_FIGURE_FORMATS = ("png", "pdf", "svg", "jpg", "jpeg", "eps", "ps", "tif", "tiff", "webp")
+
+
+def _target(path, what):
+    """A path to write (its directory made, as ``mkdir -p``), checked before the long run."""
+    from pathlib import Path
+
+    path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"cannot write the {what} {path}: it is a directory")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"cannot write the {what} {path}: cannot create directory "
+                          f"{path.parent} ({exc.strerror or exc})") from None
+    return path
+
+
 def main(args):
     """Run the subcommand (called by ``ldnsim.cli``); returns the exit status."""
     from pathlib import Path
 
-    from ldnsim.cli import _figure_path, _writable
     from ldnsim.experiment import load_experiment
     from ldnsim.io import save_result
 
@@ -68,8 +85,11 @@ def main(args):
     if exp.config.sensitivity is None:
         raise ConfigError(f"{exp.where}: no [sensitivity] section; see 'ldnsim sensitivity "
                           "--help' and ldnsim.sensitivity")
-    out = _writable(args.output or f"{exp.name}_indices.nc", "indices file")
-    figure = _figure_path(args.plot) if args.plot else None
+    out = _target(args.output or f"{exp.name}_indices.nc", "indices file")
+    figure = _target(args.plot, "figure") if args.plot else None
+    if figure is not None and figure.suffix.lstrip(".").lower() not in _FIGURE_FORMATS:
+        raise ConfigError(f"cannot tell the figure format of {figure}; use one of "
+                          f"{', '.join('.' + f for f in _FIGURE_FORMATS)}")
     if args.store is not None and not is_store_path(args.store):
         raise ConfigError(f"--store {args.store}: a Zarr store's name ends in .zarr")
     with client_from(args) as client:
@@ -81,22 +101,7 @@ def main(args):
     print(summary(result.indices))
     print(f"wrote {out}")
     if figure is not None:
-        import matplotlib
+        from .figure import save_sensitivity_figure
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        from ldnsim._files import atomic_path
-
-        from .figure import plot_sensitivity
-
-        axes = plot_sensitivity(result.indices)
-        fig = axes.flat[0].figure
-        try:
-            with atomic_path(figure) as tmp:
-                fig.savefig(tmp, format=figure.suffix.lstrip(".").lower(), dpi=150,
-                            bbox_inches="tight")
-        finally:
-            plt.close(fig)
-        print(f"wrote {figure}")
+        print(f"wrote {save_sensitivity_figure(result.indices, figure)}")
     return 0

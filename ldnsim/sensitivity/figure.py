@@ -9,7 +9,7 @@ import numpy as np
 
 from ldnsim.errors import ConfigError
 
-__all__ = ["plot_sensitivity"]
+__all__ = ["plot_sensitivity", "save_sensitivity_figure"]
 
 
 def _short_labels(values):
@@ -111,3 +111,26 @@ def plot_sensitivity(indices, output=None, *, index=None, column_dim="dose", axe
     if image is not None:
         plt.colorbar(image, ax=axes.ravel().tolist(), shrink=0.6, label=index)
     return axes
+
+
+def save_sensitivity_figure(indices, path, **kw):
+    """Draw :func:`plot_sensitivity` and write it atomically to ``path`` (format from the
+    suffix); returns the path."""
+    from pathlib import Path
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ldnsim._files import atomic_path
+
+    path = Path(path)
+    fig = plot_sensitivity(indices, **kw).flat[0].figure
+    try:
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format=path.suffix.lstrip(".").lower(), dpi=150,
+                        bbox_inches="tight")
+    finally:
+        plt.close(fig)
+    return path
