@@ -9,11 +9,11 @@ import xarray as xr
 
 pytest.importorskip("SALib")
 
-from ldnsim import cli  # noqa: E402
-from ldnsim.errors import ConfigError  # noqa: E402
-from ldnsim.experiment import load_experiment  # noqa: E402
-from ldnsim.io import open_result  # noqa: E402
-from ldnsim.sensitivity import (  # noqa: E402
+from ldnsim import cli
+from ldnsim.errors import ConfigError
+from ldnsim.experiment import load_experiment
+from ldnsim.io import open_result
+from ldnsim.sensitivity import (
     analyse,
     plot_sensitivity,
     run_sensitivity,
@@ -90,6 +90,14 @@ def test_a_failed_design_row_leaves_nan_indices_and_says_so():
         ds = analyse(design, xr.Dataset({"y": ("sample", y)}), ["y"], resamples=50)
     assert int(ds["n_failed"].sel(output="y")) == 1
     assert np.isnan(ds["ST"].sel(output="y").values).all()
+
+
+def test_a_constant_output_has_undefined_indices():
+    design = sensitivity_design("sobol", 64, {"a": [0, 1], "b": [0, 1]}, seed=1)
+    y = np.zeros(design.X.shape[0])
+    ds = analyse(design, xr.Dataset({"y": ("sample", y)}), ["y"], resamples=50)
+    assert float(ds["output_std"].sel(output="y")) == 0.0
+    assert np.isnan(ds["ST"].values).all() and np.isnan(ds["S1_conf"].values).all()
 
 
 SENS = """

@@ -16,14 +16,14 @@ import pytest
 pytest.importorskip("zarr")
 pytest.importorskip("dask")
 
-import xarray as xr  # noqa: E402
-import zarr  # noqa: E402
+import xarray as xr
+import zarr
 
-from ldnsim import cli  # noqa: E402
-from ldnsim.experiment import run_experiment  # noqa: E402
-from ldnsim.results import provenance  # noqa: E402
-from ldnsim.store import StoreError, done_chunks, is_store  # noqa: E402
-from ldnsim.sweep import jobs  # noqa: E402
+from ldnsim import cli
+from ldnsim.experiment import run_experiment
+from ldnsim.results import provenance
+from ldnsim.store import StoreError, done_chunks, is_store
+from ldnsim.sweep import jobs
 
 ROOT = Path(__file__).resolve().parents[1]
 

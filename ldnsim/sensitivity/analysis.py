@@ -122,10 +122,11 @@ def analyse(design: Design, metrics: xr.Dataset, outputs, *, sample_dim="sample"
         (and ``S2``, ``S2_conf`` over ``parameter``, ``parameter_2``) for Sobol; ``mu``,
         ``mu_star``, ``mu_star_conf``, ``sigma`` for Morris. ``*_conf`` are half-widths of
         the ``confidence`` intervals. ``n_failed`` counts design rows with NaN output (their
-        combination's indices are NaN). An output without one of the other dims (the
-        derived ``highest_dose_in_window`` has no dose) is repeated along it; attribute
-        ``output_dims`` lists each output's own dims. Attrs also: method, design size, seed,
-        ranges.
+        combination's indices are NaN); ``output_std`` is the output's spread over the design
+        (a constant output, 0, has undefined indices: NaN). An output without one of the
+        other dims (the derived ``highest_dose_in_window`` has no dose) is repeated along it;
+        attribute ``output_dims`` lists each output's own dims. Attrs also: method, design
+        size, seed, ranges.
     """
     arrays = {}
     for name in outputs:
@@ -152,6 +153,7 @@ def analyse(design: Design, metrics: xr.Dataset, outputs, *, sample_dim="sample"
     shape = tuple(stacked.sizes[d] for d in others)
     out = {k: np.full(shape + ((D, D) if k.startswith("S2") else (D,)), np.nan) for k in keys}
     failed = np.zeros(shape, np.int64)
+    spread = np.full(shape, np.nan)
     values = stacked.values
     own = {name: set(da.dims) for name, da in arrays.items()}
     done = {}
@@ -162,9 +164,12 @@ def analyse(design: Design, metrics: xr.Dataset, outputs, *, sample_dim="sample"
         if key not in done:
             y = values[idx]
             bad = ~np.isfinite(y)
-            done[key] = (int(bad.sum()), None if bad.any() else
+            std = float(np.std(y)) if not bad.any() else np.nan
+            # A constant output has no variance to apportion: its indices are undefined (NaN),
+            # not zero (the window closed for every parameter set, say).
+            done[key] = (int(bad.sum()), std, None if bad.any() or std == 0.0 else
                          _indices(design, y, resamples, confidence, seed))
-        failed[idx], res = done[key]
+        failed[idx], spread[idx], res = done[key]
         if res is not None:
             for k in keys:
                 out[k][idx] = res[k]
@@ -182,6 +187,9 @@ def analyse(design: Design, metrics: xr.Dataset, outputs, *, sample_dim="sample"
     if design.second_order and design.method == "sobol":
         coords["parameter_2"] = ("parameter_2", list(design.names))
     data["n_failed"] = (others, failed, {"long_name": "design rows whose output is NaN"})
+    data["output_std"] = (others, spread, {
+        "long_name": "standard deviation of the output over the design (0: constant, so its "
+                     "indices are NaN)"})
     ds = xr.Dataset(data, coords=coords)
     ds["output"].attrs = {"long_name": "analysed output"}
     ds.attrs = {"method": design.method, "design_rows": int(design.X.shape[0]),

@@ -34,7 +34,8 @@ def _panels(indices, column_dim):
 
 
 def plot_sensitivity(indices, output=None, *, index=None, column_dim="dose", axes=None):
-    """Heat maps of a sensitivity index with interval half-widths.
+    """Heat maps of a sensitivity index with interval half-widths ("const": the output does
+    not vary over the design, so no parameter decides it; "n/a": failed rows).
 
     Parameters
     ----------
@@ -60,8 +61,9 @@ def plot_sensitivity(indices, output=None, *, index=None, column_dim="dose", axe
     method = indices.attrs.get("method", "sobol")
     index = index or ("ST" if method == "sobol" else "mu_star")
     if index not in indices:
+        known = [str(v) for v in indices.data_vars if v not in ("n_failed", "output_std")]
         raise ConfigError(f"index {index!r} is not in these results; choose from "
-                          f"{', '.join(v for v in indices.data_vars if v != 'n_failed')}")
+                          f"{', '.join(known)}")
     outputs = ([output] if isinstance(output, str) else list(output) if output is not None
                else [str(o) for o in indices["output"].values])
     panels = _panels(indices, column_dim)
@@ -90,13 +92,20 @@ def plot_sensitivity(indices, output=None, *, index=None, column_dim="dose", axe
                 sel = sel.isel({column_dim: 0}, drop=True)  # repeated along it: show once
                 half = half.isel({column_dim: 0}, drop=True) if half is not None else None
             has_col = column_dim in sel.dims
+            std = (indices["output_std"].sel(output=out).isel(where) if "output_std" in indices
+                   else None)
+            if std is not None and not has_col and column_dim in std.dims:
+                std = std.isel({column_dim: 0})
+            std = np.ravel(std.values) if std is not None else None
             values = np.asarray(sel.transpose("parameter", ...).values, float).reshape(n_par, -1)
             halfv = (np.asarray(half.transpose("parameter", ...).values, float)
                      .reshape(n_par, -1) if half is not None else None)
             image = a.imshow(values, aspect="auto", cmap="viridis", vmin=0.0, vmax=vmax)
             for (i, j), v in np.ndenumerate(values):
-                text = "-" if not np.isfinite(v) else f"{v:.2f}" + (
-                    f"\n±{halfv[i, j]:.2f}" if halfv is not None else "")
+                if np.isfinite(v):
+                    text = f"{v:.2f}" + (f"\n±{halfv[i, j]:.2f}" if halfv is not None else "")
+                else:
+                    text = "const" if std is not None and std[j] == 0 else "n/a"
                 a.text(j, i, text, ha="center", va="center", fontsize=6,
                        color="white" if np.isfinite(v) and v < 0.6 * vmax else "black")
             a.set_yticks(range(n_par), [str(p) for p in sel["parameter"].values], fontsize=7)
