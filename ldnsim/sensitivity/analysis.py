@@ -145,7 +145,7 @@ def analyse(design: Design, metrics: xr.Dataset, outputs, *, sample_dim="sample"
     if stacked.sizes[sample_dim] != design.X.shape[0]:
         raise ConfigError(f"the outputs have {stacked.sizes[sample_dim]} samples, the design "
                           f"{design.X.shape[0]} rows")
-    others = [d for d in stacked.dims if d != sample_dim]
+    others = [str(d) for d in stacked.dims if d != sample_dim]
     D = len(design.names)
     keys = (["S1", "S1_conf", "ST", "ST_conf"] + (["S2", "S2_conf"] if design.second_order
                                                   else [])
@@ -173,7 +173,7 @@ def analyse(design: Design, metrics: xr.Dataset, outputs, *, sample_dim="sample"
         if res is not None:
             for k in keys:
                 out[k][idx] = res[k]
-    coords = {d: stacked[d] for d in others if d in stacked.coords}
+    coords: dict = {d: stacked[d] for d in others if d in stacked.coords}
     coords["parameter"] = ("parameter", list(design.names))
     data = {}
     for k in keys:

@@ -96,7 +96,7 @@ def sensitivity_design(method, n, ranges, *, log=(), seed=None, second_order=Fal
     from SALib.sample import sobol as sobol_sample
 
     if seed is None:
-        seed = int(np.random.SeedSequence().entropy % 2**32)
+        seed = int(np.random.default_rng().integers(2**32))
     names = tuple(ranges)
     logged = tuple(name in set(log) for name in names)
     bounds = np.array([[math.log(lo), math.log(hi)] if lg else [float(lo), float(hi)]

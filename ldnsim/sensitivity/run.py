@@ -61,6 +61,7 @@ def run_sensitivity(source, *, threads=None, progress=None, chunk_size=None, cli
     exp = load_experiment(source, resolve=True)
     design = design_of(exp)
     s = exp.config.sensitivity
+    assert s is not None and exp.plan is not None  # design_of checked the section
     t0 = time.perf_counter()
     ds = run_experiment(exp, threads=threads, progress=progress, chunk_size=chunk_size,
                         client=client, store=store, overwrite=overwrite)

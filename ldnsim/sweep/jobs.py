@@ -174,8 +174,10 @@ def chunk_dataset(spec: RunSpec, index, values, status) -> xr.Dataset:
 
 
 def _metrics_of(spec: RunSpec, ds: xr.Dataset):
-    parts = metric_parts(ds, spec.metrics.names, spec.metrics.options)
-    merged = merge_metrics(list(parts.values()), spec.metrics.names)
+    metrics = spec.metrics
+    assert metrics is not None
+    parts = metric_parts(ds, metrics.names, metrics.options)
+    merged = merge_metrics(list(parts.values()), metrics.names)
     merged = merged.rename({v: f"{METRIC_PREFIX}{v}" for v in merged.data_vars})
     return merged, parts
 
