@@ -15,13 +15,14 @@ pytest.importorskip("zarr")
 
 import xarray as xr
 from distributed import Client, LocalCluster
-from test_store import EXP, assert_same_store
 
 from ldnsim import cli
 from ldnsim.experiment import load_experiment, run_experiment
 from ldnsim.results import provenance
 from ldnsim.sweep import run_plan
 from ldnsim.sweep.backends import DaskBackend, ThreadsBackend, backend_for
+
+from test_store import EXP, assert_same_store
 
 HEAVY = """
 [experiment]

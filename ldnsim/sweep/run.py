@@ -116,7 +116,7 @@ def _jobs(plan, grid, indices):
         yield ChunkJob(int(i), plan.rows(a, b), plan.table_index[a:b])
 
 
-def _inputs_hash(plan, grid) -> str:
+def _inputs_hash(plan) -> str:
     """sha256 of everything the rows are computed from (parameters block by block)."""
     h = hashlib.sha256()
     for arr in (plan.t_eval, plan.y0, plan.table_index, plan.keep_index):
@@ -142,7 +142,7 @@ def _store_layout(plan, spec, layout, attrs):
     fingerprint = {
         "model_hash": plan.model.hash, "ldnsim_version": __version__,
         "experiment": str(plan.attrs.get("experiment_name", "")),
-        "inputs": _inputs_hash(plan, spec.grid),
+        "inputs": _inputs_hash(plan),
         "layout": {"dims": list(spec.dims), "shape": list(spec.shape),
                    "chunks": list(spec.grid.chunk_shape), "trajectories": list(spec.store_keep),
                    "metrics": {n: list(d) for n, d in (layout.dims if layout else {}).items()},
@@ -179,8 +179,8 @@ def run_plan(plan, *, threads=None, progress=None, chunk_size=None, client=None,
         than one chunk that last more than 2 s.
     chunk_size : int, optional
         Rows per chunk (default :data:`DEFAULT_CHUNK_SIZE`; a chunk is a block of the dims,
-        so it may hold a few more or fewer). Does not change the results. A resumed store
-        keeps its own chunks.
+        so it may hold a few more or fewer). Does not change the results. Resuming a store
+        needs the chunk size it was written with (another one is refused).
     client : distributed.Client, optional
         Run the chunks as tasks on this dask cluster instead of in this process.
     metrics : MetricsSpec, (names, {name: options}) or sequence of names, optional
