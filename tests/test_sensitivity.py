@@ -82,6 +82,23 @@ def test_log_uniform_design_is_uniform_in_log():
     assert abs(np.mean(design.samples["b"]) - 0.5) < 0.05
 
 
+def test_normal_and_lognormal_parameters():
+    design = sensitivity_design("sobol", 1024, {"a": [0.0, 1.0]}, normal={"b": [10.0, 2.0]},
+                                lognormal={"c": [5.0, 0.3]}, seed=2)
+    s = design.samples
+    assert abs(np.mean(s["b"]) - 10.0) < 0.1 and abs(np.std(s["b"]) - 2.0) < 0.1
+    assert abs(np.median(s["c"]) - 5.0) < 0.1 and abs(np.std(np.log(s["c"])) - 0.3) < 0.02
+    assert 0.0 <= s["a"].min() and s["a"].max() <= 1.0
+    # y = b + a: Var(b) = 4, Var(a) = 1/12, so ST(b) = 4 / (4 + 1/12)
+    ds = analyse(design, xr.Dataset({"y": ("sample", s["a"] + s["b"])}), ["y"], resamples=200)
+    st = ds["ST"].sel(output="y")
+    assert abs(float(st.sel(parameter="b")) - 4 / (4 + 1 / 12)) <= float(
+        ds["ST_conf"].sel(output="y", parameter="b")) + 1e-3
+    assert float(st.sel(parameter="c")) < 0.01
+    with pytest.raises(ConfigError, match="distribution already"):
+        load_experiment(SENS.replace("outputs =", "normal = { CL = [210.0, 20.0] }\noutputs ="))
+
+
 def test_a_failed_design_row_leaves_nan_indices_and_says_so():
     design = sensitivity_design("sobol", 64, {"a": [0, 1], "b": [0, 1]}, seed=1)
     y = design.samples["a"] + design.samples["b"]

@@ -181,15 +181,18 @@ def _sensitivity_samples(exp, model, axes):
     from ldnsim.sensitivity.design import sensitivity_design
 
     s = exp.config.sensitivity
-    _check_names(exp, list(s.ranges), list(model.parameter_names),
-                 lambda n, i: ("sensitivity", "ranges", n), "parameter", model)
-    for n in s.ranges:
-        if n in axes:
-            raise fail(exp.where, ("sensitivity", "ranges", n), f"{n!r} is also a sweep "
-                       "axis; a parameter is either swept or analysed")
+    for table in ("ranges", "normal", "lognormal"):
+        names = list(getattr(s, table))
+        _check_names(exp, names, list(model.parameter_names),
+                     lambda n, i, t=table: ("sensitivity", t, n), "parameter", model)
+        for n in names:
+            if n in axes:
+                raise fail(exp.where, ("sensitivity", table, n), f"{n!r} is also a sweep "
+                           "axis; a parameter is either swept or analysed")
     try:
         design = sensitivity_design(s.method, s.n, s.ranges, log=s.log_names(), seed=s.seed,
-                                    second_order=s.second_order, levels=s.levels)
+                                    second_order=s.second_order, levels=s.levels,
+                                    normal=s.normal, lognormal=s.lognormal)
     except ConfigError as exc:
         raise fail(exp.where, ("sensitivity",), str(exc)) from None
     return design.samples, design.seed

@@ -262,9 +262,12 @@ class SensitivitySection(_Section):
     method: Literal["sobol", "morris"] = "sobol"
     n: Annotated[int, Field(ge=2, le=10_000_000)]
     seed: Annotated[int, Field(ge=0)] | None = None
-    ranges: Annotated[dict[str, Annotated[list[float], Field(min_length=2, max_length=2)]],
-                      Field(min_length=1)]
+    ranges: dict[str, Annotated[list[float], Field(min_length=2, max_length=2)]] = {}
     log: bool | list[Name] = False
+    # distributions instead of ranges (Sobol only): normal = [mean, sd], lognormal =
+    # [median, sd of log]
+    normal: dict[str, Annotated[list[float], Field(min_length=2, max_length=2)]] = {}
+    lognormal: dict[str, Annotated[list[float], Field(min_length=2, max_length=2)]] = {}
     outputs: Annotated[list[Name], Field(min_length=1)]
     second_order: bool = False
     resamples: Annotated[int, Field(ge=10, le=100_000)] = 1000
@@ -283,8 +286,23 @@ class SensitivitySection(_Section):
             if name in logged and lo <= 0:
                 raise ValueError(f"ranges.{key(name)}: log-uniform needs a lower bound > 0, "
                                  f"got {lo:g}")
-        if self.method == "sobol" and len(self.ranges) < 2:
-            raise ValueError("Sobol indices need at least 2 parameters in ranges")
+        for kind, table in (("normal", self.normal), ("lognormal", self.lognormal)):
+            for name, (centre, sd) in table.items():
+                if name in self.ranges or (kind == "lognormal" and name in self.normal):
+                    raise ValueError(f"{kind}.{key(name)}: the parameter has another "
+                                     "distribution already; give one")
+                if not sd > 0:
+                    raise ValueError(f"{kind}.{key(name)}: the standard deviation must be > 0")
+                if kind == "lognormal" and not centre > 0:
+                    raise ValueError(f"lognormal.{key(name)}: the median must be > 0")
+        if (self.normal or self.lognormal) and self.method != "sobol":
+            raise ValueError("normal and lognormal distributions go with method = 'sobol'; "
+                             "Morris screens ranges")
+        n_params = len(self.ranges) + len(self.normal) + len(self.lognormal)
+        if n_params == 0:
+            raise ValueError("give the parameters: ranges (or normal/lognormal)")
+        if self.method == "sobol" and n_params < 2:
+            raise ValueError("Sobol indices need at least 2 parameters")
         if self.method == "sobol" and self.n & (self.n - 1):
             raise ValueError(f"n = {self.n}: Sobol sequences need a power of 2 (e.g. "
                              f"{1 << (self.n.bit_length() - 1)} or {1 << self.n.bit_length()})")

@@ -9,6 +9,8 @@ log-uniform), the method and the metric outputs to analyse::
     seed = 1
     log = true                # log-uniform (or a list of names)
     ranges = { kdeg_R = [0.00413, 0.0289], g_lig = [0.05, 1.0] }
+    normal = { CL_ntx = [82.7, 7.0] }          # or distributions (Sobol): mean, sd
+    lognormal = { Kd_ntx = [0.087, 0.17] }     #   median, sd of the log
     outputs = ["immune_index_end", "blockade_hours", "highest_dose_in_window"]
     second_order = false      # S2 (Sobol): n (2D + 2) rows
     resamples = 1000          # bootstrap resamples for the confidence intervals

@@ -36,10 +36,13 @@ class Design:
     names : tuple of str
     bounds : (D, 2) in the analysis unit (log for log-uniform parameters)
     log : tuple of bool
-    X : (rows, D) the design in the analysis unit
+    X : (rows, D) the design in the analysis unit (normal and lognormal columns: values)
     seed : int
     second_order : bool
     levels : int
+    dists : tuple of str
+        SALib's distribution per parameter: "unif", "norm" (bounds: mean, sd) or "lognorm"
+        (bounds: mean and sd of the log).
     """
 
     method: str
@@ -50,6 +53,7 @@ class Design:
     seed: int
     second_order: bool = False
     levels: int = 4
+    dists: tuple = ()
 
     @property
     def samples(self) -> dict:
@@ -59,17 +63,20 @@ class Design:
 
     @property
     def problem(self) -> dict:
-        return problem_of(self.names, self.bounds)
+        return problem_of(self.names, self.bounds, self.dists)
 
 
-def problem_of(names, bounds) -> dict:
+def problem_of(names, bounds, dists=()) -> dict:
     """SALib's problem dict."""
-    return {"num_vars": len(names), "names": list(names),
-            "bounds": [list(map(float, b)) for b in bounds]}
+    problem = {"num_vars": len(names), "names": list(names),
+               "bounds": [list(map(float, b)) for b in bounds]}
+    if any(d != "unif" for d in dists):
+        problem["dists"] = list(dists)
+    return problem
 
 
 def sensitivity_design(method, n, ranges, *, log=(), seed=None, second_order=False,
-                       levels=4) -> Design:
+                       levels=4, normal=None, lognormal=None) -> Design:
     """Sample a Sobol (Saltelli scheme on a scrambled Sobol sequence) or Morris design.
 
     Parameters
@@ -86,6 +93,8 @@ def sensitivity_design(method, n, ranges, *, log=(), seed=None, second_order=Fal
     second_order : bool
     levels : int
         Morris grid levels.
+    normal, lognormal : mapping name -> (mean, sd) / (median, sd of log), optional
+        Parameters with these distributions instead of a range (Sobol only).
 
     Returns
     -------
@@ -97,11 +106,19 @@ def sensitivity_design(method, n, ranges, *, log=(), seed=None, second_order=Fal
 
     if seed is None:
         seed = int(np.random.default_rng().integers(2**32))
-    names = tuple(ranges)
-    logged = tuple(name in set(log) for name in names)
+    normal, lognormal = dict(normal or {}), dict(lognormal or {})
+    names = tuple(ranges) + tuple(normal) + tuple(lognormal)
+    logged = tuple(name in set(log) for name in ranges) + (False,) * (len(normal)
+                                                                      + len(lognormal))
     bounds = np.array([[math.log(lo), math.log(hi)] if lg else [float(lo), float(hi)]
-                       for (lo, hi), lg in zip(ranges.values(), logged)], dtype=float)
-    problem = problem_of(names, bounds)
+                       for (lo, hi), lg in zip(ranges.values(), logged)]
+                      + [[float(m), float(sd)] for m, sd in normal.values()]
+                      + [[math.log(med), float(sd)] for med, sd in lognormal.values()],
+                      dtype=float).reshape(len(names), 2)
+    dists = ("unif",) * len(ranges) + ("norm",) * len(normal) + ("lognorm",) * len(lognormal)
+    if method != "sobol" and (normal or lognormal):
+        raise ConfigError("normal and lognormal distributions need method 'sobol'")
+    problem = problem_of(names, bounds, dists)
     if method == "sobol":
         X = sobol_sample.sample(problem, int(n), calc_second_order=bool(second_order),
                                 scramble=True, seed=int(seed))
@@ -110,4 +127,4 @@ def sensitivity_design(method, n, ranges, *, log=(), seed=None, second_order=Fal
     else:
         raise ConfigError(f"sensitivity method must be 'sobol' or 'morris', got {method!r}")
     return Design(method, names, bounds, logged, np.ascontiguousarray(X, dtype=float),
-                  int(seed), bool(second_order), int(levels))
+                  int(seed), bool(second_order), int(levels), dists)

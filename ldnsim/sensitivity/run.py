@@ -34,7 +34,8 @@ def design_of(exp) -> Design:
         raise ConfigError(f"{exp.where}: no [sensitivity] section (ranges, n, outputs)")
     return sensitivity_design(s.method, s.n, s.ranges, log=s.log_names(),
                               seed=(exp.seeds or {}).get("sampling"),
-                              second_order=s.second_order, levels=s.levels)
+                              second_order=s.second_order, levels=s.levels, normal=s.normal,
+                              lognormal=s.lognormal)
 
 
 def run_sensitivity(source, *, threads=None, progress=None, chunk_size=None, client=None,
