@@ -54,6 +54,12 @@ def experiment(rows):
     return text
 
 
+def _cpu_s():
+    """CPU seconds (user + system, all threads) this process has used."""
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime + ru.ru_stime
+
+
 def _peak_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
@@ -97,11 +103,12 @@ def child(args):
            "driver_peak_mb_after_plan": rss_plan, "load_before": os.getloadavg()}
     client = cluster = None
     if args.backend == "dask":
-        from distributed import Client, LocalCluster
+        from distributed import Client
+
+        from ldnsim.cluster import local_cluster
 
         t = time.perf_counter()
-        cluster = LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
-                               host="127.0.0.1", dashboard_address=None)
+        cluster = local_cluster(args.workers)
         client = Client(cluster)
         out["cluster_start_s"] = time.perf_counter() - t
     # The model is loaded (from the on-disk cache: compiled once, in the parent) before the
@@ -113,10 +120,18 @@ def child(args):
         out["model_load_s"] = {str(k): v for k, v in
                                client.run(_load_model, path, model_hash).items()}
     threads = args.threads if args.backend == "threads" else None
+    cpu0 = _cpu_s()
+    wcpu0 = client.run(_cpu_s) if client is not None else {}
     t = time.perf_counter()
     ds = run_experiment(exp, threads=threads, progress=False, chunk_size=args.chunk_size,
                         client=client, store=args.store)
     wall = time.perf_counter() - t
+    # CPU time of the run in every process (driver and workers): what the work costs whatever
+    # share of the shared machine it got; wall x cores / CPU is that share.
+    cpu = _cpu_s() - cpu0
+    if client is not None:
+        cpu += sum(v - wcpu0.get(k, 0.0) for k, v in client.run(_cpu_s).items())
+    out.update(cpu_s=cpu, cpu_ms_per_row=1000.0 * cpu / exp.plan.n_rows)
     out.update(wall_s=wall, rows_per_s=exp.plan.n_rows / wall, n_chunks=len(record),
                task_s=[r[1] for r in record], pids=sorted({r[2] for r in record}),
                first_task_s={}, driver_peak_mb=_peak_mb(), load_after=os.getloadavg(),
@@ -143,7 +158,8 @@ def run_case(backend, rows, args, store=None, timeout=None):
         raise RuntimeError(f"{backend} {rows}: {proc.stderr[-2000:]}")
     res = json.loads(line[7:])
     print(f"{backend:8s} rows {res['rows']:>8d}  {res['wall_s']:8.1f} s  "
-          f"{res['rows_per_s']:7.1f} rows/s  driver peak {res['driver_peak_mb']:6.0f} MB"
+          f"{res['rows_per_s']:7.1f} rows/s  {res['cpu_ms_per_row']:5.1f} CPU ms/row  "
+          f"driver peak {res['driver_peak_mb']:6.0f} MB"
           + (f"  workers {', '.join(f'{m:.0f}' for m in res['worker_peak_mb'])} MB"
              if "worker_peak_mb" in res else "")
           + f"  load {res['load_before'][0]:.1f}", flush=True)
@@ -227,9 +243,12 @@ def main():
         pair = {b: run_case(b, args.compare_rows, args) for b in order}
         pair["ratio_dask_over_threads"] = (pair["dask"]["rows_per_s"]
                                            / pair["threads"]["rows_per_s"])
+        pair["cpu_ratio_threads_over_dask"] = (pair["threads"]["cpu_ms_per_row"]
+                                               / pair["dask"]["cpu_ms_per_row"])
         results["compare"].append(pair)
-        print(f"  LocalCluster({args.workers}) / threads: "
-              f"{pair['ratio_dask_over_threads']:.3f}", flush=True)
+        print(f"  LocalCluster({args.workers}) / threads: rows/s "
+              f"{pair['ratio_dask_over_threads']:.3f}, per CPU second "
+              f"{pair['cpu_ratio_threads_over_dask']:.3f}", flush=True)
         write_json(args.out, results)
     # 3. the 10^6-row plan into a store for a while, killed, resumed for a while
     if args.probe_seconds > 0:

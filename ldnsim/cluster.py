@@ -21,7 +21,8 @@ from pathlib import Path
 
 from .errors import LdnsimError
 
-__all__ = ["add_scale_options", "client_from", "wants_scale", "is_store_path", "run_scaled"]
+__all__ = ["add_scale_options", "client_from", "wants_scale", "is_store_path", "run_scaled",
+           "local_cluster"]
 
 
 class ClusterError(LdnsimError):
@@ -63,6 +64,17 @@ def _distributed():
     return distributed
 
 
+def local_cluster(n_workers):
+    """A ``distributed.LocalCluster`` of ``n_workers`` single-threaded worker processes that
+    listens on the loopback interface only, without a dashboard (its HTTP server, which
+    distributed always starts, on a free loopback port instead of 8787 on every interface).
+    """
+    distributed = _distributed()
+    return distributed.LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
+                                    host="127.0.0.1", dashboard_address="127.0.0.1:0",
+                                    scheduler_kwargs={"dashboard": False})
+
+
 @contextlib.contextmanager
 def client_from(args):
     """A ``distributed.Client`` for the options (closed after), or None for in-process."""
@@ -76,9 +88,7 @@ def client_from(args):
     if local is not None:
         if local < 1:
             raise ClusterError(f"--local-cluster needs at least 1 worker, got {local}")
-        with distributed.LocalCluster(n_workers=local, threads_per_worker=1, processes=True,
-                                      host="127.0.0.1", dashboard_address=None) as cluster, \
-                distributed.Client(cluster) as client:
+        with local_cluster(local) as cluster, distributed.Client(cluster) as client:
             yield client
         return
     if scheduler == "config":

@@ -14,9 +14,10 @@ pytest.importorskip("distributed")
 pytest.importorskip("zarr")
 
 import xarray as xr
-from distributed import Client, LocalCluster
+from distributed import Client
 
 from ldnsim import cli
+from ldnsim.cluster import local_cluster
 from ldnsim.experiment import load_experiment, run_experiment
 from ldnsim.results import provenance
 from ldnsim.sweep import run_plan
@@ -64,8 +65,7 @@ def assert_same_result(a, b):
 
 @pytest.fixture(scope="module")
 def client():
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                      dashboard_address=None) as cluster, Client(cluster) as c:
+    with local_cluster(2) as cluster, Client(cluster) as c:  # loopback only
         yield c
 
 

@@ -204,12 +204,14 @@ def _env():
 
 @pytest.mark.slow
 def test_sigkill_at_random_moments_then_resume_gives_the_uninterrupted_store(tmp_path):
-    # Enough chunks (300 rows of 2) that a kill usually lands while chunks are being written.
+    # 150 chunks of 2 rows. Each run is killed at a random point of its progress (a random
+    # number of chunks done, then a random fraction of a chunk's time), so that the kills land
+    # while chunks are being computed and written whatever the machine's load; the first one
+    # lands at a random moment before any chunk is done.
     text = EXP.replace("subjects = 5", "subjects = 50").replace("dose = [10.0, 25.0, 50.0]",
                                                                 "dose = [10.0, 50.0, 80.0]")
     exp = tmp_path / "e.toml"
     exp.write_text(text)
-    whole = tmp_path / "whole.zarr"
     args = [sys.executable, "-m", "ldnsim", "run", str(exp), "--chunk-size", "2",
             "--threads", "1", "--no-progress"]
 
@@ -219,30 +221,36 @@ def test_sigkill_at_random_moments_then_resume_gives_the_uninterrupted_store(tmp
         deadline = time.monotonic() + 300
         while not (store / ".zattrs").exists() and proc.poll() is None \
                 and time.monotonic() < deadline:
-            time.sleep(0.02)
-        return proc, time.monotonic()
+            time.sleep(0.01)
+        return proc
 
-    proc, t0 = start(whole)
+    whole = tmp_path / "whole.zarr"
+    proc = start(whole)
     _, err = proc.communicate(timeout=600)
     assert proc.returncode == 0, err
-    span = time.monotonic() - t0  # from the store's creation to the end of the run
+    n = done_chunks(whole).size
     store = tmp_path / "killed.zarr"
     rng = random.Random(20261129)
+    targets = [0] + sorted(rng.sample(range(5, n - 5), 3))  # chunks done before each kill
     kills, partial = 0, 0
-    for _ in range(8):
-        proc, _ = start(store)
-        time.sleep(rng.uniform(0.0, span))
-        if proc.poll() is None and kills < 4:
-            proc.send_signal(signal.SIGKILL)
-            kills += 1
-            proc.wait(timeout=60)
-            proc.stderr.close()
-            done = done_chunks(store)
-            partial += bool(0 < done.sum() < done.size)
-            continue
-        _, err = proc.communicate(timeout=600)
-        assert proc.returncode == 0, err
-        break
-    assert kills >= 3 and partial >= 1, (kills, partial)
+    for target in targets:
+        proc = start(store)
+        deadline = time.monotonic() + 300
+        while proc.poll() is None and time.monotonic() < deadline \
+                and done_chunks(store).sum() < target:
+            time.sleep(0.005)
+        time.sleep(rng.uniform(0.0, 0.05 if target else 1.0))
+        if proc.poll() is not None:
+            break
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=60)
+        proc.stderr.close()
+        kills += 1
+        done = done_chunks(store)
+        partial += bool(0 < done.sum() < done.size)
+    proc = start(store)  # the same command, to the end
+    _, err = proc.communicate(timeout=600)
+    assert proc.returncode == 0, err
+    assert kills == 4 and partial >= 3, (kills, partial)
     assert json.loads(json.dumps(_attrs(store)))["complete"] == 1
     assert_same_store(store, whole)
