@@ -129,4 +129,7 @@ def chunk_grid(shape, chunk_size, *, whole=0) -> ChunkGrid:
         step = shape[split]
     else:
         step = max(1, min(shape[split], chunk_size // inner))
+        # as many chunks, of sizes as equal as can be (4 cut by 3 -> 2 + 2, not 3 + 1): the
+        # last chunks of a run do not leave workers idle behind one big chunk
+        step = math.ceil(shape[split] / math.ceil(shape[split] / step))
     return ChunkGrid(shape, split, step)
