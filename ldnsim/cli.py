@@ -2,7 +2,9 @@
 
 ::
 
-    ldnsim run EXPERIMENT [-o OUT.nc] [--plot OUT.png] [--threads N] [--no-progress]
+    ldnsim run EXPERIMENT [-o OUT.nc|OUT.zarr] [--plot OUT.png] [--threads N] [--no-progress]
+               [--scheduler [ADDRESS] | --scheduler-file FILE | --local-cluster N] [--overwrite]
+    ldnsim sensitivity EXPERIMENT [-o INDICES.nc] [--plot OUT.png] [--store RUN.zarr] ...
     ldnsim validate EXPERIMENT
     ldnsim models
     ldnsim plot RESULT -o OUT.png [--var NAME]
@@ -38,6 +40,7 @@ from ._files import atomic_path, name_max, remove_stale_temp_files
 from ._limits import slow_notices
 from ._text import one_line as _one_line
 from ._version import __version__
+from .cluster import add_scale_options, run_scaled, wants_scale
 from .errors import LdnsimError
 
 __all__ = ["main"]
@@ -111,6 +114,7 @@ def _parser():
     r.add_argument("--threads", type=int, help="numba threads (default: all cores)")
     r.add_argument("--chunk-size", type=int, help="rows per chunk (does not change results)")
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_scale_options(r)  # --scheduler, --scheduler-file, --local-cluster, --overwrite (.zarr)
     r.set_defaults(func=_cmd_run)
 
     v = sub.add_parser("validate", help="check an experiment and summarise it")
@@ -140,7 +144,9 @@ def _parser():
     f.set_defaults(func=_cmd_fit)
     from .app import add_parser as add_app_parser
     a = add_app_parser(sub)  # ldnsim app: its options and command live in ldnsim.app
-    for sp in (r, v, m, pl, s, f, a):
+    from .sensitivity.command import add_parser as add_sensitivity_parser
+    sa = add_sensitivity_parser(sub)  # ldnsim sensitivity: lives in ldnsim.sensitivity.command
+    for sp in (r, v, m, pl, s, f, a, sa):
         sp.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                         help="show tracebacks on errors")
     return p
@@ -291,6 +297,12 @@ def _cmd_run(args):
     default = re.sub(r"[^A-Za-z0-9_.\-]+", "_", exp.name).strip(".") or "result"
     inputs = [(exp.path, "experiment file"), (exp.model.path if exp.model else None,
                                               "model file")]
+    if wants_scale(args):  # dask and/or a Zarr store: ldnsim.cluster
+        if args.plot:
+            _figure_path(args.plot, protect=inputs)
+        with _compile_notices():
+            run_scaled(args, exp, f"{default}.nc", save_result, _save_figure)
+        return EXIT_OK
     out = _writable(args.output or f"{default}.nc", "result", protect=inputs)
     figure = (_figure_path(args.plot, protect=[*inputs, (out, "result file (-o)")])
               if args.plot else None)

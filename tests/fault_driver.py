@@ -22,7 +22,7 @@ def _pause(phase):
 def main():
     phase, argv = sys.argv[1], sys.argv[2:]
     if phase == "solve":
-        import ldnsim.sweep.run as sweep_run
+        import ldnsim.sweep.jobs as sweep_run  # where a chunk's job looks the solve up
         real = sweep_run.run_chunk
 
         def run_chunk(*args, **kwargs):

@@ -147,7 +147,7 @@ def test_export_sbml(tmp_path, capsys):
 
 # ----------------------------------------------------------------------- interrupted runs
 def test_an_interrupted_run_leaves_no_file(tmp_path, monkeypatch, capsys):
-    import ldnsim.sweep.run as sweep_module  # where run_plan looks it up
+    import ldnsim.sweep.jobs as sweep_module  # where a chunk's job looks it up
     real = sweep_module.run_chunk
     calls = []
 

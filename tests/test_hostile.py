@@ -201,7 +201,7 @@ def _known_configs():
 
 def _stand_in_solver(monkeypatch):
     """Replace the solve by arrays of the right shape: values 1.0, the first row failed."""
-    import ldnsim.sweep.run as sweep_run
+    import ldnsim.sweep.jobs as sweep_jobs  # where a chunk's job looks the solve up
 
     def run_chunk(model, t_eval, P, y0, events, *, keep_index=None, **kwargs):
         r, m = P.shape[0], len(t_eval)
@@ -210,9 +210,9 @@ def _stand_in_solver(monkeypatch):
         status[0] = 3
         values[0] = np.nan
         stats = np.zeros((r, 6), np.int64)
-        return sweep_run.ChunkResult(values=values, status=status, stats=stats)
+        return sweep_jobs.ChunkResult(values=values, status=status, stats=stats)
 
-    monkeypatch.setattr(sweep_run, "run_chunk", run_chunk)
+    monkeypatch.setattr(sweep_jobs, "run_chunk", run_chunk)
 
 
 @pytest.mark.parametrize("name, source", _known_configs(), ids=lambda x: x if
@@ -611,7 +611,7 @@ def test_a_signal_keeps_the_old_result_and_the_next_run_leaves_no_temp_file(phas
 
 
 def test_sigterm_is_handled_like_sigint_in_process(tmp_path, monkeypatch, capsys):
-    import ldnsim.sweep.run as sweep_run
+    import ldnsim.sweep.jobs as sweep_run  # where a chunk's job looks the solve up
     real = sweep_run.run_chunk
 
     def terminated(*args, **kwargs):
@@ -628,7 +628,7 @@ def test_sigterm_is_handled_like_sigint_in_process(tmp_path, monkeypatch, capsys
 
 
 def test_dataclass_of_chunk_result_matches_the_stand_in():
-    import ldnsim.sweep.run as sweep_run
+    import ldnsim.sweep.jobs as sweep_run  # where a chunk's job looks the solve up
     assert [f.name for f in dataclasses.fields(sweep_run.ChunkResult)] == [
         "values", "status", "stats"]
 

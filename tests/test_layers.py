@@ -31,21 +31,26 @@ LAYERS = (
     # labelled data: result Datasets, metrics on them, result files and observed data
     # (pure xarray and files, no solving)
     ("ldnsim.results", "ldnsim.metrics", "ldnsim.io", "ldnsim.dataset"),
-    # the run layer: rows of arrays through the solver, labelled with results
-    ("ldnsim.simulation", "ldnsim.sweep"),
-    # configs and analyses built on runs
-    ("ldnsim.experiment", "ldnsim.estimation"),
-    # figures
-    ("ldnsim.plot",),
-    # user interfaces
-    # (the fit command's glue lives beside the estimation package but is interface code)
-    ("ldnsim.cli", "ldnsim.__main__", "ldnsim.app", "ldnsim.estimation.cli"),
+    # the run layer: rows of arrays through the solver, labelled with results; the Zarr store
+    # is here because the chunks of a run write themselves into it (the sweep imports it)
+    ("ldnsim.simulation", "ldnsim.sweep", "ldnsim.store"),
+    # configs and analyses built on runs (sensitivity runs experiments; the experiment layer
+    # imports its design module to plan a [sensitivity] section)
+    ("ldnsim.experiment", "ldnsim.estimation", "ldnsim.sensitivity"),
+    # figures (the sensitivity figure is a figure: matplotlib, drawn from indices)
+    ("ldnsim.plot", "ldnsim.sensitivity.figure"),
+    # user interfaces (the fit command's glue lives beside the estimation package but is
+    # interface code; ldnsim.cluster: the dask/Zarr options of the commands; the sensitivity
+    # subcommand)
+    ("ldnsim.cli", "ldnsim.__main__", "ldnsim.app", "ldnsim.estimation.cli", "ldnsim.cluster",
+     "ldnsim.sensitivity.command"),
 )
 
 #: Third-party packages a component may import (others: any; the standard library is always
 #: allowed). The kernels stay numba-only; matplotlib is for figures only.
 ONLY = {"ldnsim._kernels": {"numpy", "numba"}}
-MATPLOTLIB_ALLOWED = {"ldnsim.plot", "ldnsim.cli", "ldnsim.estimation.cli"}
+MATPLOTLIB_ALLOWED = {"ldnsim.plot", "ldnsim.cli", "ldnsim.estimation.cli",
+                      "ldnsim.sensitivity.figure"}
 
 
 def _module_name(path):

@@ -27,6 +27,7 @@ An experiment names a model, a dosing regimen, output times, solver settings and
     # dense_from = 1176.0            # optional: outputs every coarse_step before this time,
     # coarse_step = 24.0             #   every step after it (long runs, metrics on the end)
     variables = ["C_plasma"]         # stored variables (default: every model output)
+    # trajectories = false           # keep only the metrics (computed chunk by chunk)
 
     [solver]
     method = "rodas5p"               # or "dopri5"
@@ -65,6 +66,12 @@ An experiment names a model, a dosing regimen, output times, solver settings and
     names = ["nca"]                  # keys of ldnsim.metrics.METRICS
     [metrics.nca]                    # keyword options of one metric
     var = "C_plasma"
+
+    [sensitivity]                    # instead of [sampling]: a Sobol or Morris design and the
+    method = "sobol"                 # metric outputs to analyse (see ldnsim.sensitivity)
+    n = 128
+    ranges = { CL = [100.0, 300.0], V = [800.0, 2000.0] }
+    outputs = ["AUC"]
 
 Every section is validated on load (pydantic, unknown keys rejected); every problem is one
 :class:`~ldnsim.errors.ConfigError` naming the file, the key and what was expected. Names that

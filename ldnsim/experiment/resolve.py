@@ -92,7 +92,12 @@ class Experiment:
             lines.append(f"sampling:   {cfg.sampling.method}, n = {cfg.sampling.n}, seed "
                          f"{seeds.get('sampling')}")
         if cfg.metrics is not None:
-            lines.append(f"metrics:    {', '.join(cfg.metrics.names)}")
+            lines.append(f"metrics:    {', '.join(cfg.metrics.names)}"
+                         + ("" if cfg.output.trajectories else " (metrics only, no trajectories)"))
+        if cfg.sensitivity is not None:
+            sa = cfg.sensitivity
+            lines.append(f"sensitivity: {sa.method}, n = {sa.n}, {len(sa.ranges)} parameters, "
+                         f"seed {seeds.get('sampling')}, outputs {', '.join(sa.outputs)}")
         return "\n".join(lines)
 
 
@@ -143,7 +148,8 @@ def _check_size(exp, model, axes, t_eval, keep, metric_vars):
                        n_outputs=len(model.outputs),
                        n_params=len(model.parameter_names) + len(model.input_names),
                        n_dims=len(axes) + 2, n_subjects=subjects,
-                       n_metric_reads=len(metric_vars) if cfg.metrics is not None else 0)
+                       n_metric_reads=len(metric_vars) if cfg.metrics is not None else 0,
+                       trajectories=cfg.output.trajectories)
     except ConfigError as exc:
         raise ConfigError(" ".join(f"{exp.where}: {exc}".split())) from None
 
@@ -193,7 +199,9 @@ def _axes(exp, model) -> dict:
 
 
 def _samples(exp, model, axes):
-    """``(samples or None, seed or None)`` from ``[sampling]``."""
+    """``(samples or None, seed or None)`` from ``[sampling]`` (or ``[sensitivity]``)."""
+    if exp.config.sensitivity is not None:
+        return _sensitivity_samples(exp, model, axes)
     s = exp.config.sampling
     if s is None:
         return None, None
@@ -204,6 +212,45 @@ def _samples(exp, model, axes):
             raise fail(exp.where, ("sampling", "ranges", n), f"{n!r} is also a sweep axis; "
                        "a parameter is either swept or sampled")
     return sample_design(s.method, s.n, s.ranges, log=s.log, seed=s.seed)
+
+
+# --- [sensitivity]: the design's parameter samples, and outputs that the metrics produce ----
+def _sensitivity_samples(exp, model, axes):
+    """``(samples, seed)``: the SALib design of ``[sensitivity]`` (Sobol or Morris)."""
+    from ldnsim.sensitivity.design import sensitivity_design
+
+    s = exp.config.sensitivity
+    for table in ("ranges", "normal", "lognormal"):
+        names = list(getattr(s, table))
+        _check_names(exp, names, list(model.parameter_names),
+                     lambda n, i, t=table: ("sensitivity", t, n), "parameter", model)
+        for n in names:
+            if n in axes:
+                raise fail(exp.where, ("sensitivity", table, n), f"{n!r} is also a sweep "
+                           "axis; a parameter is either swept or analysed")
+    try:
+        design = sensitivity_design(s.method, s.n, s.ranges, log=s.log_names(), seed=s.seed,
+                                    second_order=s.second_order, levels=s.levels,
+                                    normal=s.normal, lognormal=s.lognormal)
+    except ConfigError as exc:
+        raise fail(exp.where, ("sensitivity",), str(exc)) from None
+    return design.samples, design.seed
+
+
+def _check_sensitivity_outputs(exp):
+    from ldnsim.sensitivity.analysis import DERIVED_OUTPUTS
+
+    s, m = exp.config.sensitivity, exp.config.metrics
+    if s is None or m is None:
+        return
+    known = [o for name in m.names
+             for o in METRICS[name].outputs(METRICS[name].bind(m.options().get(name)))]
+    for i, out in enumerate(s.outputs):
+        if out not in known and out not in DERIVED_OUTPUTS:
+            raise fail(exp.where, ("sensitivity", "outputs", i),
+                       f"{out!r} is not an output of the metrics {list(m.names)}"
+                       f"{suggest(out, known + list(DERIVED_OUTPUTS))}; outputs: "
+                       f"{', '.join(known + list(DERIVED_OUTPUTS))}")
 
 
 def _population(exp, model):
@@ -255,6 +302,8 @@ def _metric_vars(exp, model) -> tuple:
 
 
 def _kept_variables(exp, model, metric_vars) -> list:
+    if not exp.config.output.trajectories:  # metrics only: solve for what they read
+        return list(metric_vars)
     variables = exp.config.output.variables
     if variables is not None:
         _check_names(exp, variables, list(model.state_names) + list(model.output_names),
@@ -369,6 +418,7 @@ def resolve(exp: Experiment) -> Experiment:
     _check_model_section(exp, model)
     axes = _axes(exp, model)
     metric_vars = _metric_vars(exp, model)
+    _check_sensitivity_outputs(exp)
     keep = _kept_variables(exp, model, metric_vars)
     regimen = _regimen(exp, model)
     t_eval = output_times(exp, model)
@@ -384,7 +434,8 @@ def resolve(exp: Experiment) -> Experiment:
                           "product", regimen=regimen, params=cfg.model.params,
                           scenarios=cfg.model.scenarios, samples=samples,
                           population=population, keep=keep, method=s.method, rtol=s.rtol,
-                          atol=s.atol, max_steps=s.max_steps, attrs=_provenance(exp, seeds))
+                          atol=s.atol, max_steps=s.max_steps, attrs=_provenance(exp, seeds),
+                          check_size=cfg.output.trajectories)
     except LdnsimError as exc:
         raise ConfigError(" ".join(f"{exp.where}: {exc}".split())) from None
     resolved = replace(exp, model=model, plan=plan, metric_vars=metric_vars, seeds=seeds)

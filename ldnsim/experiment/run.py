@@ -9,7 +9,9 @@ from .load import load_experiment
 
 __all__ = ["run_experiment", "metrics_of", "METRIC_PREFIX"]
 
-def run_experiment(source, *, threads=None, progress=None, chunk_size=None):
+
+def run_experiment(source, *, threads=None, progress=None, chunk_size=None, client=None,
+                   store=None, overwrite=False):
     """Run an experiment and return its result with the metrics merged in.
 
     Parameters
@@ -21,6 +23,13 @@ def run_experiment(source, *, threads=None, progress=None, chunk_size=None):
         Progress bar: True always, False never, None on a terminal for long runs.
     chunk_size : int, optional
         Rows per chunk (results do not depend on it).
+    client : distributed.Client, optional
+        Run the chunks on a dask cluster (results do not depend on it).
+    store : str or os.PathLike, optional
+        Write the result chunk by chunk into a Zarr store, or resume the store of the same
+        run (see :func:`ldnsim.sweep.run_plan`).
+    overwrite : bool
+        Start the store afresh instead of resuming it.
 
     Returns
     -------
@@ -39,8 +48,26 @@ def run_experiment(source, *, threads=None, progress=None, chunk_size=None):
         The experiment is invalid (nothing has been run).
     """
     exp = load_experiment(source, resolve=True)
+    if not exp.config.output.trajectories or client is not None or store is not None:
+        return _run_chunked(exp, threads=threads, progress=progress, chunk_size=chunk_size,
+                            client=client, store=store, overwrite=overwrite)
     ds = run_plan(exp.plan, threads=threads, progress=progress, chunk_size=chunk_size)
     return finish(exp, ds)
+
+
+def _kept(exp) -> tuple:
+    if not exp.config.output.trajectories:
+        return ()
+    return tuple(exp.config.output.variables or exp.plan.model.output_names
+                 or exp.plan.model.state_names)
+
+
+def _run_chunked(exp, **kw):
+    """Metrics computed per chunk where its rows were solved (equal to the metrics of the
+    whole result); on a dask client and/or into a Zarr store."""
+    cfg = exp.config.metrics
+    metrics = (tuple(cfg.names), cfg.options()) if cfg is not None else None
+    return run_plan(exp.plan, metrics=metrics, trajectories=_kept(exp), **kw)
 
 
 def metrics_of(ds):

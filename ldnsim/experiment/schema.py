@@ -93,6 +93,9 @@ class OutputSection(_Section):
     coarse_step: Positive | None = None
     times: Annotated[list[float], Field(min_length=1)] | None = None
     variables: Annotated[list[Name], Field(min_length=1)] | None = None
+    # Metrics only: no time courses are kept, every chunk's metrics are computed where its
+    # rows were solved (large sweeps: a few numbers per row).
+    trajectories: bool = True
 
     @field_validator("variables")
     @classmethod
@@ -322,6 +325,65 @@ class MetricsSection(_Section):
         return dict(self.__pydantic_extra__ or {})
 
 
+# --- [sensitivity]: a global sensitivity analysis (ldnsim.sensitivity) -------------------
+class SensitivitySection(_Section):
+    """Sobol indices (Saltelli/Sobol sequence) or Morris screening over parameter ranges."""
+
+    method: Literal["sobol", "morris"] = "sobol"
+    n: Annotated[int, Field(ge=2, le=10_000_000)]
+    seed: Annotated[int, Field(ge=0)] | None = None
+    ranges: dict[str, Annotated[list[float], Field(min_length=2, max_length=2)]] = {}
+    log: bool | list[Name] = False
+    # distributions instead of ranges (Sobol only): normal = [mean, sd], lognormal =
+    # [median, sd of log]
+    normal: dict[str, Annotated[list[float], Field(min_length=2, max_length=2)]] = {}
+    lognormal: dict[str, Annotated[list[float], Field(min_length=2, max_length=2)]] = {}
+    outputs: Annotated[list[Name], Field(min_length=1)]
+    second_order: bool = False
+    resamples: Annotated[int, Field(ge=10, le=100_000)] = 1000
+    confidence: Annotated[float, Field(gt=0, lt=1)] = 0.95
+    levels: Annotated[int, Field(ge=2, le=100)] = 4
+
+    @model_validator(mode="after")
+    def _bounds(self):
+        logged = self.log_names()
+        for name in logged:
+            if name not in self.ranges:
+                raise ValueError(f"log: {name!r} has no entry in ranges")
+        for name, (lo, hi) in self.ranges.items():
+            if not lo < hi:
+                raise ValueError(f"ranges.{key(name)}: lower ({lo:g}) must be < upper ({hi:g})")
+            if name in logged and lo <= 0:
+                raise ValueError(f"ranges.{key(name)}: log-uniform needs a lower bound > 0, "
+                                 f"got {lo:g}")
+        for kind, table in (("normal", self.normal), ("lognormal", self.lognormal)):
+            for name, (centre, sd) in table.items():
+                if name in self.ranges or (kind == "lognormal" and name in self.normal):
+                    raise ValueError(f"{kind}.{key(name)}: the parameter has another "
+                                     "distribution already; give one")
+                if not sd > 0:
+                    raise ValueError(f"{kind}.{key(name)}: the standard deviation must be > 0")
+                if kind == "lognormal" and not centre > 0:
+                    raise ValueError(f"lognormal.{key(name)}: the median must be > 0")
+        if (self.normal or self.lognormal) and self.method != "sobol":
+            raise ValueError("normal and lognormal distributions go with method = 'sobol'; "
+                             "Morris screens ranges")
+        n_params = len(self.ranges) + len(self.normal) + len(self.lognormal)
+        if n_params == 0:
+            raise ValueError("give the parameters: ranges (or normal/lognormal)")
+        if self.method == "sobol" and n_params < 2:
+            raise ValueError("Sobol indices need at least 2 parameters")
+        if self.method == "sobol" and self.n & (self.n - 1):
+            raise ValueError(f"n = {self.n}: Sobol sequences need a power of 2 (e.g. "
+                             f"{1 << (self.n.bit_length() - 1)} or {1 << self.n.bit_length()})")
+        return self
+
+    def log_names(self) -> list:
+        if isinstance(self.log, bool):
+            return list(self.ranges) if self.log else []
+        return list(self.log)
+
+
 class ExperimentConfig(_Section):
     """The whole experiment file (see the module docstring)."""
 
@@ -334,6 +396,24 @@ class ExperimentConfig(_Section):
     sampling: SamplingSection | None = None
     population: PopulationSection | None = None
     metrics: MetricsSection | None = None
+    sensitivity: SensitivitySection | None = None
+
+    @model_validator(mode="after")
+    def _metrics_only_and_sensitivity(self):
+        if not self.output.trajectories and self.metrics is None:
+            raise ValueError("output.trajectories = false keeps only metrics: add a [metrics] "
+                             "section")
+        if not self.output.trajectories and self.output.variables is not None:
+            raise ValueError("output.variables names time courses to keep, but "
+                             "output.trajectories = false keeps none; remove one of them")
+        if self.sensitivity is not None:
+            if self.sampling is not None:
+                raise ValueError("[sensitivity] makes its own design of parameter samples; "
+                                 "remove [sampling]")
+            if self.metrics is None:
+                raise ValueError("[sensitivity] analyses metric outputs: add a [metrics] "
+                                 "section")
+        return self
 
     @model_validator(mode="after")
     def _consistent(self):
@@ -351,6 +431,6 @@ SECTIONS = {
     ("regimen",): RegimenSection, ("output",): OutputSection, ("solver",): SolverSection,
     ("sweep",): SweepSection, ("sampling",): SamplingSection,
     ("population",): PopulationSection, ("population", "covariates", "*"): CovariateSection,
-    ("metrics",): MetricsSection,
+    ("metrics",): MetricsSection, ("sensitivity",): SensitivitySection,
 }
 """Section path -> its schema (for messages about unknown keys)."""

@@ -16,23 +16,38 @@ from .plan import (
     plan_sweep,
     scenario_label,
 )
-from .run import DEFAULT_CHUNK_SIZE, ChunkResult, SweepWarning, numba_threads, run_chunk, run_plan
+from .run import (
+    DEFAULT_CHUNK_SIZE,
+    ChunkResult,
+    MetricsSpec,
+    SweepWarning,
+    numba_threads,
+    run_chunk,
+    run_plan,
+)
 
 __all__ = ["sweep", "plan_sweep", "run_plan", "run_chunk", "SweepPlan", "ChunkResult",
            "SweepWarning", "DEFAULT_CHUNK_SIZE", "MAX_RESULT_BYTES", "RESERVED_DIMS",
-           "scenario_label", "numba_threads"]
+           "scenario_label", "numba_threads", "MetricsSpec"]
 
 
 def sweep(model, t_eval, *, axes=None, mode="product", regimen=None, params=None,
           scenarios=(), samples=None, population=None, y0=None, keep=None, method="rodas5p",
           rtol=1e-6, atol=1e-9, max_steps=100_000, threads=None, progress=None,
-          chunk_size=None, attrs=None):
+          chunk_size=None, attrs=None, client=None, metrics=None, trajectories=None,
+          store=None, overwrite=False):
     """Simulate a grid of doses, scenarios, parameter values, samples and virtual subjects.
 
     Parameters
     ----------
 {plan_parameters}    threads, progress, chunk_size : int, bool, int, optional
         See :func:`run_plan`; none of them changes the values.
+    client : distributed.Client, optional
+        Run the chunks on a dask cluster (same values bit for bit).
+    metrics, trajectories : optional
+        Metrics computed per chunk, and which time courses to keep (see :func:`run_plan`).
+    store, overwrite : path, bool, optional
+        Write to (or resume) a Zarr store (see :func:`run_plan`).
 
     Returns
     -------
@@ -48,7 +63,9 @@ def sweep(model, t_eval, *, axes=None, mode="product", regimen=None, params=None
                       scenarios=scenarios, samples=samples, population=population, y0=y0,
                       keep=keep, method=method, rtol=rtol, atol=atol, max_steps=max_steps,
                       attrs=attrs)
-    return run_plan(plan, threads=threads, progress=progress, chunk_size=chunk_size)
+    return run_plan(plan, threads=threads, progress=progress, chunk_size=chunk_size,
+                    client=client, metrics=metrics, trajectories=trajectories, store=store,
+                    overwrite=overwrite)
 
 
 if sweep.__doc__:  # None under python -OO

@@ -40,7 +40,7 @@ _CHUNK_ROWS = 256
 
 
 def run_bytes(n_rows, n_times, n_keep, *, n_states, n_outputs, n_params, n_dims=1,
-              n_subjects=0, n_metric_reads=0, chunk_size=None) -> dict:
+              n_subjects=0, n_metric_reads=0, chunk_size=None, trajectories=True) -> dict:
     """Bytes each array of a run will hold at its peak, computed before anything is allocated.
 
     Parameters
@@ -58,6 +58,9 @@ def run_bytes(n_rows, n_times, n_keep, *, n_states, n_outputs, n_params, n_dims=
         over all rows and times) are counted.
     chunk_size : int, optional
         Rows solved at once (default 256).
+    trajectories : bool
+        False when the run keeps only metrics (computed chunk by chunk, so the values of all
+        rows are never held, nor the metrics' work arrays of more than one chunk).
 
     Returns
     -------
@@ -67,11 +70,12 @@ def run_bytes(n_rows, n_times, n_keep, *, n_states, n_outputs, n_params, n_dims=
     rows, m = int(n_rows), int(n_times)
     chunk = min(rows, int(chunk_size or _CHUNK_ROWS))
     return {
-        "result values": 8 * n_keep * rows * m,
+        "result values": 8 * n_keep * rows * m if trajectories else 0,
         "solver output of one chunk": 8 * chunk * m * (2 * (n_states + n_outputs) + n_keep),
-        "parameter rows": 8 * 2 * rows * n_params,
+        "parameter rows of one chunk": 8 * 2 * chunk * n_params,  # built per chunk
         "row bookkeeping": 8 * rows * (len(STAT_NAMES) + 2 + (n_dims + 1)) + 4 * rows,
-        "metric work arrays": 8 * 3 * rows * m if n_metric_reads else 0,
+        "metric work arrays": (8 * 3 * (rows if trajectories else chunk) * m
+                               if n_metric_reads else 0),
         "population draws": 8 * n_subjects * (2 * n_params + 4),
     }
 
@@ -96,6 +100,8 @@ def check_run_size(n_rows, n_times, n_keep, **sizes) -> int:
 
 def _gib(nbytes) -> str:
     return f"{nbytes / 2**30:.3g} GiB" if nbytes < 2**30 * 1e6 else f"{nbytes / 2**30:.2e} GiB"
+#: Rows per block when the parameter rows are checked at planning time.
+_CHECK_BLOCK = 65_536
 
 
 def scenario_label(combo) -> str:
@@ -115,7 +121,8 @@ class SweepPlan:
         The result's sweep dims (before ``time``) and their sizes; rows are C-ordered over them.
     coords : dict
         xarray coordinates for the dims (values, units, long names).
-    P : (rows, k) parameter rows (parameters then inputs)
+    P : (rows, k) parameter rows (parameters then inputs); a property computing every row,
+        use :meth:`rows` for a range (a large sweep never holds all of them)
     y0 : (n,) initial state, shared by all rows
     tables : tuple of EventTable or None; table_index : (rows,) int
         Distinct dose event tables and which one each row uses.
@@ -130,7 +137,7 @@ class SweepPlan:
     dims: tuple
     shape: tuple
     coords: dict
-    P: np.ndarray
+    recipe: _Rows
     y0: np.ndarray
     tables: tuple
     table_index: np.ndarray
@@ -141,7 +148,16 @@ class SweepPlan:
 
     @property
     def n_rows(self) -> int:
-        return int(self.P.shape[0])
+        return math.prod(self.shape)
+
+    @property
+    def P(self) -> np.ndarray:
+        """``(rows, k)``: every parameter row (for large sweeps prefer :meth:`rows`)."""
+        return self.recipe.rows(0, self.n_rows)
+
+    def rows(self, start, stop) -> np.ndarray:
+        """``(stop - start, k)`` parameter rows ``start:stop``, computed on demand."""
+        return self.recipe.rows(start, stop)
 
     @property
     def nbytes(self) -> int:
@@ -273,11 +289,37 @@ class _Grid:
     def n_rows(self) -> int:
         return math.prod(self.shape)
 
-    def index_of(self, key):
-        """Per row, the index along the dim of ``key`` (C order over the dims)."""
+    def index_of(self, key, start=0, stop=None):
+        """Per row (of rows ``start:stop``), the index along the dim of ``key`` (C order)."""
+        stop = self.n_rows if stop is None else stop
         if not self.shape:
-            return np.zeros(1, np.int64)
-        return np.unravel_index(np.arange(self.n_rows), self.shape)[self.dim_of[key]]
+            return np.zeros(stop - start, np.int64)
+        return np.unravel_index(np.arange(start, stop), self.shape)[self.dim_of[key]]
+
+
+@dataclass(frozen=True, eq=False)
+class _Rows:
+    """How to compute any range of parameter rows: scenarios, then axes, then samples, then the
+    subjects' factors (so a sweep of millions of rows never holds its whole ``P``)."""
+
+    grid: _Grid
+    base: np.ndarray         # (n_combos, k) one row per scenario combination
+    scenario_axis: bool
+    columns: tuple           # ((column, values, grid key), ...) for axes and samples
+    factors: np.ndarray | None   # (n_subjects, n_parameters) or None
+    n_parameters: int
+
+    def rows(self, start, stop):
+        n = stop - start
+        P = (self.base[self.grid.index_of("scenario", start, stop)] if self.scenario_axis
+             else np.repeat(self.base, n, axis=0))
+        for col, vals, key in self.columns:
+            P[:, col] = vals[self.grid.index_of(key, start, stop)]
+        if self.factors is not None:
+            with np.errstate(over="ignore", invalid="ignore"):  # checked in _parameter_rows
+                P[:, :self.n_parameters] *= self.factors[
+                    self.grid.index_of("@subject", start, stop)]
+        return np.ascontiguousarray(P)
 
 
 def _inputs(model, t_eval, method, regimen, scenarios):
@@ -425,31 +467,28 @@ def _kept(model, keep):
     return keep, np.array([varnames.index(v) for v in keep], dtype=np.int64)
 
 
-def _parameter_rows(model, params, scenarios, axes: _Axes, grid: _Grid, samples, factors):
-    """``P`` (rows, k): scenarios, then axes, then samples, then the subjects' factors."""
+def _parameter_rows(model, params, scenarios, axes: _Axes, grid: _Grid, samples,
+                    factors) -> _Rows:
+    """How to build ``P`` (rows, k), checked finite block by block (never held whole)."""
     pnames = model.parameter_names
     pindex = {n: i for i, n in enumerate(pnames)}
-    n_rows = grid.n_rows
     combos = axes.combos if axes.combos is not None else [()]
     base = np.stack([model.parameter_vector(params, scenarios + c) for c in combos])
-    P = (base[grid.index_of("scenario")] if axes.combos is not None
-         else np.repeat(base, n_rows, axis=0))
-    for name, vals in axes.params.items():
-        P[:, pindex[name]] = vals[grid.index_of(name)]
-    for name, vals in samples.items():
-        P[:, pindex[name]] = vals[grid.index_of("@sample")]
-    if factors is not None:
-        with np.errstate(over="ignore", invalid="ignore"):  # caught just below, with its key
-            P[:, :len(pnames)] *= factors[grid.index_of("@subject")]
-    if not np.all(np.isfinite(P)):
-        bad_row, col = (int(i[0]) for i in np.nonzero(~np.isfinite(P)))
-        name = (list(pnames) + list(model.input_names))[col]
-        where = (f"[sweep] {name}" if name in axes.params else
-                 "[sampling] ranges" if name in samples else "[population]")
-        raise ConfigError(f"{where}: parameter {name!r} becomes {P[bad_row, col]} in row "
-                          f"{bad_row} (a value near the floating-point limit, scaled by the "
-                          "population's variability, overflows); use a finite, plausible value")
-    return np.ascontiguousarray(P)
+    columns = tuple([(pindex[name], vals, name) for name, vals in axes.params.items()]
+                    + [(pindex[name], vals, "@sample") for name, vals in samples.items()])
+    recipe = _Rows(grid, base, axes.combos is not None, columns, factors, len(pnames))
+    for start in range(0, grid.n_rows, _CHECK_BLOCK):
+        P = recipe.rows(start, min(start + _CHECK_BLOCK, grid.n_rows))
+        if not np.all(np.isfinite(P)):
+            bad_row, col = (int(i[0]) for i in np.nonzero(~np.isfinite(P)))
+            name = (list(pnames) + list(model.input_names))[col]
+            where = (f"[sweep] {name}" if name in axes.params else
+                     "[sampling] ranges" if name in samples else "[population]")
+            raise ConfigError(f"{where}: parameter {name!r} becomes {P[bad_row, col]} in row "
+                              f"{start + bad_row} (a value near the floating-point limit, "
+                              "scaled by the population's variability, overflows); use a "
+                              "finite, plausible value")
+    return recipe
 
 
 def _event_tables(model, regimen, axes: _Axes, grid: _Grid, t_eval):
@@ -488,12 +527,17 @@ def _provenance(model, grid, mode, scenarios, params, regimen, solver, populatio
 # ------------------------------------------------------------------------------------- plan
 def plan_sweep(model, t_eval, *, axes=None, mode="product", regimen=None, params=None,
                scenarios=(), samples=None, population=None, y0=None, keep=None,
-               method="rodas5p", rtol=1e-6, atol=1e-9, max_steps=100_000, attrs=None):
+               method="rodas5p", rtol=1e-6, atol=1e-9, max_steps=100_000, attrs=None,
+               check_size=True):
     """Flatten a sweep into rows of arrays (:func:`ldnsim.sweep.sweep` runs them).
 
     Parameters
     ----------
-{plan_parameters}
+{plan_parameters}    check_size : bool
+        Count the trajectories of all rows against :data:`MAX_RESULT_BYTES`; False for a sweep
+        that keeps only metrics or streams its trajectories to a store (the rest of the run's
+        memory is still checked).
+
     Returns
     -------
     SweepPlan
@@ -515,17 +559,17 @@ def plan_sweep(model, t_eval, *, axes=None, mode="product", regimen=None, params
                    n_states=len(model.states), n_outputs=len(model.outputs),
                    n_params=len(model.parameter_names) + len(model.input_names),
                    n_dims=len(grid.dims) + bool(samples) + bool(n_subjects),
-                   n_subjects=n_subjects)
+                   n_subjects=n_subjects, trajectories=check_size)
     grid, sample_values = _sample_dim(model, samples, parsed, grid)
     grid, factors = _subject_dim(model, population, grid)
     _check_coords(model, grid)
-    P = _parameter_rows(model, params, scenarios, parsed, grid, sample_values, factors)
+    recipe = _parameter_rows(model, params, scenarios, parsed, grid, sample_values, factors)
     tables, table_index = _event_tables(model, regimen, parsed, grid, t_eval)
     solver = {"method": method, "rtol": float(rtol), "atol": float(atol),
               "max_steps": int(max_steps)}
     info = _provenance(model, grid, mode, scenarios, params, regimen, solver, population, attrs)
     return SweepPlan(model=model, t_eval=t_eval, dims=grid.dims, shape=grid.shape,
-                     coords=grid.coords, P=P, y0=model.initial_state(y0), tables=tables,
+                     coords=grid.coords, recipe=recipe, y0=model.initial_state(y0), tables=tables,
                      table_index=table_index, keep=keep, keep_index=keep_index,
                      solver=solver, attrs=info)
 
