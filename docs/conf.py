@@ -126,12 +126,23 @@ class CliHelp(Directive):
         parser = _parser()
         sub = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction")
         out = []
-        for name, p in [("ldnsim", parser), *((f"ldnsim {k}", v) for k, v in sub.choices.items())]:
-            section = nodes.section(ids=[nodes.make_id(f"cli-{name}")])
-            section += nodes.title(text=name)
-            p.prog = name
-            section += nodes.literal_block(text=p.format_help().rstrip())
-            out.append(section)
+        columns = os.environ.get("COLUMNS")
+        os.environ["COLUMNS"] = "96"   # argparse wraps to the terminal: the same on every build
+        try:
+            commands = [("ldnsim", parser), *((f"ldnsim {k}", v) for k, v in sub.choices.items())]
+            for name, p in commands:
+                section = nodes.section(ids=[nodes.make_id(f"cli-{name}")])
+                section += nodes.title(text=name)
+                p.prog = name
+                block = nodes.literal_block(text=p.format_help().rstrip())
+                block["language"] = "text"
+                section += block
+                out.append(section)
+        finally:
+            if columns is None:
+                os.environ.pop("COLUMNS", None)
+            else:
+                os.environ["COLUMNS"] = columns
         return out
 
 
