@@ -63,8 +63,6 @@ shutil.copytree(ROOT / "notebooks", _NB_COPY, ignore=shutil.ignore_patterns(
 nb_execution_mode = "off"
 nb_output_stderr = "show"
 nb_merge_streams = True
-# the interactive cells' widget views need a live kernel; the text fallback is shown instead
-nb_mime_priority_overrides = [("html", "application/vnd.jupyter.widget-view+json", None)]
 
 # -- API reference -------------------------------------------------------------------------
 autosummary_generate = True

@@ -25,8 +25,9 @@ def notebooks():
 def execute(path, timeout=600):
     """Execute the notebook at ``path`` in a fresh ``python3`` kernel; return (notebook, seconds).
 
-    The kernel starts in the notebook's folder. Cell timings and widget state (what a live
-    slider drew) are not stored, so the stored file changes only when an output does. Raises
+    The kernel starts in the notebook's folder. Cell timings, widget views and widget state
+    (what a live slider drew) are not stored, so the stored file changes only when an output
+    does. Raises
     ``nbclient.exceptions.CellExecutionError`` naming the failing cell.
     """
     import nbclient
@@ -40,7 +41,25 @@ def execute(path, timeout=600):
     client.execute()
     seconds = time.perf_counter() - start
     nb.metadata.pop("widgets", None)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs = _tidy(cell.outputs)
     return nb, seconds
+
+
+def _tidy(outputs):
+    """Outputs that do not change from run to run: consecutive stream chunks joined (the
+    kernel splits prints by timing), and no widget views (their ids are random and, without
+    the widget state, nothing can show them; the ``text/plain`` line stays)."""
+    tidy = []
+    for out in outputs:
+        if (out.output_type == "stream" and tidy and tidy[-1].output_type == "stream"
+                and tidy[-1].name == out.name):
+            tidy[-1].text += out.text
+            continue
+        out.get("data", {}).pop("application/vnd.jupyter.widget-view+json", None)
+        tidy.append(out)
+    return tidy
 
 
 def main(argv=None):
