@@ -98,3 +98,10 @@ def test_the_site_has_its_sections(site):
     assert "[population.covariates.WT]" in experiment   # the docstring's reference
     cli = (site / "command-line.html").read_text()
     assert "usage: ldnsim run" in cli
+
+
+def test_the_scale_out_example_runs_and_matches_run_plan():
+    proc = subprocess.run([sys.executable, str(ROOT / "docs" / "examples" / "scale_out.py")],
+                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "same as run_plan: True" in proc.stdout
