@@ -74,6 +74,30 @@ numpydoc_class_members_toctree = False
 numpydoc_xref_param_type = False
 numpydoc_validation_checks: set[str] = set()   # tests/test_docstrings.py validates them
 
+# -- equations, also offline ---------------------------------------------------------------
+# MathJax is served from the built site itself when the docs extra's jupyter-server-mathjax
+# (MathJax 2.7, MIT licence) is installed, so a page opened without network still renders its
+# equations; without it, Sphinx's default (MathJax 3 from a CDN) is used.
+try:
+    import jupyter_server_mathjax
+except ImportError:
+    MATHJAX_DIR = None
+else:
+    MATHJAX_DIR = Path(jupyter_server_mathjax.__file__).parent / "static"
+    mathjax_path = "mathjax/MathJax.js?config=TeX-AMS-MML_HTMLorMML-full"
+    # Sphinx marks the page body "ignore" and each formula "math": process only those
+    mathjax2_config = {"tex2jax": {
+        "inlineMath": [["\\(", "\\)"]], "displayMath": [["\\[", "\\]"]],
+        "processEscapes": True, "ignoreClass": "tex2jax_ignore|mathjax_ignore|document",
+        "processClass": "tex2jax_process|mathjax_process|math|output_area"}}
+
+
+def _copy_mathjax(app, exception):
+    if exception is None and MATHJAX_DIR is not None and app.builder.format == "html":
+        shutil.copytree(MATHJAX_DIR, Path(app.outdir) / "_static" / "mathjax",
+                        dirs_exist_ok=True)
+
+
 # -- HTML ----------------------------------------------------------------------------------
 html_theme = "pydata_sphinx_theme"
 html_title = f"ldnsim {release}"
@@ -167,6 +191,7 @@ class MetricsTable(Directive):
 
 def setup(app):
     app.connect("include-read", _rewrite_links)
+    app.connect("build-finished", _copy_mathjax)
     app.add_directive("ldnsim-cli-help", CliHelp)
     app.add_directive("ldnsim-metrics", MetricsTable)
     os.environ.setdefault("MPLBACKEND", "Agg")
