@@ -179,7 +179,7 @@ def make_dataset(t, y, names, units, long_names, *, dims=(), coords=None, status
     ----------
     t : array_like, shape (n_time,)
         Output times, shared by every sweep row.
-    y : array_like, shape (*sweep_shape, n_time, n_vars)
+    y : array_like, shape ``(*sweep_shape, n_time, n_vars)``
         Values; ``y[..., j]`` becomes the data variable ``names[j]``.
     names : sequence of str, length n_vars
         Variable names (states and outputs).

@@ -554,9 +554,9 @@ def integrate_batch(rhs, y0s, t_eval, ps, *, jac=None, method="rodas5p", rtol=1e
     y0s : (r, n) initial states, or (n,) shared by all rows.
     t_eval : (m,) non-decreasing output times, shared.
     ps : (r, k) parameters, one row per trajectory.
-    doses : as in :func:`integrate` (shared by all rows), or ``(times, index, amounts[,
-        kind])`` as 2-D arrays (r or 1, d) with one row of events per trajectory, padded
-        with ``time = inf``.
+    doses : as in :func:`integrate` (shared by all rows), or
+        ``(times, index, amounts[, kind])`` as 2-D arrays (r or 1, d) with one row of events
+        per trajectory, padded with ``time = inf``.
     method, rtol, atol, max_steps, first_step, autonomous, specialize : as in
         :func:`integrate`.
     throw : raise :class:`ldnsim.SolverError` when any row fails (default: report it in
