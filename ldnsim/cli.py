@@ -249,8 +249,11 @@ def _check_extensions(*outputs):
             check_extension(path, what, kind, error=CliError)
 
 
-def _figure(ds, var=None):
-    """The window figure for a dose sweep with window metrics, else concentration profiles."""
+def _figure(ds, var=None, metric=None):
+    """The window figure for a dose sweep with window metrics; else every slice of the
+    result (``ldnsim.plot.plot_result``): time courses of ``var`` (default: the first
+    variable), or ``metric`` against the swept values (default when nothing is stored over
+    time)."""
     import matplotlib
     matplotlib.use("Agg")
     from . import plot as lp
@@ -263,7 +266,8 @@ def _figure(ds, var=None):
     options = (provenance(ds).get("metric_options") or {}).get("window_summary", {})
     immune = summary.outputs(summary.bind(options))[0]  # <immune_var>_end
     window = (immune, "blockade_hours", "in_window")
-    if var is None and "dose" in ds.dims and all(k in metrics for k in window):
+    if (var is None and metric is None and "dose" in ds.dims
+            and all(k in metrics for k in window)):
         # Only the window columns: other metrics may keep a subject dim the window has not.
         dims = set(metrics["in_window"].dims)
         axes = lp.plot_window(metrics[[v for v in metrics.data_vars
@@ -273,37 +277,21 @@ def _figure(ds, var=None):
         if title:
             axes[0].set_title(str(title), fontsize="medium")
         return fig
-    names = [v for v in ds.data_vars if "time" in ds[v].dims]
-    if var is None:
-        if not names:
-            raise CliError("the result has no time-dependent variable to plot")
-        var = names[0]
-    elif var not in names:
-        raise CliError(f"no time-dependent variable {var!r} in the result; choose from "
-                       f"{', '.join(map(str, names))}")
-    da = ds[var]
-    note = []
-    if "subject" in da.dims:
-        da = da.median("subject", keep_attrs=True)
-        note.append("median of subjects")
-    others = [d for d in da.dims if d != "time"]
-    hue = "dose" if "dose" in others else (others[0] if others else None)
-    fixed = {d: 0 for d in others if d != hue}
-    for d in fixed:
-        note.append(f"{d}={da[d].values[0]}")
-    da = da.isel(fixed)
-    ax = lp.plot_profiles(da, var, hue=hue)
-    title = str(ds.attrs.get("experiment_name", ""))
-    ax.set_title(title + (f" ({', '.join(note)})" if note else ""), fontsize="medium")
-    return ax.figure
+    if (var is None and metric is None and metrics.data_vars
+            and not any("time" in ds[v].dims for v in ds.data_vars)):
+        metric = str(next(iter(metrics.data_vars)))  # a metrics-only run
+    try:
+        return lp.plot_result(ds, var=var, metric=metric)
+    except lp.PlotError as exc:
+        raise CliError(str(exc)) from None
 
 
-def _save_figure(ds, path, var=None):
+def _save_figure(ds, path, var=None, metric=None):
     """Draw and write the figure atomically (temp file in the same directory, then rename)."""
     import matplotlib.pyplot as plt
 
     path = _figure_path(path)
-    fig = _figure(ds, var)
+    fig = _figure(ds, var, metric)
     try:
         with atomic_path(path) as tmp:
             fig.savefig(tmp, format=path.suffix.lstrip(".").lower(), dpi=150,
@@ -374,11 +362,9 @@ def _cmd_models(args):
 
 
 def _cmd_plot(args):
-    from .io import open_result
-
     figure = _OUTPUTS.plan(_figure_path(args.output, protect=[(args.result, "result file")]))
-    ds = open_result(args.result)
-    _save_figure(ds, figure, var=args.var)
+    ds = _open_any_result(args.result)
+    _save_figure(ds, figure, var=args.var, metric=args.metric)
     _OUTPUTS.wrote(figure)
     return EXIT_OK
 

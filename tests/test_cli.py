@@ -341,3 +341,26 @@ def test_summarize_reads_a_zarr_store(pk_run, tmp_path, capsys):
     assert cli.main(["summarize", str(out / "pk.nc"), "--metric", "AUC"]) == 0
     assert capsys.readouterr().out == from_store
     assert len(from_store.splitlines()) == 1 + 12
+
+
+def test_plot_draws_every_slice_and_a_metric(pk_run, tmp_path, capsys, monkeypatch):
+    import matplotlib.pyplot as plt
+
+    _, out = pk_run
+    figures = []
+    real = cli._figure
+    monkeypatch.setattr(cli, "_figure", lambda *a: figures.append(real(*a)) or figures[-1])
+    assert cli.main(["plot", str(out / "pk.nc"), "-o", str(tmp_path / "f.png")]) == 0
+    assert [ax.get_title() for ax in figures[-1].axes] == ["base", "slow_absorption"]
+    assert cli.main(["plot", str(out / "pk.nc"), "-o", str(tmp_path / "m.png"),
+                     "--metric", "AUCinf"]) == 0
+    ax = figures[-1].axes[0]
+    assert ax.get_xlabel() == "dose per administration [mg]"
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["0.5", "1.5", "4.5", "10", "50",
+                                                            "100"]
+    assert (tmp_path / "m.png").stat().st_size > 1000
+    plt.close("all")
+    assert cli.main(["plot", str(out / "pk.nc"), "-o", str(tmp_path / "x.png"),
+                     "--metric", "auc"]) == 2
+    assert "did you mean 'AUC'" in _one_error_line(capsys)
+    assert not (tmp_path / "x.png").exists()
