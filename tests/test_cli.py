@@ -364,3 +364,23 @@ def test_plot_draws_every_slice_and_a_metric(pk_run, tmp_path, capsys, monkeypat
                      "--metric", "auc"]) == 2
     assert "did you mean 'AUC'" in _one_error_line(capsys)
     assert not (tmp_path / "x.png").exists()
+
+
+def test_a_shipped_model_must_be_named_after_its_file(tmp_path, monkeypatch, capsys):
+    """Shipped models are looked up by file name: a file whose [model] name differs is an
+    error naming both (a file loaded by its path may be named freely)."""
+    import ldnsim.model.parse as parse
+
+    source = (ROOT / "models" / "one_compartment_oral.toml").read_text()
+    (tmp_path / "one_compartment_oral.toml").write_text(source)
+    (tmp_path / "renamed.toml").write_text(source)  # declares one_compartment_oral
+    monkeypatch.setattr(parse, "shipped_model_dirs", lambda: [tmp_path])
+    assert parse.load_model("one_compartment_oral").name == "one_compartment_oral"
+    assert parse.load_model(str(tmp_path / "renamed.toml")).name == "one_compartment_oral"
+    assert cli.main(["models"]) == 0
+    out = capsys.readouterr().out
+    assert ("renamed\n    (cannot be loaded: " in out and "[model] name is "
+            "'one_compartment_oral', but a shipped model is looked up by its file name: name it "
+            "'renamed' or rename the file to one_compartment_oral.toml)" in out)
+    assert cli.main(["export-sbml", "renamed", "-o", str(tmp_path / "r.xml")]) == 2
+    assert "looked up by its file name" in _one_error_line(capsys)
