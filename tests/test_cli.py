@@ -384,3 +384,23 @@ def test_a_shipped_model_must_be_named_after_its_file(tmp_path, monkeypatch, cap
             "'renamed' or rename the file to one_compartment_oral.toml)" in out)
     assert cli.main(["export-sbml", "renamed", "-o", str(tmp_path / "r.xml")]) == 2
     assert "looked up by its file name" in _one_error_line(capsys)
+
+
+def test_validate_lists_the_variables_the_result_stores(tmp_path, capsys):
+    exp = tmp_path / "pk_central.toml"
+    exp.write_text(PK.read_text().replace('var = "C_plasma"', 'var = "central"')
+                   .replace("dose = [0.5, 1.5, 4.5, 10.0, 50.0, 100.0]", "dose = [1.0, 10.0]"))
+    assert cli.main(["validate", str(exp)]) == 0
+    out = capsys.readouterr().out
+    assert ("variables:  C_plasma; solved for the metrics only, not stored: central\n" in out)
+    assert cli.main(["run", str(exp), "-o", str(tmp_path / "r.nc"), "--no-progress"]) == 0
+    ds = open_result(tmp_path / "r.nc")
+    assert [v for v in ds.data_vars if "time" in ds[v].dims] == ["C_plasma"]
+    assert "metric_Cmax" in ds  # of central
+    metrics_only = tmp_path / "metrics_only.toml"
+    metrics_only.write_text(PK.read_text().replace('variables = ["C_plasma"]',
+                                                   "trajectories = false"))
+    assert cli.main(["validate", str(metrics_only)]) == 0
+    out = capsys.readouterr().out
+    assert ("variables:  none (metrics only); solved for the metrics only, not stored: "
+            "C_plasma\n" in out)
