@@ -7,7 +7,8 @@
     ldnsim sensitivity EXPERIMENT [-o INDICES.nc] [--plot OUT.png] [--store RUN.zarr] ...
     ldnsim validate EXPERIMENT
     ldnsim models
-    ldnsim plot RESULT -o OUT.png [--var NAME]
+    ldnsim summarize RESULT [--by DIM,DIM] [--metric NAME,NAME] [--csv TABLE.csv]
+    ldnsim plot RESULT -o OUT.png [--var NAME | --metric NAME]
     ldnsim export-sbml MODEL -o OUT.xml [--scenario S ...]
     ldnsim fit CONFIG.toml [-o FIT.nc] [--no-figures] [--no-progress] [--threads N]
     ldnsim app [--port N] [--no-browser] [--window-experiment EXPERIMENT]
@@ -20,9 +21,13 @@ which were not. Result files are written atomically (``ldnsim.io.save_result``),
 interrupted run never leaves a half-written file, and a temporary file left by a killed run is
 removed by the next run writing the same file.
 
-Output paths are checked before anything runs: not the experiment or model file, not the same
-file as the figure, a regular file or a new one (never a device such as /dev/null), a name the
-file system accepts.
+Output paths are checked before anything runs (``ldnsim._files.output_path``, shared with
+``ldnsim fit`` and ``ldnsim sensitivity``): the extension of its kind (results ``.nc`` or
+``.zarr``, tables ``.csv``, figures ``.png``/``.pdf``/``.svg``/..., SBML ``.xml``), checked
+before the experiment is even read; not the experiment or model file, not the same file as the
+figure, a regular file or a new one (never a device such as /dev/null), a name the file system
+accepts. A mistyped command gets a suggestion; every command's ``--help`` ends with examples
+(:data:`EXAMPLES`).
 """
 from __future__ import annotations
 

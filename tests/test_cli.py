@@ -404,3 +404,23 @@ def test_validate_lists_the_variables_the_result_stores(tmp_path, capsys):
     out = capsys.readouterr().out
     assert ("variables:  none (metrics only); solved for the metrics only, not stored: "
             "C_plasma\n" in out)
+
+
+def test_the_readme_command_list_matches_the_parser():
+    """Every command of the README's "Command line" block parses, and every command is there."""
+    import re
+
+    text = (ROOT / "README.md").read_text()
+    block = text.split("## Command line", 1)[1].split("```bash", 1)[1].split("```", 1)[0]
+    parser = cli._parser()
+    seen = set()
+    for line in block.splitlines():
+        line = line.split("#", 1)[0].strip()
+        if not line.startswith("ldnsim "):
+            continue
+        while re.search(r"\[[^\[\]]*\]", line):  # optional parts, innermost first
+            line = re.sub(r"\s*\[[^\[\]]*\]", "", line)
+        args = parser.parse_args(line.split()[1:])
+        seen.add(args.command)
+    commands = parser._subparsers._group_actions[0].choices
+    assert seen == set(commands)
