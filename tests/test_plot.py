@@ -6,6 +6,7 @@ import sys
 import matplotlib as mpl
 import numpy as np
 import pytest
+import xarray as xr
 
 mpl.use("Agg")
 import matplotlib.pyplot as plt
@@ -268,6 +269,12 @@ def test_a_population_is_drawn_as_median_and_band_not_spaghetti():
         np.testing.assert_allclose(ax.get_lines()[1].get_ydata(), median)
     legend = _legend_is_outside(fig)
     assert _texts(legend.get_texts())[-1] == "5-95% of 30 subjects (line: median)"
+    # parameter-uncertainty samples are pooled with the subjects, not made into panels
+    pooled = xr.concat([ds, ds * 1.1], dim="sample")
+    fig = plot_result(pooled, var="C_plasma")
+    assert len(fig.axes) == 2 and all(len(ax.get_lines()) == 3 for ax in fig.axes)
+    legend = _legend_is_outside(fig)
+    assert _texts(legend.get_texts())[-1] == "5-95% of 30 subjects x 2 samples (line: median)"
     fig = plot_result(ds, metric="Cmax")
     assert all(len(ax.collections) == 1 for ax in fig.axes)
 

@@ -33,7 +33,7 @@ MAX_PANELS = 36
 MAX_LEGEND = 8
 #: Panels per row of the grid.
 COLUMNS = 3
-SUBJECT = "subject"
+SUBJECT, SAMPLE = "subject", "sample"
 
 
 def plain_log_ticks(axis, values=None):
@@ -134,10 +134,10 @@ def _colours(n, values):
     return [cmap(norm(x)) for x in v], (cmap, norm)
 
 
-def _draw_lines(ax, x, line, colour, label, subject_dim, xdim):
-    """One line (or median + 5-95% band over subjects); returns the line."""
-    if subject_dim in line.dims:
-        q = _quantiles(line, subject_dim).transpose("quantile", xdim).values
+def _draw_lines(ax, x, line, colour, label, bands, xdim):
+    """One line (or median + 5-95% band over the ``bands`` dims); returns the line."""
+    if bands:
+        q = _quantiles(line, list(bands)).transpose("quantile", xdim).values
         (handle,) = ax.plot(x, q[1], color=colour, label=label, lw=1.4)
         ax.fill_between(x, q[0], q[2], color=colour, alpha=0.2, lw=0)
         return handle
@@ -146,7 +146,7 @@ def _draw_lines(ax, x, line, colour, label, subject_dim, xdim):
     return handle
 
 
-def _finish(fig, axes, da, hue, hue_values, colours, scale, xdim, title, subject_dim, n_subj):
+def _finish(fig, axes, da, hue, hue_values, colours, scale, xdim, title, band_label):
     """Labels on the outer panels, one legend (or colour bar) outside the axes."""
     ncols = axes[0].get_subplotspec().get_gridspec().ncols
     for i, ax in enumerate(axes):
@@ -173,11 +173,11 @@ def _finish(fig, axes, da, hue, hue_values, colours, scale, xdim, title, subject
         if isinstance(norm, mpl.colors.LogNorm):
             plain_log_ticks(bar.ax.yaxis, hue_values)
         handles, labels = [], []
-    if subject_dim is not None:
+    if band_label is not None:
         from matplotlib.patches import Patch
 
         handles.append(Patch(color="0.6", alpha=0.4))
-        labels.append(f"5-95% of {n_subj} subjects (line: median)")
+        labels.append(band_label)
     if handles:
         fig.legend(handles, labels, loc="outside right center", fontsize="small",
                    title=_label(da[hue], hue) if hue is not None and len(handles) > 1
@@ -185,7 +185,7 @@ def _finish(fig, axes, da, hue, hue_values, colours, scale, xdim, title, subject
     return fig
 
 
-def _time_course(ds, var, subject_dim):
+def _time_course(ds, var, bands):
     names = [v for v in ds.data_vars if "time" in ds[v].dims]
     if var is None:
         if not names:
@@ -196,11 +196,11 @@ def _time_course(ds, var, subject_dim):
                         f"{', '.join(map(str, names))}")
     da = ds[var]
     hue = "dose" if "dose" in da.dims else None
-    facets = [d for d in da.dims if d not in ("time", hue, subject_dim)]
+    facets = [d for d in da.dims if d not in ("time", hue, *bands)]
     return da, "time", hue, facets
 
 
-def _metric(ds, metric, subject_dim):
+def _metric(ds, metric, bands):
     from ldnsim.experiment import metrics_of
 
     table = metrics_of(ds)
@@ -214,18 +214,19 @@ def _metric(ds, metric, subject_dim):
                         f"{', '.join(names) or 'none'}")
     da = table[metric]
     da.name = metric
-    numeric = [d for d in da.dims if d != subject_dim and np.issubdtype(da[d].dtype, np.number)
+    numeric = [d for d in da.dims if d not in bands and np.issubdtype(da[d].dtype, np.number)
                and da.sizes[d] > 1]
     if not numeric:
         raise PlotError(f"metric {metric!r} has no numeric sweep dim to plot against (dims: "
                         f"{', '.join(map(str, da.dims)) or 'none'}); see 'ldnsim summarize'")
     xdim = max(numeric, key=lambda d: (da.sizes[d], d == "dose"))
     hue = "dose" if "dose" in da.dims and xdim != "dose" else None
-    facets = [d for d in da.dims if d not in (xdim, hue, subject_dim)]
+    facets = [d for d in da.dims if d not in (xdim, hue, *bands)]
     return da.sortby(xdim), xdim, hue, facets
 
 
-def plot_result(ds, *, var=None, metric=None, title=None, subject_dim=SUBJECT, log=None):
+def plot_result(ds, *, var=None, metric=None, title=None, subject_dim=SUBJECT,
+                sample_dim=SAMPLE, log=None):
     """Draw every slice of a result: panels for the other dims, lines for doses, bands for
     subjects.
 
@@ -240,8 +241,9 @@ def plot_result(ds, *, var=None, metric=None, title=None, subject_dim=SUBJECT, l
         This metric (name without ``metric_``) against the swept values instead.
     title : str, optional
         Figure title (default: the experiment's description or name).
-    subject_dim : str
-        Dim of virtual subjects, drawn as median and 5-95% band.
+    subject_dim, sample_dim : str
+        Dims of virtual subjects and of parameter-uncertainty samples, drawn as the median and
+        the 5-95% band over them (pooled when both are there).
     log : bool, optional
         Logarithmic x axis for a metric (default: when the x values are positive and span more
         than a factor of 10).
@@ -258,10 +260,12 @@ def plot_result(ds, *, var=None, metric=None, title=None, subject_dim=SUBJECT, l
     """
     if var is not None and metric is not None:
         raise PlotError("plot a variable (var) or a metric, not both")
+    bands = tuple(d for d in (subject_dim, sample_dim) if d in ds.dims)
     if metric is None:
-        da, xdim, hue, facet_dims = _time_course(ds, var, subject_dim)
+        da, xdim, hue, facet_dims = _time_course(ds, var, bands)
     else:
-        da, xdim, hue, facet_dims = _metric(ds, metric, subject_dim)
+        da, xdim, hue, facet_dims = _metric(ds, metric, bands)
+    bands = tuple(d for d in bands if d in da.dims)
     panels = _facets(da, facet_dims)
     hue_values = da[hue].values if hue is not None else [None]
     colours, colorbar = _colours(len(hue_values), hue_values)
@@ -271,7 +275,7 @@ def plot_result(ds, *, var=None, metric=None, title=None, subject_dim=SUBJECT, l
         for colour, value in zip(colours, hue_values):
             line = sub if value is None else sub.sel({hue: value})
             label = None if value is None else _value(da[hue], value)
-            _draw_lines(ax, x, line, colour, label, subject_dim, xdim)
+            _draw_lines(ax, x, line, colour, label, bands, xdim)
         if key:
             ax.set_title(_facet_title(da, key), fontsize="small")
     xv = np.asarray(x, dtype=float) if xdim != "time" else None
@@ -280,7 +284,9 @@ def plot_result(ds, *, var=None, metric=None, title=None, subject_dim=SUBJECT, l
     scale = {"x": "log" if log else "linear", "colorbar": colorbar}
     if title is None:
         title = ds.attrs.get("experiment_description") or ds.attrs.get("experiment_name")
-    n_subj = da.sizes.get(subject_dim, 0)
+    band_label = None
+    if bands:
+        what = " x ".join(f"{da.sizes[d]} {d}s" for d in bands)
+        band_label = f"5-95% of {what} (line: median)"
     return _finish(fig, axes, da, hue, hue_values, colours, scale, xdim,
-                   str(title) if title else None,
-                   subject_dim if subject_dim in da.dims else None, n_subj)
+                   str(title) if title else None, band_label)
