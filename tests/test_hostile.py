@@ -572,7 +572,13 @@ def test_export_sbml_skips_the_check_for_large_models_and_can_skip_it(tmp_path, 
                      "--no-check"]) == 0
     assert cli.main(["export-sbml", str(ROOT / "models" / "one_compartment_oral.toml"),
                      "-o", str(ROOT / "models" / "one_compartment_oral.toml")]) == 2
+    assert "SBML is written as .xml" in capsys.readouterr().err  # the extension, checked first
+    model_file = tmp_path / "model.toml"
+    model_file.write_text((ROOT / "models" / "one_compartment_oral.toml").read_text())
+    (tmp_path / "model.xml").symlink_to(model_file)  # an SBML name that is the model file
+    assert cli.main(["export-sbml", str(model_file), "-o", str(tmp_path / "model.xml")]) == 2
     assert "it is the model file" in capsys.readouterr().err
+    assert model_file.read_text() == (ROOT / "models" / "one_compartment_oral.toml").read_text()
 
 
 # ----------------------------------------------------------------------------- signals
