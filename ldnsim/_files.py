@@ -20,8 +20,11 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+from .errors import LdnsimError
+
 __all__ = ["atomic_path", "atomic_write_text", "temp_name", "stale_temp_files",
-           "remove_stale_temp_files", "name_max", "is_disk_full"]
+           "remove_stale_temp_files", "name_max", "is_disk_full", "output_path", "check_extension",
+           "OutputPathError", "OUTPUT_KINDS"]
 
 _RANDOM = 8  # hex digits
 _TEMP = re.compile(r"\A\.(?P<prefix>.*)\.(?P<host>[0-9a-f]{4})-(?P<pid>\d+)-[0-9a-f]{8}\.tmp\Z")
@@ -172,3 +175,111 @@ def shipped_dirs(kind: str) -> list[Path]:
     if (root / "pyproject.toml").is_file() and (root / kind).is_dir():
         dirs.append(root / kind)
     return dirs
+
+
+class OutputPathError(LdnsimError):
+    """An output path that cannot or must not be written (checked before any work)."""
+
+
+#: What each kind of output may be called: ``kind -> (suffixes, what they are)``. The first
+#: suffix is the one a default name gets.
+OUTPUT_KINDS = {
+    "result": ((".nc", ".zarr"), "a result is NetCDF (.nc) or a Zarr store (.zarr)"),
+    "netcdf": ((".nc",), "it is written as NetCDF (.nc)"),
+    "table": ((".csv",), "a table is written as CSV (.csv)"),
+    "figure": ((".png", ".pdf", ".svg", ".jpg", ".jpeg", ".eps", ".ps", ".tif", ".tiff",
+                ".webp"), "the figure format is told by its extension"),
+    "sbml": ((".xml", ".sbml"), "SBML is written as .xml (or .sbml)"),
+}
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        if a.exists() and b.exists():
+            return os.path.samefile(a, b)
+    except OSError:
+        pass
+    return a.resolve() == b.resolve()
+
+
+def check_extension(path: os.PathLike | str, what: str, kind: str, *,
+                    error: type[LdnsimError] = OutputPathError) -> None:
+    """Raise ``error`` unless ``path`` ends in one of :data:`OUTPUT_KINDS` ``[kind]``."""
+    suffixes, rule = OUTPUT_KINDS[kind]
+    suffix = Path(path).suffix
+    if suffix.lower() not in suffixes:
+        got = f"'{suffix}'" if suffix else "no extension"
+        hint = ("; for a table of the metrics: ldnsim summarize RESULT --csv TABLE.csv"
+                if kind == "result" and suffix.lower() == ".csv" else "")
+        raise error(f"cannot write the {what} {path}: {rule}; use {', '.join(suffixes)} "
+                    f"(got {got}){hint}")
+
+
+def output_path(path: os.PathLike | str, what: str, kind: str | None = None, *,
+                protect=(), error: type[LdnsimError] = OutputPathError) -> Path:
+    """Check, before a long run rather than after it, that ``path`` may be written.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file (or, for a ``.zarr`` result, the store directory) to write.
+    what : str
+        What it is, for the message ("result", "figure", "SBML file").
+    kind : {"result", "netcdf", "table", "figure", "sbml"}, optional
+        Its extension must be one of :data:`OUTPUT_KINDS` ``[kind]`` (checked first, so that
+        ``-o result.csv`` fails at once instead of writing NetCDF under that name).
+    protect : iterable of (path or None, str)
+        Paths the output must not be (the experiment file, the model file, another output of
+        the same command), with their description.
+    error : type
+        The LdnsimError subclass raised.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``, its directory created (as ``mkdir -p``) and stale temporary files of a killed
+        run removed.
+
+    Raises
+    ------
+    OutputPathError (or ``error``)
+        A wrong extension, a directory or device, a name too long for the file system, one of
+        ``protect``, or a directory that cannot be created or written.
+    """
+    path = Path(path)
+    if not path.name:
+        raise error(f"cannot write the {what} {path}: it names a directory, not a file")
+    store = kind == "result" and path.suffix.lower() == ".zarr"
+    if kind is not None:
+        check_extension(path, what, kind, error=error)
+    limit = name_max(path.parent if path.parent.is_dir() else Path("."))
+    if len(os.fsencode(path.name)) > limit:  # checked first: stat() itself fails on it
+        raise error(f"cannot write the {what} {path}: its name is {len(os.fsencode(path.name))}"
+                    f" bytes long, more than the {limit} the file system allows")
+    if path.is_symlink():
+        path = path.resolve()  # write through the link, as a plain open() would
+    if store:
+        if path.exists() and not path.is_dir():
+            raise error(f"cannot write the {what} {path}: it exists and is not a directory "
+                        "(a Zarr store is one)")
+    elif path.is_dir():
+        raise error(f"cannot write the {what} {path}: it is a directory")
+    elif path.exists() and not path.is_file():
+        raise error(f"cannot write the {what} {path}: it exists and is not a regular file "
+                    "(a device, pipe or socket would be replaced by a file); choose a file")
+    for other, description in protect:
+        if other is not None and _same_file(path, Path(other)):
+            raise error(f"cannot write the {what} to {path}: it is the {description}; writing "
+                        "there would replace it")
+    if not path.parent.is_dir():
+        # A fresh checkout has no results/ folder yet: make it, as `mkdir -p` would.
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise error(f"cannot write the {what} {path}: cannot create directory "
+                        f"{path.parent} ({exc.strerror or exc})") from None
+    if not os.access(path.parent, os.W_OK):
+        raise error(f"cannot write the {what} {path}: directory {path.parent} is not writable")
+    if not store:
+        remove_stale_temp_files(path)  # left by a run that was killed while writing it
+    return path

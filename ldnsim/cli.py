@@ -7,7 +7,8 @@
     ldnsim sensitivity EXPERIMENT [-o INDICES.nc] [--plot OUT.png] [--store RUN.zarr] ...
     ldnsim validate EXPERIMENT
     ldnsim models
-    ldnsim plot RESULT -o OUT.png [--var NAME]
+    ldnsim summarize RESULT [--by DIM,DIM] [--metric NAME,NAME] [--csv TABLE.csv]
+    ldnsim plot RESULT -o OUT.png [--var NAME | --metric NAME]
     ldnsim export-sbml MODEL -o OUT.xml [--scenario S ...]
     ldnsim fit CONFIG.toml [-o FIT.nc] [--no-figures] [--no-progress] [--threads N]
     ldnsim app [--port N] [--no-browser] [--window-experiment EXPERIMENT]
@@ -20,9 +21,13 @@ which were not. Result files are written atomically (``ldnsim.io.save_result``),
 interrupted run never leaves a half-written file, and a temporary file left by a killed run is
 removed by the next run writing the same file.
 
-Output paths are checked before anything runs: not the experiment or model file, not the same
-file as the figure, a regular file or a new one (never a device such as /dev/null), a name the
-file system accepts.
+Output paths are checked before anything runs (``ldnsim._files.output_path``, shared with
+``ldnsim fit`` and ``ldnsim sensitivity``): the extension of its kind (results ``.nc`` or
+``.zarr``, tables ``.csv``, figures ``.png``/``.pdf``/``.svg``/..., SBML ``.xml``), checked
+before the experiment is even read; not the experiment or model file, not the same file as the
+figure, a regular file or a new one (never a device such as /dev/null), a name the file system
+accepts. A mistyped command gets a suggestion; every command's ``--help`` ends with examples
+(:data:`EXAMPLES`).
 """
 from __future__ import annotations
 
@@ -36,9 +41,10 @@ import threading
 import warnings
 from pathlib import Path
 
-from ._files import atomic_path, name_max, remove_stale_temp_files
+from ._files import atomic_path, check_extension, output_path
 from ._limits import slow_notices
 from ._text import one_line as _one_line
+from ._text import suggest as _suggest
 from ._version import __version__
 from .cluster import add_scale_options, run_scaled, wants_scale
 from .errors import LdnsimError
@@ -95,21 +101,65 @@ _OUTPUTS = _Outputs()
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse that reports usage errors as one line (raised, so main() decides the exit)."""
+    """argparse that reports usage errors as one line (raised, so main() decides the exit),
+    with a suggestion for a mistyped command or option."""
 
     def error(self, message):
+        m = re.match(r"argument (\S+): invalid choice: '([^']*)' \(choose from (.*)\)\Z", message)
+        if m:
+            choices = re.findall(r"'([^']*)'", m[3])
+            message = (f"argument {m[1]}: invalid choice: {m[2]!r}{_suggest(m[2], choices)}; "
+                       f"choose from {', '.join(choices)}")
         raise _UsageError(f"{message} (see '{self.prog} --help')")
 
 
+#: Examples shown at the end of each subcommand's --help (tested to parse).
+EXAMPLES = {
+    "run": ["ldnsim run pk_single_dose",
+            "ldnsim run experiments/pk_single_dose.toml -o results/pk.nc --plot results/pk.png",
+            "ldnsim run experiments/tlr4_potency.toml -o results/tlr4.zarr --local-cluster 2",
+            "ldnsim run immunomodulatory_window --threads 2 --chunk-size 64 --no-progress"],
+    "validate": ["ldnsim validate experiments/pk_single_dose.toml",
+                 "ldnsim validate immunomodulatory_window"],
+    "models": ["ldnsim models"],
+    "summarize": ["ldnsim summarize results/pk.nc",
+                  "ldnsim summarize results/pk.nc --by dose --metric Cmax,AUCinf",
+                  "ldnsim summarize results/window.nc --by dose,scenario --csv results/window.csv",
+                  "ldnsim summarize results/tlr4.zarr --by tlr4_potency_multiplier"],
+    "plot": ["ldnsim plot results/pk.nc -o results/pk.png",
+             "ldnsim plot results/pk.nc -o results/pk_cmax.pdf --metric Cmax",
+             "ldnsim plot results/tlr4.nc -o results/tlr4.svg --var C_dextro"],
+    "export-sbml": ["ldnsim export-sbml one_compartment_oral -o one_compartment_oral.xml",
+                    "ldnsim export-sbml ldn --scenario racemic -o ldn_racemic.xml"],
+    "fit": ["ldnsim fit tests/data/fit_oral.toml -o results/oral.nc",
+            "ldnsim fit my_fit.toml --no-figures --threads 2"],
+    "app": ["ldnsim app", "ldnsim app --port 0 --no-browser"],
+    "sensitivity": ["ldnsim sensitivity experiments/window_sensitivity.toml "
+                    "-o results/window_indices.nc --plot results/window_indices.png",
+                    "ldnsim sensitivity experiments/window_sensitivity.toml --store run.zarr "
+                    "--local-cluster 2"],
+}
+
+
+def _epilog(name):
+    return "examples:\n" + "\n".join(f"  {line}" for line in EXAMPLES[name])
+
+
 def _parser():
-    p = _Parser(prog="ldnsim", description="Pharmacology of low-dose naltrexone as ODE models.")
+    p = _Parser(prog="ldnsim", description="Pharmacology of low-dose naltrexone as ODE models.",
+                epilog="'ldnsim COMMAND --help' shows a command's options and examples.")
     p.add_argument("--version", action="version", version=f"ldnsim {__version__}")
     p.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    raw = argparse.RawDescriptionHelpFormatter
 
-    r = sub.add_parser("run", help="run an experiment, write the result (and a figure)")
+    def command(name, **kwargs):
+        return sub.add_parser(name, epilog=_epilog(name), formatter_class=raw, **kwargs)
+
+    r = command("run", help="run an experiment, write the result (and a figure)")
     r.add_argument("experiment", help="experiment file (.toml) or shipped experiment name")
-    r.add_argument("-o", "--output", help="result file (.nc; default: <experiment name>.nc)")
+    r.add_argument("-o", "--output", help="result file (.nc, or a .zarr store; default: "
+                                          "<experiment name>.nc)")
     r.add_argument("--plot", metavar="FIGURE", help="also write a figure (.png, .pdf, .svg)")
     r.add_argument("--threads", type=int, help="numba threads (default: all cores)")
     r.add_argument("--chunk-size", type=int, help="rows per chunk (does not change results)")
@@ -117,20 +167,30 @@ def _parser():
     add_scale_options(r)  # --scheduler, --scheduler-file, --local-cluster, --overwrite (.zarr)
     r.set_defaults(func=_cmd_run)
 
-    v = sub.add_parser("validate", help="check an experiment and summarise it")
-    v.add_argument("experiment")
+    v = command("validate", help="check an experiment and summarise it (nothing is solved)")
+    v.add_argument("experiment", help="experiment file (.toml) or shipped experiment name")
     v.set_defaults(func=_cmd_validate)
 
-    m = sub.add_parser("models", help="list shipped models and their scenarios")
+    m = command("models", help="list shipped models and their scenarios")
     m.set_defaults(func=_cmd_models)
 
-    pl = sub.add_parser("plot", help="draw a figure from a result file")
-    pl.add_argument("result", help="result file (.nc) written by 'ldnsim run'")
+    su = command("summarize", help="percentiles of a result's metrics, by dose, scenario, ...")
+    su.add_argument("result", help="result written by 'ldnsim run' (.nc file or .zarr store)")
+    su.add_argument("--by", metavar="DIMS", help="comma-separated dims to group by (default: "
+                    "every sweep dim; the subjects of a population are pooled)")
+    su.add_argument("--metric", metavar="NAMES", help="comma-separated metrics (default: all)")
+    su.add_argument("--csv", metavar="TABLE", help="also write the table as CSV (.csv)")
+    su.set_defaults(func=_cmd_summarize)
+
+    pl = command("plot", help="draw a figure from a result file (every slice of a sweep)")
+    pl.add_argument("result", help="result written by 'ldnsim run' (.nc file or .zarr store)")
     pl.add_argument("-o", "--output", required=True, help="figure file (.png, .pdf, .svg)")
-    pl.add_argument("--var", help="variable for a profile plot (default: the first one)")
+    g = pl.add_mutually_exclusive_group()
+    g.add_argument("--var", help="time course of this variable (default: the first one)")
+    g.add_argument("--metric", help="this metric against dose, one panel per other sweep dim")
     pl.set_defaults(func=_cmd_plot)
 
-    s = sub.add_parser("export-sbml", help="write a model as SBML")
+    s = command("export-sbml", help="write a model as SBML")
     s.add_argument("model", help="shipped model name or model file")
     s.add_argument("-o", "--output", required=True, help="SBML file to write (.xml)")
     s.add_argument("--scenario", action="append", default=[],
@@ -139,14 +199,16 @@ def _parser():
                    help="skip libSBML's consistency check (large models skip it anyway)")
     s.set_defaults(func=_cmd_export_sbml)
     from .estimation.cli import add_arguments as _fit_arguments
-    f = sub.add_parser("fit", help="fit model parameters to observed data (a fit config)")
+    f = command("fit", help="fit model parameters to observed data (a fit config)")
     _fit_arguments(f)
     f.set_defaults(func=_cmd_fit)
     from .app import add_parser as add_app_parser
     a = add_app_parser(sub)  # ldnsim app: its options and command live in ldnsim.app
     from .sensitivity.command import add_parser as add_sensitivity_parser
     sa = add_sensitivity_parser(sub)  # ldnsim sensitivity: lives in ldnsim.sensitivity.command
-    for sp in (r, v, m, pl, s, f, a, sa):
+    for name, sp in (("app", a), ("sensitivity", sa)):
+        sp.epilog, sp.formatter_class = _epilog(name), raw
+    for sp in (r, v, m, su, pl, s, f, a, sa):
         sp.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                         help="show tracebacks on errors")
     return p
@@ -163,42 +225,11 @@ def _same_file(a, b) -> bool:
     return a.resolve() == b.resolve()
 
 
-def _writable(path, what, *, protect=()):
-    """Fail before a long run, not after it, when ``path`` cannot or must not be written.
-
-    ``protect`` holds ``(path, description)`` pairs the output must not be: the experiment
-    file, the model file, the other outputs of the same command.
-    """
-    path = Path(path)
-    if not path.name:
-        raise CliError(f"cannot write the {what} {path}: it names a directory, not a file")
-    limit = name_max(path.parent if path.parent.is_dir() else Path("."))
-    if len(os.fsencode(path.name)) > limit:  # checked first: stat() itself fails on it
-        raise CliError(f"cannot write the {what} {path}: its name is "
-                       f"{len(os.fsencode(path.name))} bytes long, more than the {limit} the "
-                       "file system allows")
-    if path.is_symlink():
-        path = path.resolve()  # write through the link, as a plain open() would
-    if path.is_dir():
-        raise CliError(f"cannot write the {what} {path}: it is a directory")
-    if path.exists() and not path.is_file():
-        raise CliError(f"cannot write the {what} {path}: it exists and is not a regular file "
-                       "(a device, pipe or socket would be replaced by a file); choose a file")
-    for other, description in protect:
-        if other is not None and _same_file(path, other):
-            raise CliError(f"cannot write the {what} to {path}: it is the {description}; "
-                           "writing there would replace it")
-    if not path.parent.is_dir():
-        # A fresh checkout has no results/ folder yet: make it, as `mkdir -p` would.
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise CliError(f"cannot write the {what} {path}: cannot create directory "
-                           f"{path.parent} ({exc.strerror or exc})") from None
-    if not os.access(path.parent, os.W_OK):
-        raise CliError(f"cannot write the {what} {path}: directory {path.parent} is not writable")
-    remove_stale_temp_files(path)  # left by a run that was killed while writing it
-    return path
+def _writable(path, what, *, protect=(), kind=None):
+    """Fail before a long run, not after it, when ``path`` cannot or must not be written
+    (:func:`ldnsim._files.output_path`: extension of ``kind``, directories, devices, name
+    length, ``protect``: ``(path, description)`` pairs the output must not be)."""
+    return output_path(path, what, kind, protect=protect, error=CliError)
 
 
 @contextlib.contextmanager
@@ -211,20 +242,23 @@ def _compile_notices():
         yield
 
 
-_FIGURE_FORMATS = ("png", "pdf", "svg", "jpg", "jpeg", "eps", "ps", "tif", "tiff", "webp")
-
-
 def _figure_path(path, protect=()):
-    path = _writable(path, "figure", protect=protect)
-    fmt = path.suffix.lstrip(".").lower()
-    if fmt not in _FIGURE_FORMATS:
-        raise CliError(f"cannot tell the figure format of {path}; use one of "
-                       f"{', '.join('.' + f for f in _FIGURE_FORMATS)}")
-    return path
+    return _writable(path, "figure", protect=protect, kind="figure")
 
 
-def _figure(ds, var=None):
-    """The window figure for a dose sweep with window metrics, else concentration profiles."""
+def _check_extensions(*outputs):
+    """Check only the extensions of ``(path or None, what, kind)`` outputs: before any work
+    (loading an experiment compiles its model), so ``-o result.csv`` fails at once."""
+    for path, what, kind in outputs:
+        if path is not None:
+            check_extension(path, what, kind, error=CliError)
+
+
+def _figure(ds, var=None, metric=None):
+    """The window figure for a dose sweep with window metrics; else every slice of the
+    result (``ldnsim.plot.plot_result``): time courses of ``var`` (default: the first
+    variable), or ``metric`` against the swept values (default when nothing is stored over
+    time)."""
     import matplotlib
     matplotlib.use("Agg")
     from . import plot as lp
@@ -237,7 +271,8 @@ def _figure(ds, var=None):
     options = (provenance(ds).get("metric_options") or {}).get("window_summary", {})
     immune = summary.outputs(summary.bind(options))[0]  # <immune_var>_end
     window = (immune, "blockade_hours", "in_window")
-    if var is None and "dose" in ds.dims and all(k in metrics for k in window):
+    if (var is None and metric is None and "dose" in ds.dims
+            and all(k in metrics for k in window)):
         # Only the window columns: other metrics may keep a subject dim the window has not.
         dims = set(metrics["in_window"].dims)
         axes = lp.plot_window(metrics[[v for v in metrics.data_vars
@@ -247,37 +282,21 @@ def _figure(ds, var=None):
         if title:
             axes[0].set_title(str(title), fontsize="medium")
         return fig
-    names = [v for v in ds.data_vars if "time" in ds[v].dims]
-    if var is None:
-        if not names:
-            raise CliError("the result has no time-dependent variable to plot")
-        var = names[0]
-    elif var not in names:
-        raise CliError(f"no time-dependent variable {var!r} in the result; choose from "
-                       f"{', '.join(map(str, names))}")
-    da = ds[var]
-    note = []
-    if "subject" in da.dims:
-        da = da.median("subject", keep_attrs=True)
-        note.append("median of subjects")
-    others = [d for d in da.dims if d != "time"]
-    hue = "dose" if "dose" in others else (others[0] if others else None)
-    fixed = {d: 0 for d in others if d != hue}
-    for d in fixed:
-        note.append(f"{d}={da[d].values[0]}")
-    da = da.isel(fixed)
-    ax = lp.plot_profiles(da, var, hue=hue)
-    title = str(ds.attrs.get("experiment_name", ""))
-    ax.set_title(title + (f" ({', '.join(note)})" if note else ""), fontsize="medium")
-    return ax.figure
+    if (var is None and metric is None and metrics.data_vars
+            and not any("time" in ds[v].dims for v in ds.data_vars)):
+        metric = str(next(iter(metrics.data_vars)))  # a metrics-only run
+    try:
+        return lp.plot_result(ds, var=var, metric=metric)
+    except lp.PlotError as exc:
+        raise CliError(str(exc)) from None
 
 
-def _save_figure(ds, path, var=None):
+def _save_figure(ds, path, var=None, metric=None):
     """Draw and write the figure atomically (temp file in the same directory, then rename)."""
     import matplotlib.pyplot as plt
 
     path = _figure_path(path)
-    fig = _figure(ds, var)
+    fig = _figure(ds, var, metric)
     try:
         with atomic_path(path) as tmp:
             fig.savefig(tmp, format=path.suffix.lstrip(".").lower(), dpi=150,
@@ -292,27 +311,25 @@ def _cmd_run(args):
     from .experiment import load_experiment, run_experiment
     from .io import save_result
 
-    with _compile_notices():
-        exp = load_experiment(args.experiment)
+    _check_extensions((args.output, "result", "result"), (args.plot, "figure", "figure"))
+    exp = load_experiment(args.experiment)
     default = re.sub(r"[^A-Za-z0-9_.\-]+", "_", exp.name).strip(".") or "result"
     inputs = [(exp.path, "experiment file"), (exp.model.path if exp.model else None,
                                               "model file")]
     if wants_scale(args):  # dask and/or a Zarr store: ldnsim.cluster
+        out = _writable(args.output or f"{default}.nc", "result", protect=inputs, kind="result")
         if args.plot:
-            _figure_path(args.plot, protect=inputs)
-        with _compile_notices():
-            run_scaled(args, exp, f"{default}.nc", save_result, _save_figure)
+            _figure_path(args.plot, protect=[*inputs, (out, "result (-o)")])
+        run_scaled(args, exp, f"{default}.nc", save_result, _save_figure)
         return EXIT_OK
-    out = _writable(args.output or f"{default}.nc", "result", protect=inputs)
+    out = _writable(args.output or f"{default}.nc", "result", protect=inputs, kind="result")
     figure = (_figure_path(args.plot, protect=[*inputs, (out, "result file (-o)")])
               if args.plot else None)
     _OUTPUTS.plan(out)
     if figure is not None:
         _OUTPUTS.plan(figure)
-    with _compile_notices():
-        ds = run_experiment(exp, threads=args.threads,
-                            progress=False if args.no_progress else None,
-                            chunk_size=args.chunk_size)
+    ds = run_experiment(exp, threads=args.threads, progress=False if args.no_progress else None,
+                        chunk_size=args.chunk_size)
     save_result(ds, out)
     n_failed = int(ds.attrs.get("n_failed", 0))
     rows = int(ds.attrs.get("n_rows", 0))
@@ -327,8 +344,7 @@ def _cmd_run(args):
 def _cmd_validate(args):
     from .experiment import load_experiment
 
-    with _compile_notices():
-        exp = load_experiment(args.experiment)
+    exp = load_experiment(args.experiment)
     print(exp.summary())
     print("ok")
     return EXIT_OK
@@ -351,19 +367,173 @@ def _cmd_models(args):
 
 
 def _cmd_plot(args):
+    figure = _OUTPUTS.plan(_figure_path(args.output, protect=[(args.result, "result file")]))
+    ds = _open_any_result(args.result)
+    _save_figure(ds, figure, var=args.var, metric=args.metric)
+    _OUTPUTS.wrote(figure)
+    return EXIT_OK
+
+
+def _open_any_result(path):
+    """A result from a NetCDF file (``ldnsim.io.open_result``) or a Zarr store (lazy)."""
     from .io import open_result
 
-    figure = _OUTPUTS.plan(_figure_path(args.output, protect=[(args.result, "result file")]))
-    ds = open_result(args.result)
-    _save_figure(ds, figure, var=args.var)
-    _OUTPUTS.wrote(figure)
+    path = Path(path)
+    if path.suffix.lower() == ".zarr" or path.is_dir():
+        from .store import is_store
+
+        if not path.exists():
+            raise CliError(f"no result store at {path}")
+        if not is_store(path):
+            raise CliError(f"{path} is not a result store written by ldnsim run -o RESULT.zarr")
+        import xarray as xr
+
+        return xr.open_zarr(path, decode_times=False, decode_timedelta=False)
+    return open_result(path)
+
+
+def _near(word, options):
+    """:func:`ldnsim._text.suggest`, case-insensitive first (``cmax`` -> ``Cmax``)."""
+    same = [o for o in options if str(o).lower() == str(word).lower()]
+    return f" (did you mean {same[0]!r}?)" if same else _suggest(word, options)
+
+
+_STATS = ("n", "n_failed", "mean", "p5", "p50", "p95")
+
+
+def summarize(ds, by=None, metrics=None):
+    """Percentiles of a result's metrics (``metric_*`` variables) per group of ``by`` dims.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        A result (``ldnsim run``) with metrics.
+    by : sequence of str, optional
+        Dims to group by (default: every dim of the metrics but ``subject``); the others are
+        pooled, e.g. the subjects of a population.
+    metrics : sequence of str, optional
+        Metrics to summarise (without the ``metric_`` prefix); default: all.
+
+    Returns
+    -------
+    list of dict
+        One row per metric and group: the ``by`` coordinates, ``metric``, ``units``, ``n``
+        (finite values), ``n_failed`` (rows whose solve failed), ``mean``, ``p5``, ``p50``,
+        ``p95`` (NaN when no value is finite).
+    """
+    import itertools
+    import warnings as _w
+
+    import numpy as np
+
+    from .experiment import metrics_of
+
+    table = metrics_of(ds)
+    if not table.data_vars:
+        raise CliError("the result has no metrics (metric_ variables); add a [metrics] section "
+                       "to the experiment")
+    names = [str(v) for v in table.data_vars]
+    if metrics:
+        for name in metrics:
+            if name not in names:
+                raise CliError(f"no metric {name!r} in the result{_near(name, names)}; "
+                               f"metrics: {', '.join(names)}")
+        names = list(metrics)
+    dims = list(dict.fromkeys(d for v in names for d in table[v].dims))
+    if by is None:
+        by = [d for d in dims if d != "subject"]
+    groupable = [str(d) for d in ds.dims if d != "time"]
+    for d in by:
+        if d not in groupable:
+            raise CliError(f"--by {d}: not a dim of the result's rows{_near(d, groupable)}; "
+                           f"dims: {', '.join(groupable)}")
+    status = ds["status"] if "status" in ds else None
+    rows = []
+    for name in names:
+        da = table[name]
+        if hasattr(da.data, "compute"):
+            da = da.compute()
+        groups = [ds[d].values for d in by]
+        for key in itertools.product(*groups):
+            sel = {d: k for d, k in zip(by, key) if d in da.dims}
+            values = np.asarray(da.sel(sel).values, dtype=float).ravel()
+            finite = values[np.isfinite(values)]
+            failed = 0
+            if status is not None:
+                st = status.sel({d: k for d, k in zip(by, key) if d in status.dims})
+                # the rows behind this metric: status over the metric's dims only
+                extra = [d for d in st.dims if d not in da.dims]
+                st = (st != 0).any(extra) if extra else (st != 0)
+                failed = int(np.asarray(st.values).sum())
+            row = {d: k.item() if hasattr(k, "item") else k for d, k in zip(by, key)}
+            row.update(metric=name, units=str(da.attrs.get("units", "")), n=int(finite.size),
+                       n_failed=failed)
+            with _w.catch_warnings():
+                _w.simplefilter("ignore", RuntimeWarning)
+                if finite.size:
+                    p5, p50, p95 = np.percentile(finite, [5, 50, 95])
+                    row.update(mean=float(finite.mean()), p5=float(p5), p50=float(p50),
+                               p95=float(p95))
+                else:
+                    row.update(mean=np.nan, p5=np.nan, p50=np.nan, p95=np.nan)
+            rows.append(row)
+    return rows
+
+
+def _format_cell(value):
+    if isinstance(value, float):
+        return "nan" if value != value else f"{value:.4g}"
+    return str(value)
+
+
+def _aligned(rows, columns):
+    """Rows as an aligned text table (numbers right-aligned, text left-aligned)."""
+    cells = [[_format_cell(r[c]) for c in columns] for r in rows]
+    numeric = [all(isinstance(r[c], (int, float)) and not isinstance(r[c], bool) for r in rows)
+               for c in columns]
+    widths = [max([len(c)] + [len(row[i]) for row in cells]) for i, c in enumerate(columns)]
+
+    def line(items):
+        return "  ".join(t.rjust(w) if num else t.ljust(w)
+                         for t, w, num in zip(items, widths, numeric)).rstrip()
+
+    return "\n".join([line(columns), *(line(row) for row in cells)])
+
+
+def _cmd_summarize(args):
+    import csv
+    import io
+
+    _check_extensions((args.csv, "table", "table"))
+    csv_path = (_OUTPUTS.plan(_writable(args.csv, "table", kind="table",
+                                        protect=[(args.result, "result file")]))
+                if args.csv else None)
+    ds = _open_any_result(args.result)
+    by = None
+    if args.by is not None:
+        by = [d.strip() for d in args.by.split(",") if d.strip()]
+    metrics = [m.strip() for m in args.metric.split(",") if m.strip()] if args.metric else None
+    rows = summarize(ds, by=by, metrics=metrics)
+    group = [c for c in rows[0] if c not in ("metric", "units", *_STATS)] if rows else []
+    columns = [*group, "metric", "units", *_STATS]
+    print(_aligned(rows, columns))
+    if csv_path is not None:
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({c: (repr(v) if isinstance(v, float) else v) for c, v in row.items()})
+        from ._files import atomic_write_text
+
+        atomic_write_text(csv_path, buffer.getvalue())
+        _OUTPUTS.wrote(csv_path)
     return EXIT_OK
 
 
 def _cmd_export_sbml(args):
     from .model import load_model
 
-    out = _OUTPUTS.plan(_writable(args.output, "SBML file"))
+    out = _OUTPUTS.plan(_writable(args.output, "SBML file", kind="sbml"))
     try:
         from .model.sbml import export_sbml
     except ModuleNotFoundError as exc:
@@ -444,7 +614,8 @@ def main(argv=None):
     _OUTPUTS = outputs = _Outputs()
     with _warnings_as_lines(), _sigterm_as_interrupt():
         try:
-            return args.func(args)
+            with _compile_notices():  # "compiling model 'x' (first run only) ..." on stderr
+                return args.func(args)
         except KeyboardInterrupt as exc:
             if debug:
                 raise

@@ -186,9 +186,14 @@ def test_a_failure_while_writing_leaves_no_file_and_keeps_the_old_one(tmp_path, 
 
 
 def test_results_do_not_depend_on_chunks_through_the_cli(pk_run, tmp_path):
+    """Another chunk size and thread count than the fixture's (which used one thread), as
+    many threads as numba allows here (NUMBA_NUM_THREADS may be 1)."""
+    import numba
+
     _, out = pk_run
+    threads = min(2, numba.config.NUMBA_NUM_THREADS)
     assert cli.main(["run", str(PK), "-o", str(tmp_path / "b.nc"), "--chunk-size", "5",
-                     "--threads", "2" if os.cpu_count() > 1 else "1", "--no-progress"]) == 0
+                     "--threads", str(threads), "--no-progress"]) == 0
     a, b = open_result(out / "pk.nc"), open_result(tmp_path / "b.nc")
     assert np.array_equal(a["C_plasma"].values, b["C_plasma"].values)
 
@@ -210,3 +215,212 @@ def test_a_closed_pipe_is_not_an_error():
     proc.stderr.close()
     assert proc.wait(timeout=120) == 0, err
     assert "error" not in err and "Traceback" not in err and "Exception" not in err
+
+
+# ------------------------------------------------------------ outputs, summaries, help text
+@pytest.mark.parametrize("argv, expected", [
+    (["run", str(PK), "-o", "r.csv"], "a result is NetCDF (.nc) or a Zarr store (.zarr)"),
+    (["run", str(PK), "-o", "r"], "(got no extension)"),
+    (["run", str(PK), "--plot", "f.nc"], "the figure format is told by its extension"),
+    (["run", str(PK), "-o", "r.zarr", "--local-cluster", "1", "--plot", "f.csv"],
+     "figure format"),
+    (["summarize", "r.nc", "--csv", "t.txt"], "a table is written as CSV (.csv)"),
+    (["plot", "r.nc", "-o", "f.csv"], "figure format"),
+    (["export-sbml", "ldn", "-o", "m.txt"], "SBML is written as .xml"),
+    (["fit", "cfg.toml", "-o", "fit.csv"], "it is written as NetCDF (.nc)"),
+    (["sensitivity", "nope.toml", "-o", "i.csv"], "it is written as NetCDF (.nc)"),
+])
+def test_outputs_with_a_wrong_extension_fail_before_any_work(argv, expected, tmp_path, capsys,
+                                                             monkeypatch):
+    """Checked before the experiment (or result, config) is even read: none of them exists."""
+    monkeypatch.chdir(tmp_path)
+    import ldnsim.experiment as experiment
+    monkeypatch.setattr(experiment, "load_experiment", lambda *a, **k: pytest.fail("loaded"))
+    assert cli.main(argv) == 2
+    line = _one_error_line(capsys)
+    assert expected in line and "cannot write the" in line
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_csv_result_points_to_summarize(capsys):
+    assert cli.main(["run", str(PK), "-o", "result.csv"]) == 2
+    assert "ldnsim summarize RESULT --csv" in _one_error_line(capsys)
+
+
+def test_mistyped_commands_get_a_suggestion(capsys):
+    assert cli.main(["rnu", str(PK)]) == 2
+    line = _one_error_line(capsys)
+    assert "invalid choice: 'rnu' (did you mean 'run'?)" in line
+    assert cli.main(["sumarize", "x.nc"]) == 2
+    assert "(did you mean 'summarize'?)" in _one_error_line(capsys)
+    assert cli.main(["xyzzy"]) == 2
+    assert "did you mean" not in _one_error_line(capsys)
+
+
+def test_every_subcommand_help_has_examples_that_parse(capsys):
+    parser = cli._parser()
+    commands = parser._subparsers._group_actions[0].choices
+    assert set(commands) == set(cli.EXAMPLES)
+    for name in commands:
+        assert cli.main([name, "--help"]) == 0
+        out = capsys.readouterr().out
+        assert "examples:" in out, name
+        for example in cli.EXAMPLES[name]:
+            assert f"  {example}" in out
+            argv = example.split()[1:]
+            assert argv[0] == name
+            args = parser.parse_args(argv)  # the examples are valid command lines
+            assert args.command == name
+
+
+def test_summarize_a_sweep(pk_run, tmp_path, capsys):
+    _, out = pk_run
+    table = tmp_path / "t.csv"
+    assert cli.main(["summarize", str(out / "pk.nc"), "--by", "dose", "--metric", "Cmax",
+                     "--csv", str(table)]) == 0
+    text = capsys.readouterr().out.splitlines()
+    assert text[0].split() == ["dose", "metric", "units", "n", "n_failed", "mean", "p5", "p50",
+                               "p95"]
+    assert len(text) == 1 + 6 + 1 and text[-1] == f"wrote {table}"
+    ds = open_result(out / "pk.nc")
+    import csv
+    with table.open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [float(r["dose"]) for r in rows] == [0.5, 1.5, 4.5, 10.0, 50.0, 100.0]
+    for r in rows:  # two scenarios pooled per dose
+        values = ds["metric_Cmax"].sel(dose=float(r["dose"])).values
+        assert r["metric"] == "Cmax" and r["units"] == "ng/mL"
+        assert int(r["n"]) == 2 and int(r["n_failed"]) == 0
+        assert float(r["mean"]) == pytest.approx(values.mean(), rel=1e-12)
+        assert float(r["p50"]) == pytest.approx(np.median(values), rel=1e-12)
+        assert float(r["p5"]) == pytest.approx(np.percentile(values, 5), rel=1e-12)
+        assert float(r["p95"]) == pytest.approx(np.percentile(values, 95), rel=1e-12)
+    # columns line up: every line of the table is as wide as the header's columns
+    assert cli.main(["summarize", str(out / "pk.nc")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 1 + 6 * 2 * 6  # default: by dose and scenario, every metric
+    assert lines[0].index("metric") == lines[1].index("Cmax")
+
+
+def test_summarize_errors_are_one_line(pk_run, capsys):
+    _, out = pk_run
+    assert cli.main(["summarize", str(out / "pk.nc"), "--by", "dos"]) == 2
+    assert "(did you mean 'dose'?)" in _one_error_line(capsys)
+    assert cli.main(["summarize", str(out / "pk.nc"), "--metric", "cmax"]) == 2
+    assert "(did you mean 'Cmax'?)" in _one_error_line(capsys)
+    assert cli.main(["summarize", str(out / "missing.zarr")]) == 2
+    assert "no result store" in _one_error_line(capsys)
+
+
+def test_summarize_pools_the_subjects_and_counts_failures():
+    import xarray as xr
+
+    rng = np.random.default_rng(0)
+    ds = xr.Dataset(
+        {"metric_Cmax": (("dose", "subject"), rng.lognormal(size=(2, 40)), {"units": "ng/mL"}),
+         "status": (("dose", "subject"), np.zeros((2, 40), np.int32))},
+        coords={"dose": [1.0, 4.5], "subject": np.arange(40)})
+    ds["status"][1, :3] = 2
+    ds["metric_Cmax"][1, :3] = np.nan
+    rows = cli.summarize(ds)
+    assert [r["dose"] for r in rows] == [1.0, 4.5]
+    assert rows[0]["n"] == 40 and rows[0]["n_failed"] == 0
+    assert rows[1]["n"] == 37 and rows[1]["n_failed"] == 3
+    good = ds["metric_Cmax"].values[1, 3:]
+    assert rows[1]["p95"] == pytest.approx(np.percentile(good, 95))
+    assert rows[1]["mean"] == pytest.approx(good.mean())
+
+
+def test_summarize_reads_a_zarr_store(pk_run, tmp_path, capsys):
+    _, out = pk_run
+    store = tmp_path / "pk.zarr"
+    assert cli.main(["run", str(PK), "-o", str(store), "--no-progress"]) == 0
+    capsys.readouterr()
+    assert cli.main(["summarize", str(store), "--metric", "AUC"]) == 0
+    from_store = capsys.readouterr().out
+    assert cli.main(["summarize", str(out / "pk.nc"), "--metric", "AUC"]) == 0
+    assert capsys.readouterr().out == from_store
+    assert len(from_store.splitlines()) == 1 + 12
+
+
+def test_plot_draws_every_slice_and_a_metric(pk_run, tmp_path, capsys, monkeypatch):
+    import matplotlib.pyplot as plt
+
+    _, out = pk_run
+    figures = []
+    real = cli._figure
+    monkeypatch.setattr(cli, "_figure", lambda *a: figures.append(real(*a)) or figures[-1])
+    assert cli.main(["plot", str(out / "pk.nc"), "-o", str(tmp_path / "f.png")]) == 0
+    assert [ax.get_title() for ax in figures[-1].axes] == ["base", "slow_absorption"]
+    assert cli.main(["plot", str(out / "pk.nc"), "-o", str(tmp_path / "m.png"),
+                     "--metric", "AUCinf"]) == 0
+    ax = figures[-1].axes[0]
+    assert ax.get_xlabel() == "dose per administration [mg]"
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["0.5", "1.5", "4.5", "10", "50",
+                                                            "100"]
+    assert (tmp_path / "m.png").stat().st_size > 1000
+    plt.close("all")
+    assert cli.main(["plot", str(out / "pk.nc"), "-o", str(tmp_path / "x.png"),
+                     "--metric", "auc"]) == 2
+    assert "did you mean 'AUC'" in _one_error_line(capsys)
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_a_shipped_model_must_be_named_after_its_file(tmp_path, monkeypatch, capsys):
+    """Shipped models are looked up by file name: a file whose [model] name differs is an
+    error naming both (a file loaded by its path may be named freely)."""
+    import ldnsim.model.parse as parse
+
+    source = (ROOT / "models" / "one_compartment_oral.toml").read_text()
+    (tmp_path / "one_compartment_oral.toml").write_text(source)
+    (tmp_path / "renamed.toml").write_text(source)  # declares one_compartment_oral
+    monkeypatch.setattr(parse, "shipped_model_dirs", lambda: [tmp_path])
+    assert parse.load_model("one_compartment_oral").name == "one_compartment_oral"
+    assert parse.load_model(str(tmp_path / "renamed.toml")).name == "one_compartment_oral"
+    assert cli.main(["models"]) == 0
+    out = capsys.readouterr().out
+    assert ("renamed\n    (cannot be loaded: " in out and "[model] name is "
+            "'one_compartment_oral', but a shipped model is looked up by its file name: name it "
+            "'renamed' or rename the file to one_compartment_oral.toml)" in out)
+    assert cli.main(["export-sbml", "renamed", "-o", str(tmp_path / "r.xml")]) == 2
+    assert "looked up by its file name" in _one_error_line(capsys)
+
+
+def test_validate_lists_the_variables_the_result_stores(tmp_path, capsys):
+    exp = tmp_path / "pk_central.toml"
+    exp.write_text(PK.read_text().replace('var = "C_plasma"', 'var = "central"')
+                   .replace("dose = [0.5, 1.5, 4.5, 10.0, 50.0, 100.0]", "dose = [1.0, 10.0]"))
+    assert cli.main(["validate", str(exp)]) == 0
+    out = capsys.readouterr().out
+    assert ("variables:  C_plasma; solved for the metrics only, not stored: central\n" in out)
+    assert cli.main(["run", str(exp), "-o", str(tmp_path / "r.nc"), "--no-progress"]) == 0
+    ds = open_result(tmp_path / "r.nc")
+    assert [v for v in ds.data_vars if "time" in ds[v].dims] == ["C_plasma"]
+    assert "metric_Cmax" in ds  # of central
+    metrics_only = tmp_path / "metrics_only.toml"
+    metrics_only.write_text(PK.read_text().replace('variables = ["C_plasma"]',
+                                                   "trajectories = false"))
+    assert cli.main(["validate", str(metrics_only)]) == 0
+    out = capsys.readouterr().out
+    assert ("variables:  none (metrics only); solved for the metrics only, not stored: "
+            "C_plasma\n" in out)
+
+
+def test_the_readme_command_list_matches_the_parser():
+    """Every command of the README's "Command line" block parses, and every command is there."""
+    import re
+
+    text = (ROOT / "README.md").read_text()
+    block = text.split("## Command line", 1)[1].split("```bash", 1)[1].split("```", 1)[0]
+    parser = cli._parser()
+    seen = set()
+    for line in block.splitlines():
+        line = line.split("#", 1)[0].strip()
+        if not line.startswith("ldnsim "):
+            continue
+        while re.search(r"\[[^\[\]]*\]", line):  # optional parts, innermost first
+            line = re.sub(r"\s*\[[^\[\]]*\]", "", line)
+        args = parser.parse_args(line.split()[1:])
+        seen.add(args.command)
+    commands = parser._subparsers._group_actions[0].choices
+    assert seen == set(commands)

@@ -441,21 +441,32 @@ def test_output_paths_are_checked_before_the_run(tmp_path, capsys, monkeypatch):
     import ldnsim.experiment as experiment_package
     monkeypatch.setattr(experiment_package, "run_experiment",
                         lambda *a, **k: calls.append(1))
+    # A result must end in .nc or .zarr and a figure in a figure format (checked first), so
+    # the inputs and devices are reached through links with such names.
+    links = {"fig.png": "x.nc", "exp.nc": exp, "model.nc": model, "exp.png": exp,
+             "null.nc": "/dev/null"}
+    for name, target in links.items():
+        (tmp_path / name).symlink_to(target)
+    (tmp_path / "folder.nc").mkdir()
     cases = [
-        (["-o", "x.png", "--plot", "x.png"], "it is the result file (-o)"),
-        (["-o", str(exp)], "it is the experiment file"),
-        (["-o", str(model)], "it is the model file"),
-        (["--plot", str(exp)], "it is the experiment file"),
-        (["-o", "/dev/null"], "is not a regular file"),
-        (["-o", str(tmp_path)], "it is a directory"),
+        (["-o", "x.nc", "--plot", "fig.png"], "it is the result file (-o)"),
+        (["-o", "exp.nc"], "it is the experiment file"),
+        (["-o", "model.nc"], "it is the model file"),
+        (["--plot", "exp.png"], "it is the experiment file"),
+        (["-o", "null.nc"], "is not a regular file"),
+        (["-o", "folder.nc"], "it is a directory"),
         (["-o", "r" * 300 + ".nc"], "more than the 255"),
+        (["-o", str(exp)], "a result is NetCDF (.nc) or a Zarr store (.zarr)"),
+        (["-o", "/dev/null"], "(got no extension)"),
+        (["--plot", str(exp)], "the figure format is told by its extension"),
     ]
     before = exp.read_bytes()
     for extra, expected in cases:
         assert cli.main(["run", str(exp), "--no-progress", *extra]) == 2, extra
         assert expected in _error(capsys), extra
     assert calls == [] and exp.read_bytes() == before  # nothing ran, nothing was replaced
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["e.toml"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["e.toml", "folder.nc",
+                                                                 *links])
 
 
 def test_a_long_name_that_fits_is_written(tmp_path, capsys):
@@ -561,7 +572,13 @@ def test_export_sbml_skips_the_check_for_large_models_and_can_skip_it(tmp_path, 
                      "--no-check"]) == 0
     assert cli.main(["export-sbml", str(ROOT / "models" / "one_compartment_oral.toml"),
                      "-o", str(ROOT / "models" / "one_compartment_oral.toml")]) == 2
+    assert "SBML is written as .xml" in capsys.readouterr().err  # the extension, checked first
+    model_file = tmp_path / "model.toml"
+    model_file.write_text((ROOT / "models" / "one_compartment_oral.toml").read_text())
+    (tmp_path / "model.xml").symlink_to(model_file)  # an SBML name that is the model file
+    assert cli.main(["export-sbml", str(model_file), "-o", str(tmp_path / "model.xml")]) == 2
     assert "it is the model file" in capsys.readouterr().err
+    assert model_file.read_text() == (ROOT / "models" / "one_compartment_oral.toml").read_text()
 
 
 # ----------------------------------------------------------------------------- signals

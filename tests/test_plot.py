@@ -6,6 +6,7 @@ import sys
 import matplotlib as mpl
 import numpy as np
 import pytest
+import xarray as xr
 
 mpl.use("Agg")
 import matplotlib.pyplot as plt
@@ -138,3 +139,153 @@ def test_importing_ldnsim_modules_does_not_import_matplotlib():
     code = ("import sys, ldnsim.plot, ldnsim.metrics, ldnsim.io, ldnsim.results; "
             "sys.exit('matplotlib' in sys.modules)")
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+# --------------------------------------------------------- whole results (ldnsim plot)
+def _result(doses, extra=None, subjects=0, scenarios=("base", "slow_absorption")):
+    """A result over (dose, scenario[, extra][, subject], time) with a metric, as
+    ``ldnsim run`` writes: C rises with dose and (if any) the extra multiplier."""
+    t = np.linspace(0.0, 24.0, 49)
+    dims = ["dose", "scenario"]
+    coords = {"dose": ("dose", np.asarray(doses, float),
+                       {"units": "mg", "long_name": "dose per administration"}),
+              "scenario": np.asarray(scenarios)}
+    shape = [len(doses), len(scenarios)]
+    if extra is not None:
+        name, values = extra
+        dims.append(name)
+        coords[name] = (name, np.asarray(values, float),
+                        {"units": "1", "long_name": "potency multiplier"})
+        shape.append(len(values))
+    if subjects:
+        dims.append("subject")
+        coords["subject"] = np.arange(subjects)
+        shape.append(subjects)
+    rng = np.random.default_rng(1)
+    scale = np.asarray(doses, float).reshape([-1] + [1] * (len(shape) - 1))
+    if extra is not None:
+        scale = scale * np.log10(10 * np.asarray(extra[1], float)).reshape(
+            [1] * 2 + [-1] + [1] * (len(shape) - 3))
+    scale = scale * rng.lognormal(0, 0.3, shape)
+    y = (scale[..., None] * t * np.exp(-t / 4))[..., None]
+    ds = make_dataset(t, y, ["C_plasma"], ["ng/mL"], ["plasma concentration"], dims=dims,
+                      coords=coords, attrs={"experiment_name": "test"})
+    ds["metric_Cmax"] = ds["C_plasma"].max("time")
+    ds["metric_Cmax"].attrs.update(units="ng/mL", long_name="peak plasma concentration")
+    return ds
+
+
+def _texts(items):
+    return [t.get_text() for t in items]
+
+
+def _legend_is_outside(fig):
+    fig.canvas.draw()
+    (legend,) = fig.legends
+    box = legend.get_window_extent()
+    for ax in fig.axes:
+        assert not box.overlaps(ax.get_window_extent()), "the legend covers a panel"
+    return legend
+
+
+def test_plot_result_has_a_panel_per_scenario_and_a_line_per_dose(tmp_path):
+    from ldnsim.plot import plot_result
+
+    ds = _result([0.5, 1.0, 4.5, 50.0])
+    fig = plot_result(ds, var="C_plasma")
+    assert len(fig.axes) == 2
+    assert [ax.get_title() for ax in fig.axes] == ["base", "slow_absorption"]
+    for ax in fig.axes:
+        assert len(ax.get_lines()) == 4
+        assert ax.get_xlabel() == "time [h]"
+    assert fig.axes[0].get_ylabel() == "plasma concentration [ng/mL]"
+    legend = _legend_is_outside(fig)
+    assert _texts(legend.get_texts()) == ["0.5 mg", "1 mg", "4.5 mg", "50 mg"]
+    assert legend.get_title().get_text() == "dose per administration [mg]"
+    _saved(fig.axes, tmp_path, "facets")
+    # the metric against dose: plain ticks at the doses, one panel per scenario
+    fig = plot_result(ds, metric="Cmax")
+    assert len(fig.axes) == 2
+    fig.canvas.draw()
+    for ax in fig.axes:
+        assert ax.get_xscale() == "log"
+        assert _texts(ax.get_xticklabels()) == ["0.5", "1", "4.5", "50"]
+        assert ax.get_xlabel() == "dose per administration [mg]"
+        assert len(ax.get_lines()) == 1
+    assert fig.axes[0].get_ylabel() == "peak plasma concentration [ng/mL]"
+    assert not fig.legends  # one line per panel: nothing to tell apart
+
+
+def test_many_doses_get_a_colour_bar_with_plain_ticks():
+    from ldnsim.plot import plot_result
+
+    doses = [0.5, 1, 1.5, 3, 4.5, 6, 10, 25, 50, 100, 150, 300]
+    fig = plot_result(_result(doses, scenarios=("base",)), var="C_plasma")
+    panel, bar = fig.axes  # one panel and the colour bar, no 12-entry legend
+    assert len(panel.get_lines()) == 12 and not fig.legends and panel.get_legend() is None
+    assert bar.get_ylabel() == "dose per administration [mg]"
+    fig.canvas.draw()
+    labels = [t for t in _texts(bar.get_yticklabels()) if t]
+    assert labels and all("times" not in t and "^" not in t for t in labels)
+    assert set(labels) <= {"0.1", "1", "10", "100", "1000"}  # decades, written plainly
+
+
+def test_a_potency_sweep_shows_every_multiplier():
+    from ldnsim.plot import plot_result
+
+    multipliers = [1.0, 10.0, 100.0, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10]
+    ds = _result([4.5, 50.0], extra=("potency_multiplier", multipliers), scenarios=("racemic",))
+    fig = plot_result(ds, var="C_plasma")
+    assert len(fig.axes) == 11  # one panel per multiplier; none dropped
+    titles = [ax.get_title() for ax in fig.axes]
+    assert titles[0] == "racemic, potency_multiplier = 1"
+    assert titles[5] == "racemic, potency_multiplier = 1e5"
+    for ax in fig.axes:
+        assert len(ax.get_lines()) == 2  # both doses
+    for ax in fig.axes[-3:]:  # the last panel of each column carries the time axis
+        assert ax.get_xlabel() == "time [h]"
+    _legend_is_outside(fig)
+    # the metric: the multiplier (11 values) on x, the doses as lines
+    fig = plot_result(ds, metric="Cmax")
+    (ax,) = fig.axes
+    assert ax.get_xlabel() == "potency multiplier" and ax.get_xscale() == "log"
+    assert len(ax.get_lines()) == 2
+    fig.canvas.draw()
+    ticks = [t for t in _texts(ax.get_xticklabels()) if t]
+    assert ticks and all("times" not in t and "^" not in t and "+" not in t for t in ticks)
+    assert sorted(line.get_xdata().size for line in ax.get_lines()) == [11, 11]
+
+
+def test_a_population_is_drawn_as_median_and_band_not_spaghetti():
+    from ldnsim.plot import plot_result
+
+    ds = _result([0.5, 4.5, 50.0], subjects=30)
+    fig = plot_result(ds, var="C_plasma")
+    assert len(fig.axes) == 2
+    for ax, scenario in zip(fig.axes, ["base", "slow_absorption"]):
+        assert len(ax.get_lines()) == 3  # a median per dose, not 90 subject lines
+        assert len(ax.collections) == 3  # a 5-95% band per dose
+        median = ds["C_plasma"].sel(dose=4.5, scenario=scenario).median("subject").values
+        np.testing.assert_allclose(ax.get_lines()[1].get_ydata(), median)
+    legend = _legend_is_outside(fig)
+    assert _texts(legend.get_texts())[-1] == "5-95% of 30 subjects (line: median)"
+    # parameter-uncertainty samples are pooled with the subjects, not made into panels
+    pooled = xr.concat([ds, ds * 1.1], dim="sample")
+    fig = plot_result(pooled, var="C_plasma")
+    assert len(fig.axes) == 2 and all(len(ax.get_lines()) == 3 for ax in fig.axes)
+    legend = _legend_is_outside(fig)
+    assert _texts(legend.get_texts())[-1] == "5-95% of 30 subjects x 2 samples (line: median)"
+    fig = plot_result(ds, metric="Cmax")
+    assert all(len(ax.collections) == 1 for ax in fig.axes)
+
+
+def test_plot_result_errors_are_plot_errors():
+    from ldnsim.plot import plot_result
+
+    ds = _result([1.0, 2.0], extra=("m", np.arange(1.0, 21.0)))
+    with pytest.raises(PlotError, match="would need 40 panels"):
+        plot_result(ds, var="C_plasma")
+    with pytest.raises(PlotError, match="did you mean 'Cmax'"):
+        plot_result(ds, metric="cmax")
+    with pytest.raises(PlotError, match="no time-dependent variable 'nope'"):
+        plot_result(ds, var="nope")

@@ -15,12 +15,11 @@ inside the functions).
 from __future__ import annotations
 
 import contextlib
-import os
 import re
 import sys
 from pathlib import Path
 
-from .._files import atomic_path
+from .._files import atomic_path, check_extension, output_path
 from ..errors import LdnsimError
 
 __all__ = ["add_arguments", "cmd_fit"]
@@ -41,18 +40,8 @@ class _OutputError(LdnsimError):
 
 
 def _writable(path, what):
-    path = Path(path)
-    if path.is_dir():
-        raise _OutputError(f"cannot write the {what} {path}: it is a directory")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise _OutputError(f"cannot write the {what} {path}: cannot create directory "
-                           f"{path.parent} ({exc.strerror or exc})") from None
-    if not os.access(path.parent, os.W_OK):
-        raise _OutputError(f"cannot write the {what} {path}: directory {path.parent} is not "
-                           "writable")
-    return path
+    """The command line's output checks (one implementation: ``ldnsim._files.output_path``)."""
+    return output_path(path, what, "netcdf", error=_OutputError)
 
 
 def cmd_fit(args):
@@ -62,10 +51,16 @@ def cmd_fit(args):
     def say(msg):
         print(f"ldnsim fit: {msg}", file=sys.stderr, flush=True)
 
+    if args.output is not None:  # before any work: -o fit.csv is a one-line error at once
+        check_extension(args.output, "result", "netcdf", error=_OutputError)
     config, _, where, _ = load_fit_config(args.config)
     name = config.fit.name or Path(args.config).stem
     default = re.sub(r"[^A-Za-z0-9_.\-]+", "_", name).strip(".") or "fit"
     out = _writable(args.output or f"{default}.nc", "result")
+    for derived in (".toml", "_gof.png", "_vpc.png", "_profiles.png"):  # written next to it
+        output_path(f"{out.with_suffix('')}{derived}" if derived[0] == "_"
+                    else out.with_suffix(derived), "output", error=_OutputError,
+                    protect=[(args.config, "fit config")])
     if args.threads is not None:
         if args.threads < 1:
             raise _OutputError(f"--threads must be >= 1, got {args.threads}")

@@ -72,6 +72,15 @@ class Experiment:
     metric_vars: tuple = ()
     seeds: dict | None = None
 
+    def stored_variables(self) -> tuple:
+        """The variables whose trajectories the result stores (none for a metrics-only run;
+        the plan may solve more, for the metrics)."""
+        cfg = self.config
+        if not cfg.output.trajectories or self.plan is None:
+            return ()
+        model = self.plan.model
+        return tuple(cfg.output.variables or model.output_names or model.state_names)
+
     def summary(self) -> str:
         """A few lines for ``ldnsim validate``."""
         cfg = self.config
@@ -82,7 +91,14 @@ class Experiment:
         if self.plan is None:
             lines.append(f"model:      {cfg.model.name} (not resolved)")
             return "\n".join(lines)
-        lines.append(self.plan.describe())
+        stored = self.stored_variables()
+        solved_only = [v for v in self.plan.keep if v not in stored]
+        for line in self.plan.describe().splitlines():
+            if line.startswith("variables:"):  # what the result file will hold
+                line = (f"variables:  {', '.join(stored) or 'none (metrics only)'}"
+                        + (f"; solved for the metrics only, not stored: "
+                           f"{', '.join(solved_only)}" if solved_only else ""))
+            lines.append(line)
         seeds = self.seeds or {}
         if cfg.population is not None:
             names = ", ".join(cfg.population.iiv_names()) or "none"

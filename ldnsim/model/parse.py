@@ -189,7 +189,12 @@ def load_model(name_or_path):
         for d in shipped_model_dirs():
             candidate = d / f"{text}.toml"
             if candidate.is_file():
-                return _read(candidate)
+                model = _read(candidate)
+                if model.name != text:  # a shipped model is found by its file name
+                    raise ModelError(f"{candidate}: [model] name is {model.name!r}, but a "
+                                     f"shipped model is looked up by its file name: name it "
+                                     f"{text!r} or rename the file to {model.name}.toml")
+                return model
         if not Path(text).is_file():
             raise ModelError(f"no shipped model named {text!r}{suggest(text, list_models())};"
                              f" shipped models: {', '.join(list_models()) or 'none'}; "

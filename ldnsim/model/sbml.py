@@ -6,6 +6,11 @@ inputs constant parameters with their values (scenarios and overrides applied), 
 and outputs ``assignmentRule``s. Expressions are written from the parsed tree as libSBML
 L3 infix formulas, so nothing is re-parsed from model text in another grammar.
 
+A model name that SBML's infix grammar or MathML reserves (``inf``, ``e``, ``true``, ``time``,
+``avogadro``, function names such as ``ceil``; compared without case, as libSBML's parser
+does) gets the SBML id ``<name>_`` (more underscores if that is taken too); its SBML ``name``
+keeps the model's name, and :func:`sbml_ids` gives the mapping.
+
 Doses are not exported: simulate a dosed model in another tool with its own events, or set the
 dose as an initial amount.
 
@@ -29,7 +34,8 @@ from ldnsim.errors import ModelError
 from ldnsim.model.expr import Num, Sym, parse_expression
 from ldnsim.model.parse import load_model
 
-__all__ = ["export_sbml", "to_sbml_string", "check_sbml", "MAX_CHECKED_RULES"]
+__all__ = ["export_sbml", "to_sbml_string", "check_sbml", "sbml_ids", "SBML_RESERVED",
+           "MAX_CHECKED_RULES"]
 
 #: Most rules (definitions + outputs + states) for which :func:`export_sbml` runs libSBML's
 #: consistency check by default (the shipped ldn model has 99: 0.1 s; 200 take 2.5 s).
@@ -45,19 +51,58 @@ print(json.dumps([doc.getError(i).getMessage().strip() for i in range(doc.getNum
                   if doc.getError(i).getSeverity() >= libsbml.LIBSBML_SEV_ERROR]))
 """
 
+#: Names libSBML's L3 infix parser reads as constants, csymbols, operators or functions
+#: (lower case: the parser compares without case by default). Model names among them are
+#: renamed in the export (see :func:`sbml_ids`).
+SBML_RESERVED = frozenset({
+    # constants and csymbols
+    "inf", "infinity", "nan", "notanumber", "pi", "e", "exponentiale", "true", "false", "time",
+    "avogadro",
+    # operators and functions of the L3 grammar / MathML
+    "abs", "and", "arccos", "arccosh", "arccot", "arccoth", "arccsc", "arccsch", "arcsec",
+    "arcsech", "arcsin", "arcsinh", "arctan", "arctanh", "acos", "acosh", "acot", "acoth",
+    "acsc", "acsch", "asec", "asech", "asin", "asinh", "atan", "atanh", "ceil", "ceiling",
+    "cos", "cosh", "cot", "coth", "csc", "csch", "delay", "divide", "eq", "exp", "factorial",
+    "floor", "geq", "gt", "implies", "lambda", "leq", "ln", "log", "log10", "lt", "max",
+    "min", "minus", "neq", "not", "or", "piecewise", "plus", "pow", "power", "quotient",
+    "ratedof", "rateof", "rem", "root", "sec", "sech", "sin", "sinh", "sqr", "sqrt", "tan",
+    "tanh", "times", "xor",
+})
+
+
+def sbml_ids(names) -> dict[str, str]:
+    """SBML id of every model name: the name itself, or ``<name>_`` (``__``, ...) for a name
+    in :data:`SBML_RESERVED`, unique among all ids."""
+    names = list(names)
+    taken = set(names)
+    out = {}
+    for name in names:
+        pid = name
+        if name.lower() in SBML_RESERVED:
+            pid = name + "_"
+            while pid in taken or pid.lower() in SBML_RESERVED:
+                pid += "_"
+            taken.add(pid)
+        out[name] = pid
+    return out
+
+
 _INFIX = {"add": "+", "sub": "-", "mul": "*", "div": "/", "pow": "^", "lt": "<", "le": "<=",
           "gt": ">", "ge": ">=", "eq": "==", "ne": "!=", "and": "&&", "or": "||"}
 _FUNC = {"exp": "exp", "log": "ln", "log10": "log10", "sqrt": "sqrt", "abs": "abs",
          "sin": "sin", "cos": "cos", "pow": "pow"}
 
 
-def _formula(node) -> str:
-    """L3 infix text for a parsed expression tree (fully parenthesised)."""
+def _formula(node, ids=None) -> str:
+    """L3 infix text for a parsed expression tree (fully parenthesised); ``ids`` maps model
+    names to their SBML ids."""
     if isinstance(node, Num):
         return repr(float(node.value)) if not node.integer else str(int(node.value))
     if isinstance(node, Sym):
-        return {"t": "time", "pi": "pi"}.get(node.name, node.name)
-    a = [_formula(x) for x in node.args]
+        if node.name in ("t", "pi"):
+            return {"t": "time", "pi": "pi"}[node.name]
+        return (ids or {}).get(node.name, node.name)
+    a = [_formula(x, ids) for x in node.args]
     op = node.op
     if op in _INFIX:
         return "(" + f" {_INFIX[op]} ".join(a) + ")"
@@ -102,23 +147,28 @@ def to_sbml_string(model, *, params=None, scenarios=()) -> str:
     p = model.parameter_vector(params, tuple(scenarios))
     names = list(model.parameter_names) + list(model.input_names)
     units = {q.name: q.unit for q in model.parameters}
+    ids = sbml_ids([*names, *model.state_names, *(d.name for d in model.definitions),
+                    *(o.name for o in model.outputs)])
     settings = libsbml.L3ParserSettings()
     settings.setParseLog(libsbml.L3P_PARSE_LOG_AS_LN)
 
     def math_of(expr, where):
-        text = _formula(parse_expression(expr, where=where))
+        text = _formula(parse_expression(expr, where=where), ids)
         ast_ = libsbml.parseL3FormulaWithSettings(text, settings)
         if ast_ is None:
             raise ModelError(f"SBML export: libSBML could not read {text!r} "
                              f"({libsbml.getLastParseL3Error()})")
         return ast_
 
-    def add_param(pid, value, constant, note=""):
+    def add_param(name, value, constant, note=""):
+        pid = ids[name]
         q = sm.createParameter()
         _check(q.setId(pid), f"parameter {pid}")
         _check(q.setConstant(constant), f"parameter {pid}")
         if value is not None:
             _check(q.setValue(float(value)), f"value of {pid}")
+        if pid != name:  # renamed: the SBML name keeps the model's
+            note = f"{name} ({note})" if note else name
         if note:
             q.setName(note)
 
@@ -132,17 +182,17 @@ def to_sbml_string(model, *, params=None, scenarios=()) -> str:
         add_param(o.name, None, False, o.description or "")
     for d in model.definitions:
         r = sm.createAssignmentRule()
-        r.setVariable(d.name)
+        r.setVariable(ids[d.name])
         _check(r.setMath(math_of(d.expr, f"[definitions] {d.name}")), f"rule {d.name}")
     for o in model.outputs:
         r = sm.createAssignmentRule()
-        r.setVariable(o.name)
+        r.setVariable(ids[o.name])
         _check(r.setMath(math_of(o.expr, f"[outputs] {o.name}")), f"rule {o.name}")
     odes = {o.state: o for o in model.odes}
     for s in model.states:
         ode = odes[s.name]
         r = sm.createRateRule()
-        r.setVariable(s.name)
+        r.setVariable(ids[s.name])
         _check(r.setMath(math_of(ode.expr, f"[odes] {s.name}")), f"rate rule {s.name}")
     return libsbml.writeSBMLToString(doc)
 

@@ -5,13 +5,15 @@ stays free of a GUI stack; pick a backend (``matplotlib.use("Agg")``) before plo
 Axis labels are ``long_name [units]`` from the attrs, as xarray does.
 
 Layout: :mod:`~ldnsim.plot.results` (time courses, populations, dose response),
-:mod:`~ldnsim.plot.window` (the LDN window figure), :mod:`~ldnsim.plot.fit` (visual predictive
+:mod:`~ldnsim.plot.facets` (whole results: a panel per slice of a sweep, what ``ldnsim plot``
+draws), :mod:`~ldnsim.plot.window` (the LDN window figure), :mod:`~ldnsim.plot.fit` (visual predictive
 checks, goodness of fit, profile likelihoods of a fit).
 """
 from ._base import PlotError
+from .facets import plain_log_ticks, plot_result
 from .fit import plot_gof, plot_profile_likelihoods, plot_vpc
 from .results import plot_dose_response, plot_population, plot_profiles
 from .window import plot_window
 
 __all__ = ["plot_profiles", "plot_dose_response", "plot_window", "plot_population", "PlotError",
-           "plot_vpc", "plot_gof", "plot_profile_likelihoods"]
+           "plot_vpc", "plot_gof", "plot_profile_likelihoods", "plot_result", "plain_log_ticks"]

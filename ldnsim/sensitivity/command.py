@@ -54,22 +54,12 @@ def summary(indices, top=5) -> str:
     return "\n".join(lines)
 
 
-_FIGURE_FORMATS = ("png", "pdf", "svg", "jpg", "jpeg", "eps", "ps", "tif", "tiff", "webp")
+def _target(path, what, kind):
+    """A path to write, checked before the long run (``ldnsim._files.output_path``: the
+    extension of ``kind``, directories, devices; its directory made, as ``mkdir -p``)."""
+    from ldnsim._files import output_path
 
-
-def _target(path, what):
-    """A path to write (its directory made, as ``mkdir -p``), checked before the long run."""
-    from pathlib import Path
-
-    path = Path(path)
-    if path.is_dir():
-        raise ConfigError(f"cannot write the {what} {path}: it is a directory")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ConfigError(f"cannot write the {what} {path}: cannot create directory "
-                          f"{path.parent} ({exc.strerror or exc})") from None
-    return path
+    return output_path(path, what, kind, error=ConfigError)
 
 
 def main(args):
@@ -81,15 +71,18 @@ def main(args):
 
     from .run import run_sensitivity
 
+    from ldnsim._files import check_extension
+
+    for path, what, kind in ((args.output, "indices file", "netcdf"),
+                             (args.plot, "figure", "figure"), (args.store, "store", "result")):
+        if path is not None:  # before any work (loading compiles the model)
+            check_extension(path, what, kind, error=ConfigError)
     exp = load_experiment(args.experiment)
     if exp.config.sensitivity is None:
         raise ConfigError(f"{exp.where}: no [sensitivity] section; see 'ldnsim sensitivity "
                           "--help' and ldnsim.sensitivity")
-    out = _target(args.output or f"{exp.name}_indices.nc", "indices file")
-    figure = _target(args.plot, "figure") if args.plot else None
-    if figure is not None and figure.suffix.lstrip(".").lower() not in _FIGURE_FORMATS:
-        raise ConfigError(f"cannot tell the figure format of {figure}; use one of "
-                          f"{', '.join('.' + f for f in _FIGURE_FORMATS)}")
+    out = _target(args.output or f"{exp.name}_indices.nc", "indices file", "netcdf")
+    figure = _target(args.plot, "figure", "figure") if args.plot else None
     if args.store is not None and not is_store_path(args.store):
         raise ConfigError(f"--store {args.store}: a Zarr store's name ends in .zarr")
     with client_from(args) as client:
