@@ -6,8 +6,8 @@ Axis labels are ``long_name [units]`` from the attrs, as xarray does.
 
 Layout: :mod:`~ldnsim.plot.results` (time courses, populations, dose response),
 :mod:`~ldnsim.plot.facets` (whole results: a panel per slice of a sweep, what ``ldnsim plot``
-draws), :mod:`~ldnsim.plot.window` (the LDN window figure), :mod:`~ldnsim.plot.fit` (visual predictive
-checks, goodness of fit, profile likelihoods of a fit).
+draws), :mod:`~ldnsim.plot.window` (the LDN window figure), :mod:`~ldnsim.plot.fit` (visual
+predictive checks, goodness of fit, profile likelihoods of a fit).
 """
 from ._base import PlotError
 from .facets import plain_log_ticks, plot_result

@@ -66,12 +66,11 @@ def main(args):
     """Run the subcommand (called by ``ldnsim.cli``); returns the exit status."""
     from pathlib import Path
 
+    from ldnsim._files import check_extension
     from ldnsim.experiment import load_experiment
     from ldnsim.io import save_result
 
     from .run import run_sensitivity
-
-    from ldnsim._files import check_extension
 
     for path, what, kind in ((args.output, "indices file", "netcdf"),
                              (args.plot, "figure", "figure"), (args.store, "store", "result")):
