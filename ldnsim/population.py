@@ -174,13 +174,20 @@ def omega_from_iiv(values, scale="cv", correlation=None):
 
 @dataclass(frozen=True)
 class Covariate:
-    """A covariate drawn per subject, acting on parameters through a power model.
+    """A covariate drawn per subject, acting on parameters through a power model or, when
+    categorical, through one factor per level.
 
     ``value_i`` is drawn from ``distribution`` (``"lognormal"``: ``median``, ``cv``;
     ``"normal"``: ``mean``, ``sd``, optionally truncated to ``[lower, upper]`` by redrawing;
     ``"uniform"``: ``lower``, ``upper``). Each parameter ``p`` in ``effects`` is multiplied by
     ``(value_i / reference) ** effects[p]`` (e.g. ``WT`` with ``{CL = 0.75, V = 1.0}`` is
     allometric scaling). ``reference`` defaults to the median, mean or midpoint.
+
+    ``"categorical"``: ``levels`` (names) drawn with ``probabilities`` (summing to 1; equal
+    when omitted) from one uniform number of the subject's stream; ``effects`` maps each
+    parameter to ``{level: factor}`` (levels not named get 1.0), e.g. ``SEX`` with levels
+    ``["F", "M"]`` and ``{CL = {F = 0.8}}``. The value is the level's index (0, 1, ...);
+    :meth:`labels` turns indices into level names.
     """
 
     name: str
@@ -194,11 +201,16 @@ class Covariate:
     reference: float | None = None
     unit: str = ""
     effects: dict = field(default_factory=dict)
+    levels: tuple = ()
+    probabilities: tuple = ()
 
     def __post_init__(self):
         d = self.distribution
+        if d == "categorical":
+            self._check_categorical()
+            return
         need = {"lognormal": ("median", "cv"), "normal": ("mean", "sd"),
-                "uniform": ("lower", "upper")}
+                "uniform": ("lower", "upper"), "categorical": ("levels",)}
         if d not in need:
             raise ConfigError(f"covariate {self.name!r}: distribution must be one of "
                               f"{', '.join(need)}, got {d!r}")
@@ -212,6 +224,14 @@ class Covariate:
             raise ConfigError(f"covariate {self.name!r}: sd must be >= 0")
         if self.lower is not None and self.upper is not None and not self.lower < self.upper:
             raise ConfigError(f"covariate {self.name!r}: lower must be < upper")
+        if self.levels or self.probabilities:
+            raise ConfigError(f"covariate {self.name!r}: levels and probabilities go with "
+                              "distribution = 'categorical'")
+        for p, theta in self.effects.items():
+            if isinstance(theta, bool) or not isinstance(theta, (int, float)) \
+                    or not math.isfinite(theta):
+                raise ConfigError(f"covariate {self.name!r}: effects.{p} must be a number "
+                                  f"(the exponent of the power model), got {theta!r}")
         if self.effects:
             positive = (d == "lognormal" or (self.lower is not None and self.lower > 0))
             if not positive:
@@ -219,6 +239,64 @@ class Covariate:
                                   "** exponent, which needs positive values; give lower > 0")
             if not self.ref > 0:
                 raise ConfigError(f"covariate {self.name!r}: reference must be > 0")
+
+    def _check_categorical(self):
+        name = self.name
+        levels = tuple(self.levels)
+        if not levels or not all(isinstance(v, str) and v for v in levels):
+            raise ConfigError(f"covariate {name!r}: a categorical covariate needs levels = "
+                              "[\"A\", \"B\", ...] (non-empty names)")
+        if len(set(levels)) != len(levels):
+            dup = next(v for v in levels if levels.count(v) > 1)
+            raise ConfigError(f"covariate {name!r}: level {dup!r} is listed twice")
+        for key in ("median", "cv", "mean", "sd", "lower", "upper", "reference"):
+            if getattr(self, key) is not None:
+                raise ConfigError(f"covariate {name!r}: {key} does not apply to a "
+                                  "categorical covariate (give levels and probabilities)")
+        probs = tuple(self.probabilities) or tuple([1.0 / len(levels)] * len(levels))
+        if len(probs) != len(levels):
+            raise ConfigError(f"covariate {name!r}: {len(probs)} probabilities for "
+                              f"{len(levels)} levels; give one per level")
+        if any(isinstance(q, bool) or not isinstance(q, (int, float)) or not math.isfinite(q)
+               or q < 0 for q in probs):
+            raise ConfigError(f"covariate {name!r}: probabilities must be numbers >= 0, got "
+                              f"{list(probs)}")
+        if abs(math.fsum(probs) - 1.0) > 1e-9:
+            raise ConfigError(f"covariate {name!r}: probabilities must sum to 1, they sum "
+                              f"to {math.fsum(probs):.12g}")
+        for p, table in self.effects.items():
+            if not isinstance(table, dict):
+                raise ConfigError(f"covariate {name!r}: effects.{p} of a categorical "
+                                  f"covariate is a table of factors per level, e.g. "
+                                  f"{{ {levels[0]} = 0.8 }}, got {table!r}")
+            for level, f in table.items():
+                if level not in levels:
+                    raise ConfigError(f"covariate {name!r}: effects.{p}.{level}: unknown "
+                                      f"level {level!r}; levels: {', '.join(levels)}")
+                if isinstance(f, bool) or not isinstance(f, (int, float)) \
+                        or not math.isfinite(f) or f <= 0:
+                    raise ConfigError(f"covariate {name!r}: effects.{p}.{level} must be a "
+                                      f"factor > 0, got {f!r}")
+        object.__setattr__(self, "levels", levels)
+        object.__setattr__(self, "probabilities", tuple(float(q) for q in probs))
+
+    @property
+    def categorical(self) -> bool:
+        return self.distribution == "categorical"
+
+    def labels(self, values) -> np.ndarray:
+        """Level names of drawn values (indices) of a categorical covariate."""
+        return np.asarray(self.levels)[np.asarray(values, dtype=np.int64)]
+
+    def factor(self, parameter, values) -> np.ndarray:
+        """Multipliers of ``parameter`` for drawn ``values`` (n,): the power model, or the
+        factor of each subject's level."""
+        values = np.asarray(values, dtype=float)
+        if self.categorical:
+            per_level = np.array([float(self.effects[parameter].get(level, 1.0))
+                                  for level in self.levels])
+            return per_level[values.astype(np.int64)]
+        return (values / self.ref) ** float(self.effects[parameter])
 
     @property
     def ref(self) -> float:
@@ -235,8 +313,14 @@ class Covariate:
         return 0.5 * (self.lower + self.upper)
 
     def draw(self, rng) -> float:
-        """One value from ``rng`` (the subject's own generator)."""
+        """One value from ``rng`` (the subject's own generator); a level's index for a
+        categorical covariate."""
         # __post_init__ guarantees the parameters each distribution needs
+        if self.categorical:
+            u = rng.random()
+            cumulative = np.cumsum(self.probabilities)
+            return float(min(int(np.searchsorted(cumulative, u, side="right")),
+                             len(self.levels) - 1))
         if self.distribution == "lognormal":
             assert self.median is not None and self.cv is not None
             return float(self.median * math.exp(math.sqrt(math.log1p(self.cv ** 2))
@@ -332,6 +416,6 @@ class Population:
         for j, p in enumerate(self.parameters):
             out[:, index[p]] = np.exp(etas[:, j])
         for c in self.covariates:
-            for p, theta in c.effects.items():
-                out[:, index[p]] *= (cov[c.name] / c.ref) ** float(theta)
+            for p in c.effects:
+                out[:, index[p]] *= c.factor(p, cov[c.name])
         return out

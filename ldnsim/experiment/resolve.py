@@ -267,13 +267,46 @@ def _population(exp, model):
         _check_names(exp, list(cov.effects), pnames,
                      lambda n, i, c=cname: ("population", "covariates", c, "effects", n),
                      "parameter", model)
+    covariates = []
+    for cname, cov in p.covariates.items():
+        try:
+            if cov.file is not None:
+                levels, probs = _column_levels(exp, cname, cov)
+                covariates.append(cov.covariate(cname, levels, probs))
+            else:
+                covariates.append(cov.covariate(cname))
+        except ConfigError as exc:
+            raise fail(exp.where, ("population", "covariates", cname), str(exc)) from None
     seed = p.seed if p.seed is not None else fresh_seed()
     try:
         population = Population(p.subjects, p.iiv_names(), p.omega(), seed=seed,
-                                covariates=[c.covariate(n) for n, c in p.covariates.items()])
+                                covariates=covariates)
     except ConfigError as exc:
         raise fail(exp.where, ("population",), str(exc)) from None
     return population, seed
+
+
+def _column_levels(exp, cname, cov):
+    """Levels (sorted) and their frequencies in column ``cov.column`` of CSV ``cov.file``."""
+    import csv
+
+    base = exp.path.parent if exp.path is not None else Path.cwd()
+    path = Path(cov.file).expanduser()
+    path = path if path.is_absolute() else base / path
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            rows = list(csv.DictReader(fh))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise ConfigError(f"file: cannot read {path} ({exc})") from None
+    if not rows or cov.column not in rows[0]:
+        known = ", ".join(rows[0]) if rows else "none (the file has no data rows)"
+        raise ConfigError(f"column: {path.name} has no column {cov.column!r}; columns: {known}")
+    values = [(r.get(cov.column) or "").strip() for r in rows]
+    values = [v for v in values if v and v != "."]
+    if not values:
+        raise ConfigError(f"column: {cov.column!r} of {path.name} has no values")
+    levels = sorted(set(values))
+    return levels, [values.count(v) / len(values) for v in levels]
 
 
 def _metric_vars(exp, model) -> tuple:

@@ -182,7 +182,7 @@ class SamplingSection(_Section):
 
 
 class CovariateSection(_Section):
-    distribution: Literal["lognormal", "normal", "uniform"] = "lognormal"
+    distribution: Literal["lognormal", "normal", "uniform", "categorical"] = "lognormal"
     median: float | None = None
     cv: float | None = None
     mean: float | None = None
@@ -191,13 +191,35 @@ class CovariateSection(_Section):
     upper: float | None = None
     reference: float | None = None
     unit: str = ""
-    effects: dict[str, float] = {}
+    effects: dict[str, float | dict[str, float]] = {}
+    # categorical: level names and their probabilities, or the empirical distribution of a
+    # column of a CSV file (path relative to the experiment file)
+    levels: list[Name] = []
+    probabilities: list[float] = []
+    file: Name | None = None
+    column: Name | None = None
 
-    def covariate(self, name):
-        return Covariate(name=name, **self.model_dump())
+    def covariate(self, name, levels=None, probabilities=None):
+        values = self.model_dump(exclude={"file", "column"})
+        if levels is not None:
+            values.update(levels=tuple(levels), probabilities=tuple(probabilities))
+        values["levels"] = tuple(values["levels"])
+        values["probabilities"] = tuple(values["probabilities"])
+        return Covariate(name=name, **values)
 
     @model_validator(mode="after")
     def _check(self):
+        if (self.file is None) != (self.column is None):
+            raise ValueError("file and column go together: the covariate is drawn from the "
+                             "empirical distribution of that column")
+        if self.file is not None:
+            if self.distribution != "categorical":
+                raise ValueError("file and column give a categorical covariate: add "
+                                 "distribution = \"categorical\"")
+            if self.levels or self.probabilities:
+                raise ValueError("give levels (and probabilities) or file and column, not "
+                                 "both")
+            return self
         try:
             self.covariate("covariate")
         except ConfigError as exc:

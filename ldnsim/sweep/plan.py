@@ -439,6 +439,11 @@ def _subject_dim(model, population, grid: _Grid):
         coords[f"eta_{p}"] = ("subject", etas[:, j],
                               {"long_name": f"random effect of {p} (log scale)", "units": "1"})
     for c in population.covariates:
+        if getattr(c, "categorical", False):  # level names, e.g. "F"/"M"
+            coords[c.name] = ("subject", c.labels(cov[c.name]),
+                              {"long_name": f"covariate {c.name} (categorical)",
+                               "levels": ", ".join(c.levels)})
+            continue
         coords[c.name] = ("subject", cov[c.name],
                           {"long_name": f"covariate {c.name}", "units": c.unit or "1"})
     return grid.with_dim("subject", population.n_subjects, coords, ("@subject",)), factors
