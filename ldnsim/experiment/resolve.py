@@ -94,6 +94,10 @@ class Experiment:
         if cfg.metrics is not None:
             lines.append(f"metrics:    {', '.join(cfg.metrics.names)}"
                          + ("" if cfg.output.trajectories else " (metrics only, no trajectories)"))
+        if cfg.observation is not None:
+            lines.append("observation: " + ", ".join(
+                f"{e.variable}_obs {e.describe()}" for e in cfg.observation.errors())
+                + f", seed {seeds.get('observation')}")
         if cfg.sensitivity is not None:
             sa = cfg.sensitivity
             lines.append(f"sensitivity: {sa.method}, n = {sa.n}, {len(sa.ranges)} parameters, "
@@ -345,6 +349,19 @@ def _kept_variables(exp, model, metric_vars) -> list:
     return keep + [v for v in metric_vars if v not in keep]
 
 
+def _observation_seed(exp, kept):
+    """The seed of ``[observation]`` (fresh entropy when not given), its variables checked."""
+    obs = exp.config.observation
+    if obs is None:
+        return None
+    for name in obs.errors():
+        if name.variable not in kept:
+            raise fail(exp.where, ("observation", name.variable),
+                       f"{name.variable!r} is not a stored variable{suggest(name.variable, kept)}"
+                       f"; [output] variables: {', '.join(kept)}")
+    return obs.seed if obs.seed is not None else fresh_seed()
+
+
 def _regimen(exp, model):
     r = exp.config.regimen
     if r is None:
@@ -427,6 +444,7 @@ def _provenance(exp, seeds) -> dict:
             exp.raw, sort_keys=False, default=str),
         "experiment_config": cfg.model_dump(mode="json"),
         "population_seed": seeds.get("population"), "sampling_seed": seeds.get("sampling"),
+        "observation_seed": seeds.get("observation"),
     }
     return {k: v for k, v in attrs.items() if v is not None}
 
@@ -459,8 +477,10 @@ def resolve(exp: Experiment) -> Experiment:
     _check_size(exp, model, axes, t_eval, keep, metric_vars)
     samples, sampling_seed = _samples(exp, model, axes)
     population, population_seed = _population(exp, model)
-    seeds = {k: v for k, v in (("sampling", sampling_seed), ("population", population_seed))
-             if v is not None}
+    stored = list(cfg.output.variables or model.output_names or model.state_names)
+    observation_seed = _observation_seed(exp, stored)
+    seeds = {k: v for k, v in (("sampling", sampling_seed), ("population", population_seed),
+                               ("observation", observation_seed)) if v is not None}
     s = cfg.solver
     try:
         plan = plan_sweep(model, t_eval, axes=axes, mode=cfg.sweep.mode if cfg.sweep else

@@ -17,6 +17,7 @@ from ldnsim._limits import limit, raise_hint
 from ldnsim._text import suggest
 from ldnsim.errors import ConfigError
 from ldnsim.metrics import METRICS, OptionError
+from ldnsim.observation import ResidualError
 from ldnsim.population import MAX_SUBJECTS, Covariate, omega_factor, omega_from_iiv
 from ldnsim.sampling import MAX_SAMPLES
 from ldnsim.solver import MAX_STEPS_LIMIT, METHODS, MIN_RTOL
@@ -406,6 +407,46 @@ class SensitivitySection(_Section):
         return list(self.log)
 
 
+# --- [observation]: residual error on simulated observations (ldnsim.observation) ----------
+class ObservationEntry(_Section):
+    model: Literal["additive", "proportional", "combined", "exponential", "lognormal"] | None \
+        = None
+    additive: NonNeg | None = None
+    proportional: NonNeg | None = None
+    exponential: NonNeg | None = None
+
+    def residual_error(self, variable):
+        return ResidualError(variable, **self.model_dump())
+
+    @model_validator(mode="after")
+    def _check(self):
+        try:
+            self.residual_error("variable")
+        except ConfigError as exc:
+            raise ValueError(str(exc).replace("[observation] variable: ", "")) from None
+        return self
+
+
+class ObservationSection(_Section):
+    """``seed``; every other key is a variable with its residual error."""
+
+    model_config = ConfigDict(extra="allow", strict=True, allow_inf_nan=False, frozen=True)
+    __pydantic_extra__: dict[str, ObservationEntry]
+
+    seed: Annotated[int, Field(ge=0)] | None = None
+
+    @model_validator(mode="after")
+    def _some(self):
+        if not self.__pydantic_extra__:
+            raise ValueError("name at least one variable, e.g. C_plasma = { proportional = "
+                             "0.1 }")
+        return self
+
+    def errors(self) -> list:
+        return [entry.residual_error(name) for name, entry in
+                (self.__pydantic_extra__ or {}).items()]
+
+
 class ExperimentConfig(_Section):
     """The whole experiment file (see the module docstring)."""
 
@@ -419,9 +460,13 @@ class ExperimentConfig(_Section):
     population: PopulationSection | None = None
     metrics: MetricsSection | None = None
     sensitivity: SensitivitySection | None = None
+    observation: ObservationSection | None = None
 
     @model_validator(mode="after")
     def _metrics_only_and_sensitivity(self):
+        if not self.output.trajectories and self.observation is not None:
+            raise ValueError("[observation] adds noisy copies of time courses, but "
+                             "output.trajectories = false keeps none; remove one of them")
         if not self.output.trajectories and self.metrics is None:
             raise ValueError("output.trajectories = false keeps only metrics: add a [metrics] "
                              "section")
@@ -454,5 +499,6 @@ SECTIONS = {
     ("sweep",): SweepSection, ("sampling",): SamplingSection,
     ("population",): PopulationSection, ("population", "covariates", "*"): CovariateSection,
     ("metrics",): MetricsSection, ("sensitivity",): SensitivitySection,
+    ("observation",): ObservationSection, ("observation", "*"): ObservationEntry,
 }
 """Section path -> its schema (for messages about unknown keys)."""

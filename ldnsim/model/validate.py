@@ -12,6 +12,7 @@ import re
 import warnings
 
 from ldnsim.errors import ModelError
+from ldnsim.model.dimensions import check_dimensions
 from ldnsim.model.entries import (
     Definition,
     Input,
@@ -22,7 +23,6 @@ from ldnsim.model.entries import (
     Scenario,
     State,
 )
-from ldnsim.model.dimensions import check_dimensions
 from ldnsim.model.expr import FUNCTIONS, free_names, parse_expression
 from ldnsim.model.units import TIME_UNITS, UnitError, parse_unit
 
