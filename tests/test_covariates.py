@@ -136,3 +136,88 @@ def test_data_file_errors_name_the_key(tmp_path):
         load_experiment(path)
     with pytest.raises(ConfigError, match="file and column go together"):
         load_experiment(_experiment({"SEX": {"distribution": "categorical", "file": "s.csv"}}))
+
+
+# -------------------------------------------------------------------------- time-varying
+def _one_compartment_bolus(population, t, keep=("central",)):
+    from ldnsim.dosing import Dose
+    from ldnsim.sweep import plan_sweep, run_plan
+    plan = plan_sweep("one_compartment_oral", t, regimen=Dose(100.0, target="central"),
+                      population=population, rtol=1e-10, atol=1e-12, keep=list(keep))
+    return plan, run_plan(plan)
+
+
+def test_clearance_doubling_at_T_matches_the_analytic_piecewise_solution():
+    from ldnsim.population import TimeVaryingCovariate
+    T = 10.0
+    tv = TimeVaryingCovariate("CRCL", times=[0.0, T], values=[60.0, 120.0],
+                              effects={"CL": 1.0}, reference=60.0, unit="mL/min")
+    t = np.linspace(0.0, 30.0, 61)
+    plan, ds = _one_compartment_bolus(Population(1, seed=1, time_varying=[tv]), t)
+    k1 = 210.0 / 1350.0                      # CL / V of one_compartment_oral, 1/h
+    k2 = 2.0 * k1
+    exact = np.where(t < T, 100.0 * np.exp(-k1 * t),
+                     100.0 * np.exp(-k1 * T) * np.exp(-k2 * (t - T)))
+    np.testing.assert_allclose(ds["central"].values[0], exact, rtol=1e-8)
+    # the parameter rows hold the start value, the change is one parameter event of +CL
+    col = plan.model.parameter_names.index("CL")
+    assert plan.P[0, col] == 210.0
+    time, kind, index, amount = plan.events(0, 1)
+    change = kind[0] == 1
+    assert time[0][change].tolist() == [T] and amount[0][change].tolist() == [210.0]
+    assert index[0][change].tolist() == [col]
+
+
+def test_time_varying_factor_multiplies_each_subjects_own_parameter():
+    from ldnsim.population import TimeVaryingCovariate
+    tv = TimeVaryingCovariate("WT", times=[0.0, 5.0, 12.0], values=[70.0, 80.0, 60.0],
+                              effects={"CL": 0.75}, reference=70.0)
+    pop = Population(3, ["CL"], omega_from_iiv([0.3]), seed=4, time_varying=[tv])
+    t = np.linspace(0.0, 24.0, 49)
+    plan, ds = _one_compartment_bolus(pop, t)
+    cl = plan.recipe.rows(0, 3, at_start=False)[:, 1]   # each subject's CL before WT
+    time, kind, index, amount = plan.events(0, 3)
+    for r in range(3):
+        change = kind[r] == 1
+        np.testing.assert_allclose(amount[r][change],
+                                   cl[r] * np.diff([1.0, (80 / 70) ** 0.75, (60 / 70) ** 0.75]),
+                                   rtol=1e-14)
+    # each row solves its own piecewise problem: check subject 2 analytically
+    k = cl[2] / 1350.0 * np.array([1.0, (80 / 70) ** 0.75, (60 / 70) ** 0.75])
+    seg = np.searchsorted([5.0, 12.0], t, side="right")
+    log_c = np.log(100.0) - np.concatenate([[0.0], np.cumsum(k[:2] * np.diff([0, 5, 12]))])[seg] \
+        - k[seg] * (t - np.array([0.0, 5.0, 12.0])[seg])
+    np.testing.assert_allclose(ds["central"].values[2], np.exp(log_c), rtol=1e-8)
+
+
+def test_per_subject_schedules_and_set_a_parameter_directly():
+    from ldnsim.population import TimeVaryingCovariate
+    tv = TimeVaryingCovariate.from_rows("V", ids=[1, 1, 2, 2], times=[0, 6, 0, 3],
+                                        values=[1000, 2000, 500, 500], sets="V")
+    pop = Population(2, seed=1, time_varying=[tv])
+    plan = _one_compartment_bolus(pop, np.linspace(0, 12, 25), keep=("C_plasma",))[0]
+    vcol = plan.model.parameter_names.index("V")
+    assert plan.P[:, vcol].tolist() == [1000.0, 500.0]
+    time, kind, index, amount = plan.events(0, 2)
+    assert amount[0][kind[0] == 1].tolist() == [1000.0]   # 1000 -> 2000 at t = 6
+    assert not np.any((kind[1] == 1) & np.isfinite(time[1]))   # 500 -> 500: no event
+
+
+@pytest.mark.parametrize("kw, words", [
+    (dict(times=[0, 1], values=[1.0]), "equal length"),
+    (dict(times=[1, 0], values=[1.0, 2.0]), "strictly increasing"),
+    (dict(times=[0], values=[1.0]), "give effects"),
+    (dict(times=[0], values=[1.0], effects={"CL": 1.0}), "give reference > 0"),
+    (dict(times=[0], values=[0.0], effects={"CL": 1.0}, reference=1.0), "values > 0"),
+])
+def test_time_varying_errors(kw, words):
+    from ldnsim.population import TimeVaryingCovariate
+    with pytest.raises(ConfigError, match=words):
+        TimeVaryingCovariate("X", **kw)
+
+
+def test_per_subject_schedules_must_cover_the_population():
+    from ldnsim.population import TimeVaryingCovariate
+    tv = TimeVaryingCovariate.from_rows("V", ids=[1], times=[0], values=[1000], sets="V")
+    with pytest.raises(ConfigError, match="schedules for 1 subjects, fewer than"):
+        Population(2, seed=1, time_varying=[tv])
