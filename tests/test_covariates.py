@@ -221,3 +221,73 @@ def test_per_subject_schedules_must_cover_the_population():
     tv = TimeVaryingCovariate.from_rows("V", ids=[1], times=[0], values=[1000], sets="V")
     with pytest.raises(ConfigError, match="schedules for 1 subjects, fewer than"):
         Population(2, seed=1, time_varying=[tv])
+
+
+TV_EXPERIMENT = """
+[model]
+name = "one_compartment_oral"
+[regimen]
+dose = 100.0
+target = "central"
+[output]
+t_end = 30.0
+step = 0.5
+variables = ["C_plasma"]
+[solver]
+rtol = 1e-10
+atol = 1e-12
+[population]
+subjects = 2
+seed = 1
+[population.time_varying.CRCL]
+{schedule}
+effects = {{ CL = 1.0 }}
+reference = 60.0
+unit = "mL/min"
+"""
+
+
+def _exact_conc(t, T, ratio):
+    k1 = 210.0 / 1350.0
+    amount = np.where(t < T, 100.0 * np.exp(-k1 * t),
+                      100.0 * np.exp(-k1 * T) * np.exp(-ratio * k1 * (t - T)))
+    return 1000.0 * amount / 1350.0
+
+
+def test_time_varying_covariate_in_an_experiment_shared_and_from_a_file(tmp_path):
+    from ldnsim.experiment import run_experiment
+    path = tmp_path / "exp.toml"
+    path.write_text(TV_EXPERIMENT.format(schedule="times = [0.0, 10.0]\nvalues = [60.0, 120.0]"))
+    ds = run_experiment(path)
+    t = ds["time"].values
+    for s in range(2):
+        np.testing.assert_allclose(ds["C_plasma"].values[s], _exact_conc(t, 10.0, 2.0),
+                                   rtol=1e-7)
+    # per subject from a long-format table; rows out of order, "." is a missing value
+    (tmp_path / "renal.csv").write_text("ID,TIME,CRCL\nA,0,60\nB,5,30\nB,0,60\nA,10,120\n"
+                                        "B,20,.\n")
+    path.write_text(TV_EXPERIMENT.format(schedule='file = "renal.csv"'))
+    ds = run_experiment(path)
+    np.testing.assert_allclose(ds["C_plasma"].values[0], _exact_conc(t, 10.0, 2.0), rtol=1e-7)
+    np.testing.assert_allclose(ds["C_plasma"].values[1], _exact_conc(t, 5.0, 0.5), rtol=1e-7)
+    from ldnsim.results import provenance
+    tv = provenance(ds)["population"]["time_varying"]
+    assert tv == [{"name": "CRCL", "effects": {"CL": 1.0}, "reference": 60.0, "sets": None,
+                   "unit": "mL/min", "per_subject": True}]
+
+
+@pytest.mark.parametrize("schedule, words", [
+    ("times = [0.0, 10.0]", "give times and values"),
+    ('file = "none.csv"', "[population] time_varying.CRCL: file: cannot read"),
+    ('file = "renal.csv"\ncolumn = "GFR"', "no column 'GFR'; columns: ID, TIME, CRCL"),
+    ("times = [0.0, 10.0]\nvalues = [60.0, 120.0]\nsets = \"Vx\"", "'Vx' is not in model"),
+])
+def test_time_varying_errors_in_experiments_name_file_and_key(tmp_path, schedule, words):
+    from ldnsim.experiment import load_experiment
+    (tmp_path / "renal.csv").write_text("ID,TIME,CRCL\nA,0,60\nB,0,60\n")
+    path = tmp_path / "exp.toml"
+    path.write_text(TV_EXPERIMENT.format(schedule=schedule))
+    with pytest.raises(ConfigError) as err:
+        load_experiment(path)
+    msg = str(err.value)
+    assert str(path) in msg and words in msg and "\n" not in msg

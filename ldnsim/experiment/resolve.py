@@ -281,27 +281,70 @@ def _population(exp, model):
                 covariates.append(cov.covariate(cname))
         except ConfigError as exc:
             raise fail(exp.where, ("population", "covariates", cname), str(exc)) from None
+    time_varying = []
+    for cname, tv in p.time_varying.items():
+        names = list(tv.effects) + ([tv.sets] if tv.sets is not None else [])
+        _check_names(exp, names, pnames, lambda n, i, c=cname, s=tv.sets: (
+            ("population", "time_varying", c, "sets") if n == s else
+            ("population", "time_varying", c, "effects", n)), "parameter", model)
+        if cname in p.covariates:
+            raise fail(exp.where, ("population", "time_varying", cname), f"{cname!r} is also "
+                       "a static covariate; give each covariate one name")
+        try:
+            rows = _schedule_rows(exp, cname, tv) if tv.file is not None else None
+            time_varying.append(tv.covariate(cname, rows))
+        except ConfigError as exc:
+            raise fail(exp.where, ("population", "time_varying", cname), str(exc)) from None
     seed = p.seed if p.seed is not None else fresh_seed()
     try:
         population = Population(p.subjects, p.iiv_names(), p.omega(), seed=seed,
-                                covariates=covariates)
+                                covariates=covariates, time_varying=time_varying)
     except ConfigError as exc:
         raise fail(exp.where, ("population",), str(exc)) from None
     return population, seed
 
 
-def _column_levels(exp, cname, cov):
-    """Levels (sorted) and their frequencies in column ``cov.column`` of CSV ``cov.file``."""
+def _csv_rows(exp, name):
     import csv
 
     base = exp.path.parent if exp.path is not None else Path.cwd()
-    path = Path(cov.file).expanduser()
+    path = Path(name).expanduser()
     path = path if path.is_absolute() else base / path
     try:
         with open(path, newline="", encoding="utf-8") as fh:
-            rows = list(csv.DictReader(fh))
+            return path, list(csv.DictReader(fh))
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise ConfigError(f"file: cannot read {path} ({exc})") from None
+
+
+def _schedule_rows(exp, cname, tv):
+    """``(ids, times, values)`` of a per-subject schedule file (rows with a value only)."""
+    path, rows = _csv_rows(exp, tv.file)
+    column = tv.column or cname
+    for key, col in (("id", tv.id), ("time", tv.time), ("column", column)):
+        if not rows or col not in rows[0]:
+            known = ", ".join(rows[0]) if rows else "none (the file has no data rows)"
+            raise ConfigError(f"{key}: {path.name} has no column {col!r}; columns: {known}")
+    ids, times, values = [], [], []
+    for i, r in enumerate(rows, start=2):
+        cell = (r.get(column) or "").strip()
+        if not cell or cell == ".":
+            continue
+        try:
+            times.append(float(r[tv.time]))
+            values.append(float(cell))
+        except ValueError:
+            raise ConfigError(f"file: {path.name} line {i}: {tv.time} and {column} must be "
+                              f"numbers, got {r[tv.time]!r} and {cell!r}") from None
+        ids.append((r.get(tv.id) or "").strip())
+    if not ids:
+        raise ConfigError(f"column: {column!r} of {path.name} has no values")
+    return ids, times, values
+
+
+def _column_levels(exp, cname, cov):
+    """Levels (sorted) and their frequencies in column ``cov.column`` of CSV ``cov.file``."""
+    path, rows = _csv_rows(exp, cov.file)
     if not rows or cov.column not in rows[0]:
         known = ", ".join(rows[0]) if rows else "none (the file has no data rows)"
         raise ConfigError(f"column: {path.name} has no column {cov.column!r}; columns: {known}")

@@ -18,7 +18,13 @@ from ldnsim._text import suggest
 from ldnsim.errors import ConfigError
 from ldnsim.metrics import METRICS, OptionError
 from ldnsim.observation import ResidualError
-from ldnsim.population import MAX_SUBJECTS, Covariate, omega_factor, omega_from_iiv
+from ldnsim.population import (
+    MAX_SUBJECTS,
+    Covariate,
+    TimeVaryingCovariate,
+    omega_factor,
+    omega_from_iiv,
+)
 from ldnsim.sampling import MAX_SAMPLES
 from ldnsim.solver import MAX_STEPS_LIMIT, METHODS, MIN_RTOL
 
@@ -228,6 +234,47 @@ class CovariateSection(_Section):
         return self
 
 
+class TimeVaryingSection(_Section):
+    """A piecewise-constant covariate: a shared schedule, or one per subject from a CSV file
+    (columns ``id``, ``time`` and ``column``; subject i of the population uses the i-th ID)."""
+
+    times: Annotated[list[float], Field(min_length=1)] | None = None
+    values: Annotated[list[float], Field(min_length=1)] | None = None
+    file: Name | None = None
+    id: Name = "ID"
+    time: Name = "TIME"
+    column: Name | None = None
+    effects: dict[str, float] = {}
+    reference: Positive | None = None
+    sets: Name | None = None
+    unit: str = ""
+
+    @model_validator(mode="after")
+    def _check(self):
+        if self.file is None:
+            if self.times is None or self.values is None:
+                raise ValueError("give times and values (a shared schedule) or file (one "
+                                 "schedule per subject)")
+            try:
+                self.covariate("covariate")
+            except ConfigError as exc:
+                raise ValueError(str(exc).replace(
+                    "time-varying covariate 'covariate': ", "")) from None
+        elif self.times is not None or self.values is not None:
+            raise ValueError("give times and values or file, not both")
+        if not self.effects and self.sets is None:
+            raise ValueError("give effects = { parameter = exponent } or sets = "
+                             "\"<parameter>\" (what the covariate changes)")
+        return self
+
+    def covariate(self, name, rows=None):
+        kw = dict(effects=dict(self.effects), reference=self.reference, sets=self.sets,
+                  unit=self.unit)
+        if rows is not None:
+            return TimeVaryingCovariate.from_rows(name, *rows, **kw)
+        return TimeVaryingCovariate(name, times=self.times, values=self.values, **kw)
+
+
 class PopulationSection(_Section):
     subjects: Annotated[int, Field(ge=1)] = 100
     seed: Annotated[int, Field(ge=0)] | None = None
@@ -237,6 +284,7 @@ class PopulationSection(_Section):
     parameters: list[Name] | None = None
     covariance: list[list[float]] | None = None
     covariates: dict[str, CovariateSection] = {}
+    time_varying: dict[str, TimeVaryingSection] = {}
 
     @field_validator("subjects")
     @classmethod
@@ -252,7 +300,7 @@ class PopulationSection(_Section):
     def _distinct(cls, value):
         return value if value is None else _unique(value, "parameters")
 
-    @field_validator("covariates")
+    @field_validator("covariates", "time_varying")
     @classmethod
     def _names(cls, value):
         for name in value:
@@ -498,6 +546,7 @@ SECTIONS = {
     ("regimen",): RegimenSection, ("output",): OutputSection, ("solver",): SolverSection,
     ("sweep",): SweepSection, ("sampling",): SamplingSection,
     ("population",): PopulationSection, ("population", "covariates", "*"): CovariateSection,
+    ("population", "time_varying", "*"): TimeVaryingSection,
     ("metrics",): MetricsSection, ("sensitivity",): SensitivitySection,
     ("observation",): ObservationSection, ("observation", "*"): ObservationEntry,
 }
