@@ -427,9 +427,7 @@ class Population:
         if unknown:
             raise ConfigError(f"population: unknown parameter {unknown[0]!r}; known: "
                               f"{', '.join(names)}")
-        unknown += [p for c in self.time_varying for p in
-                    list(c.effects) + ([c.sets] if c.sets is not None else [])
-                    if p not in index]
+        unknown += [p for c in self.time_varying for p in c.effects if p not in index]
         if unknown:
             raise ConfigError(f"population: unknown parameter {unknown[0]!r}; known: "
                               f"{', '.join(names)}")
@@ -442,7 +440,7 @@ class Population:
                 out[:, index[p]] *= c.factor(p, cov[c.name])
         return out
 
-    def schedule(self, parameter_names, t0=0.0):
+    def schedule(self, parameter_names, t0=0.0, input_names=()):
         """The time-varying covariates as parameter changes, or None without any.
 
         Parameters
@@ -450,6 +448,9 @@ class Population:
         parameter_names : sequence of str
         t0 : float
             Start of the run: changes at or before it are folded into the start values.
+        input_names : sequence of str
+            The model's inputs (slots after the parameters): ``sets`` may name one (its value
+            adds to what the regimen's infusions put there).
 
         Returns
         -------
@@ -458,10 +459,10 @@ class Population:
         if not self.time_varying:
             return None
         names = list(parameter_names)
-        index = {n: j for j, n in enumerate(names)}
+        index = {n: j for j, n in enumerate(names + list(input_names))}
         for c in self.time_varying:
             for p in list(c.effects) + ([c.sets] if c.sets is not None else []):
-                if p not in index:
+                if p not in index or (p in c.effects and index[p] >= len(names)):
                     raise ConfigError(f"time-varying covariate {c.name!r}: unknown parameter "
                                       f"{p!r}; known: {', '.join(names)}")
         set_cols = {c.sets: c for c in self.time_varying if c.sets is not None}

@@ -291,3 +291,18 @@ def test_time_varying_errors_in_experiments_name_file_and_key(tmp_path, schedule
         load_experiment(path)
     msg = str(err.value)
     assert str(path) in msg and words in msg and "\n" not in msg
+
+
+def test_a_time_varying_covariate_can_set_an_input():
+    # an input set to 6 mg/h from t = 2 to t = 5 is a zero-order infusion of 18 mg
+    from ldnsim.population import TimeVaryingCovariate
+    from ldnsim.sweep import plan_sweep, run_plan
+    tv = TimeVaryingCovariate("R", times=[0.0, 2.0, 5.0], values=[0.0, 6.0, 0.0],
+                              sets="infusion")
+    t = np.linspace(0.0, 8.0, 33)
+    plan = plan_sweep("one_compartment_oral", t, population=Population(1, seed=1,
+                                                                        time_varying=[tv]),
+                      params={"CL": 1e-12}, rtol=1e-10, atol=1e-12, keep=["central"])
+    central = run_plan(plan)["central"].values[0]
+    expected = np.clip(6.0 * (np.minimum(t, 5.0) - 2.0), 0.0, None)
+    np.testing.assert_allclose(central, expected, atol=1e-8)

@@ -283,10 +283,11 @@ def _population(exp, model):
             raise fail(exp.where, ("population", "covariates", cname), str(exc)) from None
     time_varying = []
     for cname, tv in p.time_varying.items():
-        names = list(tv.effects) + ([tv.sets] if tv.sets is not None else [])
-        _check_names(exp, names, pnames, lambda n, i, c=cname, s=tv.sets: (
-            ("population", "time_varying", c, "sets") if n == s else
-            ("population", "time_varying", c, "effects", n)), "parameter", model)
+        _check_names(exp, list(tv.effects), pnames, lambda n, i, c=cname: (
+            "population", "time_varying", c, "effects", n), "parameter", model)
+        if tv.sets is not None:
+            _check_names(exp, [tv.sets], pnames + list(model.input_names), lambda n, i, c=cname:
+                         ("population", "time_varying", c, "sets"), "parameter or input", model)
         if cname in p.covariates:
             raise fail(exp.where, ("population", "time_varying", cname), f"{cname!r} is also "
                        "a static covariate; give each covariate one name")

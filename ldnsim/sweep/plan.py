@@ -472,7 +472,7 @@ def _subject_dim(model, population, grid: _Grid, t0=0.0):
             continue
         coords[c.name] = ("subject", cov[c.name],
                           {"long_name": f"covariate {c.name}", "units": c.unit or "1"})
-    schedule = population.schedule(model.parameter_names, t0)
+    schedule = population.schedule(model.parameter_names, t0, model.input_names)
     return (grid.with_dim("subject", population.n_subjects, coords, ("@subject",)), factors,
             schedule)
 
