@@ -70,8 +70,8 @@ An experiment names a model, a dosing regimen, output times, solver settings and
     times = [0.0, 336.0]             # the value from each time on (the first also before it)
     values = [90.0, 45.0]            # or file = "renal.csv": one schedule per subject, columns
     effects = { CL = 0.7 }           #   id = "ID", time = "TIME", column = (the name); subject
-    reference = 90.0                 #   i uses the i-th ID; or sets = "<parameter>" (the value
-    unit = "mL/min"                  #   itself becomes that parameter)
+    reference = 90.0                 #   i uses the i-th ID; or sets = "<parameter or input>"
+    unit = "mL/min"                  #   (the value itself becomes that parameter or input)
 
     [observation]                    # residual error: <var>_obs beside each variable named
     seed = 7                         # omitted: fresh entropy, recorded in the result

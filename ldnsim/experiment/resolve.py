@@ -88,6 +88,10 @@ class Experiment:
             names = ", ".join(cfg.population.iiv_names()) or "none"
             lines.append(f"population: {cfg.population.subjects} subjects, IIV on {names}, "
                          f"seed {seeds.get('population')}")
+            covs = [f"{n} ({c.distribution})" for n, c in cfg.population.covariates.items()]
+            covs += [f"{n} (time-varying)" for n in cfg.population.time_varying]
+            if covs:
+                lines.append(f"covariates: {', '.join(covs)}")
         if cfg.sampling is not None:
             lines.append(f"sampling:   {cfg.sampling.method}, n = {cfg.sampling.n}, seed "
                          f"{seeds.get('sampling')}")
