@@ -170,3 +170,17 @@ def test_parse_unit_never_fails_other_than_unit_error(text):
         parse_unit(text)
     except UnitError:
         pass
+
+
+@pytest.mark.parametrize("text", ["{not json", '{"h": 1}', "[]",
+                                  '{"h": [1.0, {"[time]": "x"}]}'])
+def test_a_damaged_unit_table_is_recomputed(tmp_path, monkeypatch, text):
+    from ldnsim.model import dimensions
+    monkeypatch.setenv("LDNSIM_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(dimensions, "_table", None)
+    dimensions.dimension_table()
+    (path,) = tmp_path.glob("units-*.json")
+    path.write_text(text)
+    monkeypatch.setattr(dimensions, "_table", None)
+    assert dimensions.dimension_table()["nM"][1] == {"[substance]": 1, "[length]": -3}
+    assert dimensions._decode(__import__("json").loads(path.read_text())) is not None

@@ -111,16 +111,16 @@ def dimension_table() -> dict:
         from ldnsim.model.compiled import cache_dir
 
         pint_version = _installed_pint_version()
-        raw = None
-        path = None
+        raw = table = None
         if pint_version is not None:
             path = cache_dir() / f"units-{_table_key(pint_version)}.json"
             try:
                 raw = json.loads(path.read_text())
-                if set(raw) != set(PINT_NAMES):
-                    raw = None
+                table = _decode(raw)
             except (OSError, ValueError):
-                raw = None
+                raw = table = None
+            if table is None:
+                raw = None  # a damaged or foreign file is recomputed (and rewritten)
         if raw is None:
             try:
                 raw, pint_version = _compute_table()
@@ -133,9 +133,23 @@ def dimension_table() -> dict:
                 atomic_write_text(path, json.dumps(raw, sort_keys=True))
             except OSError:
                 pass  # an unwritable cache only costs the second next time
-        _table = {s: (float(scale), {d: Fraction(e) for d, e in dims.items()})
-                  for s, (scale, dims) in raw.items()}
-        return _table
+            table = _decode(raw)
+            assert table is not None, "pint gave an unusable unit table"
+        assert table is not None
+        _table = table
+        return table
+
+
+def _decode(raw):
+    """The table from its JSON form, or None when it is not exactly one entry per symbol of
+    the form ``[scale, {dimension: "p/q"}]``."""
+    try:
+        if not isinstance(raw, dict) or set(raw) != set(PINT_NAMES):
+            return None
+        return {s: (float(scale), {str(d): Fraction(e) for d, e in dims.items()})
+                for s, (scale, dims) in raw.items()}
+    except (TypeError, ValueError, AttributeError, ZeroDivisionError):
+        return None
 
 
 # ------------------------------------------------------------------------------------ units
