@@ -178,7 +178,7 @@ ke = { value = 0.1, unit = "1/h", source = "test" }
 gut = "-ka * gut"
 c = "ka * gut - ke * c"
 [outputs]
-C_ntx = { expr = "c", unit = "ng/mL" }
+C_ntx = { expr = "c", unit = "mg" }
 """, path="toy.toml")
     page = _Page(Document(), Explorer(toy, days=7), FakeProvider("failed", message="none"))
     assert page.message.text == ""

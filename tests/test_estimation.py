@@ -171,7 +171,7 @@ central = { init = 0.0, unit = "mg" }
 [parameters]
 CL = { value = 10.0, unit = "L/h", source = "test", evidence = "assumed" }
 Va = { value = 4.0, unit = "L", source = "test", evidence = "assumed" }
-Vb = { value = 5.0, unit = "L", source = "test", evidence = "assumed" }
+Vb = { value = 5.0, unit = "1", source = "test", evidence = "assumed" }
 [odes]
 central = "-CL / (Va * Vb) * central"
 [outputs]

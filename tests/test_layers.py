@@ -30,7 +30,7 @@ LAYERS = (
     ("ldnsim.model", "ldnsim.dosing", "ldnsim.population", "ldnsim.sampling"),
     # labelled data: result Datasets, metrics on them, result files and observed data
     # (pure xarray and files, no solving)
-    ("ldnsim.results", "ldnsim.metrics", "ldnsim.io", "ldnsim.dataset"),
+    ("ldnsim.results", "ldnsim.metrics", "ldnsim.io", "ldnsim.dataset", "ldnsim.observation"),
     # the run layer: rows of arrays through the solver, labelled with results; the Zarr store
     # is here because the chunks of a run write themselves into it (the sweep imports it)
     ("ldnsim.simulation", "ldnsim.sweep", "ldnsim.store"),

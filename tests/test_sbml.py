@@ -58,6 +58,7 @@ name = "funcs"
 description = "functions"
 time_unit = "h"
 dose_target = "x"
+check_units = false  # 0.1 * hill(...) is a rate written as a bare number
 [states]
 x = { init = 2.0, unit = "1" }
 [parameters]

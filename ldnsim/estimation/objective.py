@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ldnsim.observation import residual_sd
+
 from .problem import EstimationError
 
 __all__ = ["Objective", "PENALTY"]
@@ -144,10 +146,7 @@ class Objective:
         w = pb.sd.copy()
         for name, spec in pb.errors.items():
             idx = pb._error_obs[name]
-            y = np.abs(pb.y[idx])
-            a, b = spec.additive, spec.proportional
-            w[idx] = {"additive": np.full(idx.shape, a), "proportional": b * y,
-                      "combined": np.sqrt(a * a + (b * y) ** 2)}[spec.model]
+            w[idx] = residual_sd(spec.model, pb.y[idx], spec.additive, spec.proportional)
         bad = ~(w > 0)
         if np.any(bad):
             o = int(np.flatnonzero(bad)[0])

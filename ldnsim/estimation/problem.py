@@ -27,14 +27,16 @@ from .._text import suggest
 from ..dataset import ObservedData, parse_name, read_dataset
 from ..errors import LdnsimError
 from ..events import EventTable, pad_event_tables
+from ..observation import ERROR_MODELS as _OBSERVATION_MODELS
 
 __all__ = ["Problem", "ParameterSpec", "ErrorSpec", "EstimationError", "build_problem",
            "WINDOW_POINTS", "ERROR_MODELS"]
 
 #: Samples of the simulated profile across the window of each summary observation.
 WINDOW_POINTS = 241
-#: Residual error models: sd of an observation with prediction f.
-ERROR_MODELS = ("additive", "proportional", "combined")
+#: The residual error models a fit estimates (those of ``ldnsim.observation`` on the natural
+#: scale; simulated observations may also use the log-normal "exponential" model).
+ERROR_MODELS = tuple(m for m in _OBSERVATION_MODELS if m != "exponential")
 _PREDOSE_EPS = 1e-9
 
 

@@ -176,6 +176,8 @@ def sensitivity_model(model, params):
         sens = Model(
             name=f"{model.name}_sens"[:64], description=f"{model.name} with forward "
             f"sensitivities for {', '.join(params)}", time_unit=model.time_unit,
+            # derived from a checked model; its sensitivity states are labelled "1"
+            check_units=False,
             dose_target=model.dose_target, states=states, parameters=model.parameters,
             inputs=model.inputs, definitions=list(model.definitions) + defs,
             odes=list(model.odes) + odes, outputs=list(model.outputs) + new_outputs,

@@ -11,6 +11,7 @@ import io
 import numpy as np
 
 from ..dataset import read_dataset
+from ..observation import residual_sd
 from .problem import build_problem
 
 __all__ = ["synthetic_dataset"]
@@ -95,14 +96,11 @@ def synthetic_dataset(model, doses, times, names, *, params=None, scenarios=None
         raise RuntimeError("the model could not be solved at the true parameters")
     f = f[0]
     rng = np.random.default_rng(seed)
-    if error == "additive":
-        s = np.full_like(f, sd)
-    elif error == "proportional":
-        s = sd * np.abs(f)
-    elif error == "combined":
-        s = np.sqrt((additive or 0.0) ** 2 + (sd * f) ** 2)
-    else:
+    if error not in ("additive", "proportional", "combined"):
         raise ValueError(f"unknown error model {error!r}")
+    # the fit's own definition of the sd (ldnsim.observation.residual_sd)
+    s = (residual_sd("additive", f, sd) if error == "additive" else
+         residual_sd(error, f, additive or 0.0, sd))
     y = f + s * rng.standard_normal(f.shape)
     k = 0
     for row in rows:

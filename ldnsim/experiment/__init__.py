@@ -61,6 +61,22 @@ An experiment names a model, a dosing regimen, output times, solver settings and
     cv = 0.2
     unit = "kg"
     effects = { CL = 0.75, V = 1.0 }
+    [population.covariates.SEX]      # categorical: a factor per level (levels not named: 1.0)
+    distribution = "categorical"
+    levels = ["F", "M"]
+    probabilities = [0.5, 0.5]       # default: equal; or file = "subjects.csv" with
+    effects = { CL = { F = 0.8 } }   #   column = "SEX" (levels and their frequencies)
+    [population.time_varying.CRCL]   # piecewise constant during the run (model time unit)
+    times = [0.0, 336.0]             # the value from each time on (the first also before it)
+    values = [90.0, 45.0]            # or file = "renal.csv": one schedule per subject, columns
+    effects = { CL = 0.7 }           #   id = "ID", time = "TIME", column = (the name); subject
+    reference = 90.0                 #   i uses the i-th ID; or sets = "<parameter or input>"
+    unit = "mL/min"                  #   (the value itself becomes that parameter or input)
+
+    [observation]                    # residual error: <var>_obs beside each variable named
+    seed = 7                         # omitted: fresh entropy, recorded in the result
+    C_plasma = { proportional = 0.1, additive = 0.05 }   # combined; or additive, proportional,
+                                                          # or exponential = 0.2 (log-normal)
 
     [metrics]
     names = ["nca"]                  # keys of ldnsim.metrics.METRICS
@@ -72,6 +88,14 @@ An experiment names a model, a dosing regimen, output times, solver settings and
     n = 128
     ranges = { CL = [100.0, 300.0], V = [800.0, 2000.0] }
     outputs = ["AUC"]
+
+Covariates: a static covariate is drawn per subject from its own random stream (after the
+etas) and becomes a coordinate over ``subject`` (level names for a categorical one). A
+time-varying covariate multiplies the parameters in ``effects`` by ``(value(t) / reference) **
+exponent`` on top of IIV and static covariates (or ``sets`` a parameter to its value); each
+change is a parameter event at which the solver restarts, like a dose. Residual error
+(``[observation]``, :mod:`ldnsim.observation`) is drawn on the assembled result after solving;
+its sd definitions are those the fitting layer uses (``ldnsim.estimation``).
 
 Every section is validated on load (pydantic, unknown keys rejected); every problem is one
 :class:`~ldnsim.errors.ConfigError` naming the file, the key and what was expected. Names that

@@ -17,6 +17,7 @@ import xarray as xr
 
 from ldnsim.errors import ConfigError, LdnsimError
 from ldnsim.metrics import merge_metrics, metric_parts
+from ldnsim.observation import add_observations
 from ldnsim.results import make_dataset, netcdf_safe_attrs
 
 __all__ = ["finish", "rehearse", "METRIC_PREFIX"]
@@ -70,6 +71,9 @@ def finish(exp, ds: xr.Dataset, *, strict: bool = False) -> xr.Dataset:
                or exp.plan.model.state_names)
     drop = [v for v in exp.metric_vars if v not in kept]
     ds = ds.drop_vars(drop)
+    if exp.config.observation is not None:  # residual error: <var>_obs beside <var>
+        ds = add_observations(ds, exp.config.observation.errors(),
+                              (exp.seeds or {})["observation"])
     ds.attrs = netcdf_safe_attrs({**ds.attrs, **extra})
     return ds
 

@@ -104,12 +104,20 @@ class Experiment:
             names = ", ".join(cfg.population.iiv_names()) or "none"
             lines.append(f"population: {cfg.population.subjects} subjects, IIV on {names}, "
                          f"seed {seeds.get('population')}")
+            covs = [f"{n} ({c.distribution})" for n, c in cfg.population.covariates.items()]
+            covs += [f"{n} (time-varying)" for n in cfg.population.time_varying]
+            if covs:
+                lines.append(f"covariates: {', '.join(covs)}")
         if cfg.sampling is not None:
             lines.append(f"sampling:   {cfg.sampling.method}, n = {cfg.sampling.n}, seed "
                          f"{seeds.get('sampling')}")
         if cfg.metrics is not None:
             lines.append(f"metrics:    {', '.join(cfg.metrics.names)}"
                          + ("" if cfg.output.trajectories else " (metrics only, no trajectories)"))
+        if cfg.observation is not None:
+            lines.append("observation: " + ", ".join(
+                f"{e.variable}_obs {e.describe()}" for e in cfg.observation.errors())
+                + f", seed {seeds.get('observation')}")
         if cfg.sensitivity is not None:
             sa = cfg.sensitivity
             lines.append(f"sensitivity: {sa.method}, n = {sa.n}, {len(sa.ranges)} parameters, "
@@ -283,13 +291,90 @@ def _population(exp, model):
         _check_names(exp, list(cov.effects), pnames,
                      lambda n, i, c=cname: ("population", "covariates", c, "effects", n),
                      "parameter", model)
+    covariates = []
+    for cname, cov in p.covariates.items():
+        try:
+            if cov.file is not None:
+                levels, probs = _column_levels(exp, cname, cov)
+                covariates.append(cov.covariate(cname, levels, probs))
+            else:
+                covariates.append(cov.covariate(cname))
+        except ConfigError as exc:
+            raise fail(exp.where, ("population", "covariates", cname), str(exc)) from None
+    time_varying = []
+    for cname, tv in p.time_varying.items():
+        _check_names(exp, list(tv.effects), pnames, lambda n, i, c=cname: (
+            "population", "time_varying", c, "effects", n), "parameter", model)
+        if tv.sets is not None:
+            _check_names(exp, [tv.sets], pnames + list(model.input_names), lambda n, i, c=cname:
+                         ("population", "time_varying", c, "sets"), "parameter or input", model)
+        if cname in p.covariates:
+            raise fail(exp.where, ("population", "time_varying", cname), f"{cname!r} is also "
+                       "a static covariate; give each covariate one name")
+        try:
+            rows = _schedule_rows(exp, cname, tv) if tv.file is not None else None
+            time_varying.append(tv.covariate(cname, rows))
+        except ConfigError as exc:
+            raise fail(exp.where, ("population", "time_varying", cname), str(exc)) from None
     seed = p.seed if p.seed is not None else fresh_seed()
     try:
         population = Population(p.subjects, p.iiv_names(), p.omega(), seed=seed,
-                                covariates=[c.covariate(n) for n, c in p.covariates.items()])
+                                covariates=covariates, time_varying=time_varying)
     except ConfigError as exc:
         raise fail(exp.where, ("population",), str(exc)) from None
     return population, seed
+
+
+def _csv_rows(exp, name):
+    import csv
+
+    base = exp.path.parent if exp.path is not None else Path.cwd()
+    path = Path(name).expanduser()
+    path = path if path.is_absolute() else base / path
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            return path, list(csv.DictReader(fh))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise ConfigError(f"file: cannot read {path} ({exc})") from None
+
+
+def _schedule_rows(exp, cname, tv):
+    """``(ids, times, values)`` of a per-subject schedule file (rows with a value only)."""
+    path, rows = _csv_rows(exp, tv.file)
+    column = tv.column or cname
+    for key, col in (("id", tv.id), ("time", tv.time), ("column", column)):
+        if not rows or col not in rows[0]:
+            known = ", ".join(rows[0]) if rows else "none (the file has no data rows)"
+            raise ConfigError(f"{key}: {path.name} has no column {col!r}; columns: {known}")
+    ids, times, values = [], [], []
+    for i, r in enumerate(rows, start=2):
+        cell = (r.get(column) or "").strip()
+        if not cell or cell == ".":
+            continue
+        try:
+            times.append(float(r[tv.time]))
+            values.append(float(cell))
+        except ValueError:
+            raise ConfigError(f"file: {path.name} line {i}: {tv.time} and {column} must be "
+                              f"numbers, got {r[tv.time]!r} and {cell!r}") from None
+        ids.append((r.get(tv.id) or "").strip())
+    if not ids:
+        raise ConfigError(f"column: {column!r} of {path.name} has no values")
+    return ids, times, values
+
+
+def _column_levels(exp, cname, cov):
+    """Levels (sorted) and their frequencies in column ``cov.column`` of CSV ``cov.file``."""
+    path, rows = _csv_rows(exp, cov.file)
+    if not rows or cov.column not in rows[0]:
+        known = ", ".join(rows[0]) if rows else "none (the file has no data rows)"
+        raise ConfigError(f"column: {path.name} has no column {cov.column!r}; columns: {known}")
+    values = [(r.get(cov.column) or "").strip() for r in rows]
+    values = [v for v in values if v and v != "."]
+    if not values:
+        raise ConfigError(f"column: {cov.column!r} of {path.name} has no values")
+    levels = sorted(set(values))
+    return levels, [values.count(v) / len(values) for v in levels]
 
 
 def _metric_vars(exp, model) -> tuple:
@@ -326,6 +411,19 @@ def _kept_variables(exp, model, metric_vars) -> list:
                      lambda n, i: ("output", "variables", i), "variable", model)
     keep = list(variables or (model.output_names or model.state_names))
     return keep + [v for v in metric_vars if v not in keep]
+
+
+def _observation_seed(exp, kept):
+    """The seed of ``[observation]`` (fresh entropy when not given), its variables checked."""
+    obs = exp.config.observation
+    if obs is None:
+        return None
+    for name in obs.errors():
+        if name.variable not in kept:
+            raise fail(exp.where, ("observation", name.variable),
+                       f"{name.variable!r} is not a stored variable{suggest(name.variable, kept)}"
+                       f"; [output] variables: {', '.join(kept)}")
+    return obs.seed if obs.seed is not None else fresh_seed()
 
 
 def _regimen(exp, model):
@@ -410,6 +508,7 @@ def _provenance(exp, seeds) -> dict:
             exp.raw, sort_keys=False, default=str),
         "experiment_config": cfg.model_dump(mode="json"),
         "population_seed": seeds.get("population"), "sampling_seed": seeds.get("sampling"),
+        "observation_seed": seeds.get("observation"),
     }
     return {k: v for k, v in attrs.items() if v is not None}
 
@@ -442,8 +541,10 @@ def resolve(exp: Experiment) -> Experiment:
     _check_size(exp, model, axes, t_eval, keep, metric_vars)
     samples, sampling_seed = _samples(exp, model, axes)
     population, population_seed = _population(exp, model)
-    seeds = {k: v for k, v in (("sampling", sampling_seed), ("population", population_seed))
-             if v is not None}
+    stored = list(cfg.output.variables or model.output_names or model.state_names)
+    observation_seed = _observation_seed(exp, stored)
+    seeds = {k: v for k, v in (("sampling", sampling_seed), ("population", population_seed),
+                               ("observation", observation_seed)) if v is not None}
     s = cfg.solver
     try:
         plan = plan_sweep(model, t_eval, axes=axes, mode=cfg.sweep.mode if cfg.sweep else

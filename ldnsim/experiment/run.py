@@ -1,6 +1,7 @@
 """Running a resolved experiment: the sweep, then its metrics merged into the result."""
 from __future__ import annotations
 
+from ldnsim.errors import ConfigError
 from ldnsim.results import provenance
 from ldnsim.sweep import run_plan
 
@@ -49,6 +50,11 @@ def run_experiment(source, *, threads=None, progress=None, chunk_size=None, clie
     """
     exp = load_experiment(source, resolve=True)
     if not exp.config.output.trajectories or client is not None or store is not None:
+        if exp.config.observation is not None:
+            raise ConfigError(f"{exp.where}: [observation] adds noise to the assembled result "
+                              "in memory; it cannot be combined with a store or a dask client "
+                              "yet (run without them, or add the noise afterwards with "
+                              "ldnsim.observation.add_observations)")
         return _run_chunked(exp, threads=threads, progress=progress, chunk_size=chunk_size,
                             client=client, store=store, overwrite=overwrite)
     ds = run_plan(exp.plan, threads=threads, progress=progress, chunk_size=chunk_size)

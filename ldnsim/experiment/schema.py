@@ -17,7 +17,14 @@ from ldnsim._limits import limit, raise_hint
 from ldnsim._text import suggest
 from ldnsim.errors import ConfigError
 from ldnsim.metrics import METRICS, OptionError
-from ldnsim.population import MAX_SUBJECTS, Covariate, omega_factor, omega_from_iiv
+from ldnsim.observation import ResidualError
+from ldnsim.population import (
+    MAX_SUBJECTS,
+    Covariate,
+    TimeVaryingCovariate,
+    omega_factor,
+    omega_from_iiv,
+)
 from ldnsim.sampling import MAX_SAMPLES
 from ldnsim.solver import MAX_STEPS_LIMIT, METHODS, MIN_RTOL
 
@@ -182,7 +189,7 @@ class SamplingSection(_Section):
 
 
 class CovariateSection(_Section):
-    distribution: Literal["lognormal", "normal", "uniform"] = "lognormal"
+    distribution: Literal["lognormal", "normal", "uniform", "categorical"] = "lognormal"
     median: float | None = None
     cv: float | None = None
     mean: float | None = None
@@ -191,18 +198,81 @@ class CovariateSection(_Section):
     upper: float | None = None
     reference: float | None = None
     unit: str = ""
-    effects: dict[str, float] = {}
+    effects: dict[str, float | dict[str, float]] = {}
+    # categorical: level names and their probabilities, or the empirical distribution of a
+    # column of a CSV file (path relative to the experiment file)
+    levels: list[Name] = []
+    probabilities: list[float] = []
+    file: Name | None = None
+    column: Name | None = None
 
-    def covariate(self, name):
-        return Covariate(name=name, **self.model_dump())
+    def covariate(self, name, levels=None, probabilities=None):
+        values = self.model_dump(exclude={"file", "column"})
+        if levels is not None:
+            values.update(levels=tuple(levels), probabilities=tuple(probabilities))
+        values["levels"] = tuple(values["levels"])
+        values["probabilities"] = tuple(values["probabilities"])
+        return Covariate(name=name, **values)
 
     @model_validator(mode="after")
     def _check(self):
+        if (self.file is None) != (self.column is None):
+            raise ValueError("file and column go together: the covariate is drawn from the "
+                             "empirical distribution of that column")
+        if self.file is not None:
+            if self.distribution != "categorical":
+                raise ValueError("file and column give a categorical covariate: add "
+                                 "distribution = \"categorical\"")
+            if self.levels or self.probabilities:
+                raise ValueError("give levels (and probabilities) or file and column, not "
+                                 "both")
+            return self
         try:
             self.covariate("covariate")
         except ConfigError as exc:
             raise ValueError(str(exc).replace("covariate 'covariate': ", "")) from None
         return self
+
+
+class TimeVaryingSection(_Section):
+    """A piecewise-constant covariate: a shared schedule, or one per subject from a CSV file
+    (columns ``id``, ``time`` and ``column``; subject i of the population uses the i-th ID)."""
+
+    times: Annotated[list[float], Field(min_length=1)] | None = None
+    values: Annotated[list[float], Field(min_length=1)] | None = None
+    file: Name | None = None
+    id: Name = "ID"
+    time: Name = "TIME"
+    column: Name | None = None
+    effects: dict[str, float] = {}
+    reference: Positive | None = None
+    sets: Name | None = None
+    unit: str = ""
+
+    @model_validator(mode="after")
+    def _check(self):
+        if self.file is None:
+            if self.times is None or self.values is None:
+                raise ValueError("give times and values (a shared schedule) or file (one "
+                                 "schedule per subject)")
+            try:
+                self.covariate("covariate")
+            except ConfigError as exc:
+                raise ValueError(str(exc).replace(
+                    "time-varying covariate 'covariate': ", "")) from None
+        elif self.times is not None or self.values is not None:
+            raise ValueError("give times and values or file, not both")
+        if not self.effects and self.sets is None:
+            raise ValueError("give effects = { parameter = exponent } or sets = "
+                             "\"<parameter>\" (what the covariate changes)")
+        return self
+
+    def covariate(self, name, rows=None):
+        kw = dict(effects=dict(self.effects), reference=self.reference, sets=self.sets,
+                  unit=self.unit)
+        if rows is not None:
+            return TimeVaryingCovariate.from_rows(name, *rows, **kw)
+        return TimeVaryingCovariate(name, times=self.times, values=self.values, **kw)
 
 
 class PopulationSection(_Section):
@@ -214,6 +284,7 @@ class PopulationSection(_Section):
     parameters: list[Name] | None = None
     covariance: list[list[float]] | None = None
     covariates: dict[str, CovariateSection] = {}
+    time_varying: dict[str, TimeVaryingSection] = {}
 
     @field_validator("subjects")
     @classmethod
@@ -229,7 +300,7 @@ class PopulationSection(_Section):
     def _distinct(cls, value):
         return value if value is None else _unique(value, "parameters")
 
-    @field_validator("covariates")
+    @field_validator("covariates", "time_varying")
     @classmethod
     def _names(cls, value):
         for name in value:
@@ -384,6 +455,46 @@ class SensitivitySection(_Section):
         return list(self.log)
 
 
+# --- [observation]: residual error on simulated observations (ldnsim.observation) ----------
+class ObservationEntry(_Section):
+    model: Literal["additive", "proportional", "combined", "exponential", "lognormal"] | None \
+        = None
+    additive: NonNeg | None = None
+    proportional: NonNeg | None = None
+    exponential: NonNeg | None = None
+
+    def residual_error(self, variable):
+        return ResidualError(variable, **self.model_dump())
+
+    @model_validator(mode="after")
+    def _check(self):
+        try:
+            self.residual_error("variable")
+        except ConfigError as exc:
+            raise ValueError(str(exc).replace("[observation] variable: ", "")) from None
+        return self
+
+
+class ObservationSection(_Section):
+    """``seed``; every other key is a variable with its residual error."""
+
+    model_config = ConfigDict(extra="allow", strict=True, allow_inf_nan=False, frozen=True)
+    __pydantic_extra__: dict[str, ObservationEntry]
+
+    seed: Annotated[int, Field(ge=0)] | None = None
+
+    @model_validator(mode="after")
+    def _some(self):
+        if not self.__pydantic_extra__:
+            raise ValueError("name at least one variable, e.g. C_plasma = { proportional = "
+                             "0.1 }")
+        return self
+
+    def errors(self) -> list:
+        return [entry.residual_error(name) for name, entry in
+                (self.__pydantic_extra__ or {}).items()]
+
+
 class ExperimentConfig(_Section):
     """The whole experiment file (see the module docstring)."""
 
@@ -397,9 +508,13 @@ class ExperimentConfig(_Section):
     population: PopulationSection | None = None
     metrics: MetricsSection | None = None
     sensitivity: SensitivitySection | None = None
+    observation: ObservationSection | None = None
 
     @model_validator(mode="after")
     def _metrics_only_and_sensitivity(self):
+        if not self.output.trajectories and self.observation is not None:
+            raise ValueError("[observation] adds noisy copies of time courses, but "
+                             "output.trajectories = false keeps none; remove one of them")
         if not self.output.trajectories and self.metrics is None:
             raise ValueError("output.trajectories = false keeps only metrics: add a [metrics] "
                              "section")
@@ -431,6 +546,8 @@ SECTIONS = {
     ("regimen",): RegimenSection, ("output",): OutputSection, ("solver",): SolverSection,
     ("sweep",): SweepSection, ("sampling",): SamplingSection,
     ("population",): PopulationSection, ("population", "covariates", "*"): CovariateSection,
+    ("population", "time_varying", "*"): TimeVaryingSection,
     ("metrics",): MetricsSection, ("sensitivity",): SensitivitySection,
+    ("observation",): ObservationSection, ("observation", "*"): ObservationEntry,
 }
 """Section path -> its schema (for messages about unknown keys)."""

@@ -34,7 +34,7 @@ _ENTRY_KEYS = {
     "definitions": (("expr",), ("unit", "description")),
     "outputs": (("expr", "unit"), ("description",)),
 }
-_MODEL_KEYS = (("name", "time_unit"), ("description", "dose_target"))
+_MODEL_KEYS = (("name", "time_unit"), ("description", "dose_target", "check_units"))
 
 
 def _err(loc, section, key, msg):
@@ -128,6 +128,7 @@ def loads_model(text, path=None):
     return Model(
         name=head["name"], description=head.get("description", ""),
         time_unit=head["time_unit"], dose_target=head.get("dose_target"),
+        check_units=head.get("check_units", True),
         path=str(path) if path is not None else None, hash=digest,
         states=[State(k, v["init"], v["unit"], v.get("description", ""))
                 for k, v in entries["states"]],

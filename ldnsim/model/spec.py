@@ -46,6 +46,9 @@ class Model:
         One of s, min, h, d, wk.
     dose_target : str or None
         The state a dose goes to when it names none.
+    check_units : bool
+        Check every expression for dimensional consistency (``ldnsim.model.dimensions``);
+        False keeps only the spelling check of units (for models that mix units on purpose).
     path : str or None
         The file it was read from.
     hash : str
@@ -68,6 +71,7 @@ class Model:
     description: str = ""
     time_unit: str = "h"
     dose_target: str | None = None
+    check_units: bool = True
     path: str | None = None
     hash: str = ""
     states: tuple = ()

@@ -12,6 +12,7 @@ import re
 import warnings
 
 from ldnsim.errors import ModelError
+from ldnsim.model.dimensions import check_dimensions
 from ldnsim.model.entries import (
     Definition,
     Input,
@@ -95,6 +96,9 @@ def _check_header(model):
     if model.time_unit not in TIME_UNITS:
         _err(model, "model", "time_unit", f"time unit {model.time_unit!r} is not one of "
              f"{', '.join(TIME_UNITS)}")
+    if not isinstance(model.check_units, bool):
+        _err(model, "model", "check_units", f"expected true or false, got "
+             f"{model.check_units!r}")
     if model.dose_target is not None and model.dose_target not in {s.name for s in
                                                                    model.states}:
         _err(model, "model", "dose_target", f"{model.dose_target!r} is not a state; use one "
@@ -283,4 +287,6 @@ def validate_model(model):
     definitions = _order_definitions(model, trees)
     _check_inputs_used(model, trees, definitions)
     _check_scenarios(model)
+    if model.check_units:
+        check_dimensions(model, trees, definitions)
     return definitions, odes, trees

@@ -123,6 +123,8 @@ class ChunkJob:
     index: int
     P: np.ndarray
     table_index: np.ndarray
+    #: the rows' own padded event arrays (time-varying covariates), else built from tables
+    events: tuple | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -213,7 +215,8 @@ def metric_layout(spec: RunSpec) -> MetricLayout:
 
 def solve_job(spec: RunSpec, job: ChunkJob):
     """``ChunkResult`` of the job's rows (the solve only)."""
-    events = pad_event_tables([spec.tables[i] for i in job.table_index])
+    events = (job.events if job.events is not None
+              else pad_event_tables([spec.tables[i] for i in job.table_index]))
     return run_chunk(spec.model, spec.t_eval, job.P, spec.y0, events, keep_index=spec.keep_index,
                      model_hash=spec.model_hash, threads=spec.threads, **spec.solver)
 

@@ -20,9 +20,9 @@ import numpy as np
 from ldnsim._limits import limit, raise_hint
 from ldnsim.dosing import Dose, Regimen
 from ldnsim.errors import ConfigError
-from ldnsim.events import pad_event_tables
+from ldnsim.events import PARAMETER, EventTable, pad_event_tables
 from ldnsim.model import Model, load_model
-from ldnsim.population import Population
+from ldnsim.population import Population, Schedule
 from ldnsim.solver import METHODS, STAT_NAMES
 
 __all__ = ["SweepPlan", "plan_sweep", "scenario_label", "MAX_RESULT_BYTES", "RESERVED_DIMS",
@@ -165,8 +165,19 @@ class SweepPlan:
         return self.n_rows * self.t_eval.size * len(self.keep) * 8
 
     def events(self, start, stop):
-        """Padded ``(time, kind, index, amount)`` arrays for rows ``start:stop``."""
-        return pad_event_tables([self.tables[i] for i in self.table_index[start:stop]])
+        """Padded ``(time, kind, index, amount)`` arrays for rows ``start:stop``: the dose
+        table of each row, and its parameter changes from time-varying covariates."""
+        doses = [self.tables[i] for i in self.table_index[start:stop]]
+        changes = self.recipe.changes(start, stop)
+        if changes is None:
+            return pad_event_tables(doses)
+        return pad_event_tables([EventTable.concat([d, c]) if d is not None else c
+                                 for d, c in zip(doses, changes)])
+
+    @property
+    def time_varying(self) -> bool:
+        """True when rows have their own parameter changes (time-varying covariates)."""
+        return self.recipe.schedule is not None
 
     def row_label(self, row) -> str:
         """``dose=3 mg, scenario=a+b, subject=4`` for row ``row`` (for messages)."""
@@ -308,8 +319,11 @@ class _Rows:
     columns: tuple           # ((column, values, grid key), ...) for axes and samples
     factors: np.ndarray | None   # (n_subjects, n_parameters) or None
     n_parameters: int
+    schedule: Schedule | None = None   # time-varying covariates (parameter changes)
 
-    def rows(self, start, stop):
+    def rows(self, start, stop, *, at_start=True):
+        """Rows ``start:stop``; ``at_start=False``: before the time-varying covariates'
+        values at the start of the run are applied."""
         n = stop - start
         P = (self.base[self.grid.index_of("scenario", start, stop)] if self.scenario_axis
              else np.repeat(self.base, n, axis=0))
@@ -319,7 +333,18 @@ class _Rows:
             with np.errstate(over="ignore", invalid="ignore"):  # checked in _parameter_rows
                 P[:, :self.n_parameters] *= self.factors[
                     self.grid.index_of("@subject", start, stop)]
+        if self.schedule is not None and at_start:
+            P = self.schedule.start(P, self.grid.index_of("@subject", start, stop))
         return np.ascontiguousarray(P)
+
+    def changes(self, start, stop):
+        """Per row of ``start:stop``: the EventTable of its parameter changes, or None."""
+        if self.schedule is None:
+            return None
+        subjects = self.grid.index_of("@subject", start, stop)
+        return [EventTable(t, np.full(t.size, PARAMETER), c, a)
+                for t, c, a in self.schedule.events(self.rows(start, stop, at_start=False),
+                                                    subjects)]
 
 
 def _inputs(model, t_eval, method, regimen, scenarios):
@@ -413,10 +438,11 @@ def _sample_dim(model, samples, axes: _Axes, grid: _Grid):
     return grid.with_dim("sample", n, coords, ("@sample",)), values
 
 
-def _subject_dim(model, population, grid: _Grid):
-    """``(grid with a "subject" dim, per-subject parameter factors)``, or ``(grid, None)``."""
+def _subject_dim(model, population, grid: _Grid, t0=0.0):
+    """``(grid with a "subject" dim, per-subject parameter factors, Schedule or None)``, or
+    ``(grid, None, None)``."""
     if population is None:
-        return grid, None
+        return grid, None, None
     if not isinstance(population, Population):
         raise ConfigError(f"population must be a ldnsim.population.Population, got "
                           f"{type(population).__name__}")
@@ -424,7 +450,7 @@ def _subject_dim(model, population, grid: _Grid):
         f"eta_{p}" for p in population.parameters}
     taken |= set(model.state_names) | set(model.output_names)
     seen = set()
-    for c in population.covariates:
+    for c in population.covariates + population.time_varying:
         if c.name in taken or c.name in seen:
             raise ConfigError(f"covariate {c.name!r} has the name of a sweep coordinate, a "
                               "model variable or another covariate ('time', 'status', "
@@ -439,9 +465,16 @@ def _subject_dim(model, population, grid: _Grid):
         coords[f"eta_{p}"] = ("subject", etas[:, j],
                               {"long_name": f"random effect of {p} (log scale)", "units": "1"})
     for c in population.covariates:
+        if getattr(c, "categorical", False):  # level names, e.g. "F"/"M"
+            coords[c.name] = ("subject", c.labels(cov[c.name]),
+                              {"long_name": f"covariate {c.name} (categorical)",
+                               "levels": ", ".join(c.levels)})
+            continue
         coords[c.name] = ("subject", cov[c.name],
                           {"long_name": f"covariate {c.name}", "units": c.unit or "1"})
-    return grid.with_dim("subject", population.n_subjects, coords, ("@subject",)), factors
+    schedule = population.schedule(model.parameter_names, t0, model.input_names)
+    return (grid.with_dim("subject", population.n_subjects, coords, ("@subject",)), factors,
+            schedule)
 
 
 def _check_coords(model, grid: _Grid):
@@ -468,7 +501,7 @@ def _kept(model, keep):
 
 
 def _parameter_rows(model, params, scenarios, axes: _Axes, grid: _Grid, samples,
-                    factors) -> _Rows:
+                    factors, schedule=None) -> _Rows:
     """How to build ``P`` (rows, k), checked finite block by block (never held whole)."""
     pnames = model.parameter_names
     pindex = {n: i for i, n in enumerate(pnames)}
@@ -476,7 +509,8 @@ def _parameter_rows(model, params, scenarios, axes: _Axes, grid: _Grid, samples,
     base = np.stack([model.parameter_vector(params, scenarios + c) for c in combos])
     columns = tuple([(pindex[name], vals, name) for name, vals in axes.params.items()]
                     + [(pindex[name], vals, "@sample") for name, vals in samples.items()])
-    recipe = _Rows(grid, base, axes.combos is not None, columns, factors, len(pnames))
+    recipe = _Rows(grid, base, axes.combos is not None, columns, factors, len(pnames),
+                   schedule)
     for start in range(0, grid.n_rows, _CHECK_BLOCK):
         P = recipe.rows(start, min(start + _CHECK_BLOCK, grid.n_rows))
         if not np.all(np.isfinite(P)):
@@ -520,6 +554,13 @@ def _provenance(model, grid, mode, scenarios, params, regimen, solver, populatio
             "subjects": population.n_subjects, "seed": population.seed,
             "parameters": list(population.parameters), "omega": population.omega.tolist(),
             "covariates": [dataclasses.asdict(c) for c in population.covariates]}
+        if population.time_varying:
+            info["population"]["time_varying"] = [
+                {"name": c.name, "effects": dict(c.effects), "reference": c.reference,
+                 "sets": c.sets, "unit": c.unit, "per_subject": c.per_subject,
+                 **({} if c.per_subject else {"times": c.times.tolist(),
+                                              "values": c.values.tolist()})}
+                for c in population.time_varying]
     info.update(attrs or {})
     return info
 
@@ -561,9 +602,10 @@ def plan_sweep(model, t_eval, *, axes=None, mode="product", regimen=None, params
                    n_dims=len(grid.dims) + bool(samples) + bool(n_subjects),
                    n_subjects=n_subjects, trajectories=check_size)
     grid, sample_values = _sample_dim(model, samples, parsed, grid)
-    grid, factors = _subject_dim(model, population, grid)
+    grid, factors, schedule = _subject_dim(model, population, grid, float(t_eval[0]))
     _check_coords(model, grid)
-    recipe = _parameter_rows(model, params, scenarios, parsed, grid, sample_values, factors)
+    recipe = _parameter_rows(model, params, scenarios, parsed, grid, sample_values, factors,
+                             schedule)
     tables, table_index = _event_tables(model, regimen, parsed, grid, t_eval)
     solver = {"method": method, "rtol": float(rtol), "atol": float(atol),
               "max_steps": int(max_steps)}

@@ -113,7 +113,8 @@ def _spec(plan, metrics, trajectories, store, grid=None) -> RunSpec:
 def _jobs(plan, grid, indices):
     for i in indices:
         a, b = grid.rows(i)
-        yield ChunkJob(int(i), plan.rows(a, b), plan.table_index[a:b])
+        yield ChunkJob(int(i), plan.rows(a, b), plan.table_index[a:b],
+                       plan.events(a, b) if plan.time_varying else None)
 
 
 def _inputs_hash(plan) -> str:
@@ -127,6 +128,9 @@ def _inputs_hash(plan) -> str:
     h.update(repr(sorted(plan.solver.items())).encode())
     for a in range(0, plan.n_rows, 65_536):
         h.update(plan.rows(a, min(a + 65_536, plan.n_rows)).tobytes())
+        if plan.time_varying:  # each row's parameter changes
+            for arr in plan.events(a, min(a + 65_536, plan.n_rows)):
+                h.update(np.ascontiguousarray(arr).tobytes())
     return h.hexdigest()
 
 
