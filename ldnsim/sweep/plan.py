@@ -32,7 +32,7 @@ __all__ = ["SweepPlan", "plan_sweep", "scenario_label", "MAX_RESULT_BYTES", "RES
 #: Zarr backend).
 MAX_RESULT_BYTES = 8 * 2**30
 #: Dims the sweep names itself; a parameter axis may not use them.
-RESERVED_DIMS = ("time", "status", "subject", "sample", "case")
+RESERVED_DIMS = ("time", "status", "subject", "sample", "case", "draw")
 
 
 def scenario_label(combo) -> str:
@@ -331,6 +331,89 @@ def _subject_dim(model, population, grid: _Grid):
     return grid.with_dim("subject", population.n_subjects, coords, ("@subject",)), factors
 
 
+def _draw_dim(model, draws, axes: _Axes, grid: _Grid, samples, mode):
+    """``(grid with a "draw" dim, {parameter: values})``: parameter sets drawn from fits
+    (``[uncertainty]``). With ``mode == "zip"`` the samples of ``[sampling]`` ride on the same
+    dim (draw i with sample i) instead of a "sample" dim of their own."""
+    if not draws:
+        return grid, {}
+    values = {}
+    for name, vals in dict(draws).items():
+        if name not in model.parameter_names:
+            raise ConfigError(f"drawn parameter {name!r} is not a parameter of model "
+                              f"{model.name!r}")
+        if name in axes.params or name in (samples or {}):
+            raise ConfigError(f"parameter {name!r} is drawn and also swept or sampled; "
+                              "choose one")
+        values[name] = _floats(vals, f"draws of {name!r}")
+    lengths = {v.size for v in values.values()}
+    zipped = mode == "zip" and bool(samples)
+    if zipped:
+        lengths |= {np.asarray(v).size for v in samples.values()}
+    if len(lengths) != 1:
+        raise ConfigError(f"every drawn (and, zipped, sampled) parameter needs the same number "
+                          f"of values, got {sorted(lengths)}")
+    n = lengths.pop()
+    coords = {"draw": ("draw", np.arange(n), {
+        "long_name": "parameter set drawn from a fit's uncertainty"
+                     + (" (paired with a sample of the declared ranges)" if zipped else "")})}
+    coords.update({name: ("draw", vals, _param_attrs(model, name))
+                   for name, vals in values.items()})
+    keys: tuple[str, ...] = ("@draw",)
+    if zipped:
+        coords.update({name: ("draw", _floats(vals, f"samples of {name!r}"),
+                              _param_attrs(model, name)) for name, vals in samples.items()})
+        keys += ("@sample",)
+    return grid.with_dim("draw", n, coords, keys), values
+
+
+def _sample_and_draw_dims(model, samples, draws, draw_mode, axes: _Axes, grid: _Grid):
+    """``(grid, sample values, draw values)``: the "sample" dim, then the "draw" dim; zipped
+    (``draw_mode == "zip"``), samples ride on the draw dim."""
+    if draw_mode not in ("product", "zip"):
+        raise ConfigError(f"draw_mode must be 'product' or 'zip', got {draw_mode!r}")
+    if draws and draw_mode == "zip" and samples:
+        _, sample_values = _sample_dim(model, samples, axes, _Grid())  # the same checks
+        grid, draw_values = _draw_dim(model, draws, axes, grid, sample_values, "zip")
+        return grid, sample_values, draw_values
+    grid, sample_values = _sample_dim(model, samples, axes, grid)
+    grid, draw_values = _draw_dim(model, draws, axes, grid, sample_values, "product")
+    return grid, sample_values, draw_values
+
+
+def _subject_dim_per_draw(model, population, grid: _Grid):
+    """Like :func:`_subject_dim`, but every draw has its own subjects: subject ``s`` of draw
+    ``d`` is subject ``d * n + s`` of one population of ``n_draws * n`` (so its values depend
+    only on the seed, ``d`` and ``s``). Returns ``(grid, factors (n_draws * n, k))``."""
+    if population is None or "draw" not in grid.dims:
+        raise ConfigError("subjects per draw need a population and parameter draws")
+    n_draws = grid.shape[grid.dims.index("draw")]
+    n = population.n_subjects
+    big = dataclasses.replace(population, n_subjects=n_draws * n)
+    etas, cov = big.draw()
+    factors = big.factors(model.parameter_names, draws=(etas, cov))
+    coords: dict[str, tuple] = {"subject": ("subject", np.arange(n), {
+        "long_name": "virtual subject (new ones for every draw)"})}
+    for j, p in enumerate(population.parameters):
+        coords[f"eta_{p}"] = (("draw", "subject"), etas[:, j].reshape(n_draws, n),
+                              {"long_name": f"random effect of {p} (log scale)", "units": "1"})
+    for c in population.covariates:
+        if c.name in grid.coords or c.name in coords:
+            raise ConfigError(f"covariate {c.name!r} has the name of a sweep coordinate; "
+                              "rename the covariate")
+        coords[c.name] = (("draw", "subject"), cov[c.name].reshape(n_draws, n),
+                          {"long_name": f"covariate {c.name}", "units": c.unit or "1"})
+    return grid.with_dim("subject", n, coords, ("@subject",)), factors
+
+
+def _subject_rows(grid: _Grid, per_draw):
+    """Per row, the index into the subjects' factors."""
+    if not per_draw:
+        return grid.index_of("@subject")
+    n = grid.shape[grid.dims.index("subject")]
+    return grid.index_of("@draw") * n + grid.index_of("@subject")
+
+
 def _check_coords(model, grid: _Grid):
     varnames = set(model.state_names) | set(model.output_names)
     clash = [c for c in grid.coords if c in varnames or c == "time"]
@@ -362,8 +445,10 @@ def _check_size(grid: _Grid, t_eval, keep):
                           "step, fewer variables or a smaller grid")
 
 
-def _parameter_rows(model, params, scenarios, axes: _Axes, grid: _Grid, samples, factors):
-    """``P`` (rows, k): scenarios, then axes, then samples, then the subjects' factors."""
+def _parameter_rows(model, params, scenarios, axes: _Axes, grid: _Grid, samples, factors,
+                    draws=None, subject_rows=None):
+    """``P`` (rows, k): scenarios, then axes, then samples, then draws, then the subjects'
+    factors."""
     pnames = model.parameter_names
     pindex = {n: i for i, n in enumerate(pnames)}
     n_rows = grid.n_rows
@@ -375,14 +460,18 @@ def _parameter_rows(model, params, scenarios, axes: _Axes, grid: _Grid, samples,
         P[:, pindex[name]] = vals[grid.index_of(name)]
     for name, vals in samples.items():
         P[:, pindex[name]] = vals[grid.index_of("@sample")]
+    for name, vals in (draws or {}).items():
+        P[:, pindex[name]] = vals[grid.index_of("@draw")]
     if factors is not None:
+        rows = grid.index_of("@subject") if subject_rows is None else subject_rows
         with np.errstate(over="ignore", invalid="ignore"):  # caught just below, with its key
-            P[:, :len(pnames)] *= factors[grid.index_of("@subject")]
+            P[:, :len(pnames)] *= factors[rows]
     if not np.all(np.isfinite(P)):
         bad_row, col = (int(i[0]) for i in np.nonzero(~np.isfinite(P)))
         name = (list(pnames) + list(model.input_names))[col]
         where = (f"[sweep] {name}" if name in axes.params else
-                 "[sampling] ranges" if name in samples else "[population]")
+                 "[sampling] ranges" if name in samples else
+                 "[uncertainty]" if name in (draws or {}) else "[population]")
         raise ConfigError(f"{where}: parameter {name!r} becomes {P[bad_row, col]} in row "
                           f"{bad_row} (a value near the floating-point limit, scaled by the "
                           "population's variability, overflows); use a finite, plausible value")
@@ -425,12 +514,21 @@ def _provenance(model, grid, mode, scenarios, params, regimen, solver, populatio
 # ------------------------------------------------------------------------------------- plan
 def plan_sweep(model, t_eval, *, axes=None, mode="product", regimen=None, params=None,
                scenarios=(), samples=None, population=None, y0=None, keep=None,
-               method="rodas5p", rtol=1e-6, atol=1e-9, max_steps=100_000, attrs=None):
+               method="rodas5p", rtol=1e-6, atol=1e-9, max_steps=100_000, attrs=None,
+               draws=None, draw_mode="product", draw_subjects="shared"):
     """Flatten a sweep into rows of arrays (:func:`ldnsim.sweep.sweep` runs them).
 
     Parameters
     ----------
-{plan_parameters}
+{plan_parameters}    draws : mapping parameter -> values (all of length n), optional
+        Parameter sets drawn from fits (``[uncertainty]``), one more dim ``draw`` after
+        ``sample``; they overwrite the parameter after scenarios, params and samples.
+    draw_mode : {"product", "zip"}
+        With ``samples``: a product of the two dims, or sample i paired with draw i on the
+        one dim ``draw``.
+    draw_subjects : {"shared", "per_draw"}
+        With ``population``: the same subjects for every draw, or new ones for each.
+
     Returns
     -------
     SweepPlan
@@ -444,12 +542,17 @@ def plan_sweep(model, t_eval, *, axes=None, mode="product", regimen=None, params
     params = dict(params or {})
     parsed = _axis_values(model, axes, regimen)
     grid = _grid_of_axes(parsed, mode)
-    grid, sample_values = _sample_dim(model, samples, parsed, grid)
-    grid, factors = _subject_dim(model, population, grid)
+    grid, sample_values, draw_values = _sample_and_draw_dims(model, samples, draws, draw_mode,
+                                                             parsed, grid)
+    per_draw = draw_subjects == "per_draw" and population is not None and bool(draw_values)
+    grid, factors = (_subject_dim_per_draw(model, population, grid) if per_draw
+                     else _subject_dim(model, population, grid))
     _check_coords(model, grid)
     keep, keep_index = _kept(model, keep)
     _check_size(grid, t_eval, keep)
-    P = _parameter_rows(model, params, scenarios, parsed, grid, sample_values, factors)
+    P = _parameter_rows(model, params, scenarios, parsed, grid, sample_values, factors,
+                        draw_values, _subject_rows(grid, per_draw) if factors is not None
+                        else None)
     tables, table_index = _event_tables(model, regimen, parsed, grid, t_eval)
     solver = {"method": method, "rtol": float(rtol), "atol": float(atol),
               "max_steps": int(max_steps)}
