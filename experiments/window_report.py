@@ -138,7 +138,7 @@ def theta_dependence(ds, m):
 DRIVER_DOSES = (0.5, 1.0, 4.5)
 
 
-def drivers(ds, m, top=4):
+def drivers(ds, m, top=4, var="immune_index_end"):
     """Per scenario and dose in DRIVER_DOSES: the uncertain parameters (drawn from the fits or
     sampled from declared ranges) ranked by |Spearman correlation| with the immune index at the
     end, and the P(open) in the lower and upper half of the top one."""
@@ -152,7 +152,7 @@ def drivers(ds, m, top=4):
         for d in DRIVER_DOSES:
             if d not in m["dose"].values:
                 continue
-            imm = m["immune_index_end"].sel(scenario=sc, dose=d)
+            imm = m[var].sel(scenario=sc, dose=d)
             flag = m["in_window"].sel(scenario=sc, dose=d)
             if "subject" in imm.dims:
                 imm, flag = imm.isel(subject=0), flag.isel(subject=0)
@@ -235,6 +235,12 @@ def main(argv=None):
                   + ", ".join(f"{n} {v:+.2f}" for n, v in r["ranked"])
                   + (f"   P(open) {first} low/high half: {r['split'][0]:.2f} / "
                      f"{r['split'][1]:.2f}" if r["split"] else ""))
+    drv = [r for r in drivers(ds, tables["brain"], var="blockade_hours") if r["dose"] == 4.5]
+    if drv:
+        print("\nwhat decides the brain blockade at 4.5 mg/day: Spearman correlation of the "
+              "blockade hours with each uncertain parameter (top 4)")
+        for r in drv:
+            print(f"  {r['scenario']:8s} " + ", ".join(f"{n} {v:+.2f}" for n, v in r["ranked"]))
     if args.trials:
         text = [ln for ln in Path(args.trials).read_text().splitlines() if not ln.startswith("#")]
         print("\nclinical trials (consistency check): P(open) [MC 90%] at the trial dose, per "
