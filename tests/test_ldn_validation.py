@@ -58,6 +58,8 @@ def _targets():
     model = ldnsim.load_model(str(LDN))
     out = []
     for name, spec in CAL.FITS.items():
+        if spec.sensitivity:       # what-if fits are not held by ldn.toml
+            continue
         obs = CAL.fit_data(spec, model).observations
         for k in range(obs.sizes["obs"]):
             out.append((name, k, f"{name}/{obs['ID'].values[k]}/{obs['NAME'].values[k]}"
@@ -138,7 +140,7 @@ def test_model_file_holds_the_calibration(model):
     default parameter values are the Meyer branch with its PET fit (= scenario human_pet)."""
     from ldnsim.estimation import open_fit
     estimates = CAL.file_estimates(model)
-    for name in CAL.FITS:
+    for name in (n for n, spec in CAL.FITS.items() if not spec.sensitivity):
         ds = open_fit(ROOT / "models" / "calibration" / f"{name}.nc")
         for p, v in zip(ds["parameter"].values, ds["estimate"].values):
             assert estimates[name][str(p)] == pytest.approx(float(v), rel=1e-5), (name, p)
@@ -236,8 +238,8 @@ def test_pet_inhibition_is_not_bound_over_total(model):
 
 
 @pytest.mark.xfail(strict=True, reason="the PET fits see Lee 1988 as absolute values only: the "
-                   "fitted pool makes PET rise over hours after a dose (about 0.64 at 1 h after "
-                   "50 mg), so Lee relative to the 1 h scan is missed (review B10)")
+                   "fitted pool makes PET rise over hours after a dose, so Lee relative to the 1 h "
+                   "scan is missed (review B10; fixed by the sensitivity fit pet_meyer_lee1h)")
 @pytest.mark.parametrize("scen", [("pharmaceutical", "human_pet"),
                                   ("pharmaceutical", "pk_label")])
 def test_lee_relative_to_the_1h_scan(model, scen):
@@ -248,6 +250,25 @@ def test_lee_relative_to_the_1h_scan(model, scen):
     t = np.arange(0.0, 168.0 + 1e-9, 0.5)
     ds = run(model, t, 50.0, scenarios=scen, params=NO_UP)
     p = ds.pet_inhibition
+    rel = np.array([float(p.sel(time=x) / p.sel(time=1.0)) for x in (48.0, 72.0, 120.0,
+                                                                     168.0)])
+    obs, sem = np.array([0.91, 0.80, 0.46, 0.30]), np.array([0.064, 0.063, 0.074, 0.138])
+    assert np.all(np.abs(rel - obs) <= 2 * sem), rel
+
+
+def test_lee_relative_under_the_1h_sensitivity_fit(model):
+    """[lee1988] relative to the 1 h scan (as above) IS reproduced within 2 SEM by the
+    sensitivity fit pet_meyer_lee1h (models/calibration/pet_meyer_lee1h.nc), which adds the 1 h
+    reference scan as a row: the retention pool then rises fast and both its rates become
+    identifiable (model card, Calibration). Not yet the default (its posterior and the headline
+    on it are open)."""
+    from ldnsim.estimation import open_fit
+    ds = open_fit(ROOT / "models" / "calibration" / "pet_meyer_lee1h.nc")
+    fitted = {str(p): float(v) for p, v in zip(ds["parameter"].values, ds["estimate"].values)}
+    t = np.arange(0.0, 168.0 + 1e-9, 0.5)
+    out = run(model, t, 50.0, scenarios=("pharmaceutical", "human_pet"),
+              params={**NO_UP, **fitted})
+    p = out.pet_inhibition
     rel = np.array([float(p.sel(time=x) / p.sel(time=1.0)) for x in (48.0, 72.0, 120.0,
                                                                      168.0)])
     obs, sem = np.array([0.91, 0.80, 0.46, 0.30]), np.array([0.064, 0.063, 0.074, 0.138])

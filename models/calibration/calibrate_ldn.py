@@ -100,6 +100,7 @@ class FitSpec:
     posterior: dict | None = None
     starts: int = 3
     description: str = ""
+    sensitivity: bool = False      # a what-if fit: summarised, never written into ldn.toml
 
 
 FITS = {f.name: f for f in (
@@ -138,6 +139,12 @@ FITS = {f.name: f for f in (
             fixed={**HUMAN_STRUCTURE, **NO_UPREGULATION, "k_ret_on": 0.0, "k_ret_off": 0.0},
             pk_from="pk_meyer",
             description="phenomenological alternative: slow brain equilibration, no pool"),
+    FitSpec("pet_meyer_lee1h", ("rabiner2011", "lee1988", "weerts2008", "lee1988_1h"),
+            {"Kd_ntx": _p(0.05, 0.005, 10.0), "k_ret_on": _p(150.0, 1.0, 1000.0),
+             "k_ret_off": _p(0.9, 0.01, 100.0), "Kp_6bn_brain": _p(0.02, 0.005, 0.1)},
+            fixed={**HUMAN_STRUCTURE, **NO_UPREGULATION}, pk_from="pk_meyer", sensitivity=True,
+            description="sensitivity: pet_meyer with Lee 1988's 1 h reference scan as a row "
+                        "(coded 0.95); not written into ldn.toml"),
     FitSpec("mouse", ("zagon1983", "zagon1984", "zagon1987"),
             {"Kd_ntx": _p(0.1, 0.005, 10.0), "k_ret_on": _p(60.0, 1.0, 1000.0),
              "k_ret_off": _p(0.006, 1e-4, 10.0)},
@@ -155,7 +162,7 @@ FITS = {f.name: f for f in (
 #: Where --write puts each fit's estimates: None = the parameter values, else a scenario.
 WRITE_TO = {"pk_meyer": [None], "pet_meyer": [None, "human_pet"], "pk_label": ["pk_label"],
             "pet_label": ["pk_label"], "extended_release": ["extended_release"],
-            "pet_slow_biophase": ["slow_biophase"], "mouse": ["mouse"],
+            "pet_slow_biophase": ["slow_biophase"], "mouse": ["mouse"], "pet_meyer_lee1h": [],
             "mouse_sc_long": ["mouse_sc_long"]}
 
 
@@ -221,6 +228,8 @@ def file_estimates(model):
         model.parameter_names)].tolist()))
     out = {}
     for name, spec in FITS.items():
+        if spec.sensitivity:
+            continue
         where = WRITE_TO[name][-1]
         src = values if where is None else {**values, **model.scenarios[where].values}
         out[name] = {k: float(src[k]) for k in spec.params}
