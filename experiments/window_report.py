@@ -1,44 +1,179 @@
-"""Print the headline table of an immunomodulatory_window result.
+"""Print the headline tables of an immunomodulatory_window result.
 
     python experiments/window_report.py results/window.nc \
         [--trials models/data/consistency/clinical_trials.csv]
 
-Per scenario and dose: P(window open) = share of parameter samples whose subjects are in the
-window (>= half of them), the immune index at the end and the daily brain blockade as median
-[5%, 95%] across samples (each sample's value is the median over its subjects), and P(imm), the
-share of samples whose immune index ends at least the window margin below untreated, ignoring the
-blockade criterion. With --trials, for each clinical trial and scenario, P(window open) at
-the trial's daily dose (a consistency check, not a fit).
+Per hypothesis and dose: P(open), the share of the draws in the window (brain definition: the
+experiment's metric), with its Monte Carlo 90% interval (Jeffreys, for the number of draws);
+the same share under two named alternative definitions whose blockade criterion reads the
+peripheral receptors the benefit uses (peripheral MOR; OGFr); the immune index at the end and
+the daily brain blockade as median [5%, 95%] over the draws; P(imm), the share of draws whose
+immune index ends at least the margin below untreated, ignoring the blockade criterion.
+Then: brain blockade hours at the thresholds 0.4, 0.5 and 0.6; how P(open) depends on the
+declared range of theta50_tonic (the tonic drive's half-saturation); and with --trials, each
+clinical trial against the window (a consistency check, not a fit).
 """
 from __future__ import annotations
 
 import argparse
 import csv
 import sys
+import warnings
 from pathlib import Path
+
+import numpy as np
 
 from ldnsim.experiment import metrics_of
 from ldnsim.io import open_result
+from ldnsim.metrics import blockade_hours, window_summary
+from ldnsim.results import provenance
+
+#: Named alternative window definitions: blockade read on the receptors the benefit uses.
+VARIANTS = {"brain": "pet_inhibition", "periph. MOR": "occupancy_mor_peripheral",
+            "OGFr": "occupancy_ogfr"}
+#: Bands of theta50_tonic (its declared range is 0.05-10).
+THETA_BANDS = ((0.05, 0.1), (0.1, 0.3), (0.3, 1.0), (1.0, 3.0), (3.0, 10.0))
+UNCERTAIN = ("draw", "sample")
 
 
-def quantiles(da, dim="sample"):
-    q = da.quantile([0.5, 0.05, 0.95], dim=dim).values
-    return q
+def jeffreys(k, n, level=0.90):
+    """Monte Carlo interval of a share k/n (Jeffreys: Beta(k + 1/2, n - k + 1/2) quantiles)."""
+    from scipy.stats import beta
+    a = (1 - level) / 2
+    lo = 0.0 if k == 0 else float(beta.ppf(a, k + 0.5, n - k + 0.5))
+    hi = 1.0 if k == n else float(beta.ppf(1 - a, k + 0.5, n - k + 0.5))
+    return lo, hi
 
 
-def table(m):
-    margin = float(m.attrs.get("immune_margin", 0.05))
+def _dims(da):
+    return [d for d in UNCERTAIN if d in da.dims]
+
+
+def _q(da):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return da.quantile([0.5, 0.05, 0.95], dim=_dims(da)).values
+
+
+def _share(flags):
+    """``(share, k, n)`` of a 0/1 array over its uncertainty dims (NaN left out)."""
+    v = flags.values
+    v = v[np.isfinite(v)]
+    return (float(v.mean()) if v.size else float("nan")), int(v.sum()), int(v.size)
+
+
+def windows(ds, options):
+    """``{definition: window_summary table}``: the experiment's metric and the variants."""
+    out = {"brain": metrics_of(ds)}
+    kept = dict(options)
+    kept.update(signal_var=None, proliferation_var=None)
+    for label, var in VARIANTS.items():
+        if label == "brain" or var not in ds:
+            continue
+        out[label] = window_summary(ds, **{**kept, "occupancy_var": var})
+    return out
+
+
+def table(ds, tables, margin):
     rows = []
+    m = tables["brain"]
     for sc in m["scenario"].values:
         for d in m["dose"].values:
-            sub = m.sel(scenario=sc, dose=d)
-            p_open = float(sub["in_window"].mean("sample"))
-            p_immune = float((sub["immune_index_end"] <= 1.0 - margin).mean("sample"))
-            imm = quantiles(sub["immune_index_end"])
-            hrs = quantiles(sub["blockade_hours"])
-            rows.append(dict(scenario=str(sc), dose=float(d), p_open=p_open, p_immune=p_immune,
-                             immune=imm, hours=hrs))
+            sub = {k: t.sel(scenario=sc, dose=d) for k, t in tables.items()}
+            p, k, n = _share(sub["brain"]["in_window"])
+            row = dict(scenario=str(sc), dose=float(d), p_open=p, ci=jeffreys(k, n), n=n,
+                       variants={lab: _share(t["in_window"])[0] for lab, t in sub.items()},
+                       p_immune=_share(sub["brain"]["immune_index_end"] <= 1.0 - margin)[0],
+                       immune=_q(sub["brain"]["immune_index_end"]),
+                       hours=_q(sub["brain"]["blockade_hours"]))
+            rows.append(row)
     return rows
+
+
+def trough_pet(ds, day=24.0):
+    """Median [5%, 95%] over draws of the lowest PET inhibition over the last day (negative:
+    more receptors available than untreated, what tonic up-regulation predicts for PET)."""
+    pet = ds["pet_inhibition"]
+    last = pet.sel(time=slice(float(pet["time"][-1]) - day, None)).min("time")
+    if "subject" in last.dims:
+        last = last.isel(subject=0)
+    return {(str(sc), float(d)): _q(last.sel(scenario=sc, dose=d))
+            for sc in last["scenario"].values for d in last["dose"].values}
+
+
+def thresholds(ds, options, levels=(0.4, 0.5, 0.6)):
+    """Median daily brain blockade hours at several thresholds: {(scenario, dose): [...]}."""
+    out = {}
+    for thr in levels:
+        h = blockade_hours(ds, "pet_inhibition", thr, last_days=options.get("last_days", 7))
+        h = h["blockade_hours"]
+        dims = _dims(h) + (["subject"] if "subject" in h.dims else [])
+        med = h.median(dims)
+        for sc in med["scenario"].values:
+            for d in med["dose"].values:
+                out.setdefault((str(sc), float(d)), []).append(float(med.sel(scenario=sc,
+                                                                             dose=d)))
+    return out
+
+
+def theta_dependence(ds, m):
+    """P(open) at each dose by band of theta50_tonic, under the tonic hypothesis."""
+    if "theta50_tonic" not in ds.coords or "tonic" not in list(m["scenario"].values):
+        return None
+    theta = ds["theta50_tonic"]
+    flags = m["in_window"].sel(scenario="tonic")
+    if "subject" in flags.dims:
+        flags = flags.isel(subject=0)
+    out = []
+    for lo, hi in THETA_BANDS:
+        mask = (theta >= lo) & (theta < hi) if hi < 10 else (theta >= lo) & (theta <= hi)
+        sel = flags.where(mask)
+        shares = {float(d): _share(sel.sel(dose=d))[0] for d in flags["dose"].values}
+        any_dose = _share((sel.max("dose")).where(mask))[0]
+        out.append(dict(band=(lo, hi), n=int(mask.sum()), shares=shares, any=any_dose))
+    return out
+
+
+#: Doses at which the report ranks the parameters that decide the outcome.
+DRIVER_DOSES = (0.5, 1.0, 4.5)
+
+
+def drivers(ds, m, top=4, var="immune_index_end"):
+    """Per scenario and dose in DRIVER_DOSES: the uncertain parameters (drawn from the fits or
+    sampled from declared ranges) ranked by |Spearman correlation| with the immune index at the
+    end, and the P(open) in the lower and upper half of the top one."""
+    from scipy.stats import spearmanr
+    names = [str(c) for c in ds.coords if ds[c].dims == ("draw",) and c != "draw"
+             and np.issubdtype(ds[c].dtype, np.floating) and float(ds[c].std()) > 0]
+    if not names:
+        return []
+    out = []
+    for sc in m["scenario"].values:
+        for d in DRIVER_DOSES:
+            if d not in m["dose"].values:
+                continue
+            imm = m[var].sel(scenario=sc, dose=d)
+            flag = m["in_window"].sel(scenario=sc, dose=d)
+            if "subject" in imm.dims:
+                imm, flag = imm.isel(subject=0), flag.isel(subject=0)
+            rho = {}
+            unused = {"tonic": "theta50_reb", "rebound": "theta50_tonic"}.get(str(sc))
+            for n in names:
+                if n == unused:      # sampled for every draw, but not read by this hypothesis
+                    continue
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    r = spearmanr(ds[n].values, imm.values, nan_policy="omit")[0]
+                if np.isfinite(r):
+                    rho[n] = float(r)
+            ranked = sorted(rho.items(), key=lambda kv: -abs(kv[1]))[:top]
+            split = None
+            if ranked:
+                x = ds[ranked[0][0]].values
+                low = x <= np.median(x)
+                split = (float(np.nanmean(flag.values[low])), float(np.nanmean(flag.values[~low])))
+            out.append(dict(scenario=str(sc), dose=float(d), ranked=ranked, split=split))
+    return out
 
 
 def main(argv=None):
@@ -46,33 +181,84 @@ def main(argv=None):
     ap.add_argument("result")
     ap.add_argument("--trials", default=None)
     args = ap.parse_args(argv)
-    m = metrics_of(open_result(args.result))
-    rows = table(m)
-    print(f"{'scenario':36s} {'dose':>6s} {'P(open)':>8s} {'P(imm)':>7s}  immune index end [5-95%]"
-          f"    blockade h/day [5-95%]")
+    ds = open_result(args.result)
+    attrs = provenance(ds)
+    options = (attrs.get("metric_options") or {}).get("window_summary", {})
+    margin = float(options.get("immune_margin", 0.05))
+    tables = windows(ds, options)
+    rows = table(ds, tables, margin)
+    labels = list(tables)
+    print(f"{'scenario':8s} {'dose':>5s} {'P(open) [MC 90%]':>18s} "
+          + " ".join(f"{lab:>11s}" for lab in labels[1:])
+          + f" {'P(imm)':>6s}  immune index end [5-95%]   brain blockade h/day [5-95%]")
     for r in rows:
         i, h = r["immune"], r["hours"]
-        print(f"{r['scenario']:36s} {r['dose']:6g} {r['p_open']:8.2f} {r['p_immune']:7.2f}  "
-              f"{i[0]:.3f} [{i[1]:.3f}, {i[2]:.3f}]   {h[0]:5.1f} [{h[1]:4.1f}, {h[2]:4.1f}]")
-    print("P(open): share of samples in the window; P(imm): share of samples whose immune index "
-          "ends at least the margin below untreated, ignoring the blockade criterion")
-    print("\nwindow (doses with P(open) >= 0.5), per scenario:")
-    for sc in m["scenario"].values:
-        doses = [r["dose"] for r in rows if r["scenario"] == str(sc) and r["p_open"] >= 0.5]
-        print(f"  {str(sc):36s} {', '.join(f'{d:g}' for d in doses) or 'none'} mg/day")
+        var = " ".join(f"{r['variants'][lab]:11.2f}" for lab in labels[1:])
+        print(f"{r['scenario']:8s} {r['dose']:5g} {r['p_open']:6.2f} [{r['ci'][0]:.2f}, "
+              f"{r['ci'][1]:.2f}] {var} {r['p_immune']:6.2f}  {i[0]:.3f} [{i[1]:.3f}, "
+              f"{i[2]:.3f}]      {h[0]:5.1f} [{h[1]:4.1f}, {h[2]:4.1f}]")
+    n = rows[0]["n"] if rows else 0
+    print(f"P(open): share of the {n} draws in the window (brain blockade criterion); "
+          f"{', '.join(labels[1:])}: the same with the blockade read on that receptor; "
+          "P(imm): immune index at least the margin below untreated, blockade ignored")
+    print("\nwindow (doses with P(open) >= 0.5), per scenario and definition:")
+    for sc in tables["brain"]["scenario"].values:
+        for lab in labels:
+            doses = [r["dose"] for r in rows if r["scenario"] == str(sc)
+                     and (r["p_open"] if lab == "brain" else r["variants"][lab]) >= 0.5]
+            print(f"  {str(sc):8s} {lab:11s} {', '.join(f'{d:g}' for d in doses) or 'none'}"
+                  " mg/day")
+    print("\nbrain blockade h/day (median over draws) at PET-inhibition thresholds 0.4 / 0.5 / "
+          "0.6, and the PET inhibition at trough (last day), median [5-95%]:")
+    troughs = trough_pet(ds)
+    for (sc, d), hs in thresholds(ds, options).items():
+        q = troughs[(sc, d)]
+        print(f"  {sc:8s} {d:5g} mg  " + " / ".join(f"{x:4.1f}" for x in hs)
+              + f"    trough {q[0]:+.2f} [{q[1]:+.2f}, {q[2]:+.2f}]")
+    dep = theta_dependence(ds, tables["brain"])
+    if dep:
+        doses = list(dep[0]["shares"])
+        print("\ntonic: P(open) by band of theta50_tonic (declared range 0.05-10, log-uniform);"
+              " 'any' = open at one dose at least")
+        print(f"  {'band':12s} {'n':>4s} " + " ".join(f"{d:>6g}" for d in doses) + "    any")
+        for b in dep:
+            print(f"  {b['band'][0]:g}-{b['band'][1]:<8g} {b['n']:4d} "
+                  + " ".join(f"{b['shares'][d]:6.2f}" for d in doses) + f" {b['any']:6.2f}")
+    drv = drivers(ds, tables["brain"])
+    if drv:
+        print("\nwhat decides it: Spearman correlation of the immune index at the end with each "
+              "uncertain parameter (top 4; negative = more of it, more benefit), and P(open) in "
+              "the lower / upper half of the first one's draws")
+        for r in drv:
+            first = r["ranked"][0][0] if r["ranked"] else ""
+            print(f"  {r['scenario']:8s} {r['dose']:4g} mg  "
+                  + ", ".join(f"{n} {v:+.2f}" for n, v in r["ranked"])
+                  + (f"   P(open) {first} low/high half: {r['split'][0]:.2f} / "
+                     f"{r['split'][1]:.2f}" if r["split"] else ""))
+    drv = [r for r in drivers(ds, tables["brain"], var="blockade_hours") if r["dose"] == 4.5]
+    if drv:
+        print("\nwhat decides the brain blockade at 4.5 mg/day: Spearman correlation of the "
+              "blockade hours with each uncertain parameter (top 4)")
+        for r in drv:
+            print(f"  {r['scenario']:8s} " + ", ".join(f"{n} {v:+.2f}" for n, v in r["ranked"]))
     if args.trials:
         text = [ln for ln in Path(args.trials).read_text().splitlines() if not ln.startswith("#")]
-        print("\nclinical trials (consistency check): P(window open) at the trial dose")
+        print("\nclinical trials (consistency check): P(open) [MC 90%] at the trial dose, per "
+              "hypothesis; brain / periph. MOR / OGFr definitions")
         for t in csv.DictReader(text):
             dose = float(t["dose_mg_day"])
             cells = []
-            for sc in m["scenario"].values:
-                r = next(r for r in rows if r["scenario"] == str(sc) and r["dose"] == dose)
-                cells.append(f"{r['p_open']:.2f} ({r['p_immune']:.2f})")
+            for sc in tables["brain"]["scenario"].values:
+                r = next((r for r in rows if r["scenario"] == str(sc) and r["dose"] == dose),
+                         None)
+                if r is None:
+                    cells.append(f"{sc}: dose not in the run")
+                    continue
+                cells.append(f"{sc}: {r['p_open']:.2f} [{r['ci'][0]:.2f}, {r['ci'][1]:.2f}] / "
+                             + " / ".join(f"{r['variants'][lab]:.2f}" for lab in labels[1:]))
             print(f"  {t['key']:22s} {t['condition']:20s} {dose:4g} mg  "
                   f"{'significant' if t['significant'] == 'yes' else 'null':11s} "
-                  + "  ".join(cells))
-        print("  columns: P(open) (P(imm)) for", ", ".join(str(s) for s in m["scenario"].values))
+                  + "   ".join(cells))
     return 0
 
 

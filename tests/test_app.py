@@ -99,10 +99,11 @@ def test_scenario_groups_of_the_ldn_model(ldn):
         ("PET retention", ("human_pet", "slow_biophase"), "human_pet"),
         ("Benefit hypothesis", ("tonic", "rebound"), "tonic"),
         ("TLR4 arm", ("trif_branch", "nfkb_branch"), "trif_branch"),
-        ("Sensitivity", ("bn6_brain_high", "immune_via_mor", "extended_release"), None),
+        ("Sensitivity", ("immune_via_mor", "extended_release"), None),
     ]
     assert all(len(g.labels) == len(g.options) for g in groups)
-    assert groups[1].labels == ("retention pool (human_pet)", "slow equilibration (slow_biophase)")
+    assert groups[1].labels == ("Meyer PK, retention pool (human_pet)",
+                                "Meyer PK, slow equilibration (slow_biophase)")
     # The mouse is no human dosing scenario: not offered (the page says why).
     assert "mouse" not in {s for g in groups for s in g.options}
     # A group with a default is a set of alternatives: its members set a common parameter.
@@ -306,9 +307,9 @@ def test_runs_are_cached_and_scenarios_checked(explorer):
         explorer.view(4.5, ("nope",))
     with pytest.raises(AppInputError, match="Choose one formulation"):
         explorer.view(4.5, ("pharmaceutical", "racemic"))
-    with pytest.raises(AppInputError, match="Choose one sensitivity: bn6_brain_high or "
-                                            "immune_via_mor"):
-        explorer.view(4.5, ("bn6_brain_high", "immune_via_mor"))
+    with pytest.raises(AppInputError, match="Choose one sensitivity: immune_via_mor or "
+                                            "extended_release"):
+        explorer.view(4.5, ("immune_via_mor", "extended_release"))
     with pytest.raises(AppInputError, match="does not offer the scenario .mouse.*25 g mouse"):
         explorer.view(4.5, ("mouse",))
     with pytest.raises(AppInputError, match="outside the range"):
@@ -523,7 +524,7 @@ def test_the_shipped_window_experiment_follows_the_headline():
     app, head = load_experiment(C.WINDOW_EXPERIMENT), load_experiment(HEADLINE)
     a, h = app.config, head.config
     assert app.plan.model.hash == head.plan.model.hash == ldnsim.load_model(C.MODEL).hash
-    for section in ("regimen", "output", "solver", "population"):
+    for section in ("model", "regimen", "output", "solver", "population"):
         want = getattr(h, section).model_dump()
         got = getattr(a, section).model_dump()
         if section == "output":
@@ -534,6 +535,10 @@ def test_the_shipped_window_experiment_follows_the_headline():
     assert {k: v for k, v in a.sampling.model_dump().items() if k != "n"} == \
         {k: v for k, v in h.sampling.model_dump().items() if k != "n"}
     assert 10 <= a.sampling.n <= h.sampling.n
+    # The same fits, source, seed and pairing; fewer draws (as many as samples, zipped).
+    assert {k: v for k, v in a.uncertainty.model_dump().items() if k != "draws"} == \
+        {k: v for k, v in h.uncertainty.model_dump().items() if k != "draws"}
+    assert a.uncertainty.draws == a.sampling.n
     # Its scenarios are headline scenarios; the doses cover the app's range.
     assert {tuple(c) for c in a.sweep.scenario} <= {tuple(c) for c in h.sweep.scenario}
     doses = a.sweep.dose
@@ -541,7 +546,7 @@ def test_the_shipped_window_experiment_follows_the_headline():
     assert C.TRIAL_DOSE in doses and set(doses) - {300.0} <= set(h.sweep.dose)
     # Small: runs = doses x scenarios x samples x subjects (the cost is measured in
     # benchmarks/app_redraw.py, about 18 ms of CPU a run).
-    runs = len(doses) * len(a.sweep.scenario) * a.sampling.n * a.population.subjects
+    runs = len(doses) * len(a.sweep.scenario) * a.uncertainty.draws * a.population.subjects
     assert runs <= 1400
     # The app's default choice, and both benefit hypotheses, have a row.
     model = ldnsim.load_model(C.MODEL)

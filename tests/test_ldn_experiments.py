@@ -26,24 +26,29 @@ def run():
 
 
 def test_pet_validation(run):
-    """[swisslabel] Cmax 13.3 ng/mL per 50 mg, linear; [rabiner2011] peak PET inhibition within
-    8 h: 27, 43-58, 61, 92-98% at 2, 5, 15, 50 mg (each within 2 x 0.08, the data file's SD),
-    under both retention mechanisms."""
+    """[rabiner2011] peak PET inhibition within 8 h: 27, 43-58, 61, 92-98% at 2, 5, 15, 50 mg
+    (each within 2 x 0.08, the data file's SD) under both PK branches, each with its own PET
+    fit, and the slow_biophase alternative; plasma naltrexone linear in dose, Cmax 13.3 ng/mL per
+    50 mg in the label branch ([swisslabel]) and about 3x lower in the Meyer branch."""
     m = run("pet_validation")
-    for sc in ("human_pet", "slow_biophase"):
-        cmax = m["Cmax"].sel(scenario=sc)
-        np.testing.assert_allclose(cmax / cmax["dose"], 13.3 / 50.0, rtol=0.1)
+    for sc in ("human_pet", "pk_label", "slow_biophase"):
         occ = m["pet_inhibition_peak"].sel(scenario=sc).values
         assert np.all(np.diff(occ) > 0)
-        assert np.all(np.abs(occ - [0.27, 0.49, 0.61, 0.95]) <= 0.16)
+        assert np.all(np.abs(occ - [0.27, 0.49, 0.61, 0.95]) <= 0.16), (sc, occ)
+        cmax = m["Cmax"].sel(scenario=sc)
+        np.testing.assert_allclose(cmax / cmax["dose"], float(cmax[0] / cmax["dose"][0]),
+                                   rtol=1e-3)
+    label = m["Cmax"].sel(scenario="pk_label", dose=50.0)
+    meyer = m["Cmax"].sel(scenario="human_pet", dose=50.0)
+    assert abs(float(label) - 13.3) <= 2 * 1.33
+    assert 2.5 < float(label / meyer) < 4.5
 
 
 def test_blockade_duration_mouse(run):
     """[zagon1983] [zagon1984] in the mouse scenario: blockade hours rise with the dose and
     10 mg/kg (0.25 mg) blocks round the clock and speeds the proliferation readout under both
-    hypotheses. Known discrepancy (model card): the brain retention fitted to single-dose
-    blockade durations accumulates under daily dosing, so by week 4 even 0.1 mg/kg blocks
-    nearly all day, and the low-dose tumour slowing is not reproduced."""
+    hypotheses. The low-dose signs per hypothesis are tested row by row in
+    test_ldn_validation.py (rebound misses them at the file values: model card, 'The mouse')."""
     m = run("blockade_duration")
     hours = m["blockade_hours"].transpose("scenario", "dose").values
     assert np.all(np.diff(hours, axis=1) >= -1e-9)
@@ -64,9 +69,10 @@ def test_tlr4_potency(run):
     assert 1e4 <= needed <= 1e7
 
 
-def test_plot_window_draws_sample_bands():
-    """The headline figure with parameter samples: medians with 5-95% bands, and the window bar
-    where at least half of the samples are in it (ldnsim.plot.plot_window, sample_dim)."""
+def test_plot_window_draws_bands_and_the_probability():
+    """The headline figure with parameter draws: medians with 5-95% bands, and the probability
+    that the window is open (share of draws) against dose, one line per scenario
+    (ldnsim.plot.plot_window over the draw dim)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -79,16 +85,35 @@ def test_plot_window_draws_sample_bands():
     immune = 1.0 + 0.05 * rng.standard_normal(shape)
     hours = np.broadcast_to(np.array([0.0, 0.0, 24.0, 24.0])[:, None, None], shape).copy()
     inside = np.zeros(shape)
-    inside[0, 0, :7] = 1.0   # dose 0.5, scenario a: open in 7 of 10 samples
-    inside[1, 0, :3] = 1.0   # dose 1, scenario a: 3 of 10 (closed)
-    m = xr.Dataset({"immune_index_end": (("dose", "scenario", "sample"), immune),
-                    "blockade_hours": (("dose", "scenario", "sample"), hours),
-                    "in_window": (("dose", "scenario", "sample"), inside)},
-                   coords={"dose": doses, "scenario": ["a", "b"], "sample": np.arange(10)},
+    inside[0, 0, :7] = 1.0   # dose 0.5, scenario a: open in 7 of 10 draws
+    inside[1, 0, :3] = 1.0   # dose 1, scenario a: 3 of 10
+    m = xr.Dataset({"immune_index_end": (("dose", "scenario", "draw"), immune),
+                    "blockade_hours": (("dose", "scenario", "draw"), hours),
+                    "in_window": (("dose", "scenario", "draw"), inside)},
+                   coords={"dose": doses, "scenario": ["a", "b"], "draw": np.arange(10)},
                    attrs={"max_blockade_hours": 10.0})
     axes = plot_window(m)
     assert len(axes) == 3
     assert len(axes[0].collections) >= 2          # one band per scenario
-    bars = list(axes[2].patches)
-    assert len(bars) == 1                         # only dose 0.5 of scenario a is open
+    lines = [ln for ln in axes[2].get_lines() if len(ln.get_xdata()) == 4]
+    assert len(lines) == 2                        # P(open) per scenario
+    np.testing.assert_allclose(lines[0].get_ydata(), [0.7, 0.3, 0.0, 0.0])
+    np.testing.assert_allclose(lines[1].get_ydata(), 0.0)
     plt.close("all")
+
+
+def test_headline_experiment_draws_from_the_calibration():
+    """The headline draws PK from pk_meyer.nc (covariance), Kd_ntx, the retention pool and
+    Kp_6bn_brain from pet_meyer.nc (posterior), pairs each draw with a sample of the
+    declared hypothesis ranges and gives it a subject of its own."""
+    from ldnsim.experiment import load_experiment
+    exp = load_experiment(EXPERIMENTS / "immunomodulatory_window.toml")
+    plan = exp.plan
+    assert plan.dims == ("dose", "scenario", "draw", "subject")
+    assert plan.shape[2:] == (200, 1)
+    for name in ("CL_ntx", "V_6bn", "Kd_ntx", "Kp_6bn_brain", "theta50_tonic", "sens_gain"):
+        assert plan.coords[name][0] == "draw"
+    kp = plan.coords["Kp_6bn_brain"][1]
+    assert 0.005 <= kp.min() and kp.max() <= 0.1 and np.unique(kp).size > 20
+    assert plan.coords["eta_CL_ntx"][0] == ("draw", "subject")
+    assert plan.n_rows == 10 * 2 * 200

@@ -36,19 +36,18 @@ SCENARIO_GROUPS = (
     ("PET retention", ("human_pet", "slow_biophase")),
     ("Benefit hypothesis", ("tonic", "rebound")),
     ("TLR4 arm", ("trif_branch", "nfkb_branch")),
-    ("Sensitivity", (None, "bn6_brain_high", "immune_via_mor", "extended_release")),
+    ("Sensitivity", (None, "immune_via_mor", "extended_release")),
 )
 NO_SCENARIO_LABEL = "none (the model file's values)"
 SCENARIO_LABELS = {
     "pharmaceutical": "pharmaceutical ((\u2212) enantiomer)",
     "racemic": "racemic 50:50 (counterfactual)",
-    "human_pet": "retention pool (human_pet)",
-    "slow_biophase": "slow equilibration (slow_biophase)",
+    "human_pet": "Meyer PK, retention pool (human_pet)",
+    "slow_biophase": "Meyer PK, slow equilibration (slow_biophase)",
     "tonic": "tonic up-regulation",
     "rebound": "rebound after blockade",
     "trif_branch": "TRIF/IRF3 (Wang 2016)",
     "nfkb_branch": "NF-\u03baB (popular hypothesis)",
-    "bn6_brain_high": "6\u03b2-naltrexol reaches the brain 5\u00d7 more",
     "immune_via_mor": "immune cells read MOR, not OGFr",
     "extended_release": "extended-release tablet (Contrave)",
 }
@@ -61,6 +60,15 @@ SCENARIOS_LEFT_OUT = {
               "only: body-surface scaling puts Zagon's 0.1 mg/kg at about 0.57 mg for a "
               "70 kg adult; the model does not use this translation.",
               ("reaganshaw2008", "zagon1984")),
+    "mouse_sc_long": ("The model's second mouse scenario (mouse_sc_long: a long subcutaneous "
+                      "plasma phase instead of brain retention) is not offered either, for "
+                      "the same reason.", ("misra1976", "zagon1983")),
+    "pk_label": ("The other pharmacokinetic branch (pk_label: plasma PK fitted to the labels, "
+                 "about 3\u00d7 the exposure derived from Meyer 1984, with the PET parameters "
+                 "refitted to it) is not offered: this page uses the default (Meyer) branch. "
+                 "The two sources conflict; the model card shows both, and "
+                 "experiments/immunomodulatory_window_label.toml runs the headline under the "
+                 "label branch.", ("fdalabel", "swisslabel", "meyer1984")),
 }
 
 # ---------------------------------------------------------------------------------- simulation
@@ -121,18 +129,20 @@ REFERENCES_FILE = "REFERENCES.md"    # beside the model file: "### key" headings
 EVIDENCE = (
     {"panel": "plasma", "part": "Plasma naltrexone and 6\u03b2-naltrexol", "kind": "data",
      "text": "Two-compartment kinetics of both, with 6\u03b2-naltrexol formed in the first "
-             "pass, fitted to the labels (50 mg: Cmax, Tmax, half-lives), Meyer 1984 (50-200 "
-             "mg: half-lives, AUC, 25% of the dose as urinary 6\u03b2-naltrexol), Wall 1981 "
-             "(terminal half-life 8.9 h) and the Contrave label (16 mg); every target within "
-             "1.2 SD. All these data are at 16-200 mg: at LDN doses the curves are a linear "
-             "extrapolation. The 6\u03b2-naltrexol curve is fixed by the data, its disposition "
-             "parameters are not identified.",
+             "pass. Two sources conflict: the labels' 50 mg exposure is about 3x what Meyer "
+             "1984 measured. This page uses the Meyer branch (the model's default: Meyer 1984's "
+             "50-200 mg half-lives, AUC and urinary 6\u03b2-naltrexol, Wall 1981's terminal "
+             "half-life), which the Contrave label (16 mg) supports; the model card shows the "
+             "label branch beside it. All these data are at 16-200 mg: at LDN doses the curves "
+             "are a linear extrapolation. The 6\u03b2-naltrexol disposition parameters are not "
+             "identified.",
      "refs": ("swisslabel", "fdalabel", "meyer1984", "wall1981", "contravelabel")},
     {"panel": "brain", "part": "Brain \u03bc-opioid receptors (MOR) over a day", "kind": "data",
      "text": "PET inhibition is what [11C]carfentanil PET reports, fitted to peak inhibition "
              "after single 2-50 mg doses, its decay 48-168 h after 50 mg and day 4 of 50 "
-             "mg/day (12 observations, all within 1.5 SD). The fitted in vivo Kd, 0.087 nM "
-             "(95% interval 0.062-0.122), lies inside the in vitro range 0.11-1.1 nM. The "
+             "mg/day (12 observations, all within 1.5 SD; Lee 1988's 1 h reference scan is not "
+             "matched, see the model card). The fitted in vivo Kd with the Meyer PK, 0.126 nM "
+             "(profile 0.097-0.24), lies inside the in vitro range 0.11-1.1 nM. The "
              "data are single doses and one 50 mg/day regimen: the low-dose daily steady "
              "state is a prediction, and why blockade outlasts plasma naltrexone is not known "
              "(see the PET retention scenario). Dashed: receptors bound by drug over all "
@@ -208,16 +218,15 @@ SCENARIO_NOTES = {
         "below 0.1% at 0.5-300 mg/day.", ("lewis2012", "wang2016")),
     "human_pet": (
         "assumption", "Why blockade outlasts plasma naltrexone is modelled by a slow brain "
-        "retention pool, a phenomenological mechanism: the PET data fix its overall time "
-        "constant, not the pool size. Slow brain equilibration (slow_biophase) fits the same "
-        "data equally well and gives the same brain blockade and peripheral exposure.",
+        "retention pool, a phenomenological mechanism fitted to the PET data with the Meyer-branch "
+        "PK (the default). Slow brain equilibration (slow_biophase) is the labelled "
+        "alternative hypothesis.",
         ("rabiner2011", "lee1988", "weerts2008")),
     "slow_biophase": (
-        "assumption", "The alternative retention mechanism, fitted to the same PET data "
-        "equally well: slow brain equilibration (half-time 43 h). A slow plasma phase (the "
-        "96 h phase Lee 1988 cites) was allowed and came out negligible: Wall 1981's 8.9 h "
-        "terminal half-life leaves no room for it. Both mechanisms give the same brain "
-        "blockade and the same peripheral exposure.", ("lee1988", "wall1981")),
+        "hypothesis", "The alternative to the retention pool: the days-long PET blockade "
+        "carried by slow brain equilibration (k_eo fitted to the same PET data, a half-time of "
+        "about a day, implausible as uptake of a small lipophilic drug). Not used in the "
+        "headline; see the model card.", ("rabiner2011", "lee1988", "weerts2008")),
     "tonic": (
         "hypothesis", "Receptors up-regulate in proportion to mean drug occupancy and signal "
         "continuously, so the benefit needs no blockade: in the model's checks 1 mg/day "
@@ -241,10 +250,6 @@ SCENARIO_NOTES = {
         "hypothesis", "The popular hypothesis that TLR4 inhibition acts through NF-\u03baB, "
         "contradicted for NF-\u03baB by Wang 2016. TLR4 inhibition stays below 0.1% at "
         "0.5-300 mg/day either way.", ("hutchinson2008", "wang2016")),
-    "bn6_brain_high": (
-        "assumption", "Sensitivity: the brain exposure of 6\u03b2-naltrexol relative to "
-        "naltrexone is 0.1 instead of 0.02 (the same-laboratory affinity ratio over the in "
-        "vivo potency ratio, 2/100).", ("ko2006",)),
     "immune_via_mor": (
         "hypothesis", "Sensitivity: immune cells read peripheral MOR instead of OGFr; which "
         "receptor carries the immune effect is not known.", ("zagon2002",)),

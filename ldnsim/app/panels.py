@@ -149,7 +149,8 @@ def numbers_html(view, window_rows=(), table=None):
 
 def _window_row(i, r, table):
     """One dose of the window run: P(window open) and the bands, as the headline reports."""
-    unit = {"sample": "samples", "subject": "virtual subjects"}.get(table.across, "runs")
+    unit = {"draw": "parameter draws", "sample": "samples",
+            "subject": "virtual subjects"}.get(table.across, "runs")
     k = r["p_open"] * table.n_units
     count = (f"{round(k)} of {table.n_units} {unit}; " if math.isfinite(k)
              and abs(k - round(k)) < 1e-9 else "")

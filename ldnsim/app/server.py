@@ -484,12 +484,17 @@ class _Page:
         w1.title.text = f"Immune readout after {table.days:g} days"
         self.margin_span.location = C.IMMUNE_BASELINE - table.immune_margin
         self.limit_span.location = table.max_blockade_hours
-        unit = {"sample": "samples", "subject": "virtual subjects"}.get(table.across, "runs")
+        unit = {"draw": "parameter draws", "sample": "samples",
+                "subject": "virtual subjects"}.get(table.across, "runs")
         w3.yaxis.axis_label = f"share of {unit}"
         for f in self.window_figs:
             f.visible = True
         lo, hi = f"{100 * table.quantiles[0]:g}", f"{100 * table.quantiles[-1]:g}"
-        per = (f"{table.n_samples} samples of the hypothesis parameters \u00d7 "
+        per = (f"{table.n_samples} draws (fitted parameters from the fits' uncertainty, "
+               f"hypothesis parameters from their declared ranges), each with "
+               f"{table.n_subjects} virtual subject{'s' if table.n_subjects != 1 else ''}"
+               if table.across == "draw" else
+               f"{table.n_samples} samples of the hypothesis parameters \u00d7 "
                f"{table.n_subjects} virtual subjects" if table.across == "sample"
                else f"{table.n_subjects} virtual subjects")
         self.window_status.text = (

@@ -106,7 +106,8 @@ class WindowTable:
     @property
     def n_units(self):
         """Units P(window open) counts: samples, subjects, or 1."""
-        return {"sample": self.n_samples, "subject": self.n_subjects}.get(self.across, 1)
+        return {"draw": self.n_samples, "sample": self.n_samples,
+                "subject": self.n_subjects}.get(self.across, 1)
 
     def find(self, model, scenarios):
         """Index of the combination whose parameters equal ``scenarios`` on ``model``, or None.
@@ -202,13 +203,14 @@ def compute_window(source, *, threads=None):
     return summarise_window(ds, exp)
 
 
-_DIMS = ("dose", "scenario", "sample", "subject", "time")
+_DIMS = ("dose", "scenario", "draw", "sample", "subject", "time")
 
 
 def summarise_window(ds, exp):
     """The :class:`WindowTable` of a result ``ds`` of the window experiment ``exp``.
 
-    With a ``sample`` dim, the units counted are the samples, each summarised over its
+    With a ``draw`` dim (``[uncertainty]``) the units counted are the draws, else with a
+    ``sample`` dim the samples, each summarised over its
     subjects by ``window_summary`` exactly as the experiment's own metric does (in the window
     when at least ``min_fraction`` of its subjects are); without one, the subjects.
     """
@@ -220,9 +222,9 @@ def summarise_window(ds, exp):
         raise ConfigError(f"{exp.where}: the window experiment may sweep dose and scenario "
                           f"only (with samples and subjects), not {', '.join(extra)}")
     opts = dict(cfg.metrics.options().get("window_summary") or {})
-    across = "sample" if "sample" in ds.dims else ("subject" if "subject" in ds.dims else "")
+    across = next((d for d in ("draw", "sample", "subject") if d in ds.dims), "")
     opts.update(signal_var=None, proliferation_var=None,
-                subject_dim="subject" if across == "sample" else None)
+                subject_dim="subject" if across in ("draw", "sample") else None)
     per = window_summary(ds, **opts)
     dampened = window_summary(ds, **{**opts, "max_blockade_hours": math.inf})["in_window"]
     immune_var = opts.get("immune_var", "immune_index")
@@ -255,7 +257,8 @@ def summarise_window(ds, exp):
         model=exp.plan.model.name, model_hash=exp.plan.model.hash,
         doses=tuple(float(d) for d in ds["dose"].values), combos=combos,
         params=dict(cfg.model.params), across=across,
-        n_samples=int(ds.sizes.get("sample", 0)), n_subjects=int(ds.sizes.get("subject", 1)),
+        n_samples=int(ds.sizes.get(across, 0) if across in ("draw", "sample") else 0),
+        n_subjects=int(ds.sizes.get("subject", 1)),
         sampled=tuple(cfg.sampling.ranges) if cfg.sampling is not None else (),
         quantiles=tuple(float(v) for v in q),
         p_open=_tuples(share(per["in_window"])), p_immune=_tuples(share(dampened)),

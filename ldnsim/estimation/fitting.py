@@ -144,7 +144,7 @@ def fit_problem(problem, *, starts=1, seed=None, gradient="fd", profile=(), post
     runs = []
     for x0 in _bar(_start_points(obj, starts, seed), progress, "starts"):
         runs.append(_optimise(obj, x0, max_iter=max_iter))
-    values = np.array([r[1] for r in runs])
+    values = np.array([r[1] if np.isfinite(r[1]) else np.inf for r in runs])  # NaN never wins
     best = int(np.argmin(values))
     x_hat, obj_hat, converged, message = runs[best]
     if obj_hat >= PENALTY:

@@ -78,6 +78,15 @@ An experiment names a model, a dosing regimen, output times, solver settings and
     C_plasma = { proportional = 0.1, additive = 0.05 }   # combined; or additive, proportional,
                                                           # or exponential = 0.2 (log-normal)
 
+    [uncertainty]                    # one more dim "draw": parameter sets from fits
+    from = ["fit.nc"]                # fit results (ldnsim fit -o, save_fit); relative to this file
+    draws = 200
+    seed = 7                         # omitted: fresh entropy, recorded in the result
+    source = "auto"                  # "covariance" | "posterior" | "auto" (posterior if there)
+    parameters = ["CL", "V"]         # optional subset of the fits' parameters (default: all)
+    with_sampling = "product"        # or "zip": draw i paired with sample i ([sampling] n = draws)
+    subjects = "shared"              # or "per_draw": new [population] subjects for every draw
+
     [metrics]
     names = ["nca"]                  # keys of ldnsim.metrics.METRICS
     [metrics.nca]                    # keyword options of one metric
@@ -117,8 +126,13 @@ Results
 ``(*sweep dims, "time")``, ``status``, and the **metrics merged in as variables prefixed**
 ``metric_`` (``metric_Cmax``, ``metric_in_window``...; a metric reduces ``time`` and sometimes
 ``subject``, so these variables have fewer dims). One file thus holds a run and its summary, and
-model variables can never collide with metric names. :func:`metrics_of` gives the metrics back as
-a Dataset with their own names and attributes, ready for ``ldnsim.plot.plot_window``.
+model variables can never collide with metric names. With ``[uncertainty]`` every metric over the
+``draw`` dim also gets ``<name>_median``, ``_lower`` and ``_upper`` (5 % and 95 % quantiles over
+draws and samples together) and ``window_summary`` reports ``p_in_window``, the share of draws in
+the window. A drawn parameter is set after scenarios, ``[model] params``, sweep axes and samples
+and may not be set by any of them; IIV multiplies around each draw. :func:`metrics_of` gives
+the metrics back as a Dataset with their own names and attributes, ready for
+``ldnsim.plot.plot_window``.
 Provenance (experiment text, normalised config, model hash, seeds, versions) is in ``attrs``.
 
 Layout: :mod:`~ldnsim.experiment.schema` (the pydantic sections),

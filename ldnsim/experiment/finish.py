@@ -20,17 +20,51 @@ from ldnsim.metrics import merge_metrics, metric_parts
 from ldnsim.observation import add_observations
 from ldnsim.results import make_dataset, netcdf_safe_attrs
 
-__all__ = ["finish", "rehearse", "METRIC_PREFIX"]
+__all__ = ["finish", "rehearse", "uncertainty_summaries", "METRIC_PREFIX"]
 
 #: Prefix of metric variables merged into a result.
 METRIC_PREFIX = "metric_"
+#: Dims of parameter uncertainty that the summaries reduce (together, when both are present).
+UNCERTAINTY_DIMS = ("draw", "sample")
+#: The interval the summaries report: 5 % and 95 % quantiles (a 90 % interval).
+INTERVAL = (0.05, 0.95)
+
+
+def uncertainty_summaries(metrics: xr.Dataset) -> xr.Dataset:
+    """Medians and 90 % intervals over the parameter draws of every metric that has them.
+
+    When a result has a ``draw`` dim (``[uncertainty]``), every metric variable over it gets
+    ``<name>_median``, ``<name>_lower`` and ``<name>_upper`` (5 % and 95 % quantiles over
+    ``draw`` and, when present, ``sample`` together; NaN values, e.g. failed rows, are left
+    out and counted in the attribute ``n_missing``). The per-draw values stay as they are.
+    Without a ``draw`` dim nothing is added.
+    """
+    if "draw" not in metrics.dims:
+        return metrics
+    out = {}
+    for name, da in metrics.data_vars.items():
+        dims = [d for d in UNCERTAINTY_DIMS if d in da.dims]
+        if "draw" not in dims or da.dtype.kind not in "fiu":
+            continue
+        with warnings.catch_warnings():  # all-NaN slices give NaN, counted below
+            warnings.simplefilter("ignore", RuntimeWarning)
+            q = da.astype(float).quantile([0.5, *INTERVAL], dim=dims, skipna=True)
+        n_missing = int(da.isnull().sum())
+        for label, level in (("median", 0.5), ("lower", INTERVAL[0]), ("upper", INTERVAL[1])):
+            v = q.sel(quantile=level, drop=True)
+            v.attrs = {**da.attrs, "long_name": f"{da.attrs.get('long_name', name)}: "
+                       f"{label} over {' and '.join(dims)}" + ("" if label == "median" else
+                                                              f" ({level:.0%} quantile)"),
+                       "n_missing": n_missing}
+            out[f"{name}_{label}"] = v
+    return metrics.assign(out)
 
 
 def _metrics(exp, ds: xr.Dataset) -> tuple[xr.Dataset, dict]:
     """The metrics (variables prefixed ``metric_``) and each metric's own attrs."""
     cfg = exp.config.metrics
     parts = metric_parts(ds, cfg.names, cfg.options())
-    merged = merge_metrics(list(parts.values()), cfg.names)
+    merged = uncertainty_summaries(merge_metrics(list(parts.values()), cfg.names))
     renamed = merged.rename({v: f"{METRIC_PREFIX}{v}" for v in merged.data_vars})
     return renamed, {name: dict(part.attrs) for name, part in parts.items()}
 

@@ -74,7 +74,8 @@ def describe(err, parts, sections):
         parent = tuple("*" if (len(parts) == 4 and i == 2) else p
                        for i, p in enumerate(parts[:-1]))
         cls = sections.get(parent)
-        allowed = list(cls.model_fields) if cls is not None else []
+        allowed = ([f.alias or n for n, f in cls.model_fields.items()]
+                   if cls is not None else [])
         what = "section" if len(parts) == 1 else "key"
         return (f"unknown {what} {parts[-1]!r}{suggest(parts[-1], allowed)}; allowed: "
                 f"{', '.join(allowed)}") if allowed else f"unknown {what} {parts[-1]!r}"

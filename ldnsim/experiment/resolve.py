@@ -5,8 +5,10 @@ problem is one :class:`~ldnsim.errors.ConfigError` naming the file, the section 
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import math
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -111,6 +113,11 @@ class Experiment:
         if cfg.sampling is not None:
             lines.append(f"sampling:   {cfg.sampling.method}, n = {cfg.sampling.n}, seed "
                          f"{seeds.get('sampling')}")
+        if cfg.uncertainty is not None:
+            u = cfg.uncertainty
+            lines.append(f"uncertainty: {u.draws} draws from {', '.join(u.fits)} ({u.source}, "
+                         f"{u.with_sampling} with samples, subjects {u.subjects}), seed "
+                         f"{seeds.get('uncertainty')}")
         if cfg.metrics is not None:
             lines.append(f"metrics:    {', '.join(cfg.metrics.names)}"
                          + ("" if cfg.output.trajectories else " (metrics only, no trajectories)"))
@@ -167,6 +174,9 @@ def _check_size(exp, model, axes, t_eval, keep, metric_vars):
             else math.prod(sizes))
     subjects = cfg.population.subjects if cfg.population is not None else 0
     rows *= (cfg.sampling.n if cfg.sampling is not None else 1) * max(subjects, 1)
+    u = cfg.uncertainty
+    if u is not None and (cfg.sampling is None or u.with_sampling == "product"):
+        rows *= u.draws  # [uncertainty] adds a 'draw' dim (zipped with samples: no more rows)
     try:
         check_run_size(rows, t_eval.size, len(keep), n_states=len(model.states),
                        n_outputs=len(model.outputs),
@@ -377,6 +387,110 @@ def _column_levels(exp, cname, cov):
     return levels, [values.count(v) / len(values) for v in levels]
 
 
+def _fit_path(exp, name, i):
+    base = exp.path.parent if exp.path is not None else Path.cwd()
+    path = Path(name).expanduser()
+    path = path if path.is_absolute() else base / path
+    if not path.is_file():
+        raise fail(exp.where, ("uncertainty", "from", i), f"no fit file at {path} (paths are "
+                   "relative to the experiment file; write one with ldnsim fit -o or "
+                   "ldnsim.estimation.save_fit)")
+    return path
+
+
+def _open_fit(exp, path, i, model):
+    """The fit at ``path`` and the names of its model parameters, checked against ``model``."""
+    from ldnsim.estimation.draws import open_fit
+    from ldnsim.model.compiled import structure_key
+    from ldnsim.results import provenance
+
+    try:
+        fit = open_fit(path)
+    except LdnsimError as exc:
+        raise fail(exp.where, ("uncertainty", "from", i), str(exc)) from None
+    except (OSError, ValueError) as exc:  # not NetCDF at all
+        raise fail(exp.where, ("uncertainty", "from", i), f"{path}: not an ldnsim fit result "
+                   f"({type(exc).__name__}: {exc})") from None
+    attrs = provenance(fit)
+    if attrs.get("model") != model.name:
+        raise fail(exp.where, ("uncertainty", "from", i), f"{path} is a fit of model "
+                   f"{attrs.get('model')!r}, not of this experiment's model {model.name!r}")
+    structure = attrs.get("model_structure")
+    changed = (structure != structure_key(model) if structure else
+               attrs.get("model_hash") != model.hash)
+    if changed:
+        warnings.warn(f"{exp.where}: [uncertainty] {path.name} was fitted with a different "
+                      f"version of model {model.name!r} (its equations or file changed since)",
+                      UserWarning, stacklevel=4)
+    kinds = np.asarray(fit["kind"].values).astype(str)
+    names = [str(p) for p, k in zip(fit["parameter"].values, kinds) if k == "model"]
+    unknown = [n for n in names if n not in model.parameter_names]
+    if unknown:
+        raise fail(exp.where, ("uncertainty", "from", i), f"{path} fitted "
+                   f"{', '.join(map(repr, unknown))}, which model {model.name!r} does not have")
+    return fit, names
+
+
+def _drawn_elsewhere(exp, model, names, axes):
+    """A drawn parameter may not also be set by [model] params, a sweep axis, [sampling] or a
+    scenario (which value should win is a modelling decision, so it is an error)."""
+    cfg = exp.config
+    sampled = set(cfg.sampling.ranges) if cfg.sampling is not None else set()
+    axis = (cfg.sweep.scenario or []) if cfg.sweep is not None else []
+    combos = [list(cfg.model.scenarios)] + [list(cfg.model.scenarios) + list(c) for c in axis]
+    for n in names:
+        where = ("[model] params" if n in cfg.model.params else
+                 "a sweep axis" if n in axes else "[sampling] ranges" if n in sampled else None)
+        if where is None:
+            hit = next((sc for combo in combos for sc in combo
+                        if n in model.scenarios[sc].values), None)
+            where = f"scenario {hit!r}" if hit else None
+        if where:
+            raise fail(exp.where, ("uncertainty",), f"parameter {n!r} is drawn from a fit and "
+                       f"also set by {where}; a parameter is either drawn or set (remove it "
+                       "there, or leave it out with uncertainty.parameters)")
+
+
+def _uncertainty(exp, model, axes):
+    """``(draws {parameter: (n,) values} or None, provenance or None)`` from
+    ``[uncertainty]``: every fit drawn with its own seed from one SeedSequence."""
+    from ldnsim.estimation.draws import draw_parameters
+
+    u = exp.config.uncertainty
+    if u is None:
+        return None, None
+    seed = u.seed if u.seed is not None else fresh_seed()
+    children = np.random.SeedSequence(seed).spawn(len(u.fits))
+    wanted = None if u.parameters is None else list(u.parameters)
+    draws, info, seen = {}, [], {}
+    for i, name in enumerate(u.fits):
+        path = _fit_path(exp, name, i)
+        fit, names = _open_fit(exp, path, i, model)
+        take = names if wanted is None else [n for n in names if n in wanted]
+        for n in take:
+            if n in seen:
+                raise fail(exp.where, ("uncertainty", "from", i), f"parameter {n!r} is fitted "
+                           f"in both {seen[n]} and {path.name}; draw each parameter from one fit")
+            seen[n] = path.name
+        fit_seed = int(children[i].generate_state(1)[0])
+        try:
+            da = draw_parameters(fit, u.draws, seed=fit_seed, source=u.source)
+        except LdnsimError as exc:
+            raise fail(exp.where, ("uncertainty", "from", i), f"{path.name}: {exc}") from None
+        draws.update({n: np.asarray(da.sel(parameter=n).values, dtype=float) for n in take})
+        info.append({"path": str(path), "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+                     "source": str(da.attrs["source"]), "seed": fit_seed, "parameters": take})
+    if wanted is not None:
+        missing = [n for n in wanted if n not in seen]
+        if missing:
+            raise fail(exp.where, ("uncertainty", "parameters"), f"{', '.join(map(repr, missing))}"
+                       f" {'is' if len(missing) == 1 else 'are'} not fitted in "
+                       f"{', '.join(u.fits)}")
+    _drawn_elsewhere(exp, model, list(draws), axes)
+    return draws, {"draws": u.draws, "seed": seed, "source": u.source,
+                   "with_sampling": u.with_sampling, "subjects": u.subjects, "fits": info}
+
+
 def _metric_vars(exp, model) -> tuple:
     """Model variables the metrics read (:attr:`Metric.reads`), checked to exist."""
     cfg = exp.config.metrics
@@ -509,6 +623,7 @@ def _provenance(exp, seeds) -> dict:
         "experiment_config": cfg.model_dump(mode="json"),
         "population_seed": seeds.get("population"), "sampling_seed": seeds.get("sampling"),
         "observation_seed": seeds.get("observation"),
+        "uncertainty": seeds.get("uncertainty_info"),
     }
     return {k: v for k, v in attrs.items() if v is not None}
 
@@ -541,18 +656,25 @@ def resolve(exp: Experiment) -> Experiment:
     _check_size(exp, model, axes, t_eval, keep, metric_vars)
     samples, sampling_seed = _samples(exp, model, axes)
     population, population_seed = _population(exp, model)
+    draws, uncertainty = _uncertainty(exp, model, axes)
     stored = list(cfg.output.variables or model.output_names or model.state_names)
     observation_seed = _observation_seed(exp, stored)
     seeds = {k: v for k, v in (("sampling", sampling_seed), ("population", population_seed),
-                               ("observation", observation_seed)) if v is not None}
+                               ("observation", observation_seed),
+                               ("uncertainty", uncertainty and uncertainty["seed"]))
+             if v is not None}
+    u = cfg.uncertainty
     s = cfg.solver
     try:
         plan = plan_sweep(model, t_eval, axes=axes, mode=cfg.sweep.mode if cfg.sweep else
                           "product", regimen=regimen, params=cfg.model.params,
                           scenarios=cfg.model.scenarios, samples=samples,
                           population=population, keep=keep, method=s.method, rtol=s.rtol,
-                          atol=s.atol, max_steps=s.max_steps, attrs=_provenance(exp, seeds),
-                          check_size=cfg.output.trajectories)
+                          atol=s.atol, max_steps=s.max_steps,
+                          attrs=_provenance(exp, {**seeds, "uncertainty_info": uncertainty}),
+                          check_size=cfg.output.trajectories,
+                          draws=draws, draw_mode=u.with_sampling if u else "product",
+                          draw_subjects=u.subjects if u else "shared")
     except LdnsimError as exc:
         raise ConfigError(" ".join(f"{exp.where}: {exc}".split())) from None
     resolved = replace(exp, model=model, plan=plan, metric_vars=metric_vars, seeds=seeds)

@@ -5,10 +5,11 @@ from ldnsim.errors import ConfigError
 from ldnsim.results import provenance
 from ldnsim.sweep import run_plan
 
-from .finish import METRIC_PREFIX, finish
+from .finish import METRIC_PREFIX, finish, uncertainty_summaries
 from .load import load_experiment
 
-__all__ = ["run_experiment", "metrics_of", "METRIC_PREFIX"]
+__all__ = ["run_experiment", "metrics_of", "uncertainty_summaries", "METRIC_PREFIX"]
+
 
 
 def run_experiment(source, *, threads=None, progress=None, chunk_size=None, client=None,
@@ -70,10 +71,16 @@ def _kept(exp) -> tuple:
 
 def _run_chunked(exp, **kw):
     """Metrics computed per chunk where its rows were solved (equal to the metrics of the
-    whole result); on a dask client and/or into a Zarr store."""
+    whole result); on a dask client and/or into a Zarr store. Summaries over parameter draws
+    (which need every draw) are added to the returned result afterwards."""
     cfg = exp.config.metrics
     metrics = (tuple(cfg.names), cfg.options()) if cfg is not None else None
-    return run_plan(exp.plan, metrics=metrics, trajectories=_kept(exp), **kw)
+    ds = run_plan(exp.plan, metrics=metrics, trajectories=_kept(exp), **kw)
+    if "draw" in ds.dims:
+        names = [v for v in ds.data_vars if str(v).startswith(METRIC_PREFIX)]
+        summaries = uncertainty_summaries(ds[names])
+        ds = ds.assign({k: v for k, v in summaries.data_vars.items() if k not in names})
+    return ds
 
 
 def metrics_of(ds):

@@ -495,6 +495,19 @@ class ObservationSection(_Section):
                 (self.__pydantic_extra__ or {}).items()]
 
 
+class UncertaintySection(_Section):
+    """``[uncertainty]``: parameter sets drawn from fits, one more dim ``draw``."""
+
+    fits: Annotated[list[Name], BeforeValidator(_as_combo), Field(min_length=1)] = Field(
+        alias="from")
+    draws: Annotated[int, Field(ge=1, le=1_000_000)]
+    seed: Annotated[int, Field(ge=0)] | None = None
+    source: Literal["auto", "covariance", "posterior"] = "auto"
+    parameters: Annotated[list[Name], Field(min_length=1)] | None = None
+    with_sampling: Literal["product", "zip"] = "product"
+    subjects: Literal["shared", "per_draw"] = "shared"
+
+
 class ExperimentConfig(_Section):
     """The whole experiment file (see the module docstring)."""
 
@@ -506,6 +519,7 @@ class ExperimentConfig(_Section):
     sweep: SweepSection | None = None
     sampling: SamplingSection | None = None
     population: PopulationSection | None = None
+    uncertainty: UncertaintySection | None = None
     metrics: MetricsSection | None = None
     sensitivity: SensitivitySection | None = None
     observation: ObservationSection | None = None
@@ -532,6 +546,7 @@ class ExperimentConfig(_Section):
 
     @model_validator(mode="after")
     def _consistent(self):
+        _check_uncertainty(self)
         swept = self.sweep is not None and self.sweep.dose is not None
         if swept and self.regimen is None:
             raise ValueError("sweep.dose needs a [regimen] section (each dose replaces its "
@@ -539,6 +554,23 @@ class ExperimentConfig(_Section):
         if self.regimen is not None and self.regimen.dose is None and not swept:
             raise ValueError("regimen.dose is missing (give it, or sweep over dose)")
         return self
+
+
+def _check_uncertainty(cfg):
+    """``[uncertainty]`` options that need another section."""
+    u = cfg.uncertainty
+    if u is None:
+        return
+    if u.with_sampling == "zip":
+        if cfg.sampling is None:
+            raise ValueError("uncertainty.with_sampling = 'zip' pairs draw i with sample i of "
+                             "[sampling]; add a [sampling] section or use 'product'")
+        if cfg.sampling.n != u.draws:
+            raise ValueError(f"uncertainty.with_sampling = 'zip' needs as many draws as "
+                             f"samples: draws = {u.draws}, sampling.n = {cfg.sampling.n}")
+    if u.subjects == "per_draw" and cfg.population is None:
+        raise ValueError("uncertainty.subjects = 'per_draw' draws new virtual subjects for "
+                         "every draw; it needs a [population] section")
 
 
 SECTIONS = {
@@ -549,5 +581,6 @@ SECTIONS = {
     ("population", "time_varying", "*"): TimeVaryingSection,
     ("metrics",): MetricsSection, ("sensitivity",): SensitivitySection,
     ("observation",): ObservationSection, ("observation", "*"): ObservationEntry,
+    ("uncertainty",): UncertaintySection,
 }
 """Section path -> its schema (for messages about unknown keys)."""

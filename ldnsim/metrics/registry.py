@@ -185,7 +185,8 @@ def _window_outputs(o):
         cols += ["rebound_max", "rebound_mean"]
     if o["proliferation_var"] is not None:
         cols.append(f"{o['proliferation_var']}_end")
-    return (*cols, "in_window", "in_window_fraction", "n_subjects_ok")
+    return (*cols, "in_window", "in_window_fraction", "n_subjects_ok", "p_in_window",
+            "p_in_window_n")
 
 
 def _window_reads(o):

@@ -16,12 +16,32 @@ from .readouts import baseline_of, blockade_hours, end_value, rebound
 __all__ = ["window_summary"]
 
 
+def _window_probability(table, uncertainty_dims):
+    """Add ``p_in_window`` (share of draws/samples in the window, unknown ones left out) and
+    ``p_in_window_n`` to ``table`` when it has uncertainty dims."""
+    dims = [d for d in ((uncertainty_dims,) if isinstance(uncertainty_dims, str)
+                        else tuple(uncertainty_dims or ())) if d in table["in_window"].dims]
+    if not dims:
+        return
+    flags = table["in_window"]
+    n = flags.notnull().sum(dims)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        share = flags.mean(dims, skipna=True)
+    table["p_in_window"] = share.where(n > 0)
+    table["p_in_window"].attrs = {
+        "long_name": f"probability that the window is open: share of {' x '.join(dims)} in "
+                     "the window", "units": "1", "definition": flags.attrs.get("definition", "")}
+    table["p_in_window_n"] = n
+    table["p_in_window_n"].attrs = {"long_name": f"{' x '.join(dims)} counted in p_in_window"}
+
+
 def window_summary(ds, *, immune_var="immune_index", occupancy_var="occupancy_mor_drug",
                    signal_var="signal_opioid", proliferation_var="proliferation",
                    immune_baseline="initial", immune_margin=0.05, immune_direction="decrease",
                    threshold=0.5,
                    max_blockade_hours=10.0, signal_baseline=1.0, day=24.0, last_days=7,
-                   subject_dim="subject", min_fraction=0.5):
+                   subject_dim="subject", min_fraction=0.5, uncertainty_dims=("draw", "sample")):
     """Per-dose table: immune index and proliferation at the end, blockade hours, rebound, window.
 
     Parameters
@@ -54,13 +74,18 @@ def window_summary(ds, *, immune_var="immune_index", occupancy_var="occupancy_mo
         row per subject.
     min_fraction : float
         With subjects: fraction of subjects in the window for the dose to count as in it.
+    uncertainty_dims : sequence of str
+        Dims of parameter uncertainty (``draw`` from ``[uncertainty]``, ``sample`` from
+        ``[sampling]``). When the result has any, ``p_in_window`` is the share of them (all
+        together) in which the window is open.
 
     Returns
     -------
     xarray.Dataset
         ``<immune_var>_end``, ``blockade_hours``, ``rebound_max``, ``rebound_mean``,
         ``<proliferation_var>_end`` and ``in_window`` (1.0 in, 0.0 out, NaN when unknown);
-        with subjects also ``in_window_fraction`` and ``n_subjects_ok``.
+        with subjects also ``in_window_fraction`` and ``n_subjects_ok``; with uncertainty
+        dims also ``p_in_window`` (and ``p_in_window_n``, the draws it counts).
 
     Notes
     -----
@@ -130,6 +155,7 @@ def window_summary(ds, *, immune_var="immune_index", occupancy_var="occupancy_mo
         table["in_window"].attrs = {
             "long_name": "dose in the immunomodulatory window (1 = yes)", "units": "1",
             "definition": f"fraction of subjects with [{definition}] >= {min_fraction:g}"}
+    _window_probability(table, uncertainty_dims)
     table.attrs = {"window_definition": definition, "max_blockade_hours": float(max_blockade_hours),
                    "immune_margin": float(immune_margin), "immune_direction": immune_direction,
                    "threshold": float(threshold)}

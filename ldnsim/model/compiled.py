@@ -184,6 +184,20 @@ def cache_dir():
         return Path(base) / "ldnsim"
 
 
+def structure_key(model: Model) -> str:
+    """Hex sha256 of the model's equations and names (values excluded, and independent of the
+    code generator): a fit made with one structure applies to any model with the same key."""
+    content = {
+        "name": model.name,
+        "states": model.state_names, "parameters": model.parameter_names,
+        "inputs": model.input_names,
+        "definitions": [[d.name, d.expr] for d in model.definitions],
+        "odes": [o.expr for o in model.odes],
+        "outputs": [[o.name, o.expr] for o in model.outputs],
+    }
+    return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
+
+
 def cache_key(model: Model) -> str:
     """Hex sha256 of everything the generated module depends on (values excluded)."""
     here = Path(__file__).parent

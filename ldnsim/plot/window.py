@@ -38,7 +38,8 @@ def _spans(doses, flags):
 
 def _window_columns(metrics, immune_var, scenario_dim, dose_dim, subject_dim, sample_dim):
     """``(columns, bands)``: the three columns plot_window draws, over (dose, scenario) only,
-    sorted by dose, and with a sample dim the 5-95% bands of the first two (else None)."""
+    sorted by dose, and with uncertainty dims (``sample_dim``) the 5-95% bands of the first
+    two and, as ``in_window``, the share of draws in the window (else None)."""
     if "time" in metrics.dims:
         metrics = _metrics.window_summary(metrics)
     columns = (immune_var, "blockade_hours", "in_window")
@@ -60,14 +61,16 @@ def _window_columns(metrics, immune_var, scenario_dim, dose_dim, subject_dim, sa
                     summary[name] = da.median(subject_dim, keep_attrs=True)
             metrics = xr.Dataset(summary, attrs=metrics.attrs)
     bands = None
-    if sample_dim in metrics.dims:  # parameter uncertainty: medians, 5-95% bands, P(open)
+    udims = [d for d in ((sample_dim,) if isinstance(sample_dim, str) else tuple(sample_dim))
+             if d in metrics.dims]
+    if udims:  # parameter uncertainty: medians, 5-95% bands, P(open)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
-            bands = {name: metrics[name].quantile([0.05, 0.95], dim=sample_dim).sortby(dose_dim)
+            bands = {name: metrics[name].quantile([0.05, 0.95], dim=udims).sortby(dose_dim)
                      for name in columns[:2]}
-            summary = {name: metrics[name].median(sample_dim, keep_attrs=True)
+            summary = {name: metrics[name].median(udims, keep_attrs=True)
                        for name in columns[:2]}
-            summary["in_window"] = (metrics["in_window"].mean(sample_dim) >= 0.5).astype(float)
+            summary["in_window"] = metrics["in_window"].mean(udims)
         metrics = xr.Dataset(summary, attrs=metrics.attrs)
     for name in columns:
         require_only(metrics[name], (dose_dim, scenario_dim), "plot_window")
@@ -75,7 +78,7 @@ def _window_columns(metrics, immune_var, scenario_dim, dose_dim, subject_dim, sa
 
 
 def plot_window(metrics, *, axes=None, immune_var="immune_index_end", scenario_dim="scenario",
-                dose_dim="dose", subject_dim="subject", sample_dim="sample"):
+                dose_dim="dose", subject_dim="subject", sample_dim=("draw", "sample")):
     """The window figure: immune index, daily blockade and the window itself against dose.
 
     Parameters
@@ -87,10 +90,11 @@ def plot_window(metrics, *, axes=None, immune_var="immune_index_end", scenario_d
         Top: ``immune_var``; middle: ``blockade_hours``; bottom: one bar per scenario over
         the doses in the window.
     immune_var, scenario_dim, dose_dim, subject_dim : str
-    sample_dim : str
-        Dim of parameter-uncertainty samples. When present, the top and middle panels show the
-        median across samples with a 5-95% band, and the bottom panel marks the doses where the
-        window is open in at least half of the samples.
+    sample_dim : str or sequence of str
+        Dims of parameter uncertainty (draws from fits, samples of declared ranges). When
+        present, the top and middle panels show the median across them with a 5-95% band,
+        and the bottom panel the probability that the window is open (the share of draws in
+        it) against dose, one line per scenario.
 
     Returns
     -------
@@ -128,6 +132,9 @@ def plot_window(metrics, *, axes=None, immune_var="immune_index_end", scenario_d
                 q = band.transpose("quantile", dose_dim).values
                 ax.fill_between(doses, q[0], q[1], color=line.get_color(), alpha=0.18, lw=0)
         flags = sub["in_window"].transpose(dose_dim).values
+        if bands is not None:
+            axes[2].plot(doses, flags, marker="o", ms=3, color=line.get_color(), label=label)
+            continue
         for left, right in _spans(doses, flags):
             axes[2].barh(row, right - left, left=left, height=0.6, color=line.get_color())
     axes[0].axhline(1.0, color="0.4", ls=":", lw=1, label="untreated")
@@ -142,10 +149,15 @@ def plot_window(metrics, *, axes=None, immune_var="immune_index_end", scenario_d
     axes[0].set_ylabel("immune index at end\n(1 = untreated)")
     blockade = metrics["blockade_hours"]
     axes[1].set_ylabel(f"daily blockade [{blockade.attrs.get('units', 'h/day')}]")
-    axes[2].set_yticks(range(len(groups)), [label for label, _ in groups], fontsize="small")
-    axes[2].set_ylim(-0.7, len(groups) - 0.3)
-    axes[2].invert_yaxis()
-    axes[2].set_ylabel("in window")
+    if bands is not None:
+        axes[2].axhline(0.5, color="0.4", ls=":", lw=1)
+        axes[2].set_ylim(-0.03, 1.03)
+        axes[2].set_ylabel("P(window open)")
+    else:
+        axes[2].set_yticks(range(len(groups)), [label for label, _ in groups], fontsize="small")
+        axes[2].set_ylim(-0.7, len(groups) - 0.3)
+        axes[2].invert_yaxis()
+        axes[2].set_ylabel("in window")
     axes[2].set_xlabel(axis_label(metrics[dose_dim], dose_dim))
     axes[0].set_title("Immunomodulatory window")
     if groups and groups[0][0]:

@@ -34,7 +34,7 @@ __all__ = ["SweepPlan", "plan_sweep", "scenario_label", "MAX_RESULT_BYTES", "RES
 #: smaller grid); raise it with LDNSIM_MAX_RESULT_BYTES.
 MAX_RESULT_BYTES = 8 * 2**30
 #: Dims the sweep names itself; a parameter axis may not use them.
-RESERVED_DIMS = ("time", "status", "subject", "sample", "case")
+RESERVED_DIMS = ("time", "status", "subject", "sample", "case", "draw")
 #: Rows per chunk assumed by :func:`run_bytes` (``ldnsim.sweep.run.DEFAULT_CHUNK_SIZE``).
 _CHUNK_ROWS = 256
 
@@ -310,8 +310,9 @@ class _Grid:
 
 @dataclass(frozen=True, eq=False)
 class _Rows:
-    """How to compute any range of parameter rows: scenarios, then axes, then samples, then the
-    subjects' factors (so a sweep of millions of rows never holds its whole ``P``)."""
+    """How to compute any range of parameter rows: scenarios, then axes, then samples and
+    draws, then the subjects' factors (so a sweep of millions of rows never holds its whole
+    ``P``)."""
 
     grid: _Grid
     base: np.ndarray         # (n_combos, k) one row per scenario combination
@@ -320,6 +321,14 @@ class _Rows:
     factors: np.ndarray | None   # (n_subjects, n_parameters) or None
     n_parameters: int
     schedule: Schedule | None = None   # time-varying covariates (parameter changes)
+    per_draw: int = 0        # subjects per draw when every draw has its own (else 0: shared)
+
+    def subjects(self, start, stop):
+        """Per row of ``start:stop``, the index into the subjects' factors and schedules."""
+        index = self.grid.index_of("@subject", start, stop)
+        if self.per_draw:
+            index = self.grid.index_of("@draw", start, stop) * self.per_draw + index
+        return index
 
     def rows(self, start, stop, *, at_start=True):
         """Rows ``start:stop``; ``at_start=False``: before the time-varying covariates'
@@ -331,17 +340,16 @@ class _Rows:
             P[:, col] = vals[self.grid.index_of(key, start, stop)]
         if self.factors is not None:
             with np.errstate(over="ignore", invalid="ignore"):  # checked in _parameter_rows
-                P[:, :self.n_parameters] *= self.factors[
-                    self.grid.index_of("@subject", start, stop)]
+                P[:, :self.n_parameters] *= self.factors[self.subjects(start, stop)]
         if self.schedule is not None and at_start:
-            P = self.schedule.start(P, self.grid.index_of("@subject", start, stop))
+            P = self.schedule.start(P, self.subjects(start, stop))
         return np.ascontiguousarray(P)
 
     def changes(self, start, stop):
         """Per row of ``start:stop``: the EventTable of its parameter changes, or None."""
         if self.schedule is None:
             return None
-        subjects = self.grid.index_of("@subject", start, stop)
+        subjects = self.subjects(start, stop)
         return [EventTable(t, np.full(t.size, PARAMETER), c, a)
                 for t, c, a in self.schedule.events(self.rows(start, stop, at_start=False),
                                                     subjects)]
@@ -477,6 +485,85 @@ def _subject_dim(model, population, grid: _Grid, t0=0.0):
             schedule)
 
 
+def _draw_dim(model, draws, axes: _Axes, grid: _Grid, samples, mode):
+    """``(grid with a "draw" dim, {parameter: values})``: parameter sets drawn from fits
+    (``[uncertainty]``). With ``mode == "zip"`` the samples of ``[sampling]`` ride on the same
+    dim (draw i with sample i) instead of a "sample" dim of their own."""
+    if not draws:
+        return grid, {}
+    values = {}
+    for name, vals in dict(draws).items():
+        if name not in model.parameter_names:
+            raise ConfigError(f"drawn parameter {name!r} is not a parameter of model "
+                              f"{model.name!r}")
+        if name in axes.params or name in (samples or {}):
+            raise ConfigError(f"parameter {name!r} is drawn and also swept or sampled; "
+                              "choose one")
+        values[name] = _floats(vals, f"draws of {name!r}")
+    lengths = {v.size for v in values.values()}
+    zipped = mode == "zip" and bool(samples)
+    if zipped:
+        lengths |= {np.asarray(v).size for v in samples.values()}
+    if len(lengths) != 1:
+        raise ConfigError(f"every drawn (and, zipped, sampled) parameter needs the same number "
+                          f"of values, got {sorted(lengths)}")
+    n = lengths.pop()
+    coords = {"draw": ("draw", np.arange(n), {
+        "long_name": "parameter set drawn from a fit's uncertainty"
+                     + (" (paired with a sample of the declared ranges)" if zipped else "")})}
+    coords.update({name: ("draw", vals, _param_attrs(model, name))
+                   for name, vals in values.items()})
+    keys: tuple[str, ...] = ("@draw",)
+    if zipped:
+        coords.update({name: ("draw", _floats(vals, f"samples of {name!r}"),
+                              _param_attrs(model, name)) for name, vals in samples.items()})
+        keys += ("@sample",)
+    return grid.with_dim("draw", n, coords, keys), values
+
+
+def _sample_and_draw_dims(model, samples, draws, draw_mode, axes: _Axes, grid: _Grid):
+    """``(grid, sample values, draw values)``: the "sample" dim, then the "draw" dim; zipped
+    (``draw_mode == "zip"``), samples ride on the draw dim."""
+    if draw_mode not in ("product", "zip"):
+        raise ConfigError(f"draw_mode must be 'product' or 'zip', got {draw_mode!r}")
+    if draws and draw_mode == "zip" and samples:
+        _, sample_values = _sample_dim(model, samples, axes, _Grid())  # the same checks
+        grid, draw_values = _draw_dim(model, draws, axes, grid, sample_values, "zip")
+        return grid, sample_values, draw_values
+    grid, sample_values = _sample_dim(model, samples, axes, grid)
+    grid, draw_values = _draw_dim(model, draws, axes, grid, sample_values, "product")
+    return grid, sample_values, draw_values
+
+
+def _subject_dim_per_draw(model, population, grid: _Grid, t0=0.0):
+    """Like :func:`_subject_dim`, but every draw has its own subjects: subject ``s`` of draw
+    ``d`` is subject ``d * n + s`` of one population of ``n_draws * n`` (so its values depend
+    only on the seed, ``d`` and ``s``). Returns ``(grid, factors (n_draws * n, k), Schedule or
+    None)``."""
+    if population is None or "draw" not in grid.dims:
+        raise ConfigError("subjects per draw need a population and parameter draws")
+    n_draws = grid.shape[grid.dims.index("draw")]
+    n = population.n_subjects
+    big = dataclasses.replace(population, n_subjects=n_draws * n)
+    _, factors, schedule = _subject_dim(model, big, grid, t0)  # the same checks and draws
+    etas, cov = big.draw()
+    coords: dict[str, tuple] = {"subject": ("subject", np.arange(n), {
+        "long_name": "virtual subject (new ones for every draw)"})}
+    for j, p in enumerate(population.parameters):
+        coords[f"eta_{p}"] = (("draw", "subject"), etas[:, j].reshape(n_draws, n),
+                              {"long_name": f"random effect of {p} (log scale)", "units": "1"})
+    for c in population.covariates:
+        if getattr(c, "categorical", False):
+            coords[c.name] = (("draw", "subject"),
+                              np.asarray(c.labels(cov[c.name])).reshape(n_draws, n),
+                              {"long_name": f"covariate {c.name} (categorical)",
+                               "levels": ", ".join(c.levels)})
+            continue
+        coords[c.name] = (("draw", "subject"), cov[c.name].reshape(n_draws, n),
+                          {"long_name": f"covariate {c.name}", "units": c.unit or "1"})
+    return grid.with_dim("subject", n, coords, ("@subject",)), factors, schedule
+
+
 def _check_coords(model, grid: _Grid):
     varnames = set(model.state_names) | set(model.output_names)
     clash = [c for c in grid.coords if c in varnames or c in ("time", "status")]
@@ -501,23 +588,25 @@ def _kept(model, keep):
 
 
 def _parameter_rows(model, params, scenarios, axes: _Axes, grid: _Grid, samples,
-                    factors, schedule=None) -> _Rows:
+                    factors, schedule=None, draws=None, per_draw=0) -> _Rows:
     """How to build ``P`` (rows, k), checked finite block by block (never held whole)."""
     pnames = model.parameter_names
     pindex = {n: i for i, n in enumerate(pnames)}
     combos = axes.combos if axes.combos is not None else [()]
     base = np.stack([model.parameter_vector(params, scenarios + c) for c in combos])
     columns = tuple([(pindex[name], vals, name) for name, vals in axes.params.items()]
-                    + [(pindex[name], vals, "@sample") for name, vals in samples.items()])
+                    + [(pindex[name], vals, "@sample") for name, vals in samples.items()]
+                    + [(pindex[name], vals, "@draw") for name, vals in (draws or {}).items()])
     recipe = _Rows(grid, base, axes.combos is not None, columns, factors, len(pnames),
-                   schedule)
+                   schedule, per_draw)
     for start in range(0, grid.n_rows, _CHECK_BLOCK):
         P = recipe.rows(start, min(start + _CHECK_BLOCK, grid.n_rows))
         if not np.all(np.isfinite(P)):
             bad_row, col = (int(i[0]) for i in np.nonzero(~np.isfinite(P)))
             name = (list(pnames) + list(model.input_names))[col]
             where = (f"[sweep] {name}" if name in axes.params else
-                     "[sampling] ranges" if name in samples else "[population]")
+                     "[sampling] ranges" if name in samples else
+                     "[uncertainty]" if name in (draws or {}) else "[population]")
             raise ConfigError(f"{where}: parameter {name!r} becomes {P[bad_row, col]} in row "
                               f"{start + bad_row} (a value near the floating-point limit, "
                               "scaled by the population's variability, overflows); use a "
@@ -569,7 +658,7 @@ def _provenance(model, grid, mode, scenarios, params, regimen, solver, populatio
 def plan_sweep(model, t_eval, *, axes=None, mode="product", regimen=None, params=None,
                scenarios=(), samples=None, population=None, y0=None, keep=None,
                method="rodas5p", rtol=1e-6, atol=1e-9, max_steps=100_000, attrs=None,
-               check_size=True):
+               check_size=True, draws=None, draw_mode="product", draw_subjects="shared"):
     """Flatten a sweep into rows of arrays (:func:`ldnsim.sweep.sweep` runs them).
 
     Parameters
@@ -578,6 +667,14 @@ def plan_sweep(model, t_eval, *, axes=None, mode="product", regimen=None, params
         Count the trajectories of all rows against :data:`MAX_RESULT_BYTES`; False for a sweep
         that keeps only metrics or streams its trajectories to a store (the rest of the run's
         memory is still checked).
+    draws : mapping parameter -> values (all of length n), optional
+        Parameter sets drawn from fits (``[uncertainty]``), one more dim ``draw`` after
+        ``sample``; they overwrite the parameter after scenarios, params and samples.
+    draw_mode : {"product", "zip"}
+        With ``samples``: a product of the two dims, or sample i paired with draw i on the
+        one dim ``draw``.
+    draw_subjects : {"shared", "per_draw"}
+        With ``population``: the same subjects for every draw, or new ones for each.
 
     Returns
     -------
@@ -595,17 +692,25 @@ def plan_sweep(model, t_eval, *, axes=None, mode="product", regimen=None, params
     keep, keep_index = _kept(model, keep)
     # Sizes first, by arithmetic: nothing is drawn or allocated for a grid that cannot run.
     n_samples = len(next(iter(dict(samples).values()))) if samples else 1
+    n_draws = len(next(iter(dict(draws).values()))) if draws else 1
+    n_sets = (n_draws if draws and samples and draw_mode == "zip" else n_samples * n_draws)
     n_subjects = population.n_subjects if isinstance(population, Population) else 0
-    check_run_size(grid.n_rows * n_samples * max(n_subjects, 1), t_eval.size, len(keep),
+    check_run_size(grid.n_rows * n_sets * max(n_subjects, 1), t_eval.size, len(keep),
                    n_states=len(model.states), n_outputs=len(model.outputs),
                    n_params=len(model.parameter_names) + len(model.input_names),
-                   n_dims=len(grid.dims) + bool(samples) + bool(n_subjects),
-                   n_subjects=n_subjects, trajectories=check_size)
-    grid, sample_values = _sample_dim(model, samples, parsed, grid)
-    grid, factors, schedule = _subject_dim(model, population, grid, float(t_eval[0]))
+                   n_dims=len(grid.dims) + bool(samples) + bool(draws) + bool(n_subjects),
+                   n_subjects=n_subjects * (n_draws if draw_subjects == "per_draw" else 1),
+                   trajectories=check_size)
+    grid, sample_values, draw_values = _sample_and_draw_dims(model, samples, draws, draw_mode,
+                                                             parsed, grid)
+    per_draw = draw_subjects == "per_draw" and population is not None and bool(draw_values)
+    grid, factors, schedule = (
+        _subject_dim_per_draw(model, population, grid, float(t_eval[0])) if per_draw
+        else _subject_dim(model, population, grid, float(t_eval[0])))
     _check_coords(model, grid)
     recipe = _parameter_rows(model, params, scenarios, parsed, grid, sample_values, factors,
-                             schedule)
+                             schedule, draw_values,
+                             population.n_subjects if per_draw else 0)
     tables, table_index = _event_tables(model, regimen, parsed, grid, t_eval)
     solver = {"method": method, "rtol": float(rtol), "atol": float(atol),
               "max_steps": int(max_steps)}
