@@ -108,9 +108,11 @@ class Dose:
         (what came before is replaced); then the administrations are given as usual.  Needs
         ``every``, and ``lag + duration <= every`` (so nothing of the previous interval's
         dose is still to come at ``time``).  At most one entry of a regimen, the earliest.
-    missed : tuple of int, default ()
+    missed : tuple of int or float, default ()
         Administrations that are not given, numbered from 1 (``missed=(3,)`` skips the
-        third).  A steady state (``ss``) is that of the full regimen.
+        third); or a fraction ``0 <= f < 1``: each administration is missed with probability
+        ``f``, drawn per subject (:meth:`Regimen.draw_missed`).  A steady state (``ss``) is
+        that of the full regimen.
 
     Raises
     ------
@@ -273,7 +275,10 @@ class Dose:
 
     @property
     def n_doses(self) -> int:
-        """Number of administrations given (scheduled minus ``missed``)."""
+        """Number of administrations given (scheduled minus ``missed``; all scheduled ones
+        while ``missed`` is a fraction not drawn yet)."""
+        if isinstance(self.missed, float):
+            return self.n_scheduled
         return self.n_scheduled - len(self.missed)
 
     @property
@@ -288,6 +293,9 @@ class Dose:
             raise RegimenError(f"lag names parameter {self.lag!r}: bind the dose to parameter "
                                "values first (Dose.bind, or Regimen.expand(model, params=...))")
         k = np.arange(self.n_scheduled, dtype=np.float64)
+        if isinstance(self.missed, float):
+            raise RegimenError(f"missed={self.missed!r} is a fraction: draw the missed "
+                               "administrations first (Regimen.draw_missed(rng))")
         if self.missed:
             k = np.delete(k, np.asarray(self.missed, dtype=np.int64) - 1)
         every = 0.0 if self.every is None else self.every
@@ -330,7 +338,12 @@ def _check_f(f):
 
 
 def _missed(missed, count):
-    """``missed`` as a sorted tuple of distinct administration numbers in 1..count."""
+    """``missed`` as a sorted tuple of distinct administration numbers in 1..count, or a
+    fraction ``0 <= f < 1`` (each administration missed with probability f, drawn later)."""
+    if isinstance(missed, (float, np.floating)):
+        if not 0.0 <= missed < 1.0:
+            raise RegimenError(f"missed as a fraction must be in [0, 1), got {missed!r}")
+        return float(missed)
     if isinstance(missed, (str, bytes)) or not hasattr(missed, "__iter__"):
         raise RegimenError(f"missed must be a list of administration numbers (1 = the first), "
                            f"got {missed!r:.80}")
@@ -457,6 +470,30 @@ class Regimen:
     def per_row(self) -> bool:
         """True when the event table depends on each row (named parameters or steady state)."""
         return bool(self.parameters) or self.steady_dose is not None
+
+    @property
+    def missed_fraction(self) -> bool:
+        """True when an entry misses a fraction of its administrations (not drawn yet)."""
+        return any(isinstance(d.missed, float) for d in self.doses)
+
+    def draw_missed(self, rng) -> Regimen:
+        """The regimen with each fraction of missed administrations drawn: every scheduled
+        administration of such an entry is missed with that probability, independently.
+
+        Parameters
+        ----------
+        rng : numpy.random.Generator
+            One subject's generator (``ldnsim.sweep.plan.missed_rng``).
+        """
+        import dataclasses
+        out = []
+        for d in self.doses:
+            if isinstance(d.missed, float):
+                u = rng.random(d.n_scheduled)
+                d = dataclasses.replace(d, missed=tuple(int(k) + 1 for k in
+                                                        np.flatnonzero(u < d.missed)))
+            out.append(d)
+        return Regimen(tuple(out))
 
     def bind(self, values) -> Regimen:
         """The regimen with parameter names replaced by ``values`` (see :meth:`Dose.bind`)."""
