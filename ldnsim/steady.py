@@ -31,6 +31,11 @@ stops falling without reaching ``atol + rtol * |y|`` has no periodic steady stat
 compartment that is not eliminated gains the same amount every interval): a
 :class:`~ldnsim.errors.RegimenError` names the state.
 
+States that no equation reads (the structural Jacobian's column is empty: accumulators such as
+the amount eliminated, the amount in urine, a cumulative AUC) have no periodic steady state and
+do not affect the others; like NONMEM's output compartments they keep their value ``y(t0-)``
+and take no part in the iteration (:func:`held_states`).
+
 Events at ``t0`` (NONMEM ``SS=1``): the change ``y* - y(t0-)`` is added to every state at ``t0``,
 before the doses at ``t0`` (``Regimen.expand(..., steady_state=...)``); ``y(t0-)`` is the
 initial state, solved forward from the first output time when ``t0`` lies after it.
@@ -47,7 +52,8 @@ from .dosing import Dose, Regimen
 from .errors import RegimenError
 from .events import EventTable, pad_event_tables
 
-__all__ = ["steady_state", "row_tables", "periodic_dose", "SteadyState", "ACCELERATIONS"]
+__all__ = ["steady_state", "row_tables", "periodic_dose", "held_states", "SteadyState",
+           "ACCELERATIONS"]
 
 ACCELERATIONS = ("anderson", "newton", "fixed")
 #: Residual (in units of atol + rtol*|y|) a row is iterated down to.
@@ -90,6 +96,7 @@ class _PeriodMap:
         self.dose = regimen.steady_dose
         self.t0, self.tau = self.dose.time, self.dose.every
         self.events = pad_event_tables(tables)
+        self.held = held_states(compiled)
         self.solves = 0
 
     def __call__(self, Y, rows=None):
@@ -99,7 +106,19 @@ class _PeriodMap:
         out = _solve(self.compiled, np.array([self.t0, self.t0 + self.tau]), self.P[rows], Y,
                      ev, self.opts, "one dosing interval of the steady state")
         self.solves += len(rows)
-        return out[:, -1, :]
+        out = out[:, -1, :]
+        out[:, self.held] = np.asarray(Y)[:, self.held]  # accumulators keep their value
+        return out
+
+
+def held_states(compiled) -> np.ndarray:
+    """``(n,)`` bool: states no equation reads (an empty column of the structural Jacobian
+    pattern), which keep their value at a steady state."""
+    n = len(compiled.model.state_names)
+    pattern = getattr(compiled, "jac_sparsity", None)
+    if not isinstance(pattern, np.ndarray) or pattern.shape != (n, n):
+        return np.zeros(n, bool)
+    return ~np.asarray(pattern, bool).any(axis=0)
 
 
 def _values(model, row):
