@@ -89,20 +89,27 @@ class _PeriodMap:
         model = compiled.model
         self.compiled, self.P = compiled, np.ascontiguousarray(P, dtype=np.float64)
         self.opts = dict(method=method, rtol=rtol, atol=atol, max_steps=max_steps)
-        tables = []
-        for row in self.P:
-            bound = regimen.bind(_values(model, row)) if regimen.parameters else regimen
-            tables.append(Regimen((periodic_dose(bound.steady_dose),)).expand(model))
+        if regimen.parameters:  # one interval's events per row
+            tables = [Regimen((periodic_dose(regimen.bind(_values(model, row)).steady_dose),))
+                      .expand(model) for row in self.P]
+            self.events = pad_event_tables(tables)
+        else:  # shared by every row: the solver checks them once
+            table = Regimen((periodic_dose(regimen.steady_dose),)).expand(model)
+            self.events = None
+            self.shared = (table.time, table.index, table.amount, table.kind)
         self.dose = regimen.steady_dose
         self.t0, self.tau = self.dose.time, self.dose.every
-        self.events = pad_event_tables(tables)
         self.held = held_states(compiled)
         self.solves = 0
 
     def __call__(self, Y, rows=None):
         """``Phi(Y)`` for ``Y`` (q, n) of the given rows (indices into the block)."""
         rows = np.arange(self.P.shape[0]) if rows is None else np.asarray(rows)
-        ev = tuple(a[rows] for a in self.events)
+        if self.events is None:
+            ev = self.shared
+        else:  # (time, kind, index, amount) padded -> (time, index, amount, kind)
+            t, k, i, a = (x[rows] for x in self.events)
+            ev = (t, i, a, k)
         out = _solve(self.compiled, np.array([self.t0, self.t0 + self.tau]), self.P[rows], Y,
                      ev, self.opts, "one dosing interval of the steady state")
         self.solves += len(rows)
@@ -125,12 +132,12 @@ def _values(model, row):
     return dict(zip(model.parameter_names, row[:len(model.parameter_names)].tolist()))
 
 
-def _solve(compiled, t_eval, P, Y0, events, opts, what):
+def _solve(compiled, t_eval, P, Y0, doses, opts, what):
+    """States (r, m, n); ``doses`` as ``solver.integrate_batch`` takes them."""
     rhs, jac, outputs = compiled.kernel_functions
-    ev_t, ev_k, ev_i, ev_a = events
     res = solver.integrate_batch(rhs, np.ascontiguousarray(Y0, dtype=np.float64), t_eval, P,
                                  jac=jac, outputs=outputs, n_outputs=compiled.n_outputs,
-                                 doses=(ev_t, ev_i, ev_a, ev_k), throw=False,
+                                 doses=doses, throw=False,
                                  autonomous=compiled.autonomous,
                                  jac_sparsity=compiled.jac_sparsity, **opts)
     bad = np.flatnonzero(res.status != int(solver.Status.SUCCESS))
@@ -195,8 +202,8 @@ def steady_state(compiled, regimen, P, y0, t_start=None, *, method="rodas5p", rt
     opts = dict(method=method, rtol=rtol, atol=atol, max_steps=max_steps)
     before = y0
     if dose.time > t_start:
-        before = _solve(compiled, np.array([t_start, dose.time]), P, y0,
-                        pad_event_tables([None]), opts, "the time before the steady state")[:, -1]
+        before = _solve(compiled, np.array([t_start, dose.time]), P, y0, None, opts,
+                        "the time before the steady state")[:, -1]
     phi = _PeriodMap(compiled, regimen, P, **opts)
     iterate = {"anderson": _anderson, "newton": _newton, "fixed": _fixed}[acceleration]
     x, iters, res = iterate(phi, before.copy(), rtol, atol, max_iter=max_iter, history=history)
