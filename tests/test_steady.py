@@ -141,3 +141,35 @@ def test_steady_state_metrics_need_the_interval_inside_the_output():
     from ldnsim.metrics._core import MetricError
     with pytest.raises(MetricError, match="not inside the output"):
         METRICS["steady_state_nca"](ds, var="C_plasma", tau=24.0)
+
+
+def test_steady_state_in_a_population_does_not_depend_on_chunks():
+    from ldnsim.population import Population
+    from ldnsim.sweep import sweep
+
+    pop = Population(6, ("CL", "ka"), np.diag([0.09, 0.04]), seed=11)
+    kw = dict(regimen=Regimen([Dose(50.0, every=24.0, count=2, ss=True, lag=0.5)]),
+              population=pop, axes={"dose": [5.0, 50.0]}, params={"CL": 30.0})
+    t = np.linspace(0, 48, 49)
+    a = sweep("one_compartment_oral", t, **kw)
+    b = sweep("one_compartment_oral", t, chunk_size=1, **kw)
+    np.testing.assert_array_equal(a["C_plasma"].values, b["C_plasma"].values)
+    c = a["C_plasma"].values
+    np.testing.assert_allclose(c[..., 24], c[..., 0], rtol=1e-5)  # periodic from the start
+    assert np.all(c[..., 0] > 0)
+
+
+def test_named_parameters_need_values():
+    model = load_model("one_compartment_oral")
+    reg = Regimen([Dose(1.0, lag="tlag")])
+    assert reg.parameters == ("tlag",) and reg.per_row
+    with pytest.raises(RegimenError, match=r"names parameters \(tlag\): give their values"):
+        reg.expand(model)
+    with pytest.raises(RegimenError, match="lag names parameter 'tlag', which the model "
+                                           "does not have"):
+        reg.expand(model, params=model.parameter_vector())
+    with pytest.raises(RegimenError, match="bind the dose to parameter values first"):
+        reg.doses[0].start_times()
+    table = Regimen([Dose(2.0, lag="tlag", bioavailability="F")]).expand(
+        model, params={"tlag": 1.5, "F": 0.25})
+    assert table.time.tolist() == [1.5] and table.amount.tolist() == [0.5]

@@ -135,13 +135,13 @@ def _check_model_code(exp, model, *, generate):
         raise fail(exp.where, ("model", "name"), str(exc)) from None
 
 
-def _check_size(exp, model, axes, t_eval, keep, metric_vars):
+def _check_size(exp, model, axes, t_eval, keep, metric_vars, table_subjects=0):
     """The run's memory, by arithmetic, before the design or the population is drawn."""
     cfg = exp.config
     sizes = [len(v) for v in axes.values()]
     rows = (max(sizes) if cfg.sweep is not None and cfg.sweep.mode == "zip" and sizes
             else math.prod(sizes))
-    subjects = cfg.population.subjects if cfg.population is not None else 0
+    subjects = cfg.population.subjects if cfg.population is not None else table_subjects
     rows *= (cfg.sampling.n if cfg.sampling is not None else 1) * max(subjects, 1)
     try:
         check_run_size(rows, t_eval.size, len(keep), n_states=len(model.states),
@@ -485,7 +485,7 @@ def resolve(exp: Experiment) -> Experiment:
     dosing = _regimen(exp, model)
     t_eval = output_times(exp, model)
     _check_first_dose(exp, t_eval)
-    _check_size(exp, model, axes, t_eval, keep, metric_vars)
+    _check_size(exp, model, axes, t_eval, keep, metric_vars, len(dosing.ids))
     samples, sampling_seed = _samples(exp, model, axes)
     population, population_seed = _population(exp, model)
     seeds = {k: v for k, v in (("sampling", sampling_seed), ("population", population_seed))
