@@ -310,8 +310,10 @@ def metric_of_output(ds: xr.Dataset, output: str) -> xr.DataArray:
         if not required and output in metric.outputs(metric.bind()):
             candidates.append((metric, metric.bind(), output))
     if not candidates:
-        needs_var = [m.name for m in METRICS.values()
-                     if "var" in m.options and output in m.outputs(m.bind({"var": "X"}))]
+        needs_var = [m.name for m in METRICS.values()  # computable from a variable alone
+                     if [p.name for p in inspect.signature(m.func).parameters.values()
+                         if p.name != "ds" and p.default is inspect.Parameter.empty] == ["var"]
+                     and output in m.outputs(m.bind({"var": "X"}))]
         hint = (f"; name the variable it is computed from, e.g. '{output}(C_plasma)' "
                 f"(metric {needs_var[0]!r})" if needs_var else "")
         raise MetricError(f"{output!r} is neither a variable of the data nor a known metric "
