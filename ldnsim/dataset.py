@@ -32,8 +32,8 @@ from ._text import suggest
 from .dosing import Dose, Regimen
 from .errors import LdnsimError
 
-__all__ = ["read_dataset", "ObservedData", "DataError", "SUMMARY_METRICS", "COLUMNS",
-           "parse_name", "read_references"]
+__all__ = ["read_dataset", "read_dosing_table", "ObservedData", "DataError", "SUMMARY_METRICS",
+           "COLUMNS", "parse_name", "read_references", "DOSING_COLUMNS"]
 
 #: Summary observations ``METRIC(VAR)`` and the unit each has, given VAR's unit ``u`` and the
 #: time unit ``t``.
@@ -45,6 +45,8 @@ SUMMARY_METRICS = {
 COLUMNS = ("ID", "TIME", "EVID", "AMT", "CMT", "DV", "MDV", "NAME", "TSTART", "UNIT", "SD",
            "N", "SCENARIO", "STUDY", "SOURCE", "METHOD", "II", "ADDL", "RATE", "SS", "NOTE")
 REQUIRED = ("ID", "TIME", "EVID", "MDV", "UNIT", "STUDY")
+#: Columns of a dosing event table (:func:`read_dosing_table`); ID, TIME and AMT are required.
+DOSING_COLUMNS = ("ID", "TIME", "AMT", "EVID", "CMT", "RATE", "II", "ADDL", "SS")
 METHODS = ("reported", "digitised", "derived")
 MAX_FILE_BYTES = 50_000_000
 _MISSING = ("", ".")
@@ -315,7 +317,7 @@ def _read_text(source):
     return text, path, where
 
 
-def _split(text, where):
+def _split(text, where, required=REQUIRED):
     """Notes, header and records (with their line numbers) of one CSV text."""
     lines = text.splitlines(keepends=True)
     notes, i = [], 0
@@ -350,12 +352,12 @@ def _split(text, where):
         if name in columns[:j]:
             raise DataError(f"{where}: row {header_line}, column {name}: the header names "
                             f"{name} twice")
-    for name in REQUIRED:
+    for name in required:
         if name not in columns:
             near = suggest(name, [c for c in columns if c not in COLUMNS])
             raise DataError(f"{where}: row {header_line}, column {name}: missing required "
                             f"column {name}{near}; the header must name "
-                            f"{', '.join(REQUIRED)}")
+                            f"{', '.join(required)}")
     rows = []
     for cells, line in records:
         if len(cells) != len(columns):
@@ -429,31 +431,7 @@ def _parse(rows, where, references, ref_where, id_prefix=""):
             row.empty("DV", "on a dose record (EVID 1)")
             row.empty("NAME", "on a dose record (EVID 1)")
             row.empty("TSTART", "on a dose record (EVID 1)")
-            amt = row.number("AMT", required=True, what="a dose amount (a number >= 0)")
-            if amt < 0:
-                raise row.fail("AMT", f"dose amount must be >= 0, got {amt:g}")
-            ii = row.number("II") or 0.0
-            addl = row.integer("ADDL") or 0
-            if ii < 0:
-                raise row.fail("II", f"dosing interval must be >= 0, got {ii:g}")
-            if addl < 0:
-                raise row.fail("ADDL", f"additional doses must be >= 0, got {addl}")
-            if addl > 0 and ii <= 0:
-                raise row.fail("II", f"ADDL = {addl} additional doses need an interval II > 0")
-            rate = row.number("RATE") or 0.0
-            if rate < 0:
-                raise row.fail("RATE", f"negative RATE ({rate:g}) is not supported (NONMEM's "
-                                       "modelled rates -1/-2); give the infusion rate AMT/"
-                                       "duration")
-            cmt = row.text("CMT") or None
-            if cmt is not None and not _VAR.match(cmt):
-                raise row.fail("CMT", f"{_short(cmt)} is not a state or input name")
-            duration = amt / rate if rate > 0 else 0.0
-            try:
-                dose = Dose(amt, time=time, target=cmt, every=ii if addl > 0 else None,
-                            count=addl + 1, duration=duration)
-            except LdnsimError as exc:
-                raise row.fail("AMT", str(exc)) from None
+            dose = _dose_record(row, time)
             doses[sid].append((dose, row, unit))
             continue
         # observation records
@@ -521,6 +499,114 @@ def _parse(rows, where, references, ref_where, id_prefix=""):
     rows_info = {"doses": {s: [(row, unit) for _, row, unit in doses[s]] for s in subjects},
                  "obs": obs_rows, "first": first_rows}
     return subjects, doses, scen, start, obs, rows_info
+
+
+def _dose_record(row, time, cmt=None, ss=False):
+    """The :class:`Dose` of a dose record (AMT, II, ADDL, RATE, CMT; SS given by the caller)."""
+    amt = row.number("AMT", required=True, what="a dose amount (a number >= 0)")
+    if amt < 0:
+        raise row.fail("AMT", f"dose amount must be >= 0, got {amt:g}")
+    ii = row.number("II") or 0.0
+    addl = row.integer("ADDL") or 0
+    if ii < 0:
+        raise row.fail("II", f"dosing interval must be >= 0, got {ii:g}")
+    if addl < 0:
+        raise row.fail("ADDL", f"additional doses must be >= 0, got {addl}")
+    if addl > 0 and ii <= 0:
+        raise row.fail("II", f"ADDL = {addl} additional doses need an interval II > 0")
+    if ss and ii <= 0:
+        raise row.fail("II", "a steady-state dose (SS = 1) needs its interval II > 0")
+    rate = row.number("RATE") or 0.0
+    if rate < 0:
+        raise row.fail("RATE", f"negative RATE ({rate:g}) is not supported (NONMEM's "
+                               "modelled rates -1/-2); give the infusion rate AMT/"
+                               "duration")
+    if cmt is None:
+        cmt = row.text("CMT") or None
+        if cmt is not None and not _VAR.match(cmt):
+            raise row.fail("CMT", f"{_short(cmt)} is not a state or input name")
+    duration = amt / rate if rate > 0 else 0.0
+    try:
+        return Dose(amt, time=time, target=cmt, every=ii if (addl > 0 or ss) else None,
+                    count=addl + 1, duration=duration, ss=ss)
+    except LdnsimError as exc:
+        raise row.fail("SS" if ss and "ss=" in str(exc) else "AMT", str(exc)) from None
+
+
+def read_dosing_table(source, model=None) -> dict:
+    """Read a NONMEM-style dosing event table: a :class:`Regimen` per subject.
+
+    Columns ``ID, TIME, AMT`` are required; ``EVID`` (1 dose, the default; 0 rows are
+    skipped), ``CMT`` (a state or input name, or a state's number counted from 1 in the
+    model's order), ``RATE`` (an infusion's rate, 0 a bolus), ``II`` and ``ADDL`` (repeats),
+    ``SS`` (1: the subject is at the steady state of this dose and interval II before it,
+    NONMEM ``SS=1``; at most one per subject, its earliest record) are optional. Other
+    columns are ignored; ``#`` lines before the header are notes.
+
+    Parameters
+    ----------
+    source : path or CSV text
+    model : Model, optional
+        Checks CMT against the model's states and inputs (and maps numbers to names; without
+        a model a numeric CMT is an error).
+
+    Returns
+    -------
+    dict of str to Regimen
+        Subject ID -> its dosing, in order of first appearance.
+
+    Raises
+    ------
+    DataError
+        One line naming the file, the row (line in the file) and the column.
+    """
+    text, path, where = _read_text(source)
+    _, columns, rows = _split(text, where, required=("ID", "TIME", "AMT"))
+    doses, last, first_row = {}, {}, {}
+    states = tuple(model.state_names) if model is not None else None
+    for row in rows:
+        ident = row.text("ID")
+        if not ident:
+            raise row.fail("ID", "missing subject ID")
+        time = row.number("TIME", required=True, what="a time (a number)")
+        if ident in last and time < last[ident][0]:
+            raise row.fail("TIME", f"time {time:g} is earlier than the previous record of this "
+                                   f"subject ({last[ident][0]:g} at row {last[ident][1]}); sort "
+                                   "each subject's records by TIME")
+        last[ident] = (time, row.line)
+        doses.setdefault(ident, [])
+        first_row.setdefault(ident, row)
+        evid = row.integer("EVID", (0, 1))
+        if evid == 0:
+            continue
+        cmt = row.text("CMT") or None
+        if cmt is not None and re.fullmatch(r"\d+", cmt):
+            if states is None:
+                raise row.fail("CMT", f"a compartment number ({cmt}) needs the model to name "
+                                      "it; give the state's name")
+            if not 1 <= int(cmt) <= len(states):
+                raise row.fail("CMT", f"compartment {cmt} does not exist: model "
+                                      f"{model.name!r} has {len(states)} states "
+                                      f"({', '.join(states)}), numbered from 1")
+            cmt = states[int(cmt) - 1]
+        elif cmt is not None and not _VAR.match(cmt):
+            raise row.fail("CMT", f"{_short(cmt)} is not a state or input name")
+        ss = bool(row.integer("SS", (0, 1)) or 0)
+        doses[ident].append((_dose_record(row, time, cmt, ss), row))
+    out = {}
+    for ident, entries in doses.items():
+        try:
+            regimen = Regimen(tuple(d for d, _ in entries))
+        except LdnsimError as exc:
+            raise first_row[ident].fail("SS", str(exc)) from None
+        if model is not None:
+            for dose, row in entries:
+                try:
+                    Regimen((dataclasses.replace(dose, ss=False),)).expand(model)
+                except LdnsimError as exc:
+                    raise row.fail("CMT", str(exc)) from None
+        out[ident] = regimen
+    return out
 
 
 def _observations_dataset(obs, time_unit):

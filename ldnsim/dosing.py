@@ -8,6 +8,18 @@ described in :mod:`ldnsim.events`).
 
 Times are in the model's time unit, amounts in the unit of the target state.  Prescriptions only:
 the solver-facing array helpers live in :mod:`ldnsim.events`, below the solver.
+
+Three things make a regimen's event table depend on more than the model's names, and
+:meth:`Regimen.expand` asks for them explicitly:
+
+- ``lag`` or ``bioavailability`` given as the *name* of a model parameter (``lag="tlag"``): the
+  table is built from each row's parameter values (``expand(model, params=row)``), so
+  inter-individual variability, covariates, sweeps and fits apply to them;
+- ``ss=True`` (NONMEM ``SS=1``): the system is at the periodic steady state of that dose and
+  interval just before the dose is given. Finding that state needs the model solved over one
+  interval, which :mod:`ldnsim.steady` does; it passes the state change to ``expand`` as
+  ``steady_state=``;
+- ``missed``: administrations (numbered from 1) that are not given.
 """
 
 from __future__ import annotations
@@ -21,7 +33,7 @@ import numpy as np
 from ldnsim.errors import RegimenError
 from ldnsim.events import PARAMETER, EventTable
 
-__all__ = ["Dose", "Regimen", "EventTable", "MAX_DOSES"]
+__all__ = ["Dose", "Regimen", "EventTable", "MAX_DOSES", "parameter_value_map"]
 
 #: Most administrations one Dose entry may expand to.  Ten years of hourly dosing is ~88,000;
 #: the cap exists so that a typo (``every=1e-9``) fails at once instead of exhausting memory.
@@ -79,15 +91,28 @@ class Dose:
         duration``.  When the dose repeats, ``duration`` may not exceed ``every`` (successive
         infusions through the same input would overlap); ``duration == every`` is a continuous
         infusion.
-    lag : float, default 0.0
-        Absorption lag time >= 0; every administration is shifted by it.
-    bioavailability : float, default 1.0
+    lag : float or str, default 0.0
+        Absorption lag time >= 0; every administration is shifted by it.  A string names a
+        model parameter whose value (per simulated row) is the lag.
+    bioavailability : float or str, default 1.0
         Fraction of the amount that reaches the target, ``0 < F <= 1``.  Values above 1 are
         rejected on purpose: F is a fraction absorbed; a relative bioavailability above 1
-        (one formulation against another) belongs in ``amount``.
+        (one formulation against another) belongs in ``amount``.  A string names a model
+        parameter (per-row values, checked when the regimen is expanded).
     until : float or None, default None
         Alternative to ``count``: administrations at ``time, time + every, ...`` strictly
         before ``until``.  Needs ``every``; ``count`` must then keep its default.
+    ss : bool, default False
+        Steady state (NONMEM ``SS=1``): just before the first administration (at ``time``)
+        the whole system is at the periodic steady state of ``amount`` given every ``every``
+        (what came before is replaced); then the administrations are given as usual.  Needs
+        ``every``, and ``lag + duration <= every`` (so nothing of the previous interval's
+        dose is still to come at ``time``).  At most one entry of a regimen, the earliest.
+    missed : tuple of int or float, default ()
+        Administrations that are not given, numbered from 1 (``missed=(3,)`` skips the
+        third); or a fraction ``0 <= f < 1``: each administration is missed with probability
+        ``f``, drawn per subject (:meth:`Regimen.draw_missed`).  A steady state (``ss``) is
+        that of the full regimen.
 
     Raises
     ------
@@ -100,6 +125,8 @@ class Dose:
     7
     >>> Dose(4.5, every=24.0, until=168.0).n_doses
     7
+    >>> Dose(4.5, every=24.0, count=7, missed=(2, 5)).n_doses
+    5
     """
 
     amount: float
@@ -109,8 +136,10 @@ class Dose:
     count: int = 1
     duration: float = 0.0
     lag: float = 0.0
-    bioavailability: float = 1.0
+    bioavailability: float | str = 1.0
     until: float | None = None
+    ss: bool = False
+    missed: tuple = ()
 
     def __post_init__(self):
         amount = _finite(self.amount, "amount", " (give the amount per administration)")
@@ -123,11 +152,26 @@ class Dose:
                                f"default dose target, got {self.target!r}")
         count, every, until = self._schedule(time)
         duration, lag, f = self._delivery(count, every)
-        _check_derived(amount, time, count, every, duration, lag, f)
+        if not isinstance(self.ss, (bool, np.bool_)):
+            raise RegimenError(f"ss must be True or False, got {self.ss!r}")
+        if self.ss:
+            if every is None:
+                raise RegimenError("ss=True (steady state) needs every= (the dosing interval "
+                                   "whose steady state the system is at)")
+            numeric_lag = lag if isinstance(lag, float) else 0.0
+            if numeric_lag + duration > every:
+                raise RegimenError(f"ss=True needs lag + duration <= every (the previous "
+                                   f"interval's dose must be in before time), got lag="
+                                   f"{_fmt(numeric_lag)}, duration={_fmt(duration)}, every="
+                                   f"{_fmt(every)}")
+        missed = _missed(self.missed, count)
+        _check_derived(amount, time, count, every, duration,
+                       lag if isinstance(lag, float) else 0.0,
+                       f if isinstance(f, float) else 1.0)
         set_ = object.__setattr__  # frozen: normalise values to plain floats once, here
         for name, value in (("amount", amount), ("time", time), ("every", every),
                             ("duration", duration), ("lag", lag), ("bioavailability", f),
-                            ("until", until)):
+                            ("until", until), ("ss", bool(self.ss)), ("missed", missed)):
             set_(self, name, value)
         set_(self, "count", int(self.count))
 
@@ -178,22 +222,64 @@ class Dose:
             raise RegimenError(f"infusion duration={_fmt(duration)} is longer than its "
                                f"interval every={_fmt(every)}: successive infusions into the "
                                "same input would overlap; shorten duration or lengthen every")
-        lag = _finite(self.lag, "lag")
-        if lag < 0:
-            raise RegimenError(f"lag must be >= 0, got {_fmt(lag)}; to dose earlier move time")
-        f = _finite(self.bioavailability, "bioavailability")
-        if not 0.0 < f <= 1.0:
-            raise RegimenError(f"bioavailability is the fraction absorbed, 0 < F <= 1, got "
-                               f"{_fmt(f)}" + ("; to model a relative bioavailability above 1 "
-                                                "scale amount instead" if f > 1 else ""))
+        lag = _parameter_name(self.lag, "lag")
+        if lag is None:
+            lag = _check_lag(_finite(self.lag, "lag"))
+        f = _parameter_name(self.bioavailability, "bioavailability")
+        if f is None:
+            f = _check_f(_finite(self.bioavailability, "bioavailability"))
         return duration, lag, f
 
     @property
-    def n_doses(self) -> int:
-        """Number of administrations (``count``, or derived from ``until``)."""
+    def parameters(self) -> tuple:
+        """Model parameters named by ``lag`` and ``bioavailability`` (strings), in that order."""
+        return tuple(v for v in (self.lag, self.bioavailability) if isinstance(v, str))
+
+    def bind(self, values) -> Dose:
+        """This dose with ``lag``/``bioavailability`` names replaced by their ``values``.
+
+        Parameters
+        ----------
+        values : mapping of str to float
+            Parameter values; must hold every name in :attr:`parameters`.
+
+        Raises
+        ------
+        RegimenError
+            A name without a value, or a value out of range (naming the parameter).
+        """
+        if not self.parameters:
+            return self
+        new = {}
+        for field_name, check in (("lag", _check_lag), ("bioavailability", _check_f)):
+            name = getattr(self, field_name)
+            if not isinstance(name, str):
+                continue
+            if name not in values:
+                raise RegimenError(f"{field_name} names parameter {name!r}, which the model "
+                                   f"does not have; parameters: {', '.join(values)}")
+            try:
+                new[field_name] = check(_finite(values[name], field_name))
+            except RegimenError as exc:
+                raise RegimenError(f"parameter {name!r} (the {field_name}): {exc}") from None
+        import dataclasses
+        return dataclasses.replace(self, **new)
+
+    @property
+    def n_scheduled(self) -> int:
+        """Number of administrations scheduled (``count``, or derived from ``until``),
+        missed ones included."""
         if self.until is None:
             return self.count
         return _count_until(self.time, self.every, self.until)
+
+    @property
+    def n_doses(self) -> int:
+        """Number of administrations given (scheduled minus ``missed``; all scheduled ones
+        while ``missed`` is a fraction not drawn yet)."""
+        if isinstance(self.missed, float):
+            return self.n_scheduled
+        return self.n_scheduled - len(self.missed)
 
     @property
     def is_infusion(self) -> bool:
@@ -201,20 +287,93 @@ class Dose:
         return self.duration > 0
 
     def start_times(self) -> np.ndarray:
-        """Start of every administration, ``time + k*every + lag``, shape ``(n_doses,)``."""
-        k = np.arange(self.n_doses, dtype=np.float64)
+        """Start of every administration given, ``time + k*every + lag``, shape
+        ``(n_doses,)`` (missed ones left out)."""
+        if isinstance(self.lag, str):
+            raise RegimenError(f"lag names parameter {self.lag!r}: bind the dose to parameter "
+                               "values first (Dose.bind, or Regimen.expand(model, params=...))")
+        k = np.arange(self.n_scheduled, dtype=np.float64)
+        if isinstance(self.missed, float):
+            raise RegimenError(f"missed={self.missed!r} is a fraction: draw the missed "
+                               "administrations first (Regimen.draw_missed(rng))")
+        if self.missed:
+            k = np.delete(k, np.asarray(self.missed, dtype=np.int64) - 1)
         every = 0.0 if self.every is None else self.every
         return (self.time + k * every) + self.lag
 
     def __repr__(self):
         parts = [f"amount={_fmt(self.amount)}"]
         defaults = {"time": 0.0, "target": None, "every": None, "count": 1, "duration": 0.0,
-                    "lag": 0.0, "bioavailability": 1.0, "until": None}
+                    "lag": 0.0, "bioavailability": 1.0, "until": None, "ss": False,
+                    "missed": ()}
         for name, default in defaults.items():
             value = getattr(self, name)
             if value != default:
                 parts.append(f"{name}={value!r}")
         return f"Dose({', '.join(parts)})"
+
+
+def _parameter_name(value, name):
+    """``value`` if it names a parameter (a non-empty identifier), None for a number."""
+    if not isinstance(value, str):
+        return None
+    if not value.isidentifier():
+        raise RegimenError(f"{name} must be a number or the name of a model parameter, got "
+                           f"{value!r}")
+    return value
+
+
+def _check_lag(lag):
+    if lag < 0:
+        raise RegimenError(f"lag must be >= 0, got {_fmt(lag)}; to dose earlier move time")
+    return lag
+
+
+def _check_f(f):
+    if not 0.0 < f <= 1.0:
+        raise RegimenError(f"bioavailability is the fraction absorbed, 0 < F <= 1, got "
+                           f"{_fmt(f)}" + ("; to model a relative bioavailability above 1 "
+                                            "scale amount instead" if f > 1 else ""))
+    return f
+
+
+def _missed(missed, count):
+    """``missed`` as a sorted tuple of distinct administration numbers in 1..count, or a
+    fraction ``0 <= f < 1`` (each administration missed with probability f, drawn later)."""
+    if isinstance(missed, (float, np.floating)):
+        if not 0.0 <= missed < 1.0:
+            raise RegimenError(f"missed as a fraction must be in [0, 1), got {missed!r}")
+        return float(missed)
+    if isinstance(missed, (str, bytes)) or not hasattr(missed, "__iter__"):
+        raise RegimenError(f"missed must be a list of administration numbers (1 = the first), "
+                           f"got {missed!r:.80}")
+    out = []
+    for k in missed:
+        if isinstance(k, (bool, np.bool_)) or not isinstance(k, numbers.Integral):
+            raise RegimenError(f"missed lists administration numbers (whole numbers, 1 = the "
+                               f"first), got {k!r:.40}")
+        if not 1 <= int(k) <= count:
+            raise RegimenError(f"missed lists administration {int(k)}, but this dose has "
+                               f"{count} (numbered 1 to {count})")
+        out.append(int(k))
+    if len(set(out)) != len(out):
+        raise RegimenError(f"missed lists an administration twice: {sorted(out)}")
+    return tuple(sorted(out))
+
+
+def parameter_value_map(model, params):
+    """``{parameter name: value}`` from a mapping or a parameter row aligned with
+    ``model.parameter_names`` (inputs after them are ignored)."""
+    names = tuple(model.parameter_names)
+    if params is None:
+        return {}
+    if isinstance(params, dict):
+        return dict(params)
+    row = np.asarray(params, dtype=np.float64).ravel()
+    if row.size < len(names):
+        raise RegimenError(f"a parameter row has {row.size} values, the model "
+                           f"{len(names)} parameters")
+    return dict(zip(names, row[:len(names)].tolist()))
 
 
 def _check_derived(amount, time, count, every, duration, lag, f):
@@ -283,6 +442,64 @@ class Regimen:
             raise RegimenError(f"Regimen takes Dose objects, got {bad[0]!r:.80}; wrap it as "
                                "Dose(amount, ...)")
         object.__setattr__(self, "doses", doses)
+        steady = [i for i, d in enumerate(doses) if d.ss]
+        if len(steady) > 1:
+            raise RegimenError(f"doses {steady[0]} and {steady[1]} both have ss=True; a regimen "
+                               "starts from one steady state (NONMEM SS=1 replaces what came "
+                               "before): give one ss entry")
+        if steady:
+            ss = doses[steady[0]]
+            early = [i for i, d in enumerate(doses) if d.time < ss.time]
+            if early:
+                raise RegimenError(f"dose {steady[0]} has ss=True at time {_fmt(ss.time)}, but "
+                                   f"dose {early[0]} starts earlier ({_fmt(doses[early[0]].time)}"
+                                   "); the steady-state entry must be the earliest (it replaces "
+                                   "what came before)")
+
+    @property
+    def steady_dose(self):
+        """The entry with ``ss=True``, or None."""
+        return next((d for d in self.doses if d.ss), None)
+
+    @property
+    def parameters(self) -> tuple:
+        """Model parameters the regimen's lags and bioavailabilities name, in order."""
+        return tuple(dict.fromkeys(n for d in self.doses for n in d.parameters))
+
+    @property
+    def per_row(self) -> bool:
+        """True when the event table depends on each row (named parameters or steady state)."""
+        return bool(self.parameters) or self.steady_dose is not None
+
+    @property
+    def missed_fraction(self) -> bool:
+        """True when an entry misses a fraction of its administrations (not drawn yet)."""
+        return any(isinstance(d.missed, float) for d in self.doses)
+
+    def draw_missed(self, rng) -> Regimen:
+        """The regimen with each fraction of missed administrations drawn: every scheduled
+        administration of such an entry is missed with that probability, independently.
+
+        Parameters
+        ----------
+        rng : numpy.random.Generator
+            One subject's generator (``ldnsim.sweep.plan.missed_rng``).
+        """
+        import dataclasses
+        out = []
+        for d in self.doses:
+            if isinstance(d.missed, float):
+                u = rng.random(d.n_scheduled)
+                d = dataclasses.replace(d, missed=tuple(int(k) + 1 for k in
+                                                        np.flatnonzero(u < d.missed)))
+            out.append(d)
+        return Regimen(tuple(out))
+
+    def bind(self, values) -> Regimen:
+        """The regimen with parameter names replaced by ``values`` (see :meth:`Dose.bind`)."""
+        if not self.parameters:
+            return self
+        return Regimen(tuple(d.bind(values) for d in self.doses))
 
     @classmethod
     def from_doses(cls, *doses: Dose) -> Regimen:
@@ -336,7 +553,7 @@ class Regimen:
             return f"Regimen([{', '.join(map(repr, self.doses))}])"
         return "Regimen([\n" + "".join(f"    {d!r},\n" for d in self.doses) + "])"
 
-    def expand(self, model) -> EventTable:
+    def expand(self, model, params=None, *, steady_state=None) -> EventTable:
         """Bind the regimen to ``model`` and return its sorted :class:`EventTable`.
 
         Parameters
@@ -344,6 +561,14 @@ class Regimen:
         model : Model
             Anything with ``name``, ``state_names``, ``parameter_names``, ``inputs`` (objects
             with ``name`` and ``target``) and ``dose_target``.
+        params : mapping or (k,) array, optional
+            Parameter values (a row aligned with ``model.parameter_names``) for lags and
+            bioavailabilities given as parameter names; required when there are any.
+        steady_state : (n,) array, optional
+            For a regimen with an ``ss=True`` entry (required then): the change of every state
+            at that entry's time that puts the system at its steady state (steady state minus
+            the state just before), from :mod:`ldnsim.steady`. Applied before the doses at
+            that time.
 
         Returns
         -------
@@ -366,8 +591,28 @@ class Regimen:
         when the solver applies the events in order from the slot's initial 0.0.
         """
         info = _ModelInfo(model)
+        regimen = self
+        if self.parameters:
+            if params is None:
+                raise RegimenError(f"the regimen's lag or bioavailability names parameters "
+                                   f"({', '.join(self.parameters)}): give their values, "
+                                   "expand(model, params=row)")
+            regimen = self.bind(parameter_value_map(model, params))
         chunks = []  # (time, kind, index, amount, delta) per Dose, in regimen order
-        for i, dose in enumerate(self.doses):
+        ss = regimen.steady_dose
+        if ss is not None:
+            if steady_state is None:
+                raise RegimenError(f"{ss!r} starts at steady state (ss=True), which needs the "
+                                   "model solved over one interval: run it through "
+                                   "ldnsim.simulate or a sweep (ldnsim.steady computes it)")
+            delta = np.asarray(steady_state, dtype=np.float64).ravel()
+            if delta.shape != (len(info.states),) or not np.all(np.isfinite(delta)):
+                raise RegimenError(f"steady_state must be {len(info.states)} finite numbers "
+                                   "(one per state)")
+            nz = np.flatnonzero(delta != 0.0)
+            chunks.append((np.full(nz.size, ss.time), np.zeros(nz.size, np.int64),
+                           nz.astype(np.int64), delta[nz], np.zeros(nz.size)))
+        for i, dose in enumerate(regimen.doses):
             starts = dose.start_times()
             n = starts.shape[0]
             if not dose.is_infusion:
@@ -431,7 +676,7 @@ class _ModelInfo:
         return self.default
 
     def _unknown(self, dose, i, target):
-        lag = " (lag on an unknown state)" if dose.lag > 0 else ""
+        lag = " (lag on an unknown state)" if isinstance(dose.lag, str) or dose.lag > 0 else ""
         names = ", ".join(map(repr, self.states))
         extra = ("; for an infusion, inputs " + ", ".join(map(repr, self.input_names))
                  if dose.is_infusion and self.input_names else "")

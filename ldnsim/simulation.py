@@ -106,9 +106,14 @@ def simulate(model, t_eval, *, params=None, scenarios=(), regimen=None, y0=None,
     y0v = model.initial_state(y0)
     if regimen is not None and not isinstance(regimen, Regimen):
         regimen = Regimen(regimen)
-    table = regimen.expand(model) if regimen is not None else None
-    events = pad_event_tables([table])
     compiled = model.compile()
+    if regimen is not None and regimen.per_row:  # named F/lag, or a steady state to solve
+        from .steady import row_tables
+        table = row_tables(compiled, (regimen,), [0], p[None, :], y0v, float(t_eval[0]),
+                           dict(method=method, rtol=rtol, atol=atol, max_steps=max_steps))[0]
+    else:
+        table = regimen.expand(model) if regimen is not None else None
+    events = pad_event_tables([table])
     res = run_rows(compiled, t_eval, p[None, :], y0v, events, method=method, rtol=rtol,
                    atol=atol, max_steps=max_steps)
     status = solver.Status(int(res.status[0]))

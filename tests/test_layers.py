@@ -33,7 +33,7 @@ LAYERS = (
     ("ldnsim.results", "ldnsim.metrics", "ldnsim.io", "ldnsim.dataset", "ldnsim.observation"),
     # the run layer: rows of arrays through the solver, labelled with results; the Zarr store
     # is here because the chunks of a run write themselves into it (the sweep imports it)
-    ("ldnsim.simulation", "ldnsim.sweep", "ldnsim.store"),
+    ("ldnsim.simulation", "ldnsim.steady", "ldnsim.sweep", "ldnsim.store"),
     # configs and analyses built on runs (sensitivity runs experiments; the experiment layer
     # imports its design module to plan a [sensitivity] section)
     ("ldnsim.experiment", "ldnsim.estimation", "ldnsim.sensitivity"),

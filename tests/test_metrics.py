@@ -315,7 +315,8 @@ def test_nan_rows_give_nan_without_warnings():
             "end_value": {"var": "immune_index"}, "window_summary": {"subject_dim": None},
             "nca": {"var": "C_ntx"}, "blockade_hours": {"var": "occupancy_mor_drug"},
             "occupancy_summary": {"var": "occupancy_mor_drug"},
-            "rebound": {"var": "signal_opioid"}, "peak": {"var": "tlr4_inhibition"}})
+            "rebound": {"var": "signal_opioid"}, "peak": {"var": "tlr4_inhibition"},
+            "steady_state_nca": {"var": "C_ntx", "tau": 24.0}})
     for name, da in out.data_vars.items():
         if "subject" in da.dims and name != "status":
             assert np.isnan(da.sel(dose=4.5, subject=2)), name

@@ -269,7 +269,7 @@ def summarise_window(ds, exp):
         max_blockade_hours=float(attrs.get("max_blockade_hours", math.nan)),
         immune_margin=float(attrs.get("immune_margin", math.nan)),
         threshold=float(attrs.get("threshold", math.nan)),
-        days=float(cfg.regimen.days or 0.0) if cfg.regimen is not None else 0.0)
+        days=float(next((e.days for e in cfg.regimen_entries() if e.days), 0.0)))
 
 
 def cached_window(source, cache_dir=None):

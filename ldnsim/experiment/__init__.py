@@ -18,8 +18,23 @@ An experiment names a model, a dosing regimen, output times, solver settings and
     start = 0.0
     duration = 0.0                   # > 0: zero-order infusion over this time
     target = "gut"                   # default: the model's dose_target
-    lag = 0.0
-    bioavailability = 1.0
+    lag = 0.0                        # or the name of a model parameter: lag = "tlag"
+    bioavailability = 1.0            # or a parameter's name: bioavailability = "F_oral"
+    ss = false                       # true: at steady state before the first dose (NONMEM SS=1)
+    missed = []                      # administrations not given, from 1: [3, 7]; or a fraction
+                                     #   missed at random per subject: missed = 0.1
+
+    # Several lines: [[regimen]] tables instead of [regimen], all with the keys above:
+    # [[regimen]]                    # a loading dose ...
+    # dose = 100.0
+    # [[regimen]]                    # ... then maintenance from 24 h
+    # dose = 50.0
+    # start = 24.0
+    # every = 24.0
+    # days = 13
+    # Named regimens (name = "morning"): entries with the same name form one regimen, entries
+    # without a name belong to every named regimen; [sweep] regimen = [...] runs them.
+    # A dosing event table, per subject (see below): [[regimen]] table = "doses.csv"
 
     [output]
     t_end = 48.0                     # or days = 2, or times = [0, 0.5, 1, ...]
@@ -37,6 +52,8 @@ An experiment names a model, a dosing regimen, output times, solver settings and
 
     [sweep]                          # one dim per axis, in file order
     dose = [0.5, 4.5, 50]            # replaces the regimen's dose
+    regimen = ["morning", "evening"] # named [[regimen]] entries, one run each
+    dose_time = [8.0, 20.0]          # moves the regimen: its first dose at each time
     scenario = [["pharmaceutical", "human_pet"], ["racemic", "human_pet"]]  # label: joined by '+'
     CL = [150.0, 210.0]              # any model parameter
     mode = "product"                 # or "zip": the axes zipped into one dim "case"
@@ -106,6 +123,37 @@ change is a parameter event at which the solver restarts, like a dose. Residual 
 (``[observation]``, :mod:`ldnsim.observation`) is drawn on the assembled result after solving;
 its sd definitions are those the fitting layer uses (``ldnsim.estimation``).
 
+Dosing in detail
+----------------
+- ``ss = true`` (NONMEM ``SS=1``): just before the entry's first administration the whole
+  system is at the periodic steady state of that dose and interval (``every``), whatever came
+  before; then the administrations follow as written. One ``ss`` entry per regimen, the
+  earliest; it needs ``every`` and ``lag + duration <= every``. The steady state is solved with
+  the run's solver and tolerances (:mod:`ldnsim.steady`: Anderson-accelerated iteration of the
+  dosing-interval map), per row, so it follows sweeps and variability. States no equation reads
+  (amount eliminated, in urine) keep their value, as NONMEM's output compartments do. A model
+  without a periodic steady state (a compartment that is not eliminated) is an error naming
+  the state.
+- ``lag`` and ``bioavailability`` may name model parameters: each row's event table is built
+  from its parameter values, so ``[population] iiv``, covariates, ``[sweep]``, ``[sampling]`` and
+  fits apply to them; values out of range (a lag < 0, F outside (0, 1]) are reported before
+  solving, naming the parameter and the row.
+- ``missed``: a list of administrations (numbered from 1) not given, or a fraction: each
+  administration is missed with that probability, drawn per subject from the population's
+  seed (a stream of its own: the subjects' parameters do not change), so it needs
+  ``[population]``.
+- ``table = "doses.csv"`` (an entry with no other keys but ``name``): a NONMEM-style dosing
+  event table, path relative to the experiment file, columns ``ID, TIME, AMT`` (required),
+  ``EVID`` (1 dose, 0 rows skipped), ``CMT`` (state or input name, or state number from 1),
+  ``RATE`` (> 0: infusion), ``II``, ``ADDL``, ``SS`` (see
+  :func:`ldnsim.dataset.read_dosing_table`). Each ID is one subject: the result gets a
+  ``subject`` dim with an ``id`` coordinate (with ``[population]``, the number of subjects must
+  equal the number of IDs: subject i is the i-th ID). Other ``[[regimen]]`` entries are given
+  to every subject too. Errors name the file, the line and the column.
+- Steady-state metrics: ``[metrics] names = ["steady_state_nca"]`` with ``var`` and ``tau``
+  (AUCtau, Cavg, Cmax_ss, Cmin_ss, Ctrough, %PTF fluctuation, accumulation ratio; see
+  :mod:`ldnsim.metrics.steady`).
+
 Every section is validated on load (pydantic, unknown keys rejected); every problem is one
 :class:`~ldnsim.errors.ConfigError` naming the file, the key and what was expected. Names that
 depend on the model (parameters, scenarios, variables, metric inputs) are checked against it when
@@ -116,7 +164,8 @@ without the solving): metric options have the types of the metric functions' ann
 (``[metrics.nca] lambda_z_points = "eight"`` is an error at that key) and are tried on a one-row
 stand-in of the result with the real output times (an empty window is an error now, not after
 the sweep); a variable or metric listed twice, and covariates named ``time``, ``status``,
-``subject``, ``sample``, ``case``, ``dose``, ``scenario`` or ``eta_<parameter>`` are refused; the
+``subject``, ``sample``, ``case``, ``dose``, ``scenario``, ``regimen``, ``dose_time``, ``id`` or
+``eta_<parameter>`` are refused; the
 memory the run will hold is estimated before anything is drawn (``LDNSIM_MAX_RESULT_BYTES``);
 the model's code is generated (and cached). See docs/architecture.md, "Limits".
 

@@ -73,7 +73,8 @@ def describe(err, parts, sections):
     if kind == "extra_forbidden":
         parent = tuple("*" if (len(parts) == 4 and i == 2) else p
                        for i, p in enumerate(parts[:-1]))
-        cls = sections.get(parent)
+        cls = sections.get(parent) or sections.get(  # an entry of a list: [[regimen]]
+            tuple(p for p in parent if not isinstance(p, int)))
         allowed = ([f.alias or n for n, f in cls.model_fields.items()]
                    if cls is not None else [])
         what = "section" if len(parts) == 1 else "key"

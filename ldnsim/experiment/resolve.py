@@ -166,13 +166,13 @@ def _check_model_code(exp, model, *, generate):
         raise fail(exp.where, ("model", "name"), str(exc)) from None
 
 
-def _check_size(exp, model, axes, t_eval, keep, metric_vars):
+def _check_size(exp, model, axes, t_eval, keep, metric_vars, table_subjects=0):
     """The run's memory, by arithmetic, before the design or the population is drawn."""
     cfg = exp.config
     sizes = [len(v) for v in axes.values()]
     rows = (max(sizes) if cfg.sweep is not None and cfg.sweep.mode == "zip" and sizes
             else math.prod(sizes))
-    subjects = cfg.population.subjects if cfg.population is not None else 0
+    subjects = cfg.population.subjects if cfg.population is not None else table_subjects
     rows *= (cfg.sampling.n if cfg.sampling is not None else 1) * max(subjects, 1)
     u = cfg.uncertainty
     if u is not None and (cfg.sampling is None or u.with_sampling == "product"):
@@ -227,7 +227,8 @@ def _axes(exp, model) -> dict:
                          ("sweep", "scenario", i))
     raw = exp.raw.get("sweep")
     order = [k for k in raw if k != "mode"] if isinstance(raw, Mapping) else []
-    values = {"dose": cfg.sweep.dose, "scenario": cfg.sweep.scenario, **extra}
+    values = {"dose": cfg.sweep.dose, "scenario": cfg.sweep.scenario,
+              "regimen": cfg.sweep.regimen, "dose_time": cfg.sweep.dose_time, **extra}
     return {key: values[key] for key in order + [k for k in values if k not in order]
             if values.get(key) is not None}
 
@@ -540,21 +541,79 @@ def _observation_seed(exp, kept):
     return obs.seed if obs.seed is not None else fresh_seed()
 
 
-def _regimen(exp, model):
-    r = exp.config.regimen
-    if r is None:
-        return None
-    day = _day_length(exp, model, ("regimen", "days"), r.days)
+@dataclass(frozen=True)
+class _Dosing:
+    """What ``[regimen]``/``[[regimen]]`` resolve to (see :func:`ldnsim.sweep.plan_sweep`)."""
+
+    regimen: Regimen | None = None
+    regimens: dict | None = None          # named regimens (the regimen axis)
+    subject_regimens: list | None = None  # per subject, from a dosing event table
+    ids: tuple = ()                       # the event table's IDs, in order
+
+
+def _regimen_parts(exp, i):
+    return ("regimen", i) if isinstance(exp.config.regimen, list) else ("regimen",)
+
+
+def _dose_of(exp, model, r, i):
+    day = _day_length(exp, model, _regimen_parts(exp, i) + ("days",), r.days)
     try:
         dose = Dose(r.dose if r.dose is not None else 0.0, time=r.start, target=r.target,
                     every=r.every, count=r.count or 1, duration=r.duration, lag=r.lag,
                     bioavailability=r.bioavailability,
-                    until=None if r.days is None else r.start + r.days * day)
-        regimen = Regimen((dose,))
-        regimen.expand(model)  # binds the target now, so a typo is reported as a config error
+                    until=None if r.days is None else r.start + r.days * day, ss=r.ss,
+                    missed=tuple(r.missed) if isinstance(r.missed, list) else r.missed)
+        _check_regimen(model, Regimen((dose,)))
+    except RegimenError as exc:
+        raise fail(exp.where, _regimen_parts(exp, i), str(exc)) from None
+    return dose
+
+
+def _check_regimen(model, regimen):
+    """Binds targets and parameter names now, so a typo is reported as a config error."""
+    if regimen.missed_fraction:
+        regimen = regimen.draw_missed(np.random.default_rng(0))
+    regimen.expand(model, params=model.parameter_vector(),
+                   steady_state=np.zeros(len(model.state_names)))
+
+
+def _regimen(exp, model) -> _Dosing:
+    entries = exp.config.regimen_entries()
+    if not entries:
+        return _Dosing()
+    shared, named, table = [], {}, None
+    for i, r in enumerate(entries):
+        if r.table is not None:
+            table = _event_table_file(exp, model, r, i)
+            continue
+        dose = _dose_of(exp, model, r, i)
+        if r.name is None:
+            shared.append(dose)
+        else:
+            named.setdefault(r.name, []).append(dose)
+    try:
+        regimens = {n: Regimen(tuple(shared) + tuple(d)) for n, d in named.items()} or None
+        regimen = None if regimens else Regimen(tuple(shared))
     except RegimenError as exc:
         raise fail(exp.where, ("regimen",), str(exc)) from None
-    return regimen
+    if table is None:
+        return _Dosing(regimen, regimens)
+    ids, subject = table
+    return _Dosing(regimen, regimens, subject, ids)
+
+
+def _event_table_file(exp, model, r, i):
+    """``(IDs, a Regimen per ID)`` of a NONMEM-style dosing event table."""
+    from ldnsim.dataset import read_dosing_table
+
+    base = exp.path.parent if exp.path is not None else Path.cwd()
+    path = Path(r.table).expanduser()
+    path = path if path.is_absolute() else base / path
+    try:
+        table = read_dosing_table(path, model)
+    except LdnsimError as exc:
+        raise fail(exp.where, _regimen_parts(exp, i) + ("table",), str(exc)) from None
+    return tuple(table), [table[k] for k in table]
 
 
 def _day_length(exp, model, parts, days):
@@ -606,11 +665,14 @@ def _grid(exp, t0, t1, step):
 
 
 def _check_first_dose(exp, t_eval):
-    r = exp.config.regimen
-    if r is not None and r.start + r.lag < t_eval[0]:
-        raise fail(exp.where, ("regimen", "start"), f"the first dose (start + lag = "
-                   f"{r.start + r.lag:g}) lies before the first output time ({t_eval[0]:g}); "
-                   "start the output at or before the first dose")
+    for i, r in enumerate(exp.config.regimen_entries()):
+        if r.table is not None:
+            continue
+        lag = r.lag if isinstance(r.lag, float) else 0.0
+        if r.start + lag < t_eval[0]:
+            raise fail(exp.where, _regimen_parts(exp, i) + ("start",), f"the first dose "
+                       f"(start + lag = {r.start + lag:g}) lies before the first output time "
+                       f"({t_eval[0]:g}); start the output at or before the first dose")
 
 
 def _provenance(exp, seeds) -> dict:
@@ -650,10 +712,10 @@ def resolve(exp: Experiment) -> Experiment:
     metric_vars = _metric_vars(exp, model)
     _check_sensitivity_outputs(exp)
     keep = _kept_variables(exp, model, metric_vars)
-    regimen = _regimen(exp, model)
+    dosing = _regimen(exp, model)
     t_eval = output_times(exp, model)
     _check_first_dose(exp, t_eval)
-    _check_size(exp, model, axes, t_eval, keep, metric_vars)
+    _check_size(exp, model, axes, t_eval, keep, metric_vars, len(dosing.ids))
     samples, sampling_seed = _samples(exp, model, axes)
     population, population_seed = _population(exp, model)
     draws, uncertainty = _uncertainty(exp, model, axes)
@@ -667,14 +729,18 @@ def resolve(exp: Experiment) -> Experiment:
     s = cfg.solver
     try:
         plan = plan_sweep(model, t_eval, axes=axes, mode=cfg.sweep.mode if cfg.sweep else
-                          "product", regimen=regimen, params=cfg.model.params,
+                          "product", regimen=dosing.regimen, params=cfg.model.params,
                           scenarios=cfg.model.scenarios, samples=samples,
                           population=population, keep=keep, method=s.method, rtol=s.rtol,
                           atol=s.atol, max_steps=s.max_steps,
                           attrs=_provenance(exp, {**seeds, "uncertainty_info": uncertainty}),
                           check_size=cfg.output.trajectories,
                           draws=draws, draw_mode=u.with_sampling if u else "product",
-                          draw_subjects=u.subjects if u else "shared")
+                          draw_subjects=u.subjects if u else "shared",
+                          regimens=dosing.regimens, subject_regimens=dosing.subject_regimens)
+        if dosing.ids:
+            plan.coords["id"] = ("subject", np.array(dosing.ids), {
+                "long_name": "ID in the dosing event table"})
     except LdnsimError as exc:
         raise ConfigError(" ".join(f"{exp.where}: {exc}".split())) from None
     resolved = replace(exp, model=model, plan=plan, metric_vars=metric_vars, seeds=seeds)

@@ -43,7 +43,9 @@ NonNeg = Annotated[float, Field(ge=0)]
 #: Names of covariates become coordinates (and NetCDF variables) of the result.
 _IDENTIFIER = r"^[A-Za-z][A-Za-z0-9_]*$"
 #: Names every result uses itself; a covariate (or anything declared in a config) may not.
-RESERVED_NAMES = ("time", "status", "subject", "sample", "case", "dose", "scenario")
+RESERVED_NAMES = ("time", "status", "subject", "sample", "case", "dose", "scenario", "regimen",
+                  "dose_time", "id")
+_IDENTIFIER_PATTERN = _IDENTIFIER
 
 
 def _unique(values, what):
@@ -71,7 +73,16 @@ class ModelSection(_Section):
     params: dict[str, float] = {}
 
 
+#: A model parameter's name, where a number may be given instead (lag, bioavailability).
+ParameterName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+_LM = Field(union_mode="left_to_right")
+
+
 class RegimenSection(_Section):
+    """One ``[regimen]`` table, or one entry of ``[[regimen]]``."""
+
+    name: Annotated[str, Field(pattern=_IDENTIFIER_PATTERN)] | None = None
+    table: Name | None = None
     dose: NonNeg | None = None
     every: Positive | None = None
     count: Annotated[int, Field(ge=1, le=1_000_000)] | None = None
@@ -79,15 +90,32 @@ class RegimenSection(_Section):
     start: float = 0.0
     duration: NonNeg = 0.0
     target: Name | None = None
-    lag: NonNeg = 0.0
-    bioavailability: Annotated[float, Field(gt=0, le=1)] = 1.0
+    lag: Annotated[NonNeg | ParameterName, _LM] = 0.0
+    bioavailability: Annotated[Annotated[float, Field(gt=0, le=1)] | ParameterName, _LM] = 1.0
+    ss: bool = False
+    missed: Annotated[list[Annotated[int, Field(ge=1)]] | Annotated[float, Field(ge=0, lt=1)],
+                      _LM] = []
 
     @model_validator(mode="after")
     def _schedule(self):
+        if self.table is not None:
+            given = [k for k in self.model_fields_set if k not in ("table", "name")]
+            if given:
+                raise ValueError(f"an entry with table = (a dosing event table) takes its "
+                                 f"doses from the file; remove {', '.join(sorted(given))}")
+            return self
         if self.count is not None and self.days is not None:
             raise ValueError("give count or days, not both")
         if self.every is None and (self.days is not None or (self.count or 1) > 1):
             raise ValueError("count > 1 or days needs every (the dosing interval)")
+        if self.ss and self.every is None:
+            raise ValueError("ss = true (steady state) needs every (the dosing interval)")
+        if isinstance(self.missed, list):
+            _unique(self.missed, "missed")
+            n = self.count or 1
+            if self.days is None and any(k > n for k in self.missed):
+                raise ValueError(f"missed lists administration {max(self.missed)}, but the "
+                                 f"entry gives {n} (numbered from 1)")
         return self
 
 
@@ -156,6 +184,8 @@ class SweepSection(_Section):
 
     mode: Literal["product", "zip"] = "product"
     dose: Annotated[list[NonNeg], Field(min_length=1)] | None = None
+    regimen: Annotated[list[Name], Field(min_length=1)] | None = None
+    dose_time: Annotated[list[float], Field(min_length=1)] | None = None
     scenario: Annotated[list[Annotated[list[Name], BeforeValidator(_as_combo)]],
                         Field(min_length=1)] | None = None
 
@@ -513,7 +543,7 @@ class ExperimentConfig(_Section):
 
     experiment: ExperimentSection = ExperimentSection()
     model: ModelSection
-    regimen: RegimenSection | None = None
+    regimen: Annotated[RegimenSection | list[RegimenSection], _LM] | None = None
     output: OutputSection
     solver: SolverSection = SolverSection()
     sweep: SweepSection | None = None
@@ -544,15 +574,40 @@ class ExperimentConfig(_Section):
                                  "section")
         return self
 
+    def regimen_entries(self) -> list:
+        """The ``[regimen]`` table or the ``[[regimen]]`` entries, as a list."""
+        if self.regimen is None:
+            return []
+        return list(self.regimen) if isinstance(self.regimen, list) else [self.regimen]
+
     @model_validator(mode="after")
     def _consistent(self):
         _check_uncertainty(self)
         swept = self.sweep is not None and self.sweep.dose is not None
-        if swept and self.regimen is None:
-            raise ValueError("sweep.dose needs a [regimen] section (each dose replaces its "
-                             "dose)")
-        if self.regimen is not None and self.regimen.dose is None and not swept:
-            raise ValueError("regimen.dose is missing (give it, or sweep over dose)")
+        entries = self.regimen_entries()
+        if isinstance(self.regimen, list) and not entries:
+            raise ValueError("[[regimen]] has no entries")
+        for what in ("dose", "regimen", "dose_time"):
+            if self.sweep is not None and getattr(self.sweep, what) is not None and not entries:
+                raise ValueError(f"sweep.{what} needs a [regimen] section (or [[regimen]] "
+                                 "entries)")
+        for i, entry in enumerate(entries):
+            if entry.table is None and entry.dose is None and not swept:
+                at = f"regimen[{i}]" if isinstance(self.regimen, list) else "regimen"
+                raise ValueError(f"{at}.dose is missing (give it, or sweep over dose)")
+        if sum(e.table is not None for e in entries) > 1:
+            raise ValueError("give one dosing event table (one [[regimen]] entry with table)")
+        names = list(dict.fromkeys(e.name for e in entries if e.name is not None))
+        wanted = self.sweep.regimen if self.sweep is not None else None
+        if names and wanted is None:
+            raise ValueError(f"[[regimen]] entries are named ({', '.join(names)}): list the "
+                             "ones to run in [sweep] regimen = [...]")
+        if wanted is not None:
+            _unique(wanted, "sweep.regimen")
+            unknown = [w for w in wanted if w not in names]
+            if unknown:
+                raise ValueError(f"sweep.regimen names {unknown[0]!r}, which no [[regimen]] "
+                                 f"entry has as name; named: {', '.join(names) or 'none'}")
         return self
 
 

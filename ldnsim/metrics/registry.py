@@ -30,6 +30,7 @@ from ldnsim.errors import ConfigError
 from ._core import MetricError
 from .nca import NCA_OUTPUTS, nca
 from .readouts import blockade_hours, end_value, occupancy_summary, peak, rebound
+from .steady import SS_OUTPUTS, steady_state_nca
 from .window import window_summary
 
 __all__ = ["Metric", "METRICS", "OptionError", "compute_metrics", "metric_parts",
@@ -208,6 +209,9 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
            lambda o: _names(o["var"]), "value at the last output time"),
     Metric("peak", peak, lambda o: (f"{o['var']}_peak", f"{o['var']}_peak_time"),
            lambda o: (o["var"],), "maximum and the time it is first reached"),
+    Metric("steady_state_nca", steady_state_nca, lambda o: SS_OUTPUTS, lambda o: (o["var"],),
+           "steady state over one dosing interval: AUCtau, Cavg, Cmax/Cmin/Ctrough, %PTF, "
+           "accumulation ratio"),
     Metric("window_summary", window_summary, _window_outputs, _window_reads,
            "the LDN immunomodulatory window per dose (see ldnsim.metrics.window)",
            types=_WINDOW_TYPES),
@@ -307,8 +311,10 @@ def metric_of_output(ds: xr.Dataset, output: str) -> xr.DataArray:
         if not required and output in metric.outputs(metric.bind()):
             candidates.append((metric, metric.bind(), output))
     if not candidates:
-        needs_var = [m.name for m in METRICS.values()
-                     if "var" in m.options and output in m.outputs(m.bind({"var": "X"}))]
+        needs_var = [m.name for m in METRICS.values()  # computable from a variable alone
+                     if [p.name for p in inspect.signature(m.func).parameters.values()
+                         if p.name != "ds" and p.default is inspect.Parameter.empty] == ["var"]
+                     and output in m.outputs(m.bind({"var": "X"}))]
         hint = (f"; name the variable it is computed from, e.g. '{output}(C_plasma)' "
                 f"(metric {needs_var[0]!r})" if needs_var else "")
         raise MetricError(f"{output!r} is neither a variable of the data nor a known metric "

@@ -35,7 +35,7 @@ def sweep(model, t_eval, *, axes=None, mode="product", regimen=None, params=None
           scenarios=(), samples=None, population=None, y0=None, keep=None, method="rodas5p",
           rtol=1e-6, atol=1e-9, max_steps=100_000, threads=None, progress=None,
           chunk_size=None, attrs=None, client=None, metrics=None, trajectories=None,
-          store=None, overwrite=False):
+          store=None, overwrite=False, regimens=None, subject_regimens=None):
     """Simulate a grid of doses, scenarios, parameter values, samples and virtual subjects.
 
     Parameters
@@ -62,7 +62,7 @@ def sweep(model, t_eval, *, axes=None, mode="product", regimen=None, params=None
     plan = plan_sweep(model, t_eval, axes=axes, mode=mode, regimen=regimen, params=params,
                       scenarios=scenarios, samples=samples, population=population, y0=y0,
                       keep=keep, method=method, rtol=rtol, atol=atol, max_steps=max_steps,
-                      attrs=attrs)
+                      attrs=attrs, regimens=regimens, subject_regimens=subject_regimens)
     return run_plan(plan, threads=threads, progress=progress, chunk_size=chunk_size,
                     client=client, metrics=metrics, trajectories=trajectories, store=store,
                     overwrite=overwrite)

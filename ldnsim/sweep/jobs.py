@@ -25,7 +25,7 @@ import numpy as np
 import xarray as xr
 
 from ldnsim.errors import ConfigError, ModelError
-from ldnsim.events import pad_event_tables
+from ldnsim.events import EventTable, pad_event_tables
 from ldnsim.metrics import merge_metrics, metric_parts
 from ldnsim.model import Model, load_model
 from ldnsim.results import make_dataset
@@ -215,8 +215,17 @@ def metric_layout(spec: RunSpec) -> MetricLayout:
 
 def solve_job(spec: RunSpec, job: ChunkJob):
     """``ChunkResult`` of the job's rows (the solve only)."""
-    events = (job.events if job.events is not None
-              else pad_event_tables([spec.tables[i] for i in job.table_index]))
+    if job.events is not None:  # dose tables merged with covariate changes (plan.events)
+        events = job.events
+    elif any(t is not None and not isinstance(t, EventTable) for t in spec.tables):
+        from ldnsim.steady import row_tables  # per-row dosing: named F/lag, steady states
+        tables = row_tables(_compiled(spec.model, spec.model_hash), spec.tables,
+                            job.table_index, job.P, spec.y0, float(spec.t_eval[0]),
+                            {k: spec.solver[k] for k in ("method", "rtol", "atol",
+                                                         "max_steps")})
+        events = pad_event_tables(tables)
+    else:
+        events = pad_event_tables([spec.tables[i] for i in job.table_index])
     return run_chunk(spec.model, spec.t_eval, job.P, spec.y0, events, keep_index=spec.keep_index,
                      model_hash=spec.model_hash, threads=spec.threads, **spec.solver)
 

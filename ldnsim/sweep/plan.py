@@ -264,6 +264,29 @@ def _with_amount(regimen, amount):
     return Regimen(tuple(dataclasses.replace(d, amount=float(amount)) for d in regimen.doses))
 
 
+def _at_time(regimen, first):
+    """The regimen shifted in time so that its earliest entry starts at ``first``."""
+    if not len(regimen):
+        return regimen
+    shift = float(first) - min(d.time for d in regimen.doses)
+    out = []
+    for d in regimen.doses:
+        until = None if d.until is None else d.until + shift
+        out.append(dataclasses.replace(d, time=d.time + shift, until=until))
+    return Regimen(tuple(out))
+
+
+#: Spawn key (after the subject's) of the stream that draws a subject's missed doses, so the
+#: draws never touch those of its parameters and covariates.
+MISSED_STREAM = 0x6D697373
+
+
+def missed_rng(seed, subject) -> np.random.Generator:
+    """The generator of subject ``subject``'s missed doses (population ``seed``)."""
+    return np.random.default_rng(np.random.SeedSequence(
+        int(seed), spawn_key=(int(subject), MISSED_STREAM)))
+
+
 def _param_attrs(model, name):
     prm = next(p for p in model.parameters if p.name == name)
     attrs = {"long_name": prm.description or name}
@@ -281,6 +304,8 @@ class _Axes:
     dose: np.ndarray | None
     combos: list | None     # scenario combinations (tuples of names)
     params: dict            # parameter axis name -> values
+    regimens: list | None = None      # names of the regimen axis
+    first_dose: np.ndarray | None = None  # the dose_time axis
 
 
 @dataclass(frozen=True)
@@ -365,23 +390,72 @@ def _inputs(model, t_eval, method, regimen, scenarios):
     if method not in METHODS:
         raise ConfigError(f"unknown solver method {method!r}; choose one of "
                           f"{', '.join(sorted(METHODS))}")
-    if regimen is not None and not isinstance(regimen, Regimen):
-        regimen = Regimen(regimen) if isinstance(regimen, Dose) else Regimen(tuple(regimen))
+    regimen = _as_regimen(regimen)
     scenarios = (scenarios,) if isinstance(scenarios, str) else tuple(scenarios)
     return model, t_eval, regimen, scenarios
 
 
-def _axis_values(model, axes, regimen) -> _Axes:
+def _as_regimen(regimen):
+    if regimen is not None and not isinstance(regimen, Regimen):
+        regimen = Regimen(regimen) if isinstance(regimen, Dose) else Regimen(tuple(regimen))
+    return regimen
+
+
+def _subjects_of_table(population, subject_regimens):
+    """Subjects dosed from an event table: one per regimen (with the population's
+    variability when there is one; its size must match)."""
+    if subject_regimens is None:
+        return population, None
+    subject_regimens = [_as_regimen(r) or Regimen() for r in subject_regimens]
+    if not subject_regimens:
+        raise ConfigError("the dosing event table has no subjects")
+    if population is None:
+        population = Population(len(subject_regimens), [], np.zeros((0, 0)), seed=0)
+    elif population.n_subjects != len(subject_regimens):
+        raise ConfigError(f"the dosing event table has {len(subject_regimens)} subjects (IDs) "
+                          f"but [population] draws {population.n_subjects}; make them equal "
+                          "(each ID is one subject)")
+    return population, subject_regimens
+
+
+def _axis_values(model, axes, regimen, regimens=None) -> _Axes:
     pindex = set(model.parameter_names)
     varnames = set(model.state_names) | set(model.output_names)
     values, dose, combos, params = {}, None, None, {}
+    named, first = None, None
     for name, vals in dict(axes or {}).items():
+        if name == "regimen":
+            if not regimens:
+                raise ConfigError("a regimen axis needs named regimens (regimens={name: "
+                                  "Regimen}, or [[regimen]] entries with name = ...)")
+            if isinstance(vals, str) or not all(isinstance(v, str) for v in vals) or not vals:
+                raise ConfigError(f"the regimen axis must be a list of regimen names, got "
+                                  f"{vals!r:.80}")
+            unknown = [v for v in vals if v not in regimens]
+            if unknown:
+                raise ConfigError(f"the regimen axis names {unknown[0]!r}, which is not a "
+                                  f"named regimen; named: {', '.join(regimens)}")
+            if len(set(vals)) != len(vals):
+                raise ConfigError("the regimen axis lists a name twice")
+            named = list(vals)
+            values[name] = (np.array(named), {"long_name": "dosing regimen"})
+            continue
+        if name == "dose_time":
+            if regimen is None and not regimens:
+                raise ConfigError("a dose_time axis needs a regimen (each value moves the "
+                                  "regimen so that its first dose is at that time)")
+            first = _floats(vals, "the dose_time axis")
+            values[name] = (first, {"units": model.time_unit,
+                                    "long_name": "time of the first dose"})
+            continue
         if name == "dose":
-            if regimen is None or not len(regimen):
+            if (regimen is None or not len(regimen)) and not regimens:
                 raise ConfigError("a dose axis needs a regimen (each dose value replaces the "
                                   "amount of every dose in it)")
             dose = _floats(vals, "the dose axis", nonneg=True)
-            values[name] = (dose, {"units": _dose_unit(model, regimen),
+            some = regimen if regimen is not None and len(regimen) else next(
+                iter(regimens.values()))
+            values[name] = (dose, {"units": _dose_unit(model, some),
                                    "long_name": "dose per administration"})
         elif name == "scenario":
             combos, labels = _combos(vals)
@@ -395,10 +469,10 @@ def _axis_values(model, axes, regimen) -> _Axes:
             values[name] = (params[name], _param_attrs(model, name))
         else:
             hint = (" (it is an input, set by a regimen)" if name in model.input_names else "")
-            raise ConfigError(f"sweep axis {name!r} is not 'dose', 'scenario' or a parameter "
-                              f"of model {model.name!r}{hint}; parameters: "
-                              f"{', '.join(model.parameter_names)}")
-    return _Axes(values, dose, combos, params)
+            raise ConfigError(f"sweep axis {name!r} is not 'dose', 'scenario', 'regimen', "
+                              f"'dose_time' or a parameter of model {model.name!r}{hint}; "
+                              f"parameters: {', '.join(model.parameter_names)}")
+    return _Axes(values, dose, combos, params, named, first)
 
 
 def _grid_of_axes(axes: _Axes, mode) -> _Grid:
@@ -614,19 +688,105 @@ def _parameter_rows(model, params, scenarios, axes: _Axes, grid: _Grid, samples,
     return recipe
 
 
-def _event_tables(model, regimen, axes: _Axes, grid: _Grid, t_eval):
-    """``(distinct event tables, per-row index into them)``."""
-    if axes.dose is not None:
-        tables = tuple(_with_amount(regimen, a).expand(model) for a in axes.dose)
-        table_index = grid.index_of("dose").astype(np.int64)
+def _event_tables(model, regimen, axes: _Axes, grid: _Grid, t_eval, *, regimens=None,
+                  subject_regimens=None, population=None):
+    """``(distinct dosing, per-row index into it)``.
+
+    Each distinct combination of the dosing dims (``dose``, ``regimen``, ``dose_time``, and
+    ``subject`` when subjects dose differently: their own event-table regimens or random
+    missed doses) gets one entry: an EventTable, or the Regimen itself when its table depends
+    on each row's parameters (named lag/bioavailability, a steady state; see
+    :mod:`ldnsim.steady`).
+    """
+    keys = [k for k, on in (("dose", axes.dose is not None),
+                            ("regimen", axes.regimens is not None),
+                            ("dose_time", axes.first_dose is not None)) if on]
+    base = [regimen] if axes.regimens is None else [regimens[n] for n in axes.regimens]
+    random_missed = any(r is not None and r.missed_fraction for r in base)
+    if random_missed and population is None:
+        raise ConfigError("a fraction of missed doses is drawn per subject: add a "
+                          "[population] (its seed draws them)")
+    per_subject = subject_regimens is not None or random_missed
+    if per_subject:
+        keys.append("@subject")
+    if not keys:
+        entry = _dosing_entry(model, regimen)
+        tables, table_index = (entry,), np.zeros(grid.n_rows, np.int64)
     else:
-        tables = (regimen.expand(model) if regimen is not None else None,)
-        table_index = np.zeros(grid.n_rows, np.int64)
-    first = min((float(t.time[0]) for t in tables if t is not None and len(t)), default=None)
+        idx = np.stack([grid.index_of(k) for k in keys])
+        combos, table_index = np.unique(idx, axis=1, return_inverse=True)
+        tables = []
+        for combo in combos.T:
+            at = dict(zip(keys, combo.tolist()))
+            r = base[at.get("regimen", 0)]
+            if subject_regimens is not None:
+                r = (r if r is not None else Regimen()) + subject_regimens[at["@subject"]]
+            if r is not None and "dose" in at:
+                r = _with_amount(r, axes.dose[at["dose"]])
+            if r is not None and "dose_time" in at:
+                r = _at_time(r, axes.first_dose[at["dose_time"]])
+            if r is not None and r.missed_fraction:
+                r = r.draw_missed(missed_rng(population.seed, at["@subject"]))
+            tables.append(_dosing_entry(model, r))
+        tables, table_index = tuple(tables), np.asarray(table_index, np.int64).ravel()
+    first = min((_first_time(t) for t in tables if t is not None and len(t)), default=None)
     if first is not None and first < t_eval[0]:
         raise ConfigError(f"the first dose (t={first:g}) lies before the first output time "
                           f"({t_eval[0]:g}); start the output at or before the first dose")
     return tables, table_index
+
+
+def _dosing_entry(model, regimen):
+    if regimen is None:
+        return None
+    if regimen.per_row:
+        # names are checked now; values per row when the rows are solved
+        regimen.expand(model, params=model.parameter_vector(),
+                       steady_state=np.zeros(len(model.state_names)))
+        return regimen
+    return regimen.expand(model)
+
+
+def _first_time(entry):
+    if isinstance(entry, Regimen):  # lags >= 0 only delay it
+        return min(d.time for d in entry.doses)
+    return float(entry.time[0])
+
+
+def _check_dosing_parameters(model, tables, table_index, recipe, grid):
+    """Named lags and bioavailabilities in range on every row, before anything is solved."""
+    pindex = {n: i for i, n in enumerate(model.parameter_names)}
+    for ti, entry in enumerate(tables):
+        if not isinstance(entry, Regimen) or not entry.parameters:
+            continue
+        for start in range(0, grid.n_rows, _CHECK_BLOCK):
+            stop = min(start + _CHECK_BLOCK, grid.n_rows)
+            rows = np.flatnonzero(table_index[start:stop] == ti)
+            if not rows.size:
+                continue
+            P = recipe.rows(start, stop)[rows]
+            for d in entry.doses:
+                for field_name, lo_ok, what in (("lag", lambda v: v >= 0, ">= 0"),
+                                                ("bioavailability",
+                                                 lambda v: (v > 0) & (v <= 1), "in (0, 1]")):
+                    name = getattr(d, field_name)
+                    if not isinstance(name, str):
+                        continue
+                    v = P[:, pindex[name]]
+                    bad = np.flatnonzero(~lo_ok(v))
+                    if bad.size:
+                        row = start + int(rows[bad[0]])
+                        raise ConfigError(f"parameter {name!r} is the {field_name} of a dose "
+                                          f"and must be {what}, but it is {v[bad[0]]:g} in row "
+                                          f"{row} ({_row_label(grid, row)}); narrow its "
+                                          "variability or range")
+
+
+def _row_label(grid, row):
+    if not grid.dims:
+        return "the only row"
+    idx = np.unravel_index(int(row), grid.shape)
+    return ", ".join(f"{d}={i}" for d, i in zip(grid.dims, idx))
 
 
 def _provenance(model, grid, mode, scenarios, params, regimen, solver, population, attrs):
@@ -658,7 +818,8 @@ def _provenance(model, grid, mode, scenarios, params, regimen, solver, populatio
 def plan_sweep(model, t_eval, *, axes=None, mode="product", regimen=None, params=None,
                scenarios=(), samples=None, population=None, y0=None, keep=None,
                method="rodas5p", rtol=1e-6, atol=1e-9, max_steps=100_000, attrs=None,
-               check_size=True, draws=None, draw_mode="product", draw_subjects="shared"):
+               check_size=True, draws=None, draw_mode="product", draw_subjects="shared",
+               regimens=None, subject_regimens=None):
     """Flatten a sweep into rows of arrays (:func:`ldnsim.sweep.sweep` runs them).
 
     Parameters
@@ -686,8 +847,14 @@ def plan_sweep(model, t_eval, *, axes=None, mode="product", regimen=None, params
         Unknown axis, parameter, scenario or variable; bad values; a result too large.
     """
     model, t_eval, regimen, scenarios = _inputs(model, t_eval, method, regimen, scenarios)
+    regimens = {str(k): _as_regimen(v) for k, v in dict(regimens or {}).items()}
     params = dict(params or {})
-    parsed = _axis_values(model, axes, regimen)
+    parsed = _axis_values(model, axes, regimen, regimens)
+    if regimens and parsed.regimens is None:
+        raise ConfigError(f"named regimens ({', '.join(regimens)}) need a regimen axis "
+                          "listing the ones to run (axes={'regimen': [...]}, or [sweep] "
+                          "regimen = [...])")
+    population, subject_regimens = _subjects_of_table(population, subject_regimens)
     grid = _grid_of_axes(parsed, mode)
     keep, keep_index = _kept(model, keep)
     # Sizes first, by arithmetic: nothing is drawn or allocated for a grid that cannot run.
@@ -711,10 +878,20 @@ def plan_sweep(model, t_eval, *, axes=None, mode="product", regimen=None, params
     recipe = _parameter_rows(model, params, scenarios, parsed, grid, sample_values, factors,
                              schedule, draw_values,
                              population.n_subjects if per_draw else 0)
-    tables, table_index = _event_tables(model, regimen, parsed, grid, t_eval)
+    tables, table_index = _event_tables(model, regimen, parsed, grid, t_eval,
+                                        regimens=regimens, subject_regimens=subject_regimens,
+                                        population=population)
+    _check_dosing_parameters(model, tables, table_index, recipe, grid)
+    if schedule is not None and any(t is not None and not isinstance(t, EventTable)
+                                    for t in tables):
+        raise ConfigError("time-varying covariates cannot be combined yet with per-row dosing "
+                          "(steady-state doses or a lag/bioavailability named by a parameter); "
+                          "use one of them")
     solver = {"method": method, "rtol": float(rtol), "atol": float(atol),
               "max_steps": int(max_steps)}
     info = _provenance(model, grid, mode, scenarios, params, regimen, solver, population, attrs)
+    if regimens:
+        info["regimens"] = {k: repr(v) for k, v in regimens.items()}
     return SweepPlan(model=model, t_eval=t_eval, dims=grid.dims, shape=grid.shape,
                      coords=grid.coords, recipe=recipe, y0=model.initial_state(y0), tables=tables,
                      table_index=table_index, keep=keep, keep_index=keep_index,
@@ -731,6 +908,16 @@ PLAN_PARAMETERS = """    model : Model, shipped model name or path
     mode : {"product", "zip"}
         Product grid of the axes, or the axes zipped element-wise into one dim ``case``.
     regimen : Regimen or Dose, optional
+        A regimen with a steady-state entry or parameter-named lag/bioavailability is expanded
+        per row where the rows are solved (:mod:`ldnsim.steady`).
+    regimens : mapping name -> Regimen, optional
+        Named regimens for a ``"regimen"`` axis (its values are names); each gets ``regimen``'s
+        role in turn. A ``"dose_time"`` axis moves the regimen so that its first dose is at
+        each value. Entries with a fraction of missed doses (``Dose(missed=0.1)``) are drawn per
+        subject from the population's seed (:func:`missed_rng`).
+    subject_regimens : sequence of Regimen, optional
+        Per-subject dosing (from an event table): adds a ``subject`` dim of that size (or
+        matches the population's), each subject's regimen added to ``regimen``.
     params : dict, optional
         Parameter values for every row (after scenarios, before axes and samples).
     scenarios : sequence of str

@@ -123,6 +123,9 @@ def _inputs_hash(plan) -> str:
     for arr in (plan.t_eval, plan.y0, plan.table_index, plan.keep_index):
         h.update(np.ascontiguousarray(arr).tobytes())
     for table in plan.tables:
+        if table is not None and not hasattr(table, "arrays"):  # a per-row Regimen
+            h.update(repr(table).encode())
+            continue
         for arr in (table.arrays() if table is not None else ()):
             h.update(np.ascontiguousarray(arr).tobytes())
     h.update(repr(sorted(plan.solver.items())).encode())
