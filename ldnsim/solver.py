@@ -150,6 +150,13 @@ def as_kernel_function(f, signature=RHS_SIGNATURE):
     def build():
         opts = {k: v for k, v in getattr(f, "targetoptions", {}).items() if k == "fastmath"}
         try:
+            # Without numba's reference counting first (as the kernels run): a function that
+            # passes its arrays on to other jitted functions would otherwise pay atomic
+            # increments and decrements on every call. A function that allocates needs it.
+            return numba.cfunc(signature, error_model="numpy", _nrt=False, **opts)(py_func)
+        except numba.core.errors.NumbaError:
+            pass
+        try:
             return numba.cfunc(signature, error_model="numpy", **opts)(py_func)
         except numba.core.errors.TypingError as exc:
             raise TypeError(
@@ -476,11 +483,13 @@ if numba.config.DISABLE_JIT:
     rhs_cfunc = rhs
     jac_cfunc = jac
 else:
-    @numba.cfunc(_RHS_SIGNATURE, cache=True, error_model="numpy")
+    # _nrt=False: no reference counting of the three arrays on every call (the generated
+    # rhs/jac never allocate); with it on, each call paid six atomic operations.
+    @numba.cfunc(_RHS_SIGNATURE, cache=True, error_model="numpy", _nrt=False)
     def rhs_cfunc(t, y, p, dydt):
         rhs(t, y, p, dydt)
 
-    @numba.cfunc(_JAC_SIGNATURE, cache=True, error_model="numpy")
+    @numba.cfunc(_JAC_SIGNATURE, cache=True, error_model="numpy", _nrt=False)
     def jac_cfunc(t, y, p, J):
         jac(t, y, p, J)
 

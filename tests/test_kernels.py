@@ -22,7 +22,7 @@ from ldnsim.solver import as_kernel_function
 
 def _dense(n):
     """Plan and work arrays for rosenbrock_step: the dense LU."""
-    return empty_plan(), np.empty(n), np.empty(n)
+    return empty_plan(), np.empty(0), np.empty(n), np.empty(n)
 
 import ivp_problems as P
 
@@ -293,10 +293,11 @@ def _rodas_step(rhs_k, rhs_py, jac_py, t, y, h, p, ft):
     K = np.empty((s, n))
     ynew = np.empty(n)
     stats = np.zeros(6, np.int64)
-    ok = steps.rosenbrock_step(rhs_k, t, y, h, p, f0, np.asarray(ft, float), J, W, perm, K,
-                               ynew, np.empty(n), np.empty(n), tb.RODAS5P_A, tb.RODAS5P_C,
-                               tb.RODAS5P_GAMMA, tb.RODAS5P_c, tb.RODAS5P_d, tb.RODAS5P_M,
-                               stats, *_dense(n))
+    ft = np.asarray(ft, float)
+    ok = steps.rosenbrock_step(rhs_k, t, y, h, p, f0, ft, bool(np.any(ft != 0)), J,
+                               J.reshape(-1), W, perm, K, ynew, np.empty(n), tb.RODAS5P_A,
+                               tb.RODAS5P_C, tb.RODAS5P_GAMMA, tb.RODAS5P_c, tb.RODAS5P_d,
+                               tb.RODAS5P_M, tb.RODAS5P_CHAIN, stats, *_dense(n))
     assert ok
     assert stats[steps.ST_LU] == 1 and stats[steps.ST_RHS] == s - 1
     return ynew, K
@@ -356,10 +357,11 @@ def test_rosenbrock_step_singular_matrix_returns_false():
     J = np.array([[np.nan]])
     stats = np.zeros(6, np.int64)
     ok = steps.rosenbrock_step(rhs_k, 0.0, np.ones(n), 0.1, np.zeros(1), np.zeros(n),
-                               np.zeros(n), J, np.empty((n, n)), np.empty(n, np.int64),
-                               np.empty((s, n)), np.empty(n), np.empty(n), np.empty(n),
-                               tb.RODAS5P_A, tb.RODAS5P_C, tb.RODAS5P_GAMMA, tb.RODAS5P_c,
-                               tb.RODAS5P_d, tb.RODAS5P_M, stats, *_dense(n))
+                               np.zeros(n), False, J, J.reshape(-1), np.empty((n, n)),
+                               np.empty(n, np.int64), np.empty((s, n)), np.empty(n),
+                               np.empty(n), tb.RODAS5P_A, tb.RODAS5P_C, tb.RODAS5P_GAMMA,
+                               tb.RODAS5P_c, tb.RODAS5P_d, tb.RODAS5P_M, tb.RODAS5P_CHAIN,
+                               stats, *_dense(n))
     assert ok is False
     assert stats[steps.ST_LU] == 1
 
@@ -520,21 +522,22 @@ def test_kernel_cache_keys_track_all_kernel_sources():
 
 
 def _sparse_w(J, inv_hg, plan):
+    """(ok, Wc, dinv): the compact factors of W = I inv_hg - J (``linalg``)."""
     n = J.shape[0]
-    W = np.zeros((n, n))
+    Wc = np.zeros(plan[1].shape[1])
     dinv = np.empty(n)
-    ok = _sparse_factor_kernel(J, inv_hg, plan, W, dinv)
-    return ok, W, dinv
+    ok = _sparse_factor_kernel(np.ascontiguousarray(J).reshape(-1), inv_hg, plan, Wc, dinv)
+    return ok, Wc, dinv
 
 
 @numba.njit
-def _sparse_factor_kernel(J, inv_hg, plan, W, dinv):
-    return sparse_factor(J, inv_hg, plan, W, dinv)
+def _sparse_factor_kernel(Jf, inv_hg, plan, Wc, dinv):
+    return sparse_factor(Jf, inv_hg, plan, Wc, dinv)
 
 
 @numba.njit
-def _sparse_solve_kernel(plan, W, dinv, b):
-    sparse_solve(plan, W, dinv, np.empty(b.size), b)
+def _sparse_solve_kernel(plan, Wc, dinv, b):
+    sparse_solve(plan, Wc, dinv, np.empty(b.size), b)
 
 
 def _random_jacobian(rng, n, density):

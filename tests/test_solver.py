@@ -32,7 +32,7 @@ from ldnsim.solver import (JAC_SIGNATURE, METHODS, STIFF_METHODS, BatchSolution,
 
 def _dense(n):
     """Plan and work arrays for rosenbrock_step: the dense LU."""
-    return empty_plan(), np.empty(n), np.empty(n)
+    return empty_plan(), np.empty(0), np.empty(n), np.empty(n)
 
 import ivp_problems as P
 
@@ -158,10 +158,11 @@ def _one_rodas_step(rhs, jac, t, y, h, p, ft):
     jac.py_func(t, y, p, J)
     K = np.empty((s, n))
     ynew = np.empty(n)
-    ok = steps.rosenbrock_step(as_kernel_function(rhs), t, y, h, p, f0, np.asarray(ft, float),
-                               J, np.empty((n, n)), np.empty(n, np.int64), K, ynew,
-                               np.empty(n), np.empty(n), tb.RODAS5P_A, tb.RODAS5P_C,
-                               tb.RODAS5P_GAMMA, tb.RODAS5P_c, tb.RODAS5P_d, tb.RODAS5P_M,
+    ft = np.asarray(ft, float)
+    ok = steps.rosenbrock_step(as_kernel_function(rhs), t, y, h, p, f0, ft, bool(np.any(ft != 0)),
+                               J, J.reshape(-1), np.empty((n, n)), np.empty(n, np.int64), K, ynew,
+                               np.empty(n), tb.RODAS5P_A, tb.RODAS5P_C, tb.RODAS5P_GAMMA,
+                               tb.RODAS5P_c, tb.RODAS5P_d, tb.RODAS5P_M, tb.RODAS5P_CHAIN,
                                np.zeros(6, np.int64), *_dense(n))
     assert ok
     return ynew, K[-1].copy()

@@ -41,7 +41,7 @@ EPS = 2.220446049250313e-16
 
 # Changes whenever any kernel source changes (see cachekey.py), so numba never loads machine
 # code built from older kernel sources.
-KERNEL_SOURCES_SHA256 = "880c699386e35644f68b2f17c7e279e985c54ae4f461b18dfc48d66992d32ac6"
+KERNEL_SOURCES_SHA256 = "6244cb8780ff95fafea49b5ed9f42012f5fbc0ff66a464d82b3e58d00f16a5e4"
 
 RODAS5P_A = tb.RODAS5P_A
 RODAS5P_C = tb.RODAS5P_C
@@ -50,6 +50,7 @@ RODAS5P_d = tb.RODAS5P_d
 RODAS5P_M = tb.RODAS5P_M
 RODAS5P_H = tb.RODAS5P_H
 RODAS5P_GAMMA = tb.RODAS5P_GAMMA
+RODAS5P_CHAIN = tb.RODAS5P_CHAIN
 DOPRI5_A = tb.DOPRI5_A
 DOPRI5_B = tb.DOPRI5_B
 DOPRI5_C = tb.DOPRI5_C
@@ -67,8 +68,8 @@ def _all_finite(y):
 
 @njit(cache=True, error_model="numpy", _nrt=False)
 def _segment_rodas(rhs, jac, have_jac, autonomous, t, tb_, y, p, t_eval, k, out, rtol, atol,
-                   max_steps, h, stats, f0, ft, J, W, perm, K, ynew, ytmp, ftmp, D, hbuf, plan,
-                   dinv, z):
+                   max_steps, h, stats, f0, ft, J, Jf, W, perm, K, ynew, ytmp, ftmp, D, hbuf,
+                   plan, Wc, dinv, z):
     """Integrate y from t to tb_ with Rodas5P; fill outputs t_eval[k:] that lie in (t, tb_).
 
     Returns (status, k). ``hbuf[0]`` carries the step-size proposal between segments.
@@ -111,9 +112,9 @@ def _segment_rodas(rhs, jac, have_jac, autonomous, t, tb_, y, p, t_eval, k, out,
                 fd_time_derivative(rhs, t, y, p, f0, ft, ftmp)
                 stats[ST_RHS] += 1
             need_jac = False
-        ok = rosenbrock_step(rhs, t, y, h, p, f0, ft, J, W, perm, K, ynew, ytmp, ftmp,
-                             RODAS5P_A, RODAS5P_C, RODAS5P_GAMMA, RODAS5P_c, RODAS5P_d,
-                             RODAS5P_M, stats, plan, dinv, z)
+        ok = rosenbrock_step(rhs, t, y, h, p, f0, ft, not autonomous, J, Jf, W, perm, K, ynew,
+                             ytmp, RODAS5P_A, RODAS5P_C, RODAS5P_GAMMA, RODAS5P_c, RODAS5P_d,
+                             RODAS5P_M, RODAS5P_CHAIN, stats, plan, Wc, dinv, z)
         if ok:
             err = error_norm(K[K.shape[0] - 1], y, ynew, rtol, atol)
         else:
@@ -250,8 +251,10 @@ def solve_one(rhs, jac, method, have_jac, autonomous, y0, t_eval, p0, ev_t, ev_k
     ynew = np.empty(n)
     ytmp = np.empty(n)
     ftmp = np.empty(n)
-    J = np.empty((n, n))
+    Jf = np.empty(n * n)
+    J = Jf.reshape((n, n))  # the sparse LU reads J through its flat view
     W = np.empty((n, n))
+    Wc = np.empty(plan[1].shape[1])
     perm = np.empty(n, dtype=np.int64)
     if method == METHOD_RODAS5P:
         K = np.empty((RODAS5P_c.size, n))
@@ -286,9 +289,9 @@ def solve_one(rhs, jac, method, have_jac, autonomous, y0, t_eval, p0, ev_t, ev_k
             tseg = ev_t[e]
         if method == METHOD_RODAS5P:
             status, k = _segment_rodas(rhs, jac, have_jac, autonomous, t, tseg, y, p, t_eval,
-                                       k, out, rtol, atol, max_steps, h, stats, f0, ft, J, W,
-                                       perm, K, ynew, ytmp, ftmp, D, hbuf, plan,
-                                       dinv, z)
+                                       k, out, rtol, atol, max_steps, h, stats, f0, ft, J, Jf,
+                                       W, perm, K, ynew, ytmp, ftmp, D, hbuf, plan, Wc, dinv,
+                                       z)
         else:
             status, k = _segment_dopri5(rhs, t, tseg, y, p, t_eval, k, out, rtol, atol,
                                         max_steps, h, stats, K, ynew, ytmp, ftmp, hbuf)

@@ -9,7 +9,7 @@ from numba import njit
 
 # Changes whenever any kernel source changes (see cachekey.py), so numba never loads machine
 # code built from older kernel sources.
-KERNEL_SOURCES_SHA256 = "880c699386e35644f68b2f17c7e279e985c54ae4f461b18dfc48d66992d32ac6"
+KERNEL_SOURCES_SHA256 = "6244cb8780ff95fafea49b5ed9f42012f5fbc0ff66a464d82b3e58d00f16a5e4"
 
 
 @njit(cache=True, inline="always", error_model="numpy", _nrt=False)
@@ -87,17 +87,22 @@ def lu_solve(LU, perm, dinv, b):
 # declared pattern, or a pivot is smaller than PIVOT_THRESHOLD times the largest entry below it
 # in its column (so |L| <= 1 / PIVOT_THRESHOLD), or anything is not finite.
 #
-# plan = (q, asm, kptr, lpos, optr, ops, usc, fwd, bwd, outside): flat positions ``a * n + b``
-# index W (n, n) in the permuted numbering (position a holds state q[a]), J in the original one.
-#   q (n,) int64                 elimination order;
-#   asm (2, nf)                  W[asm[0, r]] = -J[asm[1, r]]: the filled pattern, diagonal too;
-#   kptr (n+1,), lpos (nl,)      pivot k scales L entries lpos[kptr[k]:kptr[k+1]] (column k);
-#   optr (n+1,), ops (3, no)     then W[ops[0, r]] -= W[ops[1, r]] * W[ops[2, r]] for r in
-#                                optr[k]:optr[k+1] (Schur-complement updates);
-#   usc (2, nu)                  after factoring: W[usc[0, r]] *= dinv[usc[1, r]] (U rows scaled
-#                                to unit diagonal);
-#   fwd (3, nl), bwd (3, nu)     solves: z[t] -= W[pos] * z[s] for (t, s, pos) columns, in order
-#                                (forward: column by column; backward: last column first);
+# The factors live in a compact array Wc (nf,), nf = the filled entries of W: first L's nl
+# entries in forward-solve order (column by column), then U's nu off-diagonal entries in
+# backward-solve order (last column first), then the n pivots, so the solves read the values
+# in storage order.
+# plan = (q, asm, kptr, optr, ops, fwd, bwd, outside); index arrays are uint64 (numba then
+# skips the negative-index wraparound on every access); J is read through a flat view Jf
+# (n * n,) in the original numbering, Wc in the permuted one (position a holds state q[a]):
+#   q (n,)                       elimination order;
+#   asm (2, nf)                  Wc[asm[0, r]] = -Jf[asm[1, r]]: the filled pattern, pivots too;
+#   kptr (n+1,) int64            pivot k scales L entries Wc[kptr[k]:kptr[k+1]] (column k);
+#   optr (n+1,) int64, ops (3, no)  then Wc[ops[0, r]] -= Wc[ops[1, r]] * Wc[ops[2, r]] for r
+#                                in optr[k]:optr[k+1] (Schur-complement updates);
+#   fwd (2, nl), bwd (2, nu)     solves: z[t] -= Wc[r] * z[s] for (t, s) = fwd[:, r] in order,
+#                                then z *= dinv, then z[t] -= Wc[nl + r] * z[s] for bwd[:, r];
+#                                after factoring, U's entries are scaled to a unit diagonal
+#                                (Wc[nl + r] *= dinv[bwd[0, r]]);
 #   outside (n * n,) int64       1 where the plan holds no entry for J (original numbering).
 # The factor and solve loops run over flat operation lists, not nested per-column loops: with
 # two or three entries per column, loop exits would mispredict more often than they compute.
@@ -107,56 +112,58 @@ L_MAX = 1.0 / PIVOT_THRESHOLD
 
 
 @njit(cache=True, inline="always", error_model="numpy", _nrt=False)
-def sparse_factor(J, inv_hg, plan, W, dinv):
-    """Factor W = I * inv_hg - J in the plan's order into ``W`` (permuted numbering; only the
-    plan's entries are written) and ``dinv`` (reciprocal pivots). False: use the dense LU."""
-    q, asm, kptr, lpos, optr, ops, usc, fwd, bwd, outside = plan
+def sparse_factor(Jf, inv_hg, plan, Wc, dinv):
+    """Factor W = I * inv_hg - J (J as its flat view ``Jf``) in the plan's order into ``Wc``
+    and ``dinv`` (reciprocal pivots). False: use the dense LU."""
+    q, asm, kptr, optr, ops, fwd, bwd, outside = plan
     n = q.size
-    Jf = J.reshape(n * n)
-    Wf = W.reshape(n * n)
+    nl = fwd.shape[1]
+    Wu = Wc[nl:]  # views: a constant offset would cost a negative-index check per access
+    Wd = Wc[nl + bwd.shape[1]:]
     bad = 0
     for r in range(n * n):
         bad |= np.int64(Jf[r] != 0.0) & outside[r]
     if bad != 0:  # J left the declared pattern (NaN counts as a non-zero)
         return False
     for r in range(asm.shape[1]):
-        Wf[asm[0, r]] = -Jf[asm[1, r]]
+        Wc[asm[0, r]] = -Jf[asm[1, r]]
     for a in range(n):
-        Wf[a * n + a] += inv_hg
+        Wd[a] += inv_hg
     big = False
     for k in range(n):
-        piv = Wf[k * n + k]
+        piv = Wd[k]
         apiv = abs(piv)
         if not (apiv > 0.0) or not (apiv < np.inf):
             return False
         inv = 1.0 / piv
         dinv[k] = inv
         for r in range(kptr[k], kptr[k + 1]):
-            v = Wf[lpos[r]] * inv
-            Wf[lpos[r]] = v
+            v = Wc[r] * inv
+            Wc[r] = v
             big |= not (abs(v) <= L_MAX)  # a small static pivot (or NaN)
         for r in range(optr[k], optr[k + 1]):
-            Wf[ops[0, r]] -= Wf[ops[1, r]] * Wf[ops[2, r]]
+            Wc[ops[0, r]] -= Wc[ops[1, r]] * Wc[ops[2, r]]
     if big:
         return False
-    for r in range(usc.shape[1]):
-        Wf[usc[0, r]] *= dinv[usc[1, r]]
+    for r in range(bwd.shape[1]):
+        Wu[r] *= dinv[bwd[0, r]]
     return True
 
 
 @njit(cache=True, inline="always", error_model="numpy", _nrt=False)
-def sparse_solve(plan, W, dinv, z, b):
+def sparse_solve(plan, Wc, dinv, z, b):
     """Solve W x = b in place in ``b`` from :func:`sparse_factor`'s output (``z`` (n,) work)."""
-    q, fwd, bwd = plan[0], plan[7], plan[8]
+    q, fwd, bwd = plan[0], plan[5], plan[6]
     n = q.size
-    Wf = W.reshape(n * n)
+    nl = fwd.shape[1]
     for a in range(n):
         z[a] = b[q[a]]
-    for r in range(fwd.shape[1]):
-        z[fwd[0, r]] -= Wf[fwd[2, r]] * z[fwd[1, r]]
+    for r in range(nl):
+        z[fwd[0, r]] -= Wc[r] * z[fwd[1, r]]
     for a in range(n):
         z[a] *= dinv[a]
+    Wu = Wc[nl:]
     for r in range(bwd.shape[1]):
-        z[bwd[0, r]] -= Wf[bwd[2, r]] * z[bwd[1, r]]
+        z[bwd[0, r]] -= Wu[r] * z[bwd[1, r]]
     for a in range(n):
         b[q[a]] = z[a]
