@@ -6,7 +6,8 @@ factors, so that each step's factorisation and its eight solves touch only those
 The order is a greedy minimum-degree order on the symmetrised graph (ties to the lowest
 index, so the plan and therefore every result is a deterministic function of the pattern).
 The ordering is symmetric: W's diagonal, which holds 1/(h gamma), stays the pivot; the
-kernels check every pivot and fall back to the dense, partially pivoted LU when one is small.
+kernels check the growth every pivot causes and fall back to the dense, partially pivoted LU
+when a pivot is too small for its row and column.
 """
 from __future__ import annotations
 
@@ -21,8 +22,8 @@ MAX_WORK_SHARE = 0.5
 def empty_plan():
     """The plan that means "dense LU" (all arrays empty; same types as a real plan)."""
     u1, u2 = np.zeros(0, np.uint64), np.zeros((2, 0), np.uint64)
-    return (u1, u2, np.zeros(1, np.int64), np.zeros(1, np.int64), np.zeros((3, 0), np.uint64),
-            u2, u2, np.zeros(0, np.int64))
+    return (u1, np.zeros((3, 0), np.uint64), np.zeros(1, np.int64), np.zeros(1, np.int64),
+            np.zeros((4, 0), np.uint64), u2, u2, np.zeros(0, np.int64))
 
 
 def minimum_degree_order(pattern):
@@ -106,12 +107,12 @@ def _operation_lists(order, filled):
         pos[a, a] = nd + a
     a_idx, b_idx = np.nonzero(filled)               # W's filled entries, diagonal included
     asm = np.array([[pos[a, b] for a, b in zip(a_idx, b_idx)],
-                    order[a_idx] * n + order[b_idx]], np.int64).reshape(2, -1)
+                    order[a_idx] * n + order[b_idx], a_idx], np.int64).reshape(3, -1)
     optr = np.zeros(n + 1, np.int64)
     ops = []
     for k in range(n):
         cols = k + 1 + np.flatnonzero(filled[k, k + 1:])
-        ops.extend((pos[i, j], pos[i, k], pos[k, j]) for i in lcols[k] for j in cols)
+        ops.extend((pos[i, j], pos[i, k], pos[k, j], i) for i in lcols[k] for j in cols)
         optr[k + 1] = len(ops)
     outside = np.ones((n, n), np.int64)
     outside[np.ix_(order, order)] = np.where(filled, 0, 1)  # filled[a, b] is J[q[a], q[b]]
@@ -119,7 +120,7 @@ def _operation_lists(order, filled):
     def table(rows, width):
         return np.array(rows, np.uint64).reshape(-1, width).T.copy()
 
-    return (order.astype(np.uint64), asm.astype(np.uint64), kptr, optr, table(ops, 3),
+    return (order.astype(np.uint64), asm.astype(np.uint64), kptr, optr, table(ops, 4),
             table(fwd, 2), table(bwd, 2), outside.reshape(-1).copy())
 
 

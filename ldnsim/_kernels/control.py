@@ -11,7 +11,7 @@ from numba import njit
 
 # Changes whenever any kernel source changes (see cachekey.py), so numba never loads machine
 # code built from older kernel sources.
-KERNEL_SOURCES_SHA256 = "6244cb8780ff95fafea49b5ed9f42012f5fbc0ff66a464d82b3e58d00f16a5e4"
+KERNEL_SOURCES_SHA256 = "cea8db1fd29813af43e464e76c0408313b33d19dfea31dab40a3e4e237d210a3"
 
 SAFETY = 0.9
 MIN_FACTOR = 0.2

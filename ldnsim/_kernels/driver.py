@@ -12,6 +12,7 @@ Stats layout, ``stats`` (6,) int64: accepted steps, rejected steps, RHS evaluati
 Jacobian evaluations, LU decompositions, and of those the dense ones taken although a sparse
 plan was given (J left the plan's pattern, or a static pivot was too small).
 """
+import numba
 import numpy as np
 from numba import njit, prange
 
@@ -41,7 +42,7 @@ EPS = 2.220446049250313e-16
 
 # Changes whenever any kernel source changes (see cachekey.py), so numba never loads machine
 # code built from older kernel sources.
-KERNEL_SOURCES_SHA256 = "6244cb8780ff95fafea49b5ed9f42012f5fbc0ff66a464d82b3e58d00f16a5e4"
+KERNEL_SOURCES_SHA256 = "cea8db1fd29813af43e464e76c0408313b33d19dfea31dab40a3e4e237d210a3"
 
 RODAS5P_A = tb.RODAS5P_A
 RODAS5P_C = tb.RODAS5P_C
@@ -310,16 +311,26 @@ def solve_batch(rhs, jac, method, have_jac, autonomous, y0s, t_eval, ps, ev_t, e
     ``min(r, ev_t.shape[0] - 1)`` (one shared event row, or one per row).
 
     Shapes: y0s (r, n), ps (r, k), ev_* (1 or r, d), out (r, m, n), status (r,),
-    stats (r, 6); ``plan`` is shared. Each row is computed exactly as ``solve_one`` would, so results do not
-    depend on the thread count.
+    stats (r, 6); ``plan`` is shared. Each row is computed exactly as ``solve_one`` would, so
+    results do not depend on the thread count.
+
+    Rows are dealt to the threads in turn (thread t of T gets rows t, t + T, ...): numba hands
+    each thread one contiguous block of the loop, and neighbouring rows cost alike (a sweep
+    orders rows by dose and scenario), so contiguous blocks of rows left one thread idle while
+    the other finished the costlier half (7 % of the headline experiment's wall time on 2
+    threads).
     """
     nrow = y0s.shape[0]
     ev_last = ev_t.shape[0] - 1
-    for r in prange(nrow):
-        er = min(np.int64(r), ev_last)  # one shared event row, or one per row
-        status[r] = solve_one(rhs, jac, method, have_jac, autonomous, y0s[r], t_eval, ps[r],
-                              ev_t[er], ev_kind[er], ev_idx[er], ev_amt[er], rtol, atol,
-                              max_steps, first_step, plan, out[r], stats[r])
+    nthr = max(1, min(numba.get_num_threads(), nrow))
+    block = (nrow + nthr - 1) // nthr
+    for i in prange(nthr * block):
+        r = (i % block) * nthr + i // block  # block t of the loop -> rows t, t + nthr, ...
+        if r < nrow:
+            er = min(np.int64(r), ev_last)  # one shared event row, or one per row
+            status[r] = solve_one(rhs, jac, method, have_jac, autonomous, y0s[r], t_eval,
+                                  ps[r], ev_t[er], ev_kind[er], ev_idx[er], ev_amt[er], rtol,
+                                  atol, max_steps, first_step, plan, out[r], stats[r])
 
 
 @njit(cache=True, error_model="numpy")

@@ -10,7 +10,7 @@ from .linalg import lu_factor, lu_solve, sparse_factor, sparse_solve
 
 # Changes whenever any kernel source changes (see cachekey.py), so numba never loads machine
 # code built from older kernel sources.
-KERNEL_SOURCES_SHA256 = "6244cb8780ff95fafea49b5ed9f42012f5fbc0ff66a464d82b3e58d00f16a5e4"
+KERNEL_SOURCES_SHA256 = "cea8db1fd29813af43e464e76c0408313b33d19dfea31dab40a3e4e237d210a3"
 
 ST_RHS = 2
 ST_JAC = 3
@@ -106,7 +106,7 @@ def rosenbrock_step(rhs, t, y, h, p, f0, ft, use_ft, J, Jf, W, perm, K, ynew, yt
     inv_hg = 1.0 / (h * gamma)
     stats[ST_LU] += 1
     have_plan = plan[0].size == n
-    sparse = have_plan and sparse_factor(Jf, inv_hg, plan, Wc, dinv)
+    sparse = have_plan and sparse_factor(Jf, inv_hg, plan, Wc, dinv, z)
     if not sparse:
         if have_plan:
             stats[ST_DENSE] += 1
