@@ -105,7 +105,8 @@ def _operation_lists(order, filled):
     nd = nl + len(bwd)
     for a in range(n):
         pos[a, a] = nd + a
-    a_idx, b_idx = np.nonzero(filled)               # W's filled entries, diagonal included
+    off = filled & ~np.eye(n, dtype=bool)
+    a_idx, b_idx = np.nonzero(off)                  # W's filled off-diagonal entries
     asm = np.array([[pos[a, b] for a, b in zip(a_idx, b_idx)],
                     order[a_idx] * n + order[b_idx], a_idx], np.int64).reshape(3, -1)
     optr = np.zeros(n + 1, np.int64)

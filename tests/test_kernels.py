@@ -524,7 +524,7 @@ def test_kernel_cache_keys_track_all_kernel_sources():
 def _sparse_w(J, inv_hg, plan):
     """(ok, Wc, dinv): the compact factors of W = I inv_hg - J (``linalg``)."""
     n = J.shape[0]
-    Wc = np.zeros(plan[1].shape[1])
+    Wc = np.zeros(plan[1].shape[1] + n)
     dinv = np.empty(n)
     ok = _sparse_factor_kernel(np.ascontiguousarray(J).reshape(-1), inv_hg, plan, Wc, dinv)
     return ok, Wc, dinv

@@ -431,7 +431,7 @@ def test_sparse_lu_matches_dense_lu_on_pollu(fd):
     rhs_k, jac_k, have_jac = _functions(P.pollu_rhs, jac)
     plan = _plan(None, METHODS["rodas5p"], rhs_k, jac_k, have_jac, 0.0, P.POLLU_Y0, P.POLLU_P)
     assert plan[0].size == 20  # the sparse path really ran
-    assert plan[1].shape[1] < 0.3 * 20 * 20  # and the factors are sparse (109 of 400)
+    assert plan[1].shape[1] + 20 < 0.3 * 20 * 20  # and the factors are sparse (109 of 400)
 
 
 def test_wrong_jac_sparsity_costs_speed_not_accuracy():

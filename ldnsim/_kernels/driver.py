@@ -42,7 +42,7 @@ EPS = 2.220446049250313e-16
 
 # Changes whenever any kernel source changes (see cachekey.py), so numba never loads machine
 # code built from older kernel sources.
-KERNEL_SOURCES_SHA256 = "cea8db1fd29813af43e464e76c0408313b33d19dfea31dab40a3e4e237d210a3"
+KERNEL_SOURCES_SHA256 = "593a6328ad35de8556fe64d10f2dd9b3b3487065a4e08f9cb71bdddc65c536e8"
 
 RODAS5P_A = tb.RODAS5P_A
 RODAS5P_C = tb.RODAS5P_C
@@ -255,7 +255,7 @@ def solve_one(rhs, jac, method, have_jac, autonomous, y0, t_eval, p0, ev_t, ev_k
     Jf = np.empty(n * n)
     J = Jf.reshape((n, n))  # the sparse LU reads J through its flat view
     W = np.empty((n, n))
-    Wc = np.empty(plan[1].shape[1])
+    Wc = np.empty(plan[1].shape[1] + plan[0].size)  # the factors: off-diagonal, then pivots
     perm = np.empty(n, dtype=np.int64)
     if method == METHOD_RODAS5P:
         K = np.empty((RODAS5P_c.size, n))

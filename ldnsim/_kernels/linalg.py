@@ -9,7 +9,7 @@ from numba import njit
 
 # Changes whenever any kernel source changes (see cachekey.py), so numba never loads machine
 # code built from older kernel sources.
-KERNEL_SOURCES_SHA256 = "cea8db1fd29813af43e464e76c0408313b33d19dfea31dab40a3e4e237d210a3"
+KERNEL_SOURCES_SHA256 = "593a6328ad35de8556fe64d10f2dd9b3b3487065a4e08f9cb71bdddc65c536e8"
 
 
 @njit(cache=True, inline="always", error_model="numpy", _nrt=False)
@@ -100,8 +100,9 @@ def lu_solve(LU, perm, dinv, b):
 # skips the negative-index wraparound on every access); J is read through a flat view Jf
 # (n * n,) in the original numbering, Wc in the permuted one (position a holds state q[a]):
 #   q (n,)                       elimination order;
-#   asm (3, nf)                  Wc[asm[0, r]] = -Jf[asm[1, r]]: the filled pattern, pivots too,
-#                                in row asm[2, r] of W;
+#   asm (3, nf - n)              Wc[asm[0, r]] = -Jf[asm[1, r]]: the filled pattern off the
+#                                diagonal, in row asm[2, r] of W (pivot a: Wc[nf - n + a] =
+#                                inv_hg - J[q[a], q[a]]);
 #   kptr (n+1,) int64            pivot k scales L entries Wc[kptr[k]:kptr[k+1]] (column k);
 #   optr (n+1,) int64, ops (4, no)  then Wc[ops[0, r]] -= Wc[ops[1, r]] * Wc[ops[2, r]] for r
 #                                in optr[k]:optr[k+1] (Schur-complement updates of row
@@ -131,16 +132,18 @@ def sparse_factor(Jf, inv_hg, plan, Wc, dinv, rowmax):
         bad |= np.int64(Jf[r] != 0.0) & outside[r]
     if bad != 0:  # J left the declared pattern (NaN counts as a non-zero)
         return False
-    for r in range(asm.shape[1]):
-        Wc[asm[0, r]] = -Jf[asm[1, r]]
     for a in range(n):
-        Wd[a] += inv_hg
         rowmax[a] = 0.0
     for r in range(asm.shape[1]):
+        v = -Jf[asm[1, r]]
+        Wc[asm[0, r]] = v
         a = asm[2, r]
-        rowmax[a] = max(rowmax[a], abs(Wc[asm[0, r]]))
+        rowmax[a] = max(rowmax[a], abs(v))
+    stride = np.uint64(n + 1)
     for a in range(n):
-        rowmax[a] *= GROWTH
+        d = inv_hg - Jf[q[a] * stride]
+        Wd[a] = d
+        rowmax[a] = GROWTH * max(rowmax[a], abs(d))
     big = False
     for k in range(n):
         piv = Wd[k]

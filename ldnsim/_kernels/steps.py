@@ -10,7 +10,7 @@ from .linalg import lu_factor, lu_solve, sparse_factor, sparse_solve
 
 # Changes whenever any kernel source changes (see cachekey.py), so numba never loads machine
 # code built from older kernel sources.
-KERNEL_SOURCES_SHA256 = "cea8db1fd29813af43e464e76c0408313b33d19dfea31dab40a3e4e237d210a3"
+KERNEL_SOURCES_SHA256 = "593a6328ad35de8556fe64d10f2dd9b3b3487065a4e08f9cb71bdddc65c536e8"
 
 ST_RHS = 2
 ST_JAC = 3
