@@ -11,7 +11,7 @@ from numba import njit
 
 # Changes whenever any kernel source changes (see cachekey.py), so numba never loads machine
 # code built from older kernel sources.
-KERNEL_SOURCES_SHA256 = "593a6328ad35de8556fe64d10f2dd9b3b3487065a4e08f9cb71bdddc65c536e8"
+KERNEL_SOURCES_SHA256 = "8c656e301f8189286792631fbe343fa82cdd91335239578acb263724fe9ed56d"
 
 SAFETY = 0.9
 MIN_FACTOR = 0.2

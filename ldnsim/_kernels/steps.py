@@ -10,12 +10,15 @@ from .linalg import lu_factor, lu_solve, sparse_factor, sparse_solve
 
 # Changes whenever any kernel source changes (see cachekey.py), so numba never loads machine
 # code built from older kernel sources.
-KERNEL_SOURCES_SHA256 = "593a6328ad35de8556fe64d10f2dd9b3b3487065a4e08f9cb71bdddc65c536e8"
+KERNEL_SOURCES_SHA256 = "8c656e301f8189286792631fbe343fa82cdd91335239578acb263724fe9ed56d"
 
 ST_RHS = 2
 ST_JAC = 3
 ST_LU = 4
 ST_DENSE = 5
+# Below this many states the stage sums run element by element (the vector loops would not fill
+# one vector register and cost their set-up); from it on, row by row.
+SMALL_N = 8
 
 
 @njit(cache=True, error_model="numpy", _nrt=False)
@@ -88,7 +91,7 @@ def jacobian_pattern(rhs, jac, have_jac, t, y0, p, pattern, J, y, f0, ytmp, ftmp
                         pattern[i, j] = True
 
 
-@njit(cache=True, error_model="numpy", _nrt=False)
+@njit(cache=True, inline="always", error_model="numpy", _nrt=False)
 def rosenbrock_step(rhs, t, y, h, p, f0, ft, use_ft, J, Jf, W, perm, K, ynew, ytmp,
                     A, C, gamma, c, d, M, chain, stats, plan, Wc, dinv, z):
     """One Rosenbrock step in transformed form (see ``tableaus``); False if W is singular.
@@ -127,7 +130,13 @@ def rosenbrock_step(rhs, t, y, h, p, f0, ft, use_ft, J, Jf, W, perm, K, ynew, yt
                 Kp = K[i - 1]
                 for l in range(n):
                     ytmp[l] += Kp[l]
-            else:
+            elif n < SMALL_N:  # a few states: sums in registers, one element at a time
+                for l in range(n):
+                    acc = y[l]
+                    for j in range(i):
+                        acc += A[i, j] * K[j, l]
+                    ytmp[l] = acc
+            else:  # row by row over contiguous K rows: vectorised (the same sums, in order)
                 for l in range(n):
                     ytmp[l] = y[l]
                 for j in range(i):
@@ -141,11 +150,18 @@ def rosenbrock_step(rhs, t, y, h, p, f0, ft, use_ft, J, Jf, W, perm, K, ynew, yt
         if use_ft and hd != 0.0:
             for l in range(n):
                 Ki[l] += hd * ft[l]
-        for j in range(i):
-            cij = C[i, j] * inv_h
-            Kj = K[j]
+        if n < SMALL_N:
             for l in range(n):
-                Ki[l] += cij * Kj[l]
+                acc = Ki[l]
+                for j in range(i):
+                    acc += C[i, j] * inv_h * K[j, l]
+                Ki[l] = acc
+        else:
+            for j in range(i):
+                cij = C[i, j] * inv_h
+                Kj = K[j]
+                for l in range(n):
+                    Ki[l] += cij * Kj[l]
         if sparse:
             sparse_solve(plan, Wc, dinv, z, Ki)
         else:
