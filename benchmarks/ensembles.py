@@ -19,17 +19,16 @@ import sys
 import time
 import warnings
 
+import numba
 import numpy as np
+from numba import njit, prange
 
-import common  # noqa: E402  (puts the repo on sys.path)
+from ldnsim._sparsity import SPARSE_MIN_N
+from ldnsim.solver import integrate, integrate_batch
+
+import common
+import problems as P
 from common import Case, accuracy, mescd, print_env, print_table, run_interleaved, write_json
-
-import numba  # noqa: E402
-from numba import njit, prange  # noqa: E402
-
-import problems as P  # noqa: E402
-from ldnsim.solver import integrate, integrate_batch  # noqa: E402
-from ldnsim._sparsity import SPARSE_MIN_N  # noqa: E402
 
 try:
     from numbalsoda import lsoda
@@ -495,8 +494,9 @@ def targets(name, by, ceiling=None):
         acc = ""
         if one in by and "numbalsoda 1t" in by:
             a, b = by[one], by["numbalsoda 1t"]
+            better = a["mescd_all"] >= b["mescd_all"] - 0.05
             acc = (f" (mescd all {a['mescd_all']:.2f} vs {b['mescd_all']:.2f}; "
-                   f"accuracy {'equal or better' if a['mescd_all'] >= b['mescd_all'] - 0.05 else 'WORSE'})")
+                   f"accuracy {'equal or better' if better else 'WORSE'})")
             out[kern]["accuracy_equal_or_better_than_numbalsoda"] = bool(
                 a["mescd_all"] >= b["mescd_all"] - 0.05)
         f = lambda x: "n/a" if x is None else f"{x:.2f}x"  # noqa: E731

@@ -26,24 +26,24 @@ import tempfile
 import time
 from pathlib import Path
 
+import numba
 import numpy as np
 
-import common  # noqa: E402  (puts the repo on sys.path)
-from common import (Case, accuracy, mescd, print_env, print_table, run_interleaved,
-                    write_json)
+from ldnsim.dosing import Regimen
+from ldnsim.events import pad_event_tables
+from ldnsim.model import load_model
+from ldnsim.simulation import run_rows
 
-import numba  # noqa: E402
-
-import problems as P  # noqa: E402
-from ensembles import ldnsim_stats, scipy_run, set_threads  # noqa: E402
-from ldnsim.dosing import Regimen, pad_event_tables  # noqa: E402
-from ldnsim.model import load_model  # noqa: E402
-from ldnsim.simulation import run_rows  # noqa: E402
+import common
+import problems as P
+from common import Case, accuracy, mescd, print_env, print_table, run_interleaved, write_json
+from ensembles import ldnsim_stats, scipy_run, set_threads
 
 try:
-    import roadrunner
-    from ldnsim.model.sbml import export_sbml
     import libsbml  # noqa: F401  (export_sbml needs it)
+    import roadrunner
+
+    from ldnsim.model.sbml import export_sbml
 except ImportError:  # optional peer
     roadrunner = None
 
@@ -89,11 +89,19 @@ class LDN:
         self.f, self.J = P.scipy_functions(self.prob)    # allocating njit wrappers
 
     def outputs(self, states, P_):
-        """All model outputs from states (r, m, n), as run_rows computes them."""
+        """All model outputs from states (r, m, n), as run_rows computes them (bolus doses
+        only, so the parameters are those of the row at every time)."""
         out = np.empty(states.shape[:2] + (self.compiled.n_outputs,))
-        self.compiled.module.outputs_batch(self.t_eval, np.ascontiguousarray(states),
-                                           np.ascontiguousarray(P_), out)
+        _outputs_batch(self.compiled.outputs, self.t_eval, np.ascontiguousarray(states),
+                       np.ascontiguousarray(P_), out)
         return out
+
+
+@numba.njit(parallel=True)
+def _outputs_batch(outputs, t, Y, P_, O):
+    for r in numba.prange(Y.shape[0]):
+        for i in range(t.size):
+            outputs(t[i], Y[r, i], P_[r], O[r, i])
 
 
 # ---------------------------------------------------------------------------- runners

@@ -23,24 +23,26 @@ from __future__ import annotations
 import sys
 import time
 
+import numba
 import numpy as np
+from numba import njit
 
-import common  # noqa: E402  (puts the repo on sys.path)
+from ldnsim import _sparsity
+from ldnsim._kernels import tableaus as tb
+from ldnsim._kernels.control import error_norm, initial_step, pi_factor
+from ldnsim._kernels.linalg import sparse_factor, sparse_solve
+from ldnsim._kernels.steps import (
+    rosenbrock_dense_coefficients,
+    rosenbrock_dense_eval,
+    rosenbrock_step,
+)
+from ldnsim.dosing import Regimen, pad_event_tables
+from ldnsim.model import load_model
+from ldnsim.simulation import kernel_functions, run_rows
+from ldnsim.solver import integrate
+
+import common
 from common import print_env, print_table, write_json
-
-import numba  # noqa: E402
-from numba import njit  # noqa: E402
-
-from ldnsim import _sparsity  # noqa: E402
-from ldnsim._kernels import tableaus as tb  # noqa: E402
-from ldnsim._kernels.control import error_norm, initial_step, pi_factor  # noqa: E402
-from ldnsim._kernels.linalg import sparse_factor, sparse_solve  # noqa: E402
-from ldnsim._kernels.steps import (rosenbrock_dense_coefficients,  # noqa: E402
-                                   rosenbrock_dense_eval, rosenbrock_step)
-from ldnsim.dosing import Regimen, pad_event_tables  # noqa: E402
-from ldnsim.model import load_model  # noqa: E402
-from ldnsim.simulation import kernel_functions, run_rows  # noqa: E402
-from ldnsim.solver import integrate  # noqa: E402
 
 EVERY_H, N_DOSES, T_END = 24.0, 56, 1344.0
 RTOL, ATOL = 1e-6, 1e-9

@@ -25,9 +25,9 @@ from numba import cfunc, njit, types
 
 # The Test Set problems and reference values live once, in the test suite's data module.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from ivp_problems import POLLU_P as POLLU_K  # noqa: E402
-from ivp_problems import POLLU_REF, POLLU_Y0, rober_jac, rober_rhs  # noqa: E402
-from ivp_problems import ROBER_REF_1E5 as ROBER_1E5  # noqa: E402  (scipy Radau, rtol 1e-13)
+from ivp_problems import POLLU_P as POLLU_K
+from ivp_problems import POLLU_REF, POLLU_Y0, rober_jac, rober_rhs
+from ivp_problems import ROBER_REF_1E5 as ROBER_1E5
 
 
 @dataclass

@@ -141,8 +141,8 @@ def main(argv=None):
     for name in modes:
         for kind in ("cold", "warm"):
             sel = [x for x in runs if x["kernels"] == name and x["kind"] == kind]
-            med = lambda key: float(np.median([x[key] for x in sel]))  # noqa: E731
-            med_d = lambda a, b: float(np.median([x[b] - x[a] for x in sel]))  # noqa: E731
+            med = lambda key, sel=sel: float(np.median([x[key] for x in sel]))  # noqa: E731
+            med_d = lambda a, b, sel=sel: float(np.median([x[b] - x[a] for x in sel]))  # noqa: E731
             rows.append({
                 "kernels": name, "kind": kind, "runs": len(sel),
                 "python_start": med("script"),

@@ -7,12 +7,20 @@
     ldnsim models
     ldnsim plot RESULT -o OUT.png [--var NAME]
     ldnsim export-sbml MODEL -o OUT.xml [--scenario S ...]
+    ldnsim fit CONFIG.toml [-o FIT.nc] [--no-figures] [--no-progress] [--threads N]
+    ldnsim app [--port N] [--no-browser] [--window-experiment EXPERIMENT]
 
 Bad input (a missing file, an invalid experiment or model, an unknown option) prints one line,
 ``ldnsim: error: ...``, on stderr and exits with status 2; ``--debug`` shows the traceback
-instead. An internal error exits with status 1, an interrupted run with 130. Result files are
-written atomically (``ldnsim.io.save_result``), so a failed or interrupted run never leaves a
-half-written file.
+instead. An internal error exits with status 1, a run interrupted by SIGINT (Ctrl-C) with 130
+and one stopped by SIGTERM with 143; either way the message says which files were written and
+which were not. Result files are written atomically (``ldnsim.io.save_result``), so a failed or
+interrupted run never leaves a half-written file, and a temporary file left by a killed run is
+removed by the next run writing the same file.
+
+Output paths are checked before anything runs: not the experiment or model file, not the same
+file as the figure, a regular file or a new one (never a device such as /dev/null), a name the
+file system accepts.
 """
 from __future__ import annotations
 
@@ -20,16 +28,21 @@ import argparse
 import contextlib
 import os
 import re
+import signal
 import sys
-import uuid
+import threading
 import warnings
 from pathlib import Path
 
+from ._files import atomic_path, name_max, remove_stale_temp_files
+from ._limits import slow_notices
+from ._text import one_line as _one_line
+from ._version import __version__
 from .errors import LdnsimError
 
 __all__ = ["main"]
 
-EXIT_OK, EXIT_INTERNAL, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_INTERNAL, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 130, 143
 
 
 class CliError(LdnsimError):
@@ -40,6 +53,44 @@ class _UsageError(Exception):
     pass
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like SIGINT's KeyboardInterrupt so every cleanup path runs."""
+
+
+def _on_sigterm(signum, frame):
+    raise _Terminated
+
+
+class _Outputs:
+    """The files a command means to write and those it has written (for honest messages)."""
+
+    def __init__(self):
+        self.planned: list[Path] = []
+        self.written: list[Path] = []
+
+    def plan(self, path):
+        self.planned.append(Path(path))
+        return Path(path)
+
+    def wrote(self, path):
+        self.written.append(Path(path))
+        print(f"wrote {path}")
+
+    def summary(self) -> str:
+        """``"wrote a.nc; b.png was not written"``; ``""`` when nothing was planned."""
+        missing = [p for p in self.planned if p not in self.written]
+        parts = []
+        if self.written:
+            parts.append("wrote " + ", ".join(map(str, self.written)))
+        if missing:
+            parts.append(", ".join(map(str, missing))
+                         + (" was" if len(missing) == 1 else " were") + " not written")
+        return "; ".join(parts)
+
+
+_OUTPUTS = _Outputs()
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse that reports usage errors as one line (raised, so main() decides the exit)."""
 
@@ -48,8 +99,6 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _parser():
-    from . import __version__
-
     p = _Parser(prog="ldnsim", description="Pharmacology of low-dose naltrexone as ODE models.")
     p.add_argument("--version", action="version", version=f"ldnsim {__version__}")
     p.add_argument("--debug", action="store_true", help="show tracebacks on errors")
@@ -82,19 +131,57 @@ def _parser():
     s.add_argument("-o", "--output", required=True, help="SBML file to write (.xml)")
     s.add_argument("--scenario", action="append", default=[],
                    help="apply a scenario (repeatable, in order)")
+    s.add_argument("--no-check", action="store_true",
+                   help="skip libSBML's consistency check (large models skip it anyway)")
     s.set_defaults(func=_cmd_export_sbml)
-    for sp in (r, v, m, pl, s):
+    from .estimation.cli import add_arguments as _fit_arguments
+    f = sub.add_parser("fit", help="fit model parameters to observed data (a fit config)")
+    _fit_arguments(f)
+    f.set_defaults(func=_cmd_fit)
+    from .app import add_parser as add_app_parser
+    a = add_app_parser(sub)  # ldnsim app: its options and command live in ldnsim.app
+    for sp in (r, v, m, pl, s, f, a):
         sp.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                         help="show tracebacks on errors")
     return p
 
 
 # ------------------------------------------------------------------------------- helpers
-def _writable(path, what):
-    """Fail before a long run, not after it, when ``path`` cannot be written."""
+def _same_file(a, b) -> bool:
+    a, b = Path(a), Path(b)
+    try:
+        if a.exists() and b.exists():
+            return os.path.samefile(a, b)
+    except OSError:
+        pass
+    return a.resolve() == b.resolve()
+
+
+def _writable(path, what, *, protect=()):
+    """Fail before a long run, not after it, when ``path`` cannot or must not be written.
+
+    ``protect`` holds ``(path, description)`` pairs the output must not be: the experiment
+    file, the model file, the other outputs of the same command.
+    """
     path = Path(path)
+    if not path.name:
+        raise CliError(f"cannot write the {what} {path}: it names a directory, not a file")
+    limit = name_max(path.parent if path.parent.is_dir() else Path("."))
+    if len(os.fsencode(path.name)) > limit:  # checked first: stat() itself fails on it
+        raise CliError(f"cannot write the {what} {path}: its name is "
+                       f"{len(os.fsencode(path.name))} bytes long, more than the {limit} the "
+                       "file system allows")
+    if path.is_symlink():
+        path = path.resolve()  # write through the link, as a plain open() would
     if path.is_dir():
         raise CliError(f"cannot write the {what} {path}: it is a directory")
+    if path.exists() and not path.is_file():
+        raise CliError(f"cannot write the {what} {path}: it exists and is not a regular file "
+                       "(a device, pipe or socket would be replaced by a file); choose a file")
+    for other, description in protect:
+        if other is not None and _same_file(path, other):
+            raise CliError(f"cannot write the {what} to {path}: it is the {description}; "
+                           "writing there would replace it")
     if not path.parent.is_dir():
         # A fresh checkout has no results/ folder yet: make it, as `mkdir -p` would.
         try:
@@ -104,14 +191,25 @@ def _writable(path, what):
                            f"{path.parent} ({exc.strerror or exc})") from None
     if not os.access(path.parent, os.W_OK):
         raise CliError(f"cannot write the {what} {path}: directory {path.parent} is not writable")
+    remove_stale_temp_files(path)  # left by a run that was killed while writing it
     return path
+
+
+@contextlib.contextmanager
+def _compile_notices():
+    """Say on stderr when generating or compiling code takes more than a second (first runs)."""
+    def notify(text):
+        print(f"ldnsim: {text}", file=sys.stderr, flush=True)
+
+    with slow_notices(notify):
+        yield
 
 
 _FIGURE_FORMATS = ("png", "pdf", "svg", "jpg", "jpeg", "eps", "ps", "tif", "tiff", "webp")
 
 
-def _figure_path(path):
-    path = _writable(path, "figure")
+def _figure_path(path, protect=()):
+    path = _writable(path, "figure", protect=protect)
     fmt = path.suffix.lstrip(".").lower()
     if fmt not in _FIGURE_FORMATS:
         raise CliError(f"cannot tell the figure format of {path}; use one of "
@@ -125,14 +223,19 @@ def _figure(ds, var=None):
     matplotlib.use("Agg")
     from . import plot as lp
     from .experiment import metrics_of
+    from .metrics import METRICS
+    from .results import provenance
 
     metrics = metrics_of(ds)
-    window = ("immune_index_end", "blockade_hours", "in_window")
+    summary = METRICS["window_summary"]
+    options = (provenance(ds).get("metric_options") or {}).get("window_summary", {})
+    immune = summary.outputs(summary.bind(options))[0]  # <immune_var>_end
+    window = (immune, "blockade_hours", "in_window")
     if var is None and "dose" in ds.dims and all(k in metrics for k in window):
         # Only the window columns: other metrics may keep a subject dim the window has not.
         dims = set(metrics["in_window"].dims)
         axes = lp.plot_window(metrics[[v for v in metrics.data_vars
-                                       if set(metrics[v].dims) <= dims]])
+                                       if set(metrics[v].dims) <= dims]], immune_var=immune)
         fig = axes[0].figure
         title = ds.attrs.get("experiment_description") or ds.attrs.get("experiment_name")
         if title:
@@ -169,14 +272,10 @@ def _save_figure(ds, path, var=None):
 
     path = _figure_path(path)
     fig = _figure(ds, var)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
     try:
-        fig.savefig(tmp, format=path.suffix.lstrip(".").lower(), dpi=150, bbox_inches="tight")
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-        raise
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format=path.suffix.lstrip(".").lower(), dpi=150,
+                        bbox_inches="tight")
     finally:
         plt.close(fig)
     return path
@@ -187,26 +286,38 @@ def _cmd_run(args):
     from .experiment import load_experiment, run_experiment
     from .io import save_result
 
-    exp = load_experiment(args.experiment)
+    with _compile_notices():
+        exp = load_experiment(args.experiment)
     default = re.sub(r"[^A-Za-z0-9_.\-]+", "_", exp.name).strip(".") or "result"
-    out = _writable(args.output or f"{default}.nc", "result")
-    figure = _figure_path(args.plot) if args.plot else None
-    ds = run_experiment(exp, threads=args.threads, progress=False if args.no_progress else None,
-                        chunk_size=args.chunk_size)
+    inputs = [(exp.path, "experiment file"), (exp.model.path if exp.model else None,
+                                              "model file")]
+    out = _writable(args.output or f"{default}.nc", "result", protect=inputs)
+    figure = (_figure_path(args.plot, protect=[*inputs, (out, "result file (-o)")])
+              if args.plot else None)
+    _OUTPUTS.plan(out)
+    if figure is not None:
+        _OUTPUTS.plan(figure)
+    with _compile_notices():
+        ds = run_experiment(exp, threads=args.threads,
+                            progress=False if args.no_progress else None,
+                            chunk_size=args.chunk_size)
     save_result(ds, out)
     n_failed = int(ds.attrs.get("n_failed", 0))
     rows = int(ds.attrs.get("n_rows", 0))
+    _OUTPUTS.written.append(out)
     print(f"wrote {out} ({rows} rows" + (f", {n_failed} failed" if n_failed else "") + ")")
     if figure is not None:
         _save_figure(ds, figure)
-        print(f"wrote {figure}")
+        _OUTPUTS.wrote(figure)
     return EXIT_OK
 
 
 def _cmd_validate(args):
     from .experiment import load_experiment
 
-    print(load_experiment(args.experiment).summary())
+    with _compile_notices():
+        exp = load_experiment(args.experiment)
+    print(exp.summary())
     print("ok")
     return EXIT_OK
 
@@ -230,17 +341,17 @@ def _cmd_models(args):
 def _cmd_plot(args):
     from .io import open_result
 
-    figure = _figure_path(args.output)
+    figure = _OUTPUTS.plan(_figure_path(args.output, protect=[(args.result, "result file")]))
     ds = open_result(args.result)
     _save_figure(ds, figure, var=args.var)
-    print(f"wrote {figure}")
+    _OUTPUTS.wrote(figure)
     return EXIT_OK
 
 
 def _cmd_export_sbml(args):
     from .model import load_model
 
-    out = _writable(args.output, "SBML file")
+    out = _OUTPUTS.plan(_writable(args.output, "SBML file"))
     try:
         from .model.sbml import export_sbml
     except ModuleNotFoundError as exc:
@@ -250,21 +361,26 @@ def _cmd_export_sbml(args):
             raise CliError("SBML export is not available in this version of ldnsim") from None
         raise
     model = load_model(args.model)
+    if model.path is not None and _same_file(out, model.path):
+        raise CliError(f"cannot write the SBML file to {out}: it is the model file; writing "
+                       "there would replace it")
     try:
-        export_sbml(model, out, params=None, scenarios=tuple(args.scenario))
+        export_sbml(model, out, params=None, scenarios=tuple(args.scenario),
+                    check=False if args.no_check else None)
     except ModuleNotFoundError as exc:
         if exc.name == "libsbml":
             raise CliError("export-sbml needs python-libsbml: pip install 'ldnsim[sbml]'") from None
         raise
-    print(f"wrote {out}")
+    _OUTPUTS.wrote(out)
     return EXIT_OK
 
 
+def _cmd_fit(args):
+    from .estimation.cli import cmd_fit
+    return cmd_fit(args)
+
+
 # ---------------------------------------------------------------------------------- main
-def _one_line(exc):
-    return " ".join(str(exc).split()) or type(exc).__name__
-
-
 @contextlib.contextmanager
 def _warnings_as_lines():
     def show(message, category, filename, lineno, file=None, line=None):
@@ -276,8 +392,34 @@ def _warnings_as_lines():
         yield
 
 
+@contextlib.contextmanager
+def _sigterm_as_interrupt():
+    """SIGTERM raises like SIGINT does, so temporary files are removed and a message is given
+    (only in the main thread, where Python runs signal handlers)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
+def _interrupted(exc, outputs) -> tuple[str, int]:
+    what, code = (("terminated (SIGTERM)", EXIT_TERMINATED) if isinstance(exc, _Terminated)
+                  else ("interrupted", EXIT_INTERRUPTED))
+    if outputs.written:
+        return f"ldnsim: {what}; {outputs.summary()}", code
+    if outputs.planned:
+        return f"ldnsim: {what}; no result was written (existing files are unchanged)", code
+    return f"ldnsim: {what}", code
+
+
 def main(argv=None):
-    """Run the command line; returns the exit status (0 ok, 2 bad input, 1 internal error)."""
+    """Run the command line; returns the exit status (0 ok, 2 bad input, 1 internal error,
+    130 interrupted, 143 terminated)."""
+    global _OUTPUTS
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
     try:
@@ -287,14 +429,16 @@ def main(argv=None):
         return EXIT_USAGE
     except SystemExit as exc:  # --help, --version
         return exc.code if isinstance(exc.code, int) else EXIT_OK
-    with _warnings_as_lines():
+    _OUTPUTS = outputs = _Outputs()
+    with _warnings_as_lines(), _sigterm_as_interrupt():
         try:
             return args.func(args)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:
             if debug:
                 raise
-            print("ldnsim: interrupted; no result was written", file=sys.stderr)
-            return EXIT_INTERRUPTED
+            message, code = _interrupted(exc, outputs)
+            print(message, file=sys.stderr)
+            return code
         except BrokenPipeError:
             # `ldnsim models | head`: the reader left; not an error. Point stdout at devnull
             # so the interpreter's final flush does not complain either.
@@ -303,13 +447,15 @@ def main(argv=None):
         except (LdnsimError, OSError) as exc:
             if debug:
                 raise
-            print(f"ldnsim: error: {_one_line(exc)}", file=sys.stderr)
+            tail = f" ({outputs.summary()})" if outputs.written else ""
+            print(f"ldnsim: error: {_one_line(exc)}{tail}", file=sys.stderr)
             return EXIT_USAGE
         except Exception as exc:  # a bug: say so in one line, the traceback is one flag away
             if debug:
                 raise
+            tail = f"; {outputs.summary()}" if outputs.written else ""
             print(f"ldnsim: internal error: {type(exc).__name__}: {_one_line(exc)} (run again "
-                  "with --debug for the traceback)", file=sys.stderr)
+                  f"with --debug for the traceback){tail}", file=sys.stderr)
             return EXIT_INTERNAL
 
 

@@ -3,15 +3,11 @@
 A :class:`Dose` is one line of a prescription ("50 mg every 24 h, 7 times"); a :class:`Regimen`
 is any number of them.  Both are frozen and validated on construction, so a regimen that exists
 makes sense.  :meth:`Regimen.expand` binds a regimen to a model by name and produces an
-:class:`EventTable`, the array form the solver consumes (see ``docs/INTERFACES.md``):
+:class:`~ldnsim.events.EventTable`, the array form the solver consumes (the event rule is
+described in :mod:`ldnsim.events`).
 
-- ``kind == 0``: add ``amount`` to state ``y[index]`` (a bolus);
-- ``kind == 1``: add ``amount`` to parameter slot ``p[index]``.  Inputs live after the
-  parameters, so a zero-order infusion of rate ``r`` over ``[t0, t0 + d)`` is ``+r`` at ``t0`` and
-  ``-r`` at ``t0 + d`` into its input slot.
-
-Times are in the model's time unit, amounts in the unit of the target state.  This module imports
-nothing from the solver (the solver imports it), only numpy.
+Times are in the model's time unit, amounts in the unit of the target state.  Prescriptions only:
+the solver-facing array helpers live in :mod:`ldnsim.events`, below the solver.
 """
 
 from __future__ import annotations
@@ -19,20 +15,17 @@ from __future__ import annotations
 import math
 import numbers
 from dataclasses import dataclass
-from typing import Iterable
 
 import numpy as np
 
 from ldnsim.errors import RegimenError
+from ldnsim.events import PARAMETER, EventTable
 
-__all__ = ["Dose", "Regimen", "EventTable", "as_events", "pad_event_tables", "MAX_DOSES"]
+__all__ = ["Dose", "Regimen", "EventTable", "MAX_DOSES"]
 
 #: Most administrations one Dose entry may expand to.  Ten years of hourly dosing is ~88,000;
 #: the cap exists so that a typo (``every=1e-9``) fails at once instead of exhausting memory.
 MAX_DOSES = 1_000_000
-
-BOLUS = 0
-PARAMETER = 1
 
 
 # ----------------------------------------------------------------------------- validation helpers
@@ -120,7 +113,6 @@ class Dose:
     until: float | None = None
 
     def __post_init__(self):
-        set_ = object.__setattr__  # frozen: normalise values to plain floats once, here
         amount = _finite(self.amount, "amount", " (give the amount per administration)")
         if amount < 0:
             raise RegimenError(f"amount must be >= 0, got {_fmt(amount)}; "
@@ -129,6 +121,18 @@ class Dose:
         if self.target is not None and not (isinstance(self.target, str) and self.target):
             raise RegimenError(f"target must be a state name (str) or None for the model's "
                                f"default dose target, got {self.target!r}")
+        count, every, until = self._schedule(time)
+        duration, lag, f = self._delivery(count, every)
+        _check_derived(amount, time, count, every, duration, lag, f)
+        set_ = object.__setattr__  # frozen: normalise values to plain floats once, here
+        for name, value in (("amount", amount), ("time", time), ("every", every),
+                            ("duration", duration), ("lag", lag), ("bioavailability", f),
+                            ("until", until)):
+            set_(self, name, value)
+        set_(self, "count", int(self.count))
+
+    def _schedule(self, time):
+        """``(number of administrations, every, until)``, checked together."""
         if isinstance(self.count, (bool, np.bool_)) or not isinstance(self.count,
                                                                       numbers.Integral):
             raise RegimenError(f"count must be a whole number (int) >= 1, got "
@@ -162,6 +166,10 @@ class Dose:
         if count > MAX_DOSES:
             raise RegimenError(f"this Dose would give {count} administrations, more than "
                                f"MAX_DOSES={MAX_DOSES}; check every= and count=/until=")
+        return count, every, until
+
+    def _delivery(self, count, every):
+        """``(duration, lag, bioavailability)``, checked."""
         duration = _finite(self.duration, "duration")
         if duration < 0:
             raise RegimenError(f"duration must be >= 0 (0 for a bolus, > 0 for an infusion), "
@@ -178,26 +186,7 @@ class Dose:
             raise RegimenError(f"bioavailability is the fraction absorbed, 0 < F <= 1, got "
                                f"{_fmt(f)}" + ("; to model a relative bioavailability above 1 "
                                                 "scale amount instead" if f > 1 else ""))
-        # Derived quantities must stay finite too, else the solver meets inf/nan later.
-        last = time + lag + (count - 1) * (every or 0.0)
-        if not math.isfinite(last + duration):
-            raise RegimenError("the last administration (time + lag + (count-1)*every + "
-                               "duration) is not finite; reduce time, every or count")
-        # An infusion too short to be seen next to its start time (1e10 + 1e-10 == 1e10)
-        # would silently deliver nothing; require the float interval to match duration.
-        for start in {time + lag, last}:
-            if duration > 0 and abs((start + duration) - start - duration) > 1e-6 * duration:
-                raise RegimenError(f"infusion duration={_fmt(duration)} is too short to "
-                                   f"resolve at time {_fmt(start)} in double precision; "
-                                   "lengthen duration or give a bolus (duration=0)")
-        if duration > 0 and not math.isfinite(amount * f / duration):
-            raise RegimenError(f"infusion rate amount*F/duration overflows for amount="
-                               f"{_fmt(amount)}, duration={_fmt(duration)}; lengthen duration")
-        for name, value in (("amount", amount), ("time", time), ("every", every),
-                            ("duration", duration), ("lag", lag), ("bioavailability", f),
-                            ("until", until)):
-            set_(self, name, value)
-        set_(self, "count", int(self.count))
+        return duration, lag, f
 
     @property
     def n_doses(self) -> int:
@@ -228,6 +217,24 @@ class Dose:
         return f"Dose({', '.join(parts)})"
 
 
+def _check_derived(amount, time, count, every, duration, lag, f):
+    """Derived quantities must stay finite and resolvable, else the solver meets them later."""
+    last = time + lag + (count - 1) * (every or 0.0)
+    if not math.isfinite(last + duration):
+        raise RegimenError("the last administration (time + lag + (count-1)*every + "
+                           "duration) is not finite; reduce time, every or count")
+    # An infusion too short to be seen next to its start time (1e10 + 1e-10 == 1e10)
+    # would silently deliver nothing; require the float interval to match duration.
+    for start in {time + lag, last}:
+        if duration > 0 and abs((start + duration) - start - duration) > 1e-6 * duration:
+            raise RegimenError(f"infusion duration={_fmt(duration)} is too short to "
+                               f"resolve at time {_fmt(start)} in double precision; "
+                               "lengthen duration or give a bolus (duration=0)")
+    if duration > 0 and not math.isfinite(amount * f / duration):
+        raise RegimenError(f"infusion rate amount*F/duration overflows for amount="
+                           f"{_fmt(amount)}, duration={_fmt(duration)}; lengthen duration")
+
+
 def _count_until(time, every, until):
     """Number of k >= 0 with ``time + k*every < until``, in the same float arithmetic as
     :meth:`Dose.start_times`, so the last dose never lands on ``until`` by rounding."""
@@ -241,122 +248,6 @@ def _count_until(time, every, until):
     while time + n * every < until:
         n += 1
     return n
-
-
-# ------------------------------------------------------------------------------------ EventTable
-def _float_array(x, name):
-    try:
-        a = np.array(x, dtype=np.float64)  # copy: tables own their data
-    except (TypeError, ValueError) as exc:
-        raise RegimenError(f"{name} must be numbers, got {x!r:.80}") from exc
-    return a
-
-
-def _int_array(x, name):
-    try:
-        a = np.asarray(x)
-    except (TypeError, ValueError) as exc:
-        raise RegimenError(f"{name} must be integers, got {x!r:.80}") from exc
-    if a.dtype.kind in "iu":
-        return a.astype(np.int64)
-    if a.dtype.kind == "f":
-        # Accept 1.0 (arrays round-tripped through float) but never 1.5 or nan.
-        if not (np.all(np.isfinite(a)) and np.all(a == np.round(a)) and np.all(np.abs(a) < 2**62)):
-            raise RegimenError(f"{name} must be whole numbers, got {a!r:.80}")
-        return a.astype(np.int64)
-    raise RegimenError(f"{name} must be integers, got dtype {a.dtype} ({x!r:.80})")
-
-
-@dataclass(frozen=True, eq=False, repr=False)
-class EventTable:
-    """Discrete events for the solver: four 1-D arrays of equal length, sorted by time.
-
-    Parameters
-    ----------
-    time : array_like of float, shape (n,)
-        Event times, finite.  Sorted stably on construction, so ties keep their given order.
-    kind : array_like of int, shape (n,)
-        0: add ``amount`` to state ``y[index]``; 1: add ``amount`` to parameter slot
-        ``p[index]``.
-    index : array_like of int, shape (n,)
-        State or parameter-slot index, >= 0 (upper bounds need the model: see
-        :func:`as_events`).
-    amount : array_like of float, shape (n,)
-        Amount added, finite; may be negative (infusion stops).
-
-    Notes
-    -----
-    The arrays are copies made read-only, so a table can be shared between runs safely.
-    """
-
-    time: np.ndarray
-    kind: np.ndarray
-    index: np.ndarray
-    amount: np.ndarray
-
-    def __post_init__(self):
-        time = _float_array(self.time, "event time")
-        amount = _float_array(self.amount, "event amount")
-        kind = _int_array(self.kind, "event kind")
-        index = _int_array(self.index, "event index")
-        arrays = (time, kind, index, amount)
-        if any(a.ndim != 1 for a in arrays) or len({a.shape for a in arrays}) != 1:
-            raise RegimenError("EventTable needs four 1-D arrays of equal length, got shapes "
-                               + ", ".join(str(a.shape) for a in arrays))
-        if not np.all(np.isfinite(time)):
-            raise RegimenError("event times must be finite")
-        if not np.all(np.isfinite(amount)):
-            raise RegimenError("event amounts must be finite")
-        if not np.all((kind == BOLUS) | (kind == PARAMETER)):
-            raise RegimenError(f"event kind must be 0 (state) or 1 (parameter slot), got "
-                               f"{sorted(set(kind.tolist()) - {0, 1})}")
-        if np.any(index < 0):
-            raise RegimenError("event index must be >= 0")
-        if time.size > 1 and np.any(np.diff(time) < 0):
-            order = np.argsort(time, kind="stable")
-            arrays = tuple(a[order] for a in arrays)
-        for name, a in zip(("time", "kind", "index", "amount"), arrays):
-            a = np.ascontiguousarray(a)
-            a.flags.writeable = False
-            object.__setattr__(self, name, a)
-
-    def __len__(self):
-        return int(self.time.shape[0])
-
-    def __eq__(self, other):
-        if not isinstance(other, EventTable):
-            return NotImplemented
-        return all(np.array_equal(getattr(self, n), getattr(other, n))
-                   for n in ("time", "kind", "index", "amount"))
-
-    __hash__ = None  # arrays: equal-by-value but not hashable
-
-    def __repr__(self):
-        rows = [f"  {t:g}: {'y' if k == BOLUS else 'p'}[{i}] += {a:g}"
-                for t, k, i, a in zip(self.time[:20], self.kind[:20], self.index[:20],
-                                      self.amount[:20])]
-        more = [f"  ... ({len(self) - 20} more)"] if len(self) > 20 else []
-        return "\n".join([f"EventTable({len(self)} events)"] + rows + more)
-
-    def arrays(self):
-        """Return ``(time, kind, index, amount)``."""
-        return self.time, self.kind, self.index, self.amount
-
-    @classmethod
-    def empty(cls) -> "EventTable":
-        """A table with no events."""
-        return cls(np.empty(0), np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0))
-
-    @classmethod
-    def concat(cls, tables: Iterable["EventTable"]) -> "EventTable":
-        """Merge tables into one sorted table; ties keep table order, then row order."""
-        tables = list(tables)
-        if not tables:
-            return cls.empty()
-        if not all(isinstance(t, EventTable) for t in tables):
-            raise RegimenError("EventTable.concat takes EventTables only")
-        return cls(*(np.concatenate([getattr(t, n) for t in tables])
-                     for n in ("time", "kind", "index", "amount")))
 
 
 # --------------------------------------------------------------------------------------- Regimen
@@ -394,20 +285,20 @@ class Regimen:
         object.__setattr__(self, "doses", doses)
 
     @classmethod
-    def from_doses(cls, *doses: Dose) -> "Regimen":
+    def from_doses(cls, *doses: Dose) -> Regimen:
         """``Regimen.from_doses(d1, d2, ...)``, the same as ``Regimen([d1, d2, ...])``."""
         return cls(doses)
 
     @classmethod
     def single(cls, amount, *, time=0.0, target=None, duration=0.0, lag=0.0,
-               bioavailability=1.0) -> "Regimen":
+               bioavailability=1.0) -> Regimen:
         """A regimen of one administration."""
         return cls((Dose(amount, time=time, target=target, duration=duration, lag=lag,
                          bioavailability=bioavailability),))
 
     @classmethod
     def repeat(cls, amount, every, count=None, *, until=None, time=0.0, target=None,
-               duration=0.0, lag=0.0, bioavailability=1.0) -> "Regimen":
+               duration=0.0, lag=0.0, bioavailability=1.0) -> Regimen:
         """``count`` administrations (or those before ``until``) every ``every`` time units."""
         if (count is None) == (until is None):
             raise RegimenError("Regimen.repeat needs exactly one of count= or until=")
@@ -576,100 +467,3 @@ class _ModelInfo:
         if target in self.input_names:
             return self.n_params + self.input_names.index(target)
         raise self._unknown(dose, i, target)
-
-
-# ------------------------------------------------------------------------ solver-facing helpers
-def as_events(doses, n_states, n_params):
-    """Normalise the ``doses=`` argument of ``ldnsim.solver.integrate`` into arrays.
-
-    Parameters
-    ----------
-    doses : None, EventTable, (times, state_index, amounts) or (times, index, amounts, kind)
-        A 3-tuple is a list of boluses (kind 0).  Scalars broadcast against ``times``.
-    n_states, n_params : int
-        Length of the state vector and of the parameter vector (parameters + inputs); indices
-        are checked against them.
-
-    Returns
-    -------
-    time : ndarray of float64, shape (n,)
-    kind : ndarray of int64, shape (n,)
-    index : ndarray of int64, shape (n,)
-    amount : ndarray of float64, shape (n,)
-        Fresh, writable, C-contiguous arrays sorted stably by time.
-
-    Raises
-    ------
-    RegimenError
-        On a malformed argument, non-finite times or amounts, a kind other than 0 or 1, or an
-        index out of range for its kind.
-    """
-    if doses is None:
-        table = EventTable.empty()
-    elif isinstance(doses, EventTable):
-        table = doses
-    elif isinstance(doses, Regimen):
-        raise RegimenError("integrate(doses=...) takes arrays or an EventTable; expand a "
-                           "Regimen first: regimen.expand(model)")
-    elif isinstance(doses, (tuple, list)) and len(doses) in (3, 4):
-        times = _float_array(doses[0], "dose times")
-        if times.ndim > 1:
-            raise RegimenError(f"dose times must be 1-D, got shape {times.shape}")
-        times = np.atleast_1d(times)
-        kind = doses[3] if len(doses) == 4 else 0
-        parts = [times, _int_array(doses[1], "dose index"),
-                 _float_array(doses[2], "dose amounts"), _int_array(kind, "dose kind")]
-        # Only true scalars broadcast: numpy would also stretch a length-1 array, or shrink
-        # everything to a length-0 one, silently dropping doses.
-        if any(p.shape not in ((), times.shape) for p in parts[1:]):
-            raise RegimenError("dose arrays must have the same length as times (or be "
-                               "scalars), got shapes " + ", ".join(str(p.shape) for p in parts))
-        times, index, amounts, kind = (np.broadcast_to(p, times.shape) for p in parts)
-        table = EventTable(times, kind, index, amounts)
-    else:
-        raise RegimenError(f"doses must be None, an EventTable, (times, state_index, amounts) "
-                           f"or (times, index, amounts, kind); got {type(doses).__name__}")
-    for name, n in (("n_states", n_states), ("n_params", n_params)):
-        if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 0:
-            raise RegimenError(f"{name} must be an int >= 0, got {n!r}")
-    bolus = table.kind == BOLUS
-    bad = (bolus & (table.index >= n_states)) | (~bolus & (table.index >= n_params))
-    if np.any(bad):
-        j = int(np.flatnonzero(bad)[0])
-        what = (f"state index {table.index[j]} but the model has {n_states} states"
-                if bolus[j] else
-                f"parameter slot {table.index[j]} but p has {n_params} entries")
-        raise RegimenError(f"event {j} at time {table.time[j]:g} targets {what}")
-    return tuple(np.array(a) for a in table.arrays())
-
-
-def pad_event_tables(tables):
-    """Stack per-row event tables for a batch, padding short rows with inert events.
-
-    Parameters
-    ----------
-    tables : sequence of EventTable or None
-        One table per batch row; None means no events.
-
-    Returns
-    -------
-    time : ndarray of float64, shape (n_rows, width)
-    kind, index : ndarray of int64, shape (n_rows, width)
-    amount : ndarray of float64, shape (n_rows, width)
-        ``width`` is the longest table's length (0 if all are empty).  Padding is
-        ``time = +inf``, ``kind = 0``, ``index = 0``, ``amount = 0.0``: never reached, and
-        harmless if applied.
-    """
-    tables = [EventTable.empty() if t is None else t for t in tables]
-    if not all(isinstance(t, EventTable) for t in tables):
-        raise RegimenError("pad_event_tables takes EventTables (or None) only")
-    width = max((len(t) for t in tables), default=0)
-    n = len(tables)
-    time = np.full((n, width), np.inf)
-    kind = np.zeros((n, width), np.int64)
-    index = np.zeros((n, width), np.int64)
-    amount = np.zeros((n, width))
-    for r, t in enumerate(tables):
-        m = len(t)
-        time[r, :m], kind[r, :m], index[r, :m], amount[r, :m] = t.arrays()
-    return time, kind, index, amount

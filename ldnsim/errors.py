@@ -1,4 +1,5 @@
 """One exception hierarchy for ldnsim (every error a user can meet subclasses LdnsimError)."""
+from __future__ import annotations
 
 
 class LdnsimError(Exception):
@@ -8,7 +9,7 @@ class LdnsimError(Exception):
 class SolverError(LdnsimError):
     """The ODE solver failed; the message says why and what to try."""
 
-    def __init__(self, message, status=None):
+    def __init__(self, message: str, status: int | None = None) -> None:
         super().__init__(message)
         self.status = status
 

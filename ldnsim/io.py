@@ -3,21 +3,25 @@
 A result file is either complete or absent: :func:`save_result` writes to a hidden temporary
 file in the target's directory and renames it over the target with ``os.replace`` (atomic on
 POSIX and Windows within one file system). A run that is killed or fails mid-write leaves the
-previous file, if any, untouched and removes its temporary file when Python still can.
+previous file, if any, untouched and removes its temporary file when Python still can; a
+temporary file left by a killed process is removed by the next save to the same path
+(:mod:`ldnsim._files`). A full disk is reported as such, whatever words the NetCDF library
+used for it.
 """
 
 from __future__ import annotations
 
 import importlib.util
-import os
-import uuid
+import json
+import shutil
 from pathlib import Path
 
 import numpy as np
 import xarray as xr
 
+from ._files import atomic_path, is_disk_full
 from .errors import LdnsimError
-from .results import netcdf_safe_attrs, provenance
+from .results import JSON_ATTRS_KEY, netcdf_safe_attrs, provenance
 
 __all__ = ["save_result", "open_result", "provenance", "ResultIOError"]
 
@@ -88,24 +92,28 @@ def save_result(ds: xr.Dataset, path, *, engine=None, compress=True) -> Path:
     if not path.parent.is_dir():
         raise ResultIOError(f"cannot write {path}: directory {path.parent} does not exist")
     ready, encoding = _prepared(ds)
-    # Same directory as the target, so os.replace is a rename on one file system, and a
-    # leading dot so that globbing for *.nc never picks up a half-written file.
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
     try:
-        ready.to_netcdf(tmp, engine=engine, format="NETCDF4",
-                        encoding=encoding if compress else None)
-        with open(tmp, "rb+") as fh:  # the bytes reach the disk before the name does
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException as exc:  # KeyboardInterrupt included: never leave the temp file
-        try:
-            tmp.unlink()
-        except FileNotFoundError:
-            pass
-        if isinstance(exc, Exception) and not isinstance(exc, LdnsimError):
-            raise ResultIOError(f"cannot write {path}: {exc}") from exc
-        raise
+        with atomic_path(path) as tmp:
+            ready.to_netcdf(tmp, engine=engine, format="NETCDF4",
+                            encoding=encoding if compress else None)
+    except Exception as exc:
+        if isinstance(exc, LdnsimError):
+            raise
+        if is_disk_full(exc, path.parent):
+            raise ResultIOError(f"cannot write {path}: the disk is full ({_free(path.parent)} "
+                                f"free on the file system of {path.parent}; the result needs "
+                                f"about {ds.nbytes / 2**20:.3g} MiB before compression); "
+                                "nothing was written (an existing file is unchanged)") from exc
+        raise ResultIOError(f"cannot write {path}: {exc}") from exc
     return path
+
+
+def _free(directory) -> str:
+    try:
+        free = shutil.disk_usage(directory).free
+    except OSError:
+        return "no space"
+    return f"{free / 2**20:.3g} MiB"
 
 
 def open_result(path, *, engine=None) -> xr.Dataset:
@@ -142,7 +150,20 @@ def open_result(path, *, engine=None) -> xr.Dataset:
     ds.attrs = _plain(ds.attrs)
     for var in ds.variables.values():
         var.attrs = _plain(var.attrs)
+    _check_json_attrs(ds, path)
     return ds
+
+
+def _check_json_attrs(ds, path):
+    """Every attribute listed as JSON must decode: a damaged file says which one is damaged."""
+    for key in (k for k in str(ds.attrs.get(JSON_ATTRS_KEY, "")).split(",") if k):
+        value = ds.attrs.get(key)
+        if isinstance(value, str):
+            try:
+                json.loads(value)
+            except ValueError as exc:
+                raise ResultIOError(f"cannot read {path} as a result: its attribute {key!r} is "
+                                    f"not valid JSON ({exc}); was the file edited?") from None
 
 
 def _plain(attrs: dict) -> dict:

@@ -23,20 +23,23 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ._limits import limit, raise_hint
 from .errors import ConfigError
 
 __all__ = ["Population", "Covariate", "draw_etas", "subject_rng", "subject_streams",
-           "omega_from_iiv", "fresh_seed"]
+           "omega_from_iiv", "omega_factor", "fresh_seed"]
 
-#: Largest population accepted in one sweep (a typo guard, not a hardware limit).
-MAX_SUBJECTS = 10_000_000
+#: Largest population accepted in one sweep: drawing takes tens of microseconds per subject
+#: (one random stream each), and each subject is at least one solved row. Raise it with
+#: LDNSIM_MAX_SUBJECTS.
+MAX_SUBJECTS = 1_000_000
 #: Tries before a truncated normal covariate gives up (bounds excluding almost all the mass).
 _MAX_REJECTIONS = 1000
 
 
 def fresh_seed() -> int:
     """New OS entropy as an int, for a run that was given no seed (record it to reproduce)."""
-    return int(np.random.SeedSequence().entropy)
+    return int(np.random.SeedSequence().entropy)  # type: ignore[arg-type]  # an int here
 
 
 def _check_seed(seed):
@@ -46,10 +49,11 @@ def _check_seed(seed):
 
 
 def _check_n(n_subjects):
+    top = limit("MAX_SUBJECTS", MAX_SUBJECTS)
     if (isinstance(n_subjects, (bool, np.bool_)) or not isinstance(n_subjects, (int, np.integer))
-            or not 1 <= n_subjects <= MAX_SUBJECTS):
-        raise ConfigError(f"the number of subjects must be an integer in 1..{MAX_SUBJECTS}, "
-                          f"got {n_subjects!r}")
+            or not 1 <= n_subjects <= top):
+        raise ConfigError(f"the number of subjects must be an integer in 1..{top:,}, got "
+                          f"{n_subjects!r} ({raise_hint('MAX_SUBJECTS')})")
     return int(n_subjects)
 
 
@@ -58,12 +62,19 @@ def subject_streams(seed, n_subjects):
     return np.random.SeedSequence(_check_seed(seed)).spawn(_check_n(n_subjects))
 
 
+def _streams(seed, n_subjects):
+    """:func:`subject_streams` one at a time (the same children; no list of n objects)."""
+    seed, n = _check_seed(seed), _check_n(n_subjects)
+    for i in range(n):
+        yield np.random.SeedSequence(seed, spawn_key=(i,))
+
+
 def subject_rng(seed, i) -> np.random.Generator:
     """Generator of subject ``i`` alone; identical to ``subject_streams(seed, n)[i]`` for n > i."""
     return np.random.default_rng(np.random.SeedSequence(_check_seed(seed), spawn_key=(int(i),)))
 
 
-def _factor(omega):
+def omega_factor(omega):
     """A matrix ``L`` with ``L @ L.T == omega`` (Cholesky; eigen-factor if only semidefinite)."""
     omega = np.asarray(omega, dtype=float)
     if omega.ndim != 2 or omega.shape[0] != omega.shape[1]:
@@ -107,10 +118,9 @@ def draw_etas(n_subjects, omega, seed) -> np.ndarray:
     ndarray, shape (n_subjects, k)
         Row ``i`` depends only on ``seed``, ``omega`` and ``i``.
     """
-    L = _factor(omega)
-    streams = subject_streams(seed, n_subjects)
-    z = np.empty((len(streams), L.shape[0]))
-    for i, ss in enumerate(streams):
+    L = omega_factor(omega)
+    z = np.empty((_check_n(n_subjects), L.shape[0]))
+    for i, ss in enumerate(_streams(seed, n_subjects)):
         z[i] = np.random.default_rng(ss).standard_normal(L.shape[0])
     return _etas_from_normals(z, L)
 
@@ -136,14 +146,18 @@ def omega_from_iiv(values, scale="cv", correlation=None):
     v = np.asarray(values, dtype=float)
     if v.ndim != 1 or np.any(~np.isfinite(v)) or np.any(v < 0):
         raise ConfigError(f"IIV values must be finite numbers >= 0, got {list(values)!r}")
-    if scale == "cv":
-        var = np.log1p(v * v)
-    elif scale == "sd":
-        var = v * v
-    elif scale == "variance":
-        var = v
-    else:
-        raise ConfigError(f"IIV scale must be 'cv', 'sd' or 'variance', got {scale!r}")
+    with np.errstate(over="ignore"):  # a square beyond the float range is reported below
+        if scale == "cv":
+            var = np.log1p(v * v)
+        elif scale == "sd":
+            var = v * v
+        elif scale == "variance":
+            var = v
+        else:
+            raise ConfigError(f"IIV scale must be 'cv', 'sd' or 'variance', got {scale!r}")
+    if not np.all(np.isfinite(var)):
+        raise ConfigError(f"IIV values {list(values)!r} are too large: their squares overflow "
+                          "the floating-point range (a CV or SD of eta is a number near 1)")
     sd = np.sqrt(var)
     if correlation is None:
         return np.diag(var)
@@ -210,18 +224,25 @@ class Covariate:
     def ref(self) -> float:
         if self.reference is not None:
             return float(self.reference)
+        # __post_init__ guarantees the parameters each distribution needs
         if self.distribution == "lognormal":
+            assert self.median is not None
             return float(self.median)
         if self.distribution == "normal":
+            assert self.mean is not None
             return float(self.mean)
+        assert self.lower is not None and self.upper is not None
         return 0.5 * (self.lower + self.upper)
 
     def draw(self, rng) -> float:
         """One value from ``rng`` (the subject's own generator)."""
+        # __post_init__ guarantees the parameters each distribution needs
         if self.distribution == "lognormal":
+            assert self.median is not None and self.cv is not None
             return float(self.median * math.exp(math.sqrt(math.log1p(self.cv ** 2))
                                                  * rng.standard_normal()))
         if self.distribution == "uniform":
+            assert self.lower is not None and self.upper is not None
             return float(self.lower + (self.upper - self.lower) * rng.random())
         lo = -math.inf if self.lower is None else self.lower
         hi = math.inf if self.upper is None else self.upper
@@ -257,7 +278,7 @@ class Population:
 
     n_subjects: int
     parameters: tuple = ()
-    omega: np.ndarray = None
+    omega: np.ndarray | None = None
     seed: int | None = None
     covariates: tuple = ()
 
@@ -272,7 +293,7 @@ class Population:
         if omega.shape != (len(params), len(params)):
             raise ConfigError(f"omega must be {len(params)} x {len(params)} (one row per IIV "
                               f"parameter), got shape {omega.shape}")
-        _factor(omega)  # validate now, not in the middle of a run
+        omega_factor(omega)  # validate now, not in the middle of a run
         set_(self, "omega", omega)
         set_(self, "seed", fresh_seed() if self.seed is None else _check_seed(self.seed))
         covs = tuple(self.covariates)
@@ -282,11 +303,11 @@ class Population:
 
     def draw(self):
         """``(etas (n, k), covariates {name: (n,)})``; subject ``i`` uses only its own stream."""
-        L = _factor(self.omega)
+        L = omega_factor(self.omega)
         k = len(self.parameters)
         z = np.empty((self.n_subjects, k))
         cov = {c.name: np.empty(self.n_subjects) for c in self.covariates}
-        for i, ss in enumerate(subject_streams(self.seed, self.n_subjects)):
+        for i, ss in enumerate(_streams(self.seed, self.n_subjects)):
             rng = np.random.default_rng(ss)
             z[i] = rng.standard_normal(k)  # etas first, then covariates: a fixed order
             for c in self.covariates:

@@ -16,19 +16,23 @@ experiment file starting with ``[model]``, say) stays a string.
 from __future__ import annotations
 
 import datetime as _dt
-import importlib.metadata as _metadata
 import json
 import platform
-import sys
 from collections.abc import Mapping
 
 import numpy as np
 import xarray as xr
 
-__all__ = ["make_dataset", "provenance_attrs", "provenance", "netcdf_safe_attrs", "mask_failed"]
+from ._version import __version__, dist_version
+
+__all__ = ["make_dataset", "provenance_attrs", "provenance", "netcdf_safe_attrs", "mask_failed",
+           "STATUS_FLAGS"]
 
 #: Dataset attribute listing (comma-separated) which attributes hold JSON-encoded values.
 JSON_ATTRS_KEY = "ldnsim_json_attrs"
+#: Meanings of the solver's status codes 0, 1, ... (``ldnsim.solver.Status``; a test checks
+#: that they agree), written as CF ``flag_values``/``flag_meanings`` on every ``status``.
+STATUS_FLAGS = ("success", "max_steps", "step_underflow", "non_finite", "singular")
 
 _INT64 = np.iinfo(np.int64)
 
@@ -44,6 +48,9 @@ def _needs_json(value) -> bool:
         return not (_INT64.min <= int(value) <= _INT64.max)
     if isinstance(value, (float, np.floating)):
         return False
+    if isinstance(value, np.ndarray) and value.ndim == 1 and value.size >= 2 \
+            and value.dtype.kind in "iuf":
+        return False  # NetCDF stores 1-D numeric arrays (CF flag_values); longer than one
     # Dicts, None, and every sequence (a length-1 list would come back as a scalar).
     return True
 
@@ -94,20 +101,6 @@ def netcdf_safe_attrs(attrs: Mapping | None) -> dict:
     return out
 
 
-def _version(dist: str) -> str:
-    try:
-        return _metadata.version(dist)
-    except _metadata.PackageNotFoundError:
-        return "not installed"
-
-
-def _ldnsim_version() -> str:
-    # Read the attribute lazily: this module may be imported while ldnsim/__init__ still runs.
-    package = sys.modules.get(__package__ or "ldnsim")
-    version = getattr(package, "__version__", None)
-    return str(version) if version else _version("ldnsim")
-
-
 def provenance_attrs(**kw) -> dict:
     """Provenance attributes for a result: versions, a UTC timestamp and the given items.
 
@@ -127,14 +120,14 @@ def provenance_attrs(**kw) -> dict:
         and the keyword items.
     """
     attrs = {
-        "ldnsim_version": _ldnsim_version(),
+        "ldnsim_version": __version__,
         "python_version": platform.python_version(),
         "numpy_version": np.__version__,
-        "scipy_version": _version("scipy"),
+        "scipy_version": dist_version("scipy"),
         # importlib.metadata, not ``import numba``: recording a version must not cost a JIT import.
-        "numba_version": _version("numba"),
+        "numba_version": dist_version("numba"),
         "xarray_version": xr.__version__,
-        "created": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "created": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
     attrs.update(kw)
     return netcdf_safe_attrs(attrs)
@@ -251,7 +244,9 @@ def make_dataset(t, y, names, units, long_names, *, dims=(), coords=None, status
                              f"{y.shape[:-2]}")
         data_vars["status"] = xr.Variable(
             dims, status.astype(np.int32),
-            {"long_name": "solver status code (0 = success)"})
+            {"long_name": "solver status code (0 = success)",
+             "flag_values": np.arange(len(STATUS_FLAGS), dtype=np.int32),
+             "flag_meanings": " ".join(STATUS_FLAGS)})
 
     all_coords = {"time": xr.Variable("time", t, {"units": str(time_unit),
                                                   "long_name": "time", "axis": "T"})}

@@ -11,10 +11,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import solver
-from .dosing import Regimen, pad_event_tables
-from .errors import ModelError, SolverError
+from .dosing import Regimen
+from .errors import SolverError
+from .events import pad_event_tables
+from .model import load_model
+from .results import make_dataset, provenance_attrs
 
-__all__ = ["simulate", "run_rows", "RowResult", "kernel_functions"]
+__all__ = ["simulate", "run_rows", "RowResult"]
 
 
 @dataclass(frozen=True)
@@ -25,38 +28,6 @@ class RowResult:
     outputs: np.ndarray
     status: np.ndarray
     stats: dict
-
-
-def kernel_functions(compiled):
-    """(rhs, jac, autonomous) of a CompiledModel in the form the solver kernels take."""
-    mod = compiled.module
-    rhs = getattr(mod, "rhs_cfunc", compiled.rhs)
-    jac = getattr(mod, "jac_cfunc", compiled.jac)
-    return rhs, jac, compiled.autonomous
-
-
-def _outputs(compiled, t_eval, states, P, events):
-    """Evaluate the model outputs; inputs switched by events are replayed time by time."""
-    r, m, _ = states.shape
-    out = np.empty((r, m, compiled.n_outputs))
-    if compiled.n_outputs == 0:
-        return out
-    ev_t, ev_k, ev_i, ev_a = events
-    if not np.any((ev_k == 1) & np.isfinite(ev_t)):
-        compiled.module.outputs_batch(t_eval, states, np.ascontiguousarray(P), out)
-        return out
-    f = compiled.outputs
-    for row in range(r):
-        er = min(row, ev_t.shape[0] - 1)
-        p = P[row].copy()
-        e = 0
-        for i in range(m):
-            while e < ev_t.shape[1] and ev_t[er, e] <= t_eval[i]:
-                if ev_k[er, e] == 1:
-                    p[ev_i[er, e]] += ev_a[er, e]
-                e += 1
-            f(t_eval[i], states[row, i], p, out[row, i])
-    return out
 
 
 def run_rows(compiled, t_eval, P, Y0, events=None, *, method="rodas5p", rtol=1e-6, atol=1e-9,
@@ -70,39 +41,29 @@ def run_rows(compiled, t_eval, P, Y0, events=None, *, method="rodas5p", rtol=1e-
     P : (r, k) parameter rows (parameters then inputs).
     Y0 : (r, n) or (n,) initial states.
     events : None or four arrays (1 or r, d) ``(time, kind, index, amount)`` as from
-        ``dosing.pad_event_tables``.
+        ``events.pad_event_tables``.
+    method, rtol, atol, max_steps : solver settings (see ``ldnsim.solver.integrate``).
 
     Returns
     -------
     RowResult; rows that failed are NaN from their failure on and carry their status.
     """
     P = np.ascontiguousarray(P, dtype=np.float64)
+    compiled.check_arrays(P, Y0)  # the generated code does not check its indices
     if events is None:
         events = pad_event_tables([None])
-    rhs, jac, autonomous = kernel_functions(compiled)
+    rhs, jac, outputs = compiled.kernel_functions
     ev_t, ev_k, ev_i, ev_a = events
-    res = solver.integrate_batch(rhs, Y0, t_eval, P, jac=jac, method=method, rtol=rtol,
+    res = solver.integrate_batch(rhs, Y0, t_eval, P, jac=jac, outputs=outputs,
+                                 n_outputs=compiled.n_outputs, method=method, rtol=rtol,
                                  atol=atol, doses=(ev_t, ev_i, ev_a, ev_k),
-                                 max_steps=max_steps, autonomous=autonomous,
+                                 max_steps=max_steps, autonomous=compiled.autonomous,
                                  jac_sparsity=compiled.jac_sparsity, throw=False)
-    outputs = _outputs(compiled, res.t, res.y, P, events)
-    return RowResult(states=res.y, outputs=outputs, status=res.status, stats=res.stats)
-
-
-def _as_model(model):
-    from .model import Model, load_model
-    if isinstance(model, Model):
-        return model
-    if isinstance(model, str) or hasattr(model, "__fspath__"):
-        return load_model(model)
-    raise ModelError(f"expected a Model, a shipped model name or a path; got "
-                     f"{type(model).__name__}")
+    return RowResult(states=res.y, outputs=res.outputs, status=res.status, stats=res.stats)
 
 
 def dataset_from_rows(model, t_eval, result, *, dims=(), coords=None, attrs=None):
     """Wrap ``RowResult`` arrays (already reshaped to ``(*dims, m, ...)``) in a Dataset."""
-    from .results import make_dataset
-
     names = list(model.state_names) + list(model.output_names)
     units = {s.name: s.unit for s in model.states}
     units.update({o.name: o.unit for o in model.outputs})
@@ -136,9 +97,7 @@ def simulate(model, t_eval, *, params=None, scenarios=(), regimen=None, y0=None,
     xarray.Dataset with dim ``time``; every state and output is a variable with ``units`` and
     ``long_name``; attributes record the model, scenarios, parameters, solver and version.
     """
-    from .results import provenance_attrs
-
-    model = _as_model(model)
+    model = load_model(model)
     if isinstance(scenarios, str):
         scenarios = (scenarios,)
     scenarios = tuple(scenarios)

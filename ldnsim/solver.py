@@ -7,9 +7,24 @@
 The kernels are compiled once for all right-hand sides: each function is handed to them as a
 first-class function of one fixed signature, so a new model costs only the compilation of its
 own ``rhs``/``jac``, and a new ``p``, ``y0`` or dose table never recompiles anything.
+
+The contract, which the kernels do not check
+--------------------------------------------
+The functions run as machine code without bounds checks (numba's default), so they must index
+only ``y[0:n]`` and ``dydt[0:n]`` (n = ``len(y0)``), ``J[0:n, 0:n]``, ``p[0:k]`` (k = the length
+of ``p``, or of a row of ``ps``) and ``out[0:n_outputs]``. An index outside these reads or
+writes memory that is not the array's (in a batch, possibly the next row's parameters), and no
+error is raised. ``boundscheck=True`` checks it: each function is compiled once more with numba's
+``boundscheck`` option and called at the start point of every row, into arrays of exactly these
+sizes, before anything is integrated; an index outside them is a ``ValueError`` naming the
+function. It checks the code path taken at the start point (branches taken only later are not
+seen) and costs one extra compilation per function and process. Compiled models
+(``ldnsim.model``) are generated to this contract, and ``ldnsim.simulation.run_rows`` checks
+their ``p`` and ``y0`` lengths against the model instead.
 """
 from __future__ import annotations
 
+import contextlib
 import enum
 import threading
 import warnings
@@ -23,10 +38,13 @@ from numba import types
 
 from . import _sparsity
 from ._kernels import driver
+from ._limits import noticed
 from .errors import SolverError
+from .events import normalise_doses
 
 __all__ = ["integrate", "integrate_batch", "Status", "METHODS", "Solution", "BatchSolution",
-           "as_kernel_function", "RHS_SIGNATURE", "JAC_SIGNATURE"]
+           "as_kernel_function", "RHS_SIGNATURE", "JAC_SIGNATURE", "MAX_STEPS_LIMIT",
+           "MIN_RTOL", "check_max_steps"]
 
 METHODS = {
     "rodas5p": driver.METHOD_RODAS5P,
@@ -36,6 +54,12 @@ METHODS = {
 ``dopri5`` (Dormand-Prince 5(4)) for non-stiff ones."""
 
 STIFF_METHODS = ("rodas5p",)
+
+#: Smallest ``rtol`` accepted: below it double precision cannot deliver the accuracy asked for.
+MIN_RTOL = 100 * float(np.finfo(float).eps)
+#: Largest ``max_steps`` accepted (the kernels count steps in int64; a billion steps is hours
+#: of computing for one trajectory, so more is a typo).
+MAX_STEPS_LIMIT = 1_000_000_000
 
 RHS_SIGNATURE = types.void(types.float64, types.float64[::1], types.float64[::1],
                            types.float64[::1])
@@ -77,12 +101,14 @@ _MESSAGES = {
 
 @dataclass(frozen=True)
 class Solution:
-    """Result of :func:`integrate`: ``t`` (m,), ``y`` (m, n), ``status``, ``stats``."""
+    """Result of :func:`integrate`: ``t`` (m,), ``y`` (m, n), ``status``, ``stats``, and
+    ``outputs`` (m, n_outputs) when an outputs function was given (else None)."""
 
     t: np.ndarray
     y: np.ndarray
     status: Status
     stats: dict = field(default_factory=dict)
+    outputs: np.ndarray | None = None
 
     @property
     def success(self) -> bool:
@@ -96,12 +122,13 @@ class Solution:
 @dataclass(frozen=True)
 class BatchSolution:
     """Result of :func:`integrate_batch`: ``y`` (r, m, n), ``status`` (r,) int array,
-    ``stats`` dict of (r,) int arrays."""
+    ``stats`` dict of (r,) int arrays, ``outputs`` (r, m, n_outputs) or None."""
 
     t: np.ndarray
     y: np.ndarray
     status: np.ndarray
     stats: dict = field(default_factory=dict)
+    outputs: np.ndarray | None = None
 
     @property
     def success(self) -> np.ndarray:
@@ -179,11 +206,7 @@ def _memoised(cache, f, signature, build):
         return value
 
 
-def _placeholder_jac_cfunc():
-    return as_kernel_function(numba.njit(_placeholder_jac), JAC_SIGNATURE)
-
-
-_PLACEHOLDER = {}
+_PLACEHOLDER: dict = {}
 
 
 _NRT_FREE: dict = {}
@@ -192,7 +215,7 @@ _NRT_FREE: dict = {}
 def _inlinable(f, signature):
     """True if the njit function ``f`` compiles with numba's reference counting off.
 
-    The kernels are compiled with it off (see docs/INTERFACES.md), and a function they call
+    The kernels are compiled with it off (see docs/architecture.md), and a function they call
     directly (``specialize=True``) is compiled in the same mode: it then cannot allocate
     arrays (``np.empty``, copies, array expressions). Costs one extra compilation of ``f``
     per process (memoised).
@@ -207,34 +230,47 @@ def _inlinable(f, signature):
     return _memoised(_NRT_FREE, f, signature, build)
 
 
-def _functions(rhs, jac, specialize=False):
+def _no_outputs(t, y, p, out):  # never called: the outputs array has no columns
+    pass
+
+
+def _placeholder(name, f, signature):
+    """A do-nothing function in the form the kernels take (compiled once per process)."""
+    if name not in _PLACEHOLDER:
+        _PLACEHOLDER[name] = (f if numba.config.DISABLE_JIT
+                              else as_kernel_function(numba.njit(f), signature))
+    return _PLACEHOLDER[name]
+
+
+def _functions(rhs, jac, outputs=None, specialize=False):
+    """``(rhs, jac, outputs, have_jac)`` in the form the kernels call."""
     if specialize and not numba.config.DISABLE_JIT:
-        # The dispatchers themselves: numba compiles the kernels once more for this rhs/jac
+        # The dispatchers themselves: numba compiles the kernels once more for these functions
         # and can inline them (sometimes ~1.1-1.2x faster on 3-4 state models, not reliably),
         # at the cost of seconds of compilation per new function in every process (not
         # cached across processes).
-        for f in (rhs, jac):
-            if f is not None and not isinstance(f, numba.core.registry.CPUDispatcher):
-                raise TypeError("specialize=True needs @numba.njit functions for rhs and jac, "
-                                f"got {getattr(f, '__name__', type(f).__name__)!r}")
-        fallback = [f.__name__ for f, sig in ((rhs, RHS_SIGNATURE), (jac, JAC_SIGNATURE))
-                    if f is not None and not _inlinable(f, sig)]
+        given = [(f, sig) for f, sig in ((rhs, RHS_SIGNATURE), (jac, JAC_SIGNATURE),
+                                          (outputs, RHS_SIGNATURE)) if f is not None]
+        for f, _ in given:
+            if not isinstance(f, numba.core.registry.CPUDispatcher):
+                raise TypeError("specialize=True needs @numba.njit functions for rhs, jac and "
+                                f"outputs, got {getattr(f, '__name__', type(f).__name__)!r}")
+        fallback = [f.__name__ for f, sig in given if not _inlinable(f, sig)]
         if not fallback:
-            if jac is None:
-                return rhs, rhs, False
-            return rhs, jac, True
+            if "njit_outputs" not in _PLACEHOLDER:
+                _PLACEHOLDER["njit_outputs"] = numba.njit(_no_outputs)
+            return (rhs, rhs if jac is None else jac,
+                    _PLACEHOLDER["njit_outputs"] if outputs is None else outputs,
+                    jac is not None)
     else:
         fallback = []
     # A function that does not compile at all raises as_kernel_function's one-line error here
     # (what the signature must be), before any fallback warning.
     rhs_k = as_kernel_function(rhs, RHS_SIGNATURE)
-    if jac is None:
-        if "jac" not in _PLACEHOLDER:
-            _PLACEHOLDER["jac"] = (_placeholder_jac if numba.config.DISABLE_JIT
-                                   else _placeholder_jac_cfunc())
-        jac_k, have_jac = _PLACEHOLDER["jac"], False
-    else:
-        jac_k, have_jac = as_kernel_function(jac, JAC_SIGNATURE), True
+    jac_k = (_placeholder("jac", _placeholder_jac, JAC_SIGNATURE) if jac is None
+             else as_kernel_function(jac, JAC_SIGNATURE))
+    out_k = (_placeholder("outputs", _no_outputs, RHS_SIGNATURE) if outputs is None
+             else as_kernel_function(outputs, RHS_SIGNATURE))
     if fallback:  # they compile on their own, but not inside the kernels: they allocate
         warnings.warn(
             f"specialize=True: {' and '.join(fallback)} cannot be inlined into the solver "
@@ -242,7 +278,19 @@ def _functions(rhs, jac, specialize=False):
             "without numba's reference counting); using the default kernels instead, with "
             "the same results. Write into the output array and preallocated work arrays to "
             "use specialize=True.", RuntimeWarning, stacklevel=3)
-    return rhs_k, jac_k, have_jac
+    return rhs_k, jac_k, out_k, jac is not None
+
+
+def _n_outputs(outputs, n_outputs):
+    if outputs is None:
+        if n_outputs not in (None, 0):
+            raise ValueError("n_outputs is given but outputs is not")
+        return 0
+    if isinstance(n_outputs, bool) or not isinstance(n_outputs, (int, np.integer)) \
+            or n_outputs < 0:
+        raise ValueError(f"outputs= needs n_outputs, the number of values it writes (an int "
+                         f">= 0), got {n_outputs!r}")
+    return int(n_outputs)
 
 
 # ---------------------------------------------------------------------------- arguments
@@ -279,8 +327,9 @@ def _check_common(t_eval, rtol, atol, n, max_steps, first_step):
     rtol = float(rtol)
     if not (np.isfinite(rtol) and rtol > 0):
         raise ValueError(f"rtol must be a positive number, got {rtol}")
-    if rtol < 100 * np.finfo(float).eps:
-        raise ValueError(f"rtol={rtol} is below what double precision can deliver; use >= 1e-14")
+    if rtol < MIN_RTOL:
+        raise ValueError(f"rtol={rtol} is below what double precision can deliver; use >= "
+                         f"{MIN_RTOL:.3g}")
     atol_in = np.asarray(atol, dtype=np.float64)
     if atol_in.ndim > 1 or atol_in.size not in (1, n):
         raise ValueError(f"atol must be a scalar or one value per state ({n}); got shape "
@@ -289,41 +338,95 @@ def _check_common(t_eval, rtol, atol, n, max_steps, first_step):
     if not np.all(np.isfinite(atol_arr)) or np.any(atol_arr <= 0):
         raise ValueError("atol must be positive and finite (a scalar or one per state); pure "
                          "relative error control breaks down wherever a state is zero")
-    if int(max_steps) < 1:
-        raise ValueError("max_steps must be at least 1")
+    max_steps = check_max_steps(max_steps)
     fs = 0.0 if first_step is None else float(first_step)
     if first_step is not None and not (np.isfinite(fs) and fs > 0):
         raise ValueError("first_step must be a positive number or None")
-    return t_eval, rtol, atol_arr, int(max_steps), fs
+    return t_eval, rtol, atol_arr, max_steps, fs
 
 
-def _events(doses, n_states, n_params, t0, rows=None):
-    """Normalise ``doses`` to four (R, d) arrays (R = 1 shared, or one per row)."""
-    from .dosing import EventTable, as_events, pad_event_tables  # dosing must not import us
+def check_max_steps(max_steps) -> int:
+    """``max_steps`` as an int in ``1..MAX_STEPS_LIMIT``; integral floats (``1e5``) accepted.
 
-    if doses is not None and isinstance(doses, (tuple, list)) and len(doses) in (3, 4) \
-            and np.ndim(doses[0]) == 2:
-        arrs = [np.asarray(a) for a in doses]
-        if len(arrs) == 3:
-            arrs.append(np.zeros_like(arrs[0], dtype=np.int64))
-        tt, idx, amt, kind = arrs
-        if rows is not None and tt.shape[0] not in (1, rows):
-            raise ValueError(f"per-row doses have {tt.shape[0]} rows, expected 1 or {rows}")
-        keep = [tt[r] != np.inf for r in range(tt.shape[0])]  # +inf pads ragged rows
-        per_row = [as_events((tt[r][keep[r]], idx[r][keep[r]], amt[r][keep[r]],
-                              kind[r][keep[r]]), n_states, n_params)
-                   for r in range(tt.shape[0])]
+    Raises
+    ------
+    ValueError
+        Not a whole number (``2.9``, ``True``, text), or outside the range.
+    """
+    if isinstance(max_steps, (bool, np.bool_)):
+        ok = False
+    elif isinstance(max_steps, (int, np.integer)):
+        ok = bool(1 <= max_steps <= MAX_STEPS_LIMIT)
+    elif isinstance(max_steps, (float, np.floating)):
+        ok = bool(float(max_steps).is_integer() and 1 <= max_steps <= MAX_STEPS_LIMIT)
     else:
-        per_row = [as_events(doses, n_states, n_params)]
-    for times, *_ in per_row:
-        if np.any(times < t0):
-            raise ValueError(f"a dose at t={times[times < t0][0]:g} lies before the start time "
-                             f"t_eval[0]={t0:g}; start the output grid at or before the first "
-                             "dose")
-    return pad_event_tables([EventTable(*row) for row in per_row])
+        ok = False
+    if not ok:
+        raise ValueError(f"max_steps must be a whole number from 1 to {MAX_STEPS_LIMIT:,}, "
+                         f"got {max_steps!r}")
+    return int(max_steps)
+
+
+def _check_states(n):
+    if n == 0:
+        raise ValueError("the system has no states (y0 is empty): there is nothing to "
+                         "integrate")
+
+
+_CHECKED: dict = {}
+
+
+def _bounds_checked(f, name):
+    """``f`` compiled with numba's ``boundscheck`` (memoised), or its Python function."""
+    py = getattr(f, "py_func", None) or getattr(f, "_pyfunc", None)
+    if py is None:
+        if numba.config.DISABLE_JIT and callable(f):
+            return f
+        raise TypeError(f"boundscheck=True needs the Python source of {name}: pass an "
+                        "@numba.njit function or a numba cfunc")
+    if numba.config.DISABLE_JIT:
+        return py
+    return _memoised(_CHECKED, f, "boundscheck",
+                     lambda: numba.njit(boundscheck=True, error_model="numpy")(py))
+
+
+def _probe_bounds(rhs, jac, outputs, n_outputs, t0, y0s, ps):
+    """Call each function at the start point of every row, bounds-checked (boundscheck=True).
+
+    Raises
+    ------
+    ValueError
+        A function indexes outside ``y``, ``p`` or its output array.
+    """
+    n, k = y0s.shape[1], ps.shape[1]
+    calls = [("rhs(t, y, p, dydt)", rhs, lambda: np.zeros(n),
+              f"y and dydt have {n} entries, p has {k}")]
+    if jac is not None:
+        calls.append(("jac(t, y, p, J)", jac, lambda: np.zeros((n, n)),
+                      f"y has {n} entries, J is {n} x {n}, p has {k}"))
+    if outputs is not None:
+        calls.append(("outputs(t, y, p, out)", outputs, lambda: np.zeros(n_outputs),
+                      f"y has {n} entries, p has {k}, out has n_outputs = {n_outputs}"))
+    for label, f, make_out, sizes in calls:
+        checked = _bounds_checked(f, label.partition("(")[0])
+        for r in range(ps.shape[0]):
+            try:
+                with np.errstate(all="ignore"):
+                    checked(float(t0), y0s[r].copy(), ps[r].copy(), make_out())
+            except IndexError as exc:
+                row = f" (row {r})" if ps.shape[0] > 1 else ""
+                raise ValueError(f"{label} indexes outside its arrays at the start "
+                                 f"point{row}: {exc}; {sizes}") from None
 
 
 _PLANS: dict = {}
+
+
+def _first_call(kernel):
+    """A notice for a kernel's first call in this process (numba compiles or loads it)."""
+    if getattr(kernel, "signatures", True):
+        return contextlib.nullcontext()
+    return noticed("compiling the solver kernels (first run only) ...")
 
 
 def _plan(jac_sparsity, method_id, rhs_k, jac_k, have_jac, t0, y0, p):
@@ -354,19 +457,20 @@ def _plan(jac_sparsity, method_id, rhs_k, jac_k, have_jac, t0, y0, p):
     return plan
 
 
-_JAC_SPARSITY_DOC = """jac_sparsity : None, False or (n, n) booleans. Where J can be non-zero. With 8 or more
-        states the Rosenbrock matrix is then factored by a sparse LU in a fill-reducing order
-        (much less work on typical ODE models). None (default) probes J's structure at two
-        points near ``y0`` (of the first row); False always uses the dense LU. The pattern is
-        never trusted: a step whose J has a non-zero outside it, or whose static pivot is
-        small, is factored densely with partial pivoting instead (counted in
+_JAC_SPARSITY_DOC = """jac_sparsity : None, False or (n, n) booleans. Where J can be non-zero.
+        With 8 or more states the Rosenbrock matrix is then factored by a sparse LU in a
+        fill-reducing order (much less work on typical ODE models). None (default) probes J's
+        structure at two points near ``y0`` (of the first row); False always uses the dense
+        LU. The pattern is never trusted: a step whose J has a non-zero outside it, or whose
+        static pivot is small, is factored densely with partial pivoting instead (counted in
         ``stats["n_lu_dense"]``), so a wrong pattern costs speed, not accuracy."""
 
 
 # ---------------------------------------------------------------------------- API
 def integrate(rhs, y0, t_eval, p, *, jac=None, method="rodas5p", rtol=1e-6, atol=1e-9,
-              doses=None, max_steps=100_000, first_step=None, throw=True, autonomous=False,
-              specialize=False, jac_sparsity=None):
+              doses=None, outputs=None, n_outputs=None, max_steps=100_000, first_step=None,
+              throw=True, autonomous=False, specialize=False, jac_sparsity=None,
+              boundscheck=False):
     """Integrate one initial-value problem through its doses.
 
     Parameters
@@ -381,7 +485,11 @@ def integrate(rhs, y0, t_eval, p, *, jac=None, method="rodas5p", rtol=1e-6, atol
     doses : None, ``(times, state_index, amounts)`` boluses, ``(times, index, amounts, kind)``
         with kind 0 = add to state, 1 = add to parameter slot, or a ``dosing.EventTable``.
         Outputs are right-continuous: an output at a dose time includes the dose.
-    max_steps : int, accepted plus rejected steps over the whole run.
+    outputs, n_outputs : njit function ``outputs(t, y, p, out)`` and the length of ``out``,
+        optional: evaluated at every output time with the parameters in force then (after the
+        events at that time), into ``Solution.outputs`` (m, n_outputs).
+    max_steps : int, accepted plus rejected steps over the whole run (1 to
+        ``MAX_STEPS_LIMIT`` = 10**9).
     first_step : initial step size, or None to choose one.
     throw : raise :class:`ldnsim.SolverError` on failure (else return the status).
     autonomous : declare that ``rhs`` does not depend on ``t`` between doses, which saves one
@@ -392,49 +500,90 @@ def integrate(rhs, y0, t_eval, p, *, jac=None, method="rodas5p", rtol=1e-6, atol
         arrays cannot be inlined (the kernels run without numba's reference counting): they
         get the default kernels and a RuntimeWarning.
     {jac_sparsity}
+    boundscheck : check, before integrating, that ``rhs``, ``jac`` and ``outputs`` index only
+        inside their arrays (see the module docstring: the functions are called once,
+        compiled with numba's bounds checks, at the start point).
 
     Returns
     -------
-    Solution with ``t`` (m,), ``y`` (m, n), ``status``, ``stats``.
+    Solution with ``t`` (m,), ``y`` (m, n), ``status``, ``stats``, ``outputs``.
+
+    Raises
+    ------
+    ValueError
+        Bad arguments: shapes, tolerances, ``max_steps``, an empty system, an index outside
+        the arrays found by ``boundscheck=True``.
+    SolverError
+        The integration failed and ``throw`` is true.
     """
     y0 = _float_array(y0, "y0", 1)
     p = _float_array(p, "p", 1)
     if not np.all(np.isfinite(y0)):
         raise ValueError("y0 must be finite; it holds NaN or inf")
     n = y0.size
+    _check_states(n)
     t_eval, rtol, atol_arr, max_steps, fs = _check_common(t_eval, rtol, atol, n, max_steps,
                                                           first_step)
     mid = _method_id(method)
-    ev = _events(doses, n, p.size, t_eval[0])
-    rhs_k, jac_k, have_jac = _functions(rhs, jac, specialize)
+    n_out = _n_outputs(outputs, n_outputs)
+    ev = normalise_doses(doses, n, p.size, t_eval[0])
+    if boundscheck:
+        _probe_bounds(rhs, jac, outputs, n_out, t_eval[0], y0[None], p[None])
+    rhs_k, jac_k, out_k, have_jac = _functions(rhs, jac, outputs, specialize)
     plan = _plan(jac_sparsity, mid, rhs_k, jac_k, have_jac, t_eval[0], y0, p)
     out = np.empty((t_eval.size, n))
+    outs = np.empty((t_eval.size, n_out))
     stats = np.zeros(driver.N_STATS, np.int64)
-    code = driver.solve_one(rhs_k, jac_k, mid, have_jac, bool(autonomous), y0, t_eval, p,
-                            ev[0][0], ev[1][0], ev[2][0], ev[3][0], rtol, atol_arr, max_steps,
-                            fs, plan, out, stats)
+    with _first_call(driver.solve_one):
+        code = driver.solve_one(rhs_k, jac_k, out_k, mid, have_jac, bool(autonomous), y0,
+                                t_eval, p, ev[0][0], ev[1][0], ev[2][0], ev[3][0], rtol,
+                                atol_arr, max_steps, fs, plan, out, outs, stats)
     status = Status(int(code))
     if throw and status != Status.SUCCESS:
         raise SolverError(status.message, status)
-    return Solution(t=t_eval, y=out, status=status, stats=dict(zip(STAT_NAMES, stats.tolist())))
+    return Solution(t=t_eval, y=out, status=status, stats=dict(zip(STAT_NAMES, stats.tolist())),
+                    outputs=outs if outputs is not None else None)
 
 
 def integrate_batch(rhs, y0s, t_eval, ps, *, jac=None, method="rodas5p", rtol=1e-6, atol=1e-9,
-                    doses=None, max_steps=100_000, first_step=None, throw=False,
-                    autonomous=False, specialize=False, jac_sparsity=None):
+                    doses=None, outputs=None, n_outputs=None, max_steps=100_000,
+                    first_step=None, throw=False, autonomous=False, specialize=False,
+                    jac_sparsity=None, boundscheck=False):
     """Integrate many rows (parameter sets) in parallel on numba threads.
 
-    ``y0s`` is (r, n) or (n,) shared; ``ps`` is (r, k); ``doses`` is shared by all rows (as in
-    :func:`integrate`) or given as 2-D arrays with a leading row axis, padded with
-    ``time = inf``. One failing row never stops the others: its status says why and its
-    outputs from the failure on are NaN. Results are bitwise identical whatever the number of
-    threads (``numba.set_num_threads``). Other keywords as in :func:`integrate`; with
-    ``jac_sparsity=None`` the Jacobian structure is probed at the first row, so pass the
-    pattern when results must not depend on which row comes first.
+    One failing row never stops the others: its status says why and its values from the
+    failure on are NaN. Results are bitwise identical whatever the number of threads
+    (``numba.set_num_threads``).
+
+    Parameters
+    ----------
+    rhs, jac, outputs, n_outputs : as in :func:`integrate`, shared by every row.
+    y0s : (r, n) initial states, or (n,) shared by all rows.
+    t_eval : (m,) non-decreasing output times, shared.
+    ps : (r, k) parameters, one row per trajectory.
+    doses : as in :func:`integrate` (shared by all rows), or ``(times, index, amounts[,
+        kind])`` as 2-D arrays (r or 1, d) with one row of events per trajectory, padded
+        with ``time = inf``.
+    method, rtol, atol, max_steps, first_step, autonomous, specialize : as in
+        :func:`integrate`.
+    throw : raise :class:`ldnsim.SolverError` when any row fails (default: report it in
+        ``status``).
+    jac_sparsity : as in :func:`integrate`; with None the Jacobian's structure is probed at
+        the first row, so pass the pattern when results must not depend on which row comes
+        first.
+    boundscheck : as in :func:`integrate`, at the start point of every row.
 
     Returns
     -------
-    BatchSolution with ``y`` (r, m, n), ``status`` (r,) int, ``stats`` dict of (r,) arrays.
+    BatchSolution with ``y`` (r, m, n), ``status`` (r,) int, ``stats`` dict of (r,) arrays,
+    ``outputs`` (r, m, n_outputs) when ``outputs`` is given.
+
+    Raises
+    ------
+    ValueError
+        Bad arguments (as in :func:`integrate`).
+    SolverError
+        Some row failed and ``throw`` is true.
     """
     ps = _float_array(ps, "ps", 2)
     r = ps.shape[0]
@@ -446,21 +595,29 @@ def integrate_batch(rhs, y0s, t_eval, ps, *, jac=None, method="rodas5p", rtol=1e
         raise ValueError(f"y0s must have shape (r, n) or (n,), with r = ps.shape[0] = {r}; "
                          f"got {np.shape(y0s)}")
     n = y0s.shape[1]
+    _check_states(n)
     t_eval, rtol, atol_arr, max_steps, fs = _check_common(t_eval, rtol, atol, n, max_steps,
                                                           first_step)
     mid = _method_id(method)
-    ev = _events(doses, n, ps.shape[1], t_eval[0], rows=r)
-    rhs_k, jac_k, have_jac = _functions(rhs, jac, specialize)
+    n_out = _n_outputs(outputs, n_outputs)
+    ev = normalise_doses(doses, n, ps.shape[1], t_eval[0], rows=r)
+    if boundscheck:
+        _probe_bounds(rhs, jac, outputs, n_out, t_eval[0], y0s, ps)
+    rhs_k, jac_k, out_k, have_jac = _functions(rhs, jac, outputs, specialize)
     out = np.empty((r, t_eval.size, n))
+    outs = np.empty((r, t_eval.size, n_out))
     status = np.zeros(r, np.int64)
     stats = np.zeros((r, driver.N_STATS), np.int64)
     if r:
         plan = _plan(jac_sparsity, mid, rhs_k, jac_k, have_jac, t_eval[0], y0s[0], ps[0])
-        driver.solve_batch(rhs_k, jac_k, mid, have_jac, bool(autonomous), y0s, t_eval, ps,
-                           ev[0], ev[1], ev[2], ev[3], rtol, atol_arr, max_steps, fs, plan,
-                           out, status, stats)
+        with _first_call(driver.solve_batch):
+            driver.solve_batch(rhs_k, jac_k, out_k, mid, have_jac, bool(autonomous), y0s,
+                               t_eval, ps, ev[0], ev[1], ev[2], ev[3], rtol, atol_arr,
+                               max_steps, fs, plan, out, outs, status, stats,
+                               numba.get_num_threads())
     res = BatchSolution(t=t_eval, y=out, status=status,
-                        stats={k: stats[:, i] for i, k in enumerate(STAT_NAMES)})
+                        stats={k: stats[:, i] for i, k in enumerate(STAT_NAMES)},
+                        outputs=outs if outputs is not None else None)
     if throw and not np.all(res.success):
         raise SolverError("; ".join(res.messages()), None)
     return res
@@ -468,41 +625,3 @@ def integrate_batch(rhs, y0s, t_eval, ps, *, jac=None, method="rodas5p", rtol=1e
 
 if integrate.__doc__:  # None under python -OO
     integrate.__doc__ = integrate.__doc__.replace("{jac_sparsity}", _JAC_SPARSITY_DOC)
-
-
-# ---------------------------------------------------------------------------- model modules
-_MODEL_MODULE_SOURCE = '''
-
-# --- appended by ldnsim.solver.specialised_solver_source() -------------------------------
-# C-callable twins of rhs/jac for the solver kernels, which are compiled once for all models
-# and take these as first-class functions; cache=True keeps them on disk with this module.
-# Under NUMBA_DISABLE_JIT the kernels are plain Python and call rhs/jac directly.
-from ldnsim.solver import RHS_SIGNATURE as _RHS_SIGNATURE, JAC_SIGNATURE as _JAC_SIGNATURE
-
-if numba.config.DISABLE_JIT:
-    rhs_cfunc = rhs
-    jac_cfunc = jac
-else:
-    # _nrt=False: no reference counting of the three arrays on every call (the generated
-    # rhs/jac never allocate); with it on, each call paid six atomic operations.
-    @numba.cfunc(_RHS_SIGNATURE, cache=True, error_model="numpy", _nrt=False)
-    def rhs_cfunc(t, y, p, dydt):
-        rhs(t, y, p, dydt)
-
-    @numba.cfunc(_JAC_SIGNATURE, cache=True, error_model="numpy", _nrt=False)
-    def jac_cfunc(t, y, p, J):
-        jac(t, y, p, J)
-
-
-@numba.njit(cache=True, parallel=True, error_model="numpy")
-def outputs_batch(t, Y, P, O):
-    """Outputs for every row and time: Y (r, m, n), P (r, k), O (r, m, n_outputs)."""
-    for r in numba.prange(Y.shape[0]):
-        for i in range(t.size):
-            outputs(t[i], Y[r, i], P[r], O[r, i])
-'''
-
-
-def specialised_solver_source() -> str:
-    """Source appended to every generated model module (see ``ldnsim.model.codegen``)."""
-    return _MODEL_MODULE_SOURCE

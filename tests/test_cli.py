@@ -33,6 +33,7 @@ def pk_run(tmp_path_factory):
     return proc, out
 
 
+@pytest.mark.slow
 def test_run_end_to_end(pk_run):
     proc, out = pk_run
     assert proc.returncode == 0, proc.stderr
@@ -59,6 +60,7 @@ def test_plot_command_on_a_saved_result(pk_run, tmp_path, capsys):
     assert "nope" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_bad_input_in_a_fresh_process_is_one_line_and_status_2(tmp_path):
     proc = _run("run", tmp_path / "missing.toml", "-o", tmp_path / "x.nc")
     assert proc.returncode == 2
@@ -145,7 +147,7 @@ def test_export_sbml(tmp_path, capsys):
 
 # ----------------------------------------------------------------------- interrupted runs
 def test_an_interrupted_run_leaves_no_file(tmp_path, monkeypatch, capsys):
-    import ldnsim.sweep as sweep_module
+    import ldnsim.sweep.run as sweep_module  # where run_plan looks it up
     real = sweep_module.run_chunk
     calls = []
 
@@ -205,5 +207,6 @@ def test_a_closed_pipe_is_not_an_error():
                             stderr=subprocess.PIPE, text=True)
     proc.stdout.close()  # the reader is gone before ldnsim writes a byte
     err = proc.stderr.read()
+    proc.stderr.close()
     assert proc.wait(timeout=120) == 0, err
     assert "error" not in err and "Traceback" not in err and "Exception" not in err

@@ -3,46 +3,17 @@
 import ast
 import math
 import pathlib
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from ldnsim.dosing import (MAX_DOSES, Dose, EventTable, Regimen, as_events,
-                           pad_event_tables)
+from ldnsim.dosing import MAX_DOSES, Dose, Regimen
 from ldnsim.errors import LdnsimError, RegimenError
+from ldnsim.events import as_events
 
-N_PARAMS = 3  # ka, CL, V: input slots start at 3
-
-
-def fake_model(inputs=(("iv", "central"),), dose_target="gut", name="fake"):
-    """Just the attributes Regimen.expand may rely on (no dependency on ldnsim.model)."""
-    return SimpleNamespace(
-        name=name,
-        state_names=("gut", "central", "periph"),
-        parameter_names=("ka", "CL", "V"),
-        inputs=tuple(SimpleNamespace(name=n, target=t) for n, t in inputs),
-        dose_target=dose_target,
-    )
-
-
-def table(events):
-    """EventTable from rows (time, kind, index, amount)."""
-    t, k, i, a = zip(*events) if events else ((), (), (), ())
-    return EventTable(np.array(t, float), np.array(k, np.int64), np.array(i, np.int64),
-                      np.array(a, float))
-
-
-def assert_table(actual, expected_rows):
-    expected = table(expected_rows)
-    assert actual.time.dtype == np.float64 and actual.amount.dtype == np.float64
-    assert actual.kind.dtype == np.int64 and actual.index.dtype == np.int64
-    np.testing.assert_array_equal(actual.time, expected.time)
-    np.testing.assert_array_equal(actual.kind, expected.kind)
-    np.testing.assert_array_equal(actual.index, expected.index)
-    np.testing.assert_allclose(actual.amount, expected.amount, rtol=1e-15, atol=0)
+from event_tables import N_PARAMS, assert_table, fake_model
 
 
 # ------------------------------------------------------------------- hand-computed expansions
@@ -269,99 +240,9 @@ def test_expand_needs_a_model():
         Regimen.single(1.0).expand(object())
 
 
-# ----------------------------------------------------------------- EventTable and helpers
-def test_event_table_sorts_stably_and_is_read_only():
-    ev = EventTable([2.0, 1.0, 2.0, 1.0], [0, 0, 1, 0], [0, 1, 2, 2], [1.0, 2.0, 3.0, 4.0])
-    np.testing.assert_array_equal(ev.time, [1, 1, 2, 2])
-    np.testing.assert_array_equal(ev.index, [1, 2, 0, 2])
-    assert not ev.time.flags.writeable
-    assert len(EventTable.empty()) == 0 and "EventTable(4 events)" in repr(ev)
-
-
-@pytest.mark.parametrize("args, words", [
-    (([0.0], [0], [0], [1.0, 2.0]), "equal length"),
-    (([[0.0]], [[0]], [[0]], [[1.0]]), "1-D"),
-    (([math.nan], [0], [0], [1.0]), "times must be finite"),
-    (([0.0], [0], [0], [math.inf]), "amounts must be finite"),
-    (([0.0], [2], [0], [1.0]), "kind must be 0"),
-    (([0.0], [0], [-1], [1.0]), "index must be >= 0"),
-    (([0.0], [0], [0.5], [1.0]), "whole numbers"),
-    ((["a"], [0], [0], [1.0]), "must be numbers"),
-    (([0.0], ["x"], [0], [1.0]), "must be integers"),
-])
-def test_event_table_validation(args, words):
-    with pytest.raises(RegimenError, match=words):
-        EventTable(*args)
-
-
-def test_event_table_concat_keeps_table_order_on_ties():
-    a = table([(1, 0, 0, 1.0), (3, 0, 0, 2.0)])
-    b = table([(1, 0, 1, 5.0), (2, 1, 3, 6.0)])
-    assert_table(EventTable.concat([a, b]),
-                 [(1, 0, 0, 1.0), (1, 0, 1, 5.0), (2, 1, 3, 6.0), (3, 0, 0, 2.0)])
-    assert EventTable.concat([]) == EventTable.empty()
-    with pytest.raises(RegimenError):
-        EventTable.concat([a, "b"])
-
-
-def test_as_events_forms():
-    t, k, i, a = as_events(None, 2, 4)
-    assert [x.dtype for x in (t, k, i, a)] == [np.float64, np.int64, np.int64, np.float64]
-    assert t.shape == (0,)
-    t, k, i, a = as_events(([24.0, 0.0, 24.0], [1, 0, 0], [3.0, 1.0, 2.0]), 2, 4)
-    np.testing.assert_array_equal(t, [0, 24, 24])
-    np.testing.assert_array_equal(i, [0, 1, 0])  # stable: file order survives the tie
-    np.testing.assert_array_equal(a, [1, 3, 2])
-    np.testing.assert_array_equal(k, [0, 0, 0])
-    t, k, i, a = as_events(([0.0, 2.0], 3, [5.0, -5.0], 1), 2, 4)  # scalars broadcast
-    np.testing.assert_array_equal(k, [1, 1])
-    np.testing.assert_array_equal(i, [3, 3])
-    ev = Regimen.repeat(1.0, 1.0, 3).expand(fake_model())
-    out = as_events(ev, 3, 4)
-    assert all(x.flags.writeable and x.flags.c_contiguous for x in out)
-    np.testing.assert_array_equal(out[0], ev.time)
-
-
-@pytest.mark.parametrize("doses, words", [
-    (([0.0], [2], [1.0]), "state index 2 but the model has 2 states"),
-    (([0.0], [4], [1.0], [1]), "parameter slot 4 but p has 4 entries"),
-    (([0.0], [0], [1.0], [2]), "kind must be 0"),
-    (([0.0], [-1], [1.0]), "index must be >= 0"),
-    (([math.inf], [0], [1.0]), "times must be finite"),
-    (([0.0], [0], [math.nan]), "amounts must be finite"),
-    (([0.0, 1.0], [0, 0, 0], [1.0]), "same length"),
-    (([0.0], [], []), "same length"),
-    (([[0.0]], [0], [1.0]), "must be 1-D"),
-    (([0.0], [0]), "doses must be None"),
-    ({"t": 1}, "doses must be None"),
-    (Regimen.single(1.0), "expand a Regimen first"),
-])
-def test_as_events_validation(doses, words):
-    with pytest.raises(RegimenError, match=words):
-        as_events(doses, 2, 4)
-
-
-def test_as_events_checks_sizes():
-    with pytest.raises(RegimenError, match="n_states"):
-        as_events(None, -1, 4)
-
-
-def test_pad_event_tables():
-    a = table([(1, 0, 0, 1.0), (3, 1, 2, 2.0)])
-    time, kind, index, amount = pad_event_tables([a, None, table([(5, 0, 1, 7.0)])])
-    assert time.shape == kind.shape == index.shape == amount.shape == (3, 2)
-    np.testing.assert_array_equal(time, [[1, 3], [np.inf, np.inf], [5, np.inf]])
-    np.testing.assert_array_equal(kind, [[0, 1], [0, 0], [0, 0]])
-    np.testing.assert_array_equal(index, [[0, 2], [0, 0], [1, 0]])
-    np.testing.assert_array_equal(amount, [[1, 2], [0, 0], [7, 0]])
-    assert kind.dtype == np.int64 and time.dtype == np.float64
-    assert pad_event_tables([])[0].shape == (0, 0)
-    with pytest.raises(RegimenError):
-        pad_event_tables([a, "x"])
-
-
 def test_dosing_does_not_import_the_solver():
-    # The solver imports dosing; the reverse would be a cycle (docs/INTERFACES.md).
+    # Prescriptions stay independent of the solver, the kernels and the model layer: a
+    # Regimen binds to a model by duck typing (docs/architecture.md).
     import ldnsim.dosing
     tree = ast.parse(pathlib.Path(ldnsim.dosing.__file__).read_text())
     names = [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
@@ -486,25 +367,3 @@ def test_property_invalid_values_always_raise_regimen_error(dose, bad):
     kwargs[name] = value
     with pytest.raises(RegimenError):
         Dose(**kwargs)
-
-
-garbage = st.one_of(
-    st.none(), st.integers(), st.text(max_size=3), st.floats(),
-    st.lists(st.one_of(st.floats(), st.integers(-5, 10), st.text(max_size=2), st.none()),
-             max_size=4),
-    st.tuples(st.lists(st.floats(), max_size=3), st.lists(st.integers(-3, 8), max_size=3),
-              st.lists(st.floats(), max_size=3)),
-    st.tuples(st.lists(st.floats(), max_size=3), st.integers(-3, 8), st.floats(),
-              st.integers(-1, 3)),
-)
-
-
-@settings(max_examples=300, deadline=None)
-@given(garbage)
-def test_property_as_events_raises_only_regimen_error(doses):
-    try:
-        t, k, i, a = as_events(doses, 2, 4)
-    except RegimenError:
-        return
-    assert np.all(np.isfinite(t)) and np.all(np.diff(t) >= 0)
-    assert np.all(((k == 0) & (i < 2)) | ((k == 1) & (i < 4))) and np.all(i >= 0)

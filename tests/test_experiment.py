@@ -11,7 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ldnsim.errors import ConfigError
-from ldnsim.experiment import (load_experiment, metrics_of, run_experiment, sample_design)
+from ldnsim.experiment import load_experiment, metrics_of, run_experiment, sample_design
+from ldnsim.metrics import MetricError
 from ldnsim.results import provenance
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -278,14 +279,37 @@ def test_latin_hypercube_hits_every_stratum_once(log):
     assert np.array_equal(again["a"], values["a"])
 
 
-def test_a_metric_that_cannot_run_keeps_the_simulation():
+def test_a_metric_that_cannot_run_is_refused_before_solving():
+    """What a metric cannot do with this output grid is known before any row is solved."""
     cfg = copy.deepcopy(BASE)
     del cfg["population"]
     cfg["metrics"]["nca"]["start"] = 1000.0  # after the end: an empty window
+    with pytest.raises(ConfigError, match=r"\[metrics\] nca: empty time window"):
+        load_experiment(cfg)
+    with pytest.raises(ConfigError, match="empty time window"):
+        run_experiment(cfg, progress=False)
+
+
+@pytest.mark.parametrize("error", [MetricError("empty time window, on the real data"),
+                                   TypeError("a bug in a metric")])
+def test_a_metric_that_fails_after_solving_keeps_the_simulation(monkeypatch, error):
+    import dataclasses
+    import functools
+
+    from ldnsim.metrics import METRICS
+    cfg = copy.deepcopy(BASE)
+    del cfg["population"]
+    exp = load_experiment(cfg)  # valid: the metric works on the stand-in result
+
+    @functools.wraps(METRICS["nca"].func)  # same options, but fails on the solved result
+    def failing(ds, **options):
+        raise error
+
+    monkeypatch.setitem(METRICS, "nca", dataclasses.replace(METRICS["nca"], func=failing))
     with pytest.warns(UserWarning, match="metrics were not computed"):
-        ds = run_experiment(cfg, progress=False)
+        ds = run_experiment(exp, progress=False)
     assert "C_plasma" in ds and not any(v.startswith("metric_") for v in ds.data_vars)
-    assert "empty time window" in ds.attrs["metrics_error"]
+    assert str(error) in ds.attrs["metrics_error"]
 
 
 # ------------------------------------------------------------------ property-based checks
@@ -354,7 +378,7 @@ def test_a_wrong_type_names_the_exact_key(path):
         load_experiment(_with(path, {"x": 1}))
     except ConfigError as exc:
         msg = _check_one_line(exc)
-        from ldnsim.experiment import _key_text
+        from ldnsim.experiment.messages import key_text as _key_text
         assert _key_text(path) in msg, msg
     else:  # only metric options take any value
         assert path[0] == "metrics" and len(path) == 3
@@ -413,7 +437,7 @@ def test_random_text_gives_a_config_error(text):
 
 def test_coarse_then_dense_output_grid():
     """dense_from/coarse_step: daily samples, then the fine step over the end of the run."""
-    from ldnsim.experiment import _t_eval
+    from ldnsim.experiment.resolve import output_times as _t_eval
     cfg = {"experiment": {"name": "grid"}, "model": {"name": "one_compartment_oral"},
            "regimen": {"dose": 1.0, "every": 24.0, "days": 10},
            "output": {"days": 10, "step": 0.5, "dense_from": 192.0, "coarse_step": 24.0}}

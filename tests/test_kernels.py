@@ -13,18 +13,19 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ldnsim._sparsity import empty_plan
 from ldnsim._kernels import control, linalg, steps
-from ldnsim._kernels.linalg import sparse_factor, sparse_solve
 from ldnsim._kernels import tableaus as tb
+from ldnsim._kernels.linalg import sparse_factor, sparse_solve
+from ldnsim._sparsity import empty_plan
 from ldnsim.solver import as_kernel_function
+
+import ivp_problems as P
 
 
 def _dense(n):
     """Plan and work arrays for rosenbrock_step: the dense LU."""
     return empty_plan(), np.empty(0), np.empty(n), np.empty(n)
 
-import ivp_problems as P
 
 TOL = 1e-12
 
@@ -516,7 +517,7 @@ def test_kernel_cache_keys_track_all_kernel_sources():
     `python -m ldnsim._kernels.cachekey` after editing any of them)."""
     from ldnsim._kernels import cachekey, control, driver, linalg, steps
     key = cachekey.sources_sha256()
-    assert cachekey.current_keys() == {name: key for name in cachekey.KEYED}
+    assert cachekey.current_keys() == dict.fromkeys(cachekey.KEYED, key)
     for module in (linalg, control, steps, driver):
         assert module.KERNEL_SOURCES_SHA256 == key
 
@@ -620,7 +621,7 @@ def test_sparse_factor_refuses_entries_outside_the_plan_nan_and_small_pivots():
     plan = make_plan(J != 0)
     assert plan[0].size == n and _sparse_w(J, 10.0, plan)[0]
     q = plan[0].astype(int)
-    kptr, optr = plan[2], plan[3]
+    optr = plan[3]
     pivots = [a for a in range(n) if optr[a + 1] > optr[a]]
     assert pivots, "the test needs a pivot with Schur-complement updates"
     a = pivots[0]
@@ -648,8 +649,13 @@ def test_sparse_factor_refuses_entries_outside_the_plan_nan_and_small_pivots():
 
 
 def test_minimum_degree_plan_structure():
-    from ldnsim._sparsity import (empty_plan, factor_work, make_plan, minimum_degree_order,
-                                  symbolic_fill)
+    from ldnsim._sparsity import (
+        empty_plan,
+        factor_work,
+        make_plan,
+        minimum_degree_order,
+        symbolic_fill,
+    )
     # an arrow matrix: dense last row/column; natural order fills nothing, but eliminating
     # the hub first would fill everything: minimum degree must put the hub last.
     n = 10

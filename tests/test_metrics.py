@@ -9,8 +9,18 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from ldnsim.errors import ConfigError
-from ldnsim.metrics import (METRICS, MetricError, blockade_hours, compute_metrics, end_value,
-                            nca, occupancy_summary, peak, rebound, window_summary)
+from ldnsim.metrics import (
+    METRICS,
+    MetricError,
+    blockade_hours,
+    compute_metrics,
+    end_value,
+    nca,
+    occupancy_summary,
+    peak,
+    rebound,
+    window_summary,
+)
 from ldnsim.results import make_dataset
 
 # One-compartment oral model (Bateman function): F, D, ka, CL, V; k = CL / V.
@@ -26,7 +36,7 @@ def _single(var, t, values, units="1", **dims):
     """A result with one variable; ``values`` shaped (*dims, time)."""
     values = np.asarray(values, dtype=float)
     return make_dataset(t, values[..., None], [var], [units], [var], dims=tuple(dims),
-                        coords={k: v for k, v in dims.items()})
+                        coords=dict(dims))
 
 
 def _rows(var, t, rows, units="1"):
@@ -39,7 +49,7 @@ def _rows(var, t, rows, units="1"):
 
 def test_nca_bateman_matches_analytic_values():
     t = np.linspace(0.0, 96.0, 9601)  # dense: 0.01 h, 24 half-lives
-    out = nca(_single("C_ntx", t, bateman(t), "ng/mL"))
+    out = nca(_single("C_ntx", t, bateman(t), "ng/mL"), "C_ntx")
     tmax = np.log(KA / K) / (KA - K)
     assert float(out["Tmax"]) == pytest.approx(tmax, abs=0.01)
     assert float(out["Cmax"]) == pytest.approx(bateman(tmax), rel=1e-4)
@@ -57,7 +67,7 @@ def test_nca_bateman_matches_analytic_values():
 
 def test_nca_bateman_coarse_hourly_sampling_still_close():
     t = np.arange(0.0, 73.0)  # what a sweep with hourly output gives
-    out = nca(_single("C_ntx", t, bateman(t), "ng/mL"))
+    out = nca(_single("C_ntx", t, bateman(t), "ng/mL"), "C_ntx")
     assert float(out["AUCinf"]) == pytest.approx(F * D / CL * 1000, rel=2e-2)
     assert float(out["half_life"]) == pytest.approx(np.log(2) / K, rel=1e-3)
 
@@ -67,18 +77,18 @@ def test_log_down_is_exact_on_exponential_decay_and_linear_overestimates():
     c = 100.0 * np.exp(-K * t)
     exact = 100.0 / K * (1.0 - np.exp(-K * t[-1]))
     ds = _single("C_ntx", t, c, "ng/mL")
-    log_down = float(nca(ds)["AUC"])
-    linear = float(nca(ds, auc_method="linear")["AUC"])
+    log_down = float(nca(ds, "C_ntx")["AUC"])
+    linear = float(nca(ds, "C_ntx", auc_method="linear")["AUC"])
     assert log_down == pytest.approx(exact, rel=1e-12)
     assert linear > exact * 1.01
     # With a mono-exponential, lambda_z is exact too, and so is AUCinf.
-    assert float(nca(ds)["AUCinf"]) == pytest.approx(100.0 / K, rel=1e-12)
+    assert float(nca(ds, "C_ntx")["AUCinf"]) == pytest.approx(100.0 / K, rel=1e-12)
 
 
 def test_nca_window_measures_tmax_from_start():
     t = np.arange(0.0, 49.0, 0.25)
     c = bateman(t) + np.where(t >= 24.0, bateman(np.clip(t - 24.0, 0, None)), 0.0)
-    out = nca(_single("C_ntx", t, c, "ng/mL"), start=24.0, end=48.0)
+    out = nca(_single("C_ntx", t, c, "ng/mL"), "C_ntx", start=24.0, end=48.0)
     assert 0.5 < float(out["Tmax"]) < 3.0
     assert "[24, 48]" in out["Cmax"].attrs["window"]
 
@@ -90,7 +100,7 @@ def test_nca_window_measures_tmax_from_start():
 ])
 def test_half_life_is_nan_when_not_estimable(profile):
     t = np.linspace(0.0, 24.0, 97)
-    out = nca(_single("C_ntx", t, profile(t), "ng/mL"))
+    out = nca(_single("C_ntx", t, profile(t), "ng/mL"), "C_ntx")
     assert np.isnan(float(out["half_life"]))
     assert np.isnan(float(out["AUCinf"]))
     assert np.isfinite(float(out["AUC"]))
@@ -107,7 +117,7 @@ def test_half_life_excludes_the_peak():
 
 def test_placebo_row_has_no_tmax():
     t = np.arange(10.0)
-    out = nca(_single("C_ntx", t, np.zeros_like(t)))
+    out = nca(_single("C_ntx", t, np.zeros_like(t)), "C_ntx")
     assert float(out["Cmax"]) == 0.0 and float(out["AUC"]) == 0.0
     assert np.isnan(float(out["Tmax"])) and np.isnan(float(out["half_life"]))
 
@@ -119,7 +129,7 @@ def test_nca_option_errors():
     with pytest.raises(MetricError, match="auc_method"):
         nca(ds, var="C", auc_method="log")
     with pytest.raises(MetricError, match="available: C"):
-        nca(ds)
+        nca(ds, "C_ntx")
     with pytest.raises(MetricError, match="empty time window"):
         nca(ds, var="C", start=10.0)
 
@@ -157,7 +167,7 @@ def sawtooth_occupancy(t):
 def test_blockade_hours_uses_interpolated_crossings():
     t = np.arange(0.0, 24.0 * 14 + 1)
     ds = _single("occupancy_mor_drug", t, sawtooth_occupancy(t))
-    out = blockade_hours(ds)
+    out = blockade_hours(ds, "occupancy_mor_drug")
     assert float(out["blockade_hours"]) == pytest.approx(4.5, abs=1e-12)
     assert out["blockade_hours"].attrs["units"] == "h/day"
     # Counting samples would be wrong by half an hour:
@@ -171,7 +181,7 @@ def test_blockade_window_edges_between_samples():
     t = np.arange(0.0, 7 * 24 + 7.1, 0.5)
     occ = sawtooth_occupancy(t - 6.5)  # doses at 6.5 h + 24 h * n; blocked 6.0 .. 10.5 h
     ds = _single("occupancy_mor_drug", t, occ)
-    out = float(blockade_hours(ds)["blockade_hours"])
+    out = float(blockade_hours(ds, "occupancy_mor_drug")["blockade_hours"])
     # Window [7, 175]: day 0 contributes 3.5 h (7 .. 10.5), days 1-6 contribute 4.5 h each
     # (30 .. 34.5, ..., 150 .. 154.5), and the window ends 1 h into the stretch starting at
     # 174 h -> (3.5 + 6 * 4.5 + 1.0) / 7.
@@ -181,10 +191,12 @@ def test_blockade_window_edges_between_samples():
 def test_blockade_constant_profiles_and_short_runs():
     t = np.arange(0.0, 24.0 * 8 + 1)
     ds = _rows("occupancy_mor_drug", t, [np.full_like(t, 0.95), np.full_like(t, 0.2)])
-    np.testing.assert_allclose(blockade_hours(ds)["blockade_hours"].values, [24.0, 0.0])
+    np.testing.assert_allclose(blockade_hours(ds, "occupancy_mor_drug")["blockade_hours"].values,
+                               [24.0, 0.0])
     short = _single("occupancy_mor_drug", np.arange(0.0, 49.0), np.full(49, 0.9))
     with pytest.warns(UserWarning, match="shorter than"):
-        assert float(blockade_hours(short)["blockade_hours"]) == pytest.approx(24.0)
+        out = blockade_hours(short, "occupancy_mor_drug")
+    assert float(out["blockade_hours"]) == pytest.approx(24.0)
 
 
 @st.composite
@@ -225,7 +237,8 @@ def test_blockade_hours_invariant_under_refined_sampling(profile, threshold, ref
 
 def test_occupancy_summary_peak_and_trough_over_last_day():
     t = np.arange(0.0, 24.0 * 3 + 1)
-    out = occupancy_summary(_single("occupancy_mor_drug", t, sawtooth_occupancy(t)))
+    out = occupancy_summary(_single("occupancy_mor_drug", t, sawtooth_occupancy(t)),
+                            "occupancy_mor_drug")
     assert float(out["occupancy_peak"]) == pytest.approx(0.9)
     assert float(out["occupancy_trough"]) == pytest.approx(0.1)
     assert out["occupancy_peak"].attrs["units"] == "1"
@@ -234,13 +247,14 @@ def test_occupancy_summary_peak_and_trough_over_last_day():
 def test_rebound_max_and_time_average():
     t = np.arange(0.0, 24.0 * 10 + 1, 0.5)
     signal = 1.0 + 0.3 * np.sin(2 * np.pi * t / 24.0)  # zero mean excess over whole days
-    out = rebound(_single("signal_opioid", t, signal))
+    out = rebound(_single("signal_opioid", t, signal), "signal_opioid")
     assert float(out["rebound_max"]) == pytest.approx(0.3, rel=1e-3)
     assert float(out["rebound_mean"]) == pytest.approx(0.0, abs=1e-3)
-    suppressed = rebound(_single("signal_opioid", t, np.full_like(t, 0.6)))
+    suppressed = rebound(_single("signal_opioid", t, np.full_like(t, 0.6)), "signal_opioid")
     assert float(suppressed["rebound_max"]) == 0.0
     assert float(suppressed["rebound_mean"]) == pytest.approx(-0.4)
-    initial = rebound(_single("signal_opioid", t, signal + 1.0), baseline="initial")
+    initial = rebound(_single("signal_opioid", t, signal + 1.0), "signal_opioid",
+                      baseline="initial")
     assert float(initial["rebound_max"]) == pytest.approx(0.3, rel=1e-3)
 
 
@@ -249,10 +263,10 @@ def test_end_value_and_peak():
     ds = xr.merge([_single("proliferation", t, 1.0 - 0.01 * t),
                    _single("immune_index", t, 1.0 + 0.02 * t),
                    _single("tlr4_inhibition", t, np.sin(t / 3.0) * 1e-4)])
-    out = end_value(ds)
+    out = end_value(ds, ["proliferation", "immune_index"])
     assert float(out["proliferation_end"]) == pytest.approx(0.9)
     assert float(out["immune_index_end"]) == pytest.approx(1.2)
-    p = peak(ds)
+    p = peak(ds, "tlr4_inhibition")
     assert float(p["tlr4_inhibition_peak"]) == pytest.approx(np.sin(5 / 3.0) * 1e-4)
     assert float(p["tlr4_inhibition_peak_time"]) == 5.0
     assert p["tlr4_inhibition_peak_time"].attrs["units"] == "h"
@@ -297,8 +311,11 @@ def test_nan_rows_give_nan_without_warnings():
     ds = _ldn_like(subjects=3, nan_rows=[(1, 2)])
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        out = compute_metrics(ds, list(METRICS), {"end_value": {"var": "immune_index"},
-                                                  "window_summary": {"subject_dim": None}})
+        out = compute_metrics(ds, list(METRICS), {
+            "end_value": {"var": "immune_index"}, "window_summary": {"subject_dim": None},
+            "nca": {"var": "C_ntx"}, "blockade_hours": {"var": "occupancy_mor_drug"},
+            "occupancy_summary": {"var": "occupancy_mor_drug"},
+            "rebound": {"var": "signal_opioid"}, "peak": {"var": "tlr4_inhibition"}})
     for name, da in out.data_vars.items():
         if "subject" in da.dims and name != "status":
             assert np.isnan(da.sel(dose=4.5, subject=2)), name
@@ -349,7 +366,9 @@ def test_window_summary_over_a_population():
 def test_compute_metrics_registry_and_errors():
     ds = _ldn_like(subjects=2)
     out = compute_metrics(ds, ["nca", "blockade_hours", "end_value"],
-                          {"blockade_hours": {"threshold": 0.5}, "end_value": {"var": "C_ntx"}})
+                          {"nca": {"var": "C_ntx"},
+                           "blockade_hours": {"var": "occupancy_mor_drug", "threshold": 0.5},
+                           "end_value": {"var": "C_ntx"}})
     assert {"Cmax", "blockade_hours", "C_ntx_end", "status"} <= set(out.data_vars)
     assert out["Cmax"].dims == ("dose", "subject")
     assert float(out["dose"][0]) == 0.5 and out["dose"].attrs["units"] == "mg"
@@ -359,4 +378,5 @@ def test_compute_metrics_registry_and_errors():
         compute_metrics(ds, ["nca"], {"nca": {"variable": "C_ntx"}})
     with pytest.raises(ConfigError, match="conflicting"):
         compute_metrics(ds, ["blockade_hours", "window_summary"],
-                        {"window_summary": {"threshold": 0.3, "subject_dim": None}})
+                        {"blockade_hours": {"var": "occupancy_mor_drug"},
+                         "window_summary": {"threshold": 0.3, "subject_dim": None}})

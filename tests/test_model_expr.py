@@ -11,8 +11,17 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ldnsim.errors import ModelError
-from ldnsim.model.expr import (FUNCTIONS, MAX_DEPTH, MAX_LENGTH, Apply, Num, Sym, free_names,
-                               parse_expression, to_sympy)
+from ldnsim.model.expr import (
+    FUNCTIONS,
+    MAX_DEPTH,
+    MAX_LENGTH,
+    Apply,
+    Num,
+    Sym,
+    free_names,
+    parse_expression,
+    to_sympy,
+)
 
 NAMES = {"x", "y", "z", "ka", "CL", "V", "central"}
 SYMS = {n: sp.Symbol(n, real=True) for n in NAMES}
@@ -323,3 +332,12 @@ def test_hostile_expressions_have_no_side_effect(tmp_path):
         with pytest.raises(ModelError):
             parse_expression(text, names=NAMES)
     assert not sentinel.exists()
+
+
+def test_every_operator_has_a_sympy_translation():
+    import sympy
+
+    from ldnsim.model import expr
+    ops = set(expr.FUNCTIONS) | set(expr._BINOPS.values()) | set(expr._CMPOPS.values()) | {
+        "and", "or", "not", "neg"}
+    assert ops <= set(expr._sympy_operators(sympy))

@@ -3,18 +3,16 @@
 import subprocess
 import sys
 
+import matplotlib as mpl
 import numpy as np
 import pytest
 
-import matplotlib as mpl  # noqa: E402  (a dependency of ldnsim: never skipped)
-
 mpl.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-from ldnsim.metrics import window_summary  # noqa: E402
-from ldnsim.plot import (PlotError, plot_dose_response, plot_population,  # noqa: E402
-                         plot_profiles, plot_window)
-from ldnsim.results import make_dataset  # noqa: E402
+from ldnsim.metrics import window_summary
+from ldnsim.plot import PlotError, plot_dose_response, plot_population, plot_profiles, plot_window
+from ldnsim.results import make_dataset
 
 DOSES = np.array([0.5, 1.0, 1.5, 3.0, 4.5, 6.0, 10.0, 25.0, 50.0, 100.0, 150.0, 300.0])
 SCENARIOS = np.array(["pharmaceutical+human_pet", "racemic+rodent_transient"])
@@ -88,7 +86,7 @@ def test_plot_dose_response_from_metrics_and_from_result(tmp_path):
     assert len(ax.get_lines()) == SCENARIOS.size
     _saved(ax, tmp_path, "dose_response")
     # From a raw result with subjects: computed on the fly, median line and a 5-95% band.
-    ax2 = plot_dose_response(ds, "Cmax")
+    ax2 = plot_dose_response(ds, "Cmax(C_ntx)")
     assert ax2.get_xscale() == "log" and "[ng/mL]" in ax2.get_ylabel()
     assert len(ax2.collections) == SCENARIOS.size
     with pytest.raises(PlotError, match="neither"):

@@ -4,8 +4,14 @@ import numpy as np
 import pytest
 
 from ldnsim.errors import ConfigError
-from ldnsim.population import (Covariate, Population, draw_etas, omega_from_iiv, subject_rng,
-                               subject_streams)
+from ldnsim.population import (
+    Covariate,
+    Population,
+    draw_etas,
+    omega_from_iiv,
+    subject_rng,
+    subject_streams,
+)
 
 OMEGA = omega_from_iiv([0.3, 0.2, 0.5], "cv", [[1.0, 0.4, 0.0], [0.4, 1.0, 0.0],
                                                 [0.0, 0.0, 1.0]])

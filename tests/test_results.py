@@ -6,8 +6,14 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from ldnsim.results import (JSON_ATTRS_KEY, make_dataset, mask_failed, netcdf_safe_attrs,
-                            provenance, provenance_attrs)
+from ldnsim.results import (
+    JSON_ATTRS_KEY,
+    make_dataset,
+    mask_failed,
+    netcdf_safe_attrs,
+    provenance,
+    provenance_attrs,
+)
 
 
 def _sweep(status=None, attrs=None):

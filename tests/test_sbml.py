@@ -1,14 +1,13 @@
 """SBML export: libSBML's consistency check, and libroadrunner reproduces ldnsim's trajectory."""
+# Both come with the test extra (pip install -e ".[test]"): a missing one is an error, not a skip.
+import libsbml
 import numpy as np
 import pytest
+import roadrunner
 
 import ldnsim
 from ldnsim.model import list_models
 from ldnsim.model.sbml import export_sbml, to_sbml_string
-
-# Both come with the test extra (pip install -e ".[test]"): a missing one is an error, not a skip.
-import libsbml  # noqa: E402
-import roadrunner  # noqa: E402
 
 SMALL_MODELS = ["one_compartment_oral", "pkpd_indirect", "two_compartment_iv"]
 

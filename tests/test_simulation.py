@@ -64,6 +64,22 @@ def test_zero_order_infusion(oral):
     np.testing.assert_allclose(ds.central.values, ref, rtol=1e-8, atol=1e-12)
 
 
+def test_outputs_follow_the_event_rule_for_inputs(oral):
+    """Outputs are evaluated in the kernels with the parameters in force at each output time:
+    an output that reads an infusion input switches on at the start (right-continuous) and
+    off at the end, and overlapping infusions add."""
+    text = (ldnsim.model.parse.shipped_model_dirs()[0] / "one_compartment_oral.toml").read_text()
+    text = text.replace("[outputs]\n", '[outputs]\nrate = { expr = "infusion", unit = "mg/h" }\n')
+    model = ldnsim.loads_model(text.replace('name = "one_compartment_oral"',
+                                            'name = "oral_rate_out"'))
+    t = np.arange(0.0, 13.0)
+    reg = Regimen([Dose(60.0, target="central", duration=6.0, time=2.0),
+                   Dose(12.0, target="central", duration=2.0, time=4.0)])
+    ds = ldnsim.simulate(model, t, regimen=reg)
+    expected = np.where((t >= 2) & (t < 8), 10.0, 0.0) + np.where((t >= 4) & (t < 6), 6.0, 0.0)
+    np.testing.assert_array_equal(ds.rate.values, expected)
+
+
 def test_two_compartment_bolus_matches_matrix_exponential():
     m = ldnsim.load_model("two_compartment_iv")
     p = dict(zip(m.parameter_names, m.parameter_vector()))
@@ -145,6 +161,7 @@ x = "k * x**2"
     assert np.isnan(ds.x.values[-1]) and ds.x.values[1] == pytest.approx(1 / (1 - 0.5))
 
 
+@pytest.mark.slow
 def test_shipped_models_are_in_the_wheel(tmp_path):
     """A plain `pip install` must find the shipped models, not only a checkout."""
     repo = __import__("pathlib").Path(__file__).resolve().parents[1]

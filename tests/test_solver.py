@@ -22,19 +22,29 @@ from hypothesis import strategies as st
 from scipy.integrate import solve_ivp
 
 import ldnsim
-from ldnsim._sparsity import empty_plan
 from ldnsim._kernels import driver, steps
 from ldnsim._kernels import tableaus as tb
+from ldnsim._sparsity import empty_plan
 from ldnsim.errors import LdnsimError, RegimenError, SolverError
-from ldnsim.solver import (JAC_SIGNATURE, METHODS, STIFF_METHODS, BatchSolution, Solution, Status,
-                           as_kernel_function, integrate, integrate_batch)
+from ldnsim.solver import (
+    JAC_SIGNATURE,
+    METHODS,
+    STIFF_METHODS,
+    BatchSolution,
+    Solution,
+    Status,
+    as_kernel_function,
+    integrate,
+    integrate_batch,
+)
+
+import ivp_problems as P
 
 
 def _dense(n):
     """Plan and work arrays for rosenbrock_step: the dense LU."""
     return empty_plan(), np.empty(0), np.empty(n), np.empty(n)
 
-import ivp_problems as P
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
@@ -428,7 +438,7 @@ def test_sparse_lu_matches_dense_lu_on_pollu(fd):
     rel = np.abs(sp.y[-1] - de.y[-1]) / np.abs(de.y[-1])
     assert np.max(rel) < 1e-7, rel
     assert P.mescd(sp.y[-1], P.POLLU_REF, 1e-10, 1e-10) >= 10 - 1.5
-    rhs_k, jac_k, have_jac = _functions(P.pollu_rhs, jac)
+    rhs_k, jac_k, _, have_jac = _functions(P.pollu_rhs, jac)
     plan = _plan(None, METHODS["rodas5p"], rhs_k, jac_k, have_jac, 0.0, P.POLLU_Y0, P.POLLU_P)
     assert plan[0].size == 20  # the sparse path really ran
     assert plan[1].shape[1] + 20 < 0.3 * 20 * 20  # and the factors are sparse (109 of 400)
@@ -856,6 +866,7 @@ def test_read_only_inputs_do_not_recompile():
     assert not frozen_p.flags.writeable and not frozen_y0.flags.writeable  # inputs untouched
 
 
+@pytest.mark.slow
 def test_specialize_matches_default_path():
     """specialize=True compiles the kernels for these functions (seconds); same results as
     the shared first-class-function kernels to 1e-12 (measured: bit for bit)."""
@@ -957,6 +968,7 @@ _NOJIT_SCRIPT = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_runs_under_numba_disable_jit():
     """The pure-Python path (NUMBA_DISABLE_JIT=1, for coverage) runs a small dosed problem
     with both methods and the batch loop, and a 10-state chain on the sparse LU, and agrees

@@ -159,7 +159,7 @@ def test_bad_sweeps(model, kwargs, match):
 
 
 def test_too_large_a_result_is_refused(model, monkeypatch):
-    monkeypatch.setattr(sweep_module, "MAX_RESULT_BYTES", 1000)
+    monkeypatch.setattr(importlib.import_module("ldnsim.sweep.plan"), "MAX_RESULT_BYTES", 1000)
     with pytest.raises(ConfigError, match="GiB"):
         plan_sweep(model, T, axes={"CL": [1.0, 2.0, 3.0]})
 
@@ -182,7 +182,7 @@ def test_bad_threads_and_chunk_size(plan):
 def test_module_and_function_names_do_not_shadow_each_other(model):
     """ldnsim.sweep is the module (its function is ldnsim.sweep.sweep); ldnsim.simulate is the
     function (its module is ldnsim.simulation), whatever was imported first."""
-    import ldnsim.simulation  # noqa: F401
+    import ldnsim.simulation
     import ldnsim.sweep as module
     assert module is sweep_module and callable(ldnsim.simulate)
     with warnings.catch_warnings():

@@ -12,14 +12,21 @@ Stats layout, ``stats`` (6,) int64: accepted steps, rejected steps, RHS evaluati
 Jacobian evaluations, LU decompositions, and of those the dense ones taken although a sparse
 plan was given (J left the plan's pattern, or a static pivot was too small).
 """
-import numba
 import numpy as np
 from numba import njit, prange
 
 from . import tableaus as tb
 from .control import error_norm, initial_step, pi_factor
-from .steps import (erk_dense_eval, erk_step, fd_jacobian, fd_time_derivative, jacobian_pattern,
-                    rosenbrock_dense_coefficients, rosenbrock_dense_eval, rosenbrock_step)
+from .steps import (
+    erk_dense_eval,
+    erk_step,
+    fd_jacobian,
+    fd_time_derivative,
+    jacobian_pattern,
+    rosenbrock_dense_coefficients,
+    rosenbrock_dense_eval,
+    rosenbrock_step,
+)
 
 SUCCESS = 0
 MAX_STEPS = 1
@@ -42,7 +49,7 @@ EPS = 2.220446049250313e-16
 
 # Changes whenever any kernel source changes (see cachekey.py), so numba never loads machine
 # code built from older kernel sources.
-KERNEL_SOURCES_SHA256 = "8c656e301f8189286792631fbe343fa82cdd91335239578acb263724fe9ed56d"
+KERNEL_SOURCES_SHA256 = "b7a5b66bf103355ea6fb5c6f797be6a5a3d75e5110ad09fd1f0e1bbd1c8a69f3"
 
 RODAS5P_A = tb.RODAS5P_A
 RODAS5P_C = tb.RODAS5P_C
@@ -69,14 +76,20 @@ def _all_finite(y):
 
 @njit(cache=True, error_model="numpy", _nrt=False)
 def _segment_rodas(rhs, jac, have_jac, autonomous, t, tb_, y, p, t_eval, k, out, rtol, atol,
-                   max_steps, h, stats, f0, ft, J, Jf, W, perm, K, ynew, ytmp, ftmp, D, hbuf,
-                   plan, Wc, dinv, z):
+                   max_steps, h, stats, f0, ft, Jf, W, perm, K, ynew, ytmp, ftmp, D, hbuf,
+                   plan, Wc, dz):
     """Integrate y from t to tb_ with Rodas5P; fill outputs t_eval[k:] that lie in (t, tb_).
 
-    Returns (status, k). ``hbuf[0]`` carries the step-size proposal between segments.
+    Returns (status, k). ``hbuf[0]`` carries the step-size proposal between segments. ``Jf``
+    (n * n,) holds the Jacobian (the sparse LU reads it flat); ``dz`` (2, n) the sparse LU's
+    work vectors. No more than 30 arguments: above that CPython passes the call's arguments as
+    one tuple, which numba types with a warning about first-class functions.
     """
     n = y.size
     m = t_eval.size
+    J = Jf.reshape((n, n))
+    dinv = dz[0]
+    z = dz[1]
     q = 4.0  # order of the error estimate
     rhs(t, y, p, f0)
     stats[ST_RHS] += 1
@@ -214,14 +227,26 @@ def _segment_dopri5(rhs, t, tb_, y, p, t_eval, k, out, rtol, atol, max_steps, h,
     return SUCCESS, k
 
 
+@njit(cache=True, error_model="numpy", _nrt=False)
+def _eval_outputs(outf, t_eval, out, p, outs, k0, k1):
+    """Outputs at output times ``k0 .. k1-1`` from the states written there, with ``p``."""
+    if outs.shape[1] == 0:
+        return
+    for k in range(k0, k1):
+        outf(t_eval[k], out[k], p, outs[k])
+
+
 @njit(cache=True, error_model="numpy")
-def solve_one(rhs, jac, method, have_jac, autonomous, y0, t_eval, p0, ev_t, ev_kind, ev_idx,
-              ev_amt, rtol, atol, max_steps, first_step, plan, out, stats):
+def solve_one(rhs, jac, outf, method, have_jac, autonomous, y0, t_eval, p0, ev_t, ev_kind,
+              ev_idx, ev_amt, rtol, atol, max_steps, first_step, plan, out, outs, stats):
     """Integrate one trajectory through its events.
 
     Parameters
     ----------
     rhs, jac : first-class functions ``rhs(t, y, p, dydt)``, ``jac(t, y, p, J)``.
+    outf : first-class function ``outf(t, y, p, o)`` writing the outputs at one time; called
+        once per output time with the parameters in force then (events applied), so outputs
+        follow the same event rule as the states. Not called when ``outs`` has no columns.
     method : int, METHOD_RODAS5P or METHOD_DOPRI5.
     have_jac, autonomous : bool; use ``jac`` (else finite differences); assume df/dt = 0.
     y0 : (n,) initial state at ``t_eval[0]``.
@@ -233,6 +258,7 @@ def solve_one(rhs, jac, method, have_jac, autonomous, y0, t_eval, p0, ev_t, ev_k
     first_step : float, initial step (<= 0: automatic).
     plan : sparse-LU plan for W (``linalg``; arrays of size 0: dense LU).
     out : (m, n) output, filled with NaN where not reached.
+    outs : (m, n_out) outputs of ``outf`` at ``t_eval`` (n_out may be 0), NaN where not reached.
     stats : (6,) int64 counters (accepted, rejected, rhs, jac, lu, dense lu), added to.
 
     Returns
@@ -245,6 +271,8 @@ def solve_one(rhs, jac, method, have_jac, autonomous, y0, t_eval, p0, ev_t, ev_k
     for i in range(m):
         for j in range(n):
             out[i, j] = np.nan
+        for j in range(outs.shape[1]):
+            outs[i, j] = np.nan
     y = y0.copy()
     p = p0.copy()
     f0 = np.empty(n)
@@ -252,8 +280,7 @@ def solve_one(rhs, jac, method, have_jac, autonomous, y0, t_eval, p0, ev_t, ev_k
     ynew = np.empty(n)
     ytmp = np.empty(n)
     ftmp = np.empty(n)
-    Jf = np.empty(n * n)
-    J = Jf.reshape((n, n))  # the sparse LU reads J through its flat view
+    Jf = np.empty(n * n)  # the Jacobian, flat (the sparse LU reads it so)
     W = np.empty((n, n))
     Wc = np.empty(plan[1].shape[1] + plan[0].size)  # the factors: off-diagonal, then pivots
     perm = np.empty(n, dtype=np.int64)
@@ -263,8 +290,7 @@ def solve_one(rhs, jac, method, have_jac, autonomous, y0, t_eval, p0, ev_t, ev_k
         K = np.empty((DOPRI5_B.size + 1, n))
     D = np.empty((3, n))
     hbuf = np.zeros(1)
-    dinv = np.empty(n)
-    z = np.empty(n)
+    dz = np.empty((2, n))
     t = t_eval[0]
     tend = t_eval[m - 1]
     e = 0
@@ -279,23 +305,25 @@ def solve_one(rhs, jac, method, have_jac, autonomous, y0, t_eval, p0, ev_t, ev_k
             else:
                 p[ev_idx[e]] += ev_amt[e]
             e += 1
+        k0 = k
         while k < m and t_eval[k] <= t:
             for j in range(n):
                 out[k, j] = y[j]
             k += 1
         if k >= m:
+            _eval_outputs(outf, t_eval, out, p, outs, k0, k)
             break
         tseg = tend
         if e < ne and ev_t[e] < tend:
             tseg = ev_t[e]
         if method == METHOD_RODAS5P:
             status, k = _segment_rodas(rhs, jac, have_jac, autonomous, t, tseg, y, p, t_eval,
-                                       k, out, rtol, atol, max_steps, h, stats, f0, ft, J, Jf,
-                                       W, perm, K, ynew, ytmp, ftmp, D, hbuf, plan, Wc, dinv,
-                                       z)
+                                       k, out, rtol, atol, max_steps, h, stats, f0, ft, Jf,
+                                       W, perm, K, ynew, ytmp, ftmp, D, hbuf, plan, Wc, dz)
         else:
             status, k = _segment_dopri5(rhs, t, tseg, y, p, t_eval, k, out, rtol, atol,
                                         max_steps, h, stats, K, ynew, ytmp, ftmp, hbuf)
+        _eval_outputs(outf, t_eval, out, p, outs, k0, k)  # p is constant over the segment
         if status != SUCCESS:
             return status
         t = tseg
@@ -305,32 +333,34 @@ def solve_one(rhs, jac, method, have_jac, autonomous, y0, t_eval, p0, ev_t, ev_k
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
-def solve_batch(rhs, jac, method, have_jac, autonomous, y0s, t_eval, ps, ev_t, ev_kind, ev_idx,
-                ev_amt, rtol, atol, max_steps, first_step, plan, out, status, stats):
+def solve_batch(rhs, jac, outf, method, have_jac, autonomous, y0s, t_eval, ps, ev_t, ev_kind,
+                ev_idx, ev_amt, rtol, atol, max_steps, first_step, plan, out, outs, status,
+                stats, n_threads):
     """Rows in parallel on numba threads; row r uses ``y0s[r]``, ``ps[r]`` and event row
     ``min(r, ev_t.shape[0] - 1)`` (one shared event row, or one per row).
 
-    Shapes: y0s (r, n), ps (r, k), ev_* (1 or r, d), out (r, m, n), status (r,),
-    stats (r, 6); ``plan`` is shared. Each row is computed exactly as ``solve_one`` would, so
-    results do not depend on the thread count.
+    Shapes: y0s (r, n), ps (r, k), ev_* (1 or r, d), out (r, m, n), outs (r, m, n_out),
+    status (r,), stats (r, 6); ``plan`` is shared. Each row is computed exactly as
+    ``solve_one`` would, so results do not depend on the thread count.
 
-    Rows are dealt to the threads in turn (thread t of T gets rows t, t + T, ...): numba hands
-    each thread one contiguous block of the loop, and neighbouring rows cost alike (a sweep
-    orders rows by dose and scenario), so contiguous blocks of rows left one thread idle while
-    the other finished the costlier half (7 % of the headline experiment's wall time on 2
-    threads).
+    ``n_threads`` is ``numba.get_num_threads()`` of the caller (read there: a kernel that calls
+    it cannot be cached). Rows are dealt to the threads in turn (thread t of T gets rows t,
+    t + T, ...): numba hands each thread one contiguous block of the loop, and neighbouring
+    rows cost alike (a sweep orders rows by dose and scenario), so contiguous blocks of rows
+    left one thread idle while the other finished the costlier half (7 % of the headline
+    experiment's wall time on 2 threads).
     """
     nrow = y0s.shape[0]
     ev_last = ev_t.shape[0] - 1
-    nthr = max(1, min(numba.get_num_threads(), nrow))
+    nthr = max(1, min(n_threads, nrow))
     block = (nrow + nthr - 1) // nthr
     for i in prange(nthr * block):
         r = (i % block) * nthr + i // block  # block t of the loop -> rows t, t + nthr, ...
         if r < nrow:
             er = min(np.int64(r), ev_last)  # one shared event row, or one per row
-            status[r] = solve_one(rhs, jac, method, have_jac, autonomous, y0s[r], t_eval,
+            status[r] = solve_one(rhs, jac, outf, method, have_jac, autonomous, y0s[r], t_eval,
                                   ps[r], ev_t[er], ev_kind[er], ev_idx[er], ev_amt[er], rtol,
-                                  atol, max_steps, first_step, plan, out[r], stats[r])
+                                  atol, max_steps, first_step, plan, out[r], outs[r], stats[r])
 
 
 @njit(cache=True, error_model="numpy")

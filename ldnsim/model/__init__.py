@@ -5,11 +5,20 @@
 files go through a whitelist parser (`parse_expression`); no model text is ever run as Python.
 """
 
-from ldnsim.model.codegen import CompiledModel
+from ldnsim.model.compiled import CompiledModel
 from ldnsim.model.expr import parse_expression
 from ldnsim.model.parse import list_models, load_model, loads_model
-from ldnsim.model.spec import (Definition, Input, Model, ModelWarning, Ode, Output, Parameter,
-                               Scenario, State)
+from ldnsim.model.spec import (
+                               Definition,
+                               Input,
+                               Model,
+                               ModelWarning,
+                               Ode,
+                               Output,
+                               Parameter,
+                               Scenario,
+                               State,
+)
 from ldnsim.model.units import parse_unit
 
 __all__ = [

@@ -24,7 +24,9 @@ from ldnsim.errors import ModelError
 
 __all__ = [
     "FUNCTIONS", "RESERVED_NAMES", "MAX_LENGTH", "MAX_DEPTH", "MAX_EXPONENT",
-    "Num", "Sym", "Apply", "parse_expression", "free_names", "to_sympy",
+    "MAX_EXPANDED_NODES", "MAX_EXPANDED_DEPTH", "MAX_EXPANDED_EXPONENT", "MAX_COEFFICIENT_BITS",
+    "Num", "Sym", "Apply", "parse_expression", "free_names", "to_sympy", "expanded_cost",
+    "ExpandedCost",
 ]
 
 MAX_LENGTH = 10_000
@@ -33,6 +35,24 @@ MAX_DEPTH = 100
 """Deepest syntax tree accepted; keeps every later recursive walk far from Python's limit."""
 MAX_EXPONENT = 1000.0
 """Largest magnitude of a constant exponent: ``x**2000`` or ``9**9**9`` is rejected unseen."""
+
+# Limits on a whole model once [definitions] are substituted into the equations (what sympy
+# and numba will see; each expression alone is bounded by the three limits above, but a chain
+# of definitions multiplies them). Checked by `expanded_cost` in linear time before sympy runs;
+# each can be raised with the environment variable LDNSIM_<NAME> (ldnsim._limits).
+MAX_EXPANDED_NODES = 200_000
+"""Most nodes of all equations and outputs with definitions substituted (a definition used
+twice counts twice; ``max``/``min`` of n arguments count n times their arguments)."""
+MAX_EXPANDED_DEPTH = 60
+"""Deepest nesting after substitution (the shipped ldn model reaches 21). sympy's work grows
+faster than linearly with depth (a chain of 35 nested ``abs`` took a minute to differentiate)
+and it recurses several frames per level."""
+MAX_EXPANDED_EXPONENT = 1000
+"""Largest power a variable can reach once powers of powers and products are combined
+(70 squarings would give 2**70; numba cannot compile such an integer)."""
+MAX_COEFFICIENT_BITS = 1000
+"""Largest log2 magnitude of an exact coefficient sympy may build (40 multiplications by 2**31
+give 2**1240, beyond any float); float64 stops at 2**1024."""
 
 # name -> (min args, max args or None, argument kinds, doc); kind "n" number, "b" condition
 FUNCTIONS = {
@@ -148,10 +168,10 @@ def parse_expression(text, *, names=None, where="expression"):
         _fail(where, f"expected an expression as a string, got {type(text).__name__}")
     if len(text) > MAX_LENGTH:
         _fail(where, f"expression is {len(text)} characters long; the limit is {MAX_LENGTH}")
-    for i, ch in enumerate(text):
-        if ord(ch) > 127:
-            _fail(where, f"non-ASCII character {ch!r} at column {i + 1}; model names and "
-                  "expressions use ASCII only (write 'u' for micro)")
+    if not text.isascii():
+        i, ch = next((i, ch) for i, ch in enumerate(text) if ord(ch) > 127)
+        _fail(where, f"non-ASCII character {ch!r} at column {i + 1}; model names and "
+              "expressions use ASCII only (write 'u' for micro)")
     if not text.strip():
         _fail(where, "expression is empty")
     try:
@@ -178,7 +198,9 @@ class _Converter:
 
     def __init__(self, where, names):
         self.where = where
-        self.names = None if names is None else frozenset(names) | {"t", "pi"}
+        # a set is used as given: copying it for every expression of a model is quadratic
+        self.names = (None if names is None else names if isinstance(names, (set, frozenset))
+                      else frozenset(names))
 
     def convert(self, node):
         method = getattr(self, "_" + type(node).__name__, None)
@@ -209,9 +231,9 @@ class _Converter:
         name = node.id
         if name in FUNCTIONS:
             _fail(self.where, f"{name!r} is a function; call it as {FUNCTIONS[name][3]}", node)
-        if self.names is not None and name not in self.names:
+        if self.names is not None and name not in self.names and name not in ("t", "pi"):
             from difflib import get_close_matches
-            near = get_close_matches(name, sorted(self.names), n=1)
+            near = get_close_matches(name, sorted(self.names | {"t", "pi"}), n=1)
             hint = f"; did you mean {near[0]!r}?" if near else (
                 "; define it in [parameters], [states], [inputs] or [definitions]")
             _fail(self.where, f"unknown name {name!r}{hint}", node)
@@ -359,23 +381,11 @@ def to_sympy(node, symbols):
     """
     import sympy as sp
 
-    def number(v):
-        if isinstance(v, bool):
-            return sp.true if v else sp.false
-        if float(v).is_integer() and abs(v) <= 2**31:
-            return sp.Integer(int(v))
-        return sp.Float(v)
-
-    def piecewise_extreme(args, pick):
-        # max(a, b) = a if a >= b else b; written out so the Jacobian needs no Heaviside
-        acc = args[0]
-        for b in args[1:]:
-            acc = sp.Piecewise((acc, pick(acc, b)), (b, True))
-        return acc
+    ops = _sympy_operators(sp)
 
     def convert(n):
         if isinstance(n, Num):
-            return sp.Integer(int(n.value)) if n.integer else number(n.value)
+            return sp.Integer(int(n.value)) if n.integer else _sympy_number(sp, n.value)
         if isinstance(n, Sym):
             if n.name in symbols:
                 return symbols[n.name]
@@ -385,44 +395,214 @@ def to_sympy(node, symbols):
                 return sp.Symbol("t", real=True)
             raise ModelError(f"no symbol for name {n.name!r}")
         if n.value is not None:
-            return number(n.value)
-        a = [convert(x) for x in n.args]
-        op = n.op
-        if op == "add":
-            return a[0] + a[1]
-        if op == "sub":
-            return a[0] - a[1]
-        if op == "mul":
-            return a[0] * a[1]
-        if op == "div":
-            return a[0] / a[1]
-        if op == "pow":
-            return a[0] ** a[1]
-        if op == "neg":
-            return -a[0]
-        if op in ("lt", "le", "gt", "ge", "eq", "ne"):
-            cls = {"lt": sp.StrictLessThan, "le": sp.LessThan, "gt": sp.StrictGreaterThan,
-                   "ge": sp.GreaterThan, "eq": sp.Eq, "ne": sp.Ne}[op]
-            return cls(a[0], a[1])
-        if op == "and":
-            return sp.And(*a)
-        if op == "or":
-            return sp.Or(*a)
-        if op == "not":
-            return sp.Not(a[0])
-        if op == "where":
-            return sp.Piecewise((a[1], a[0]), (a[2], True))
-        if op == "min":
-            return piecewise_extreme(a, lambda x, y: x <= y)
-        if op == "max":
-            return piecewise_extreme(a, lambda x, y: x >= y)
-        if op == "hill":
-            x, k, h = a
-            return x**h / (k**h + x**h)
-        if op == "log10":
-            return sp.log(a[0]) / sp.log(10)
-        func = {"exp": sp.exp, "log": sp.log, "sqrt": sp.sqrt, "abs": sp.Abs,
-                "sin": sp.sin, "cos": sp.cos}[op]
-        return func(a[0])
+            return _sympy_number(sp, n.value)
+        return ops[n.op](*(convert(x) for x in n.args))
 
     return convert(node)
+
+
+def _sympy_number(sp, v):
+    if isinstance(v, bool):
+        return sp.true if v else sp.false
+    if float(v).is_integer() and abs(v) <= 2**31:
+        return sp.Integer(int(v))
+    return sp.Float(v)
+
+
+def _sympy_operators(sp):
+    """Operator name -> function of the converted arguments (one entry per operator)."""
+
+    def extreme(pick):
+        # max(a, b) = a if a >= b else b; written out so the Jacobian needs no Heaviside. With
+        # more arguments one flat Piecewise picks the first argument that beats every later
+        # one (the first maximum, as the nested form a >= b ? a : b would). Nesting the
+        # two-argument form instead repeats each partial result inside the next condition,
+        # and sympy's cost then grows about 4x per argument.
+        def f(*args):
+            branches = [(a, sp.And(*(pick(a, b) for b in args[i + 1:])))
+                        for i, a in enumerate(args[:-1])]
+            return sp.Piecewise(*branches, (args[-1], True))
+        return f
+
+    return {
+        "add": lambda a, b: a + b, "sub": lambda a, b: a - b, "mul": lambda a, b: a * b,
+        "div": lambda a, b: a / b, "pow": lambda a, b: a ** b, "neg": lambda a: -a,
+        "lt": sp.StrictLessThan, "le": sp.LessThan, "gt": sp.StrictGreaterThan,
+        "ge": sp.GreaterThan, "eq": sp.Eq, "ne": sp.Ne,
+        "and": sp.And, "or": sp.Or, "not": sp.Not,
+        "where": lambda c, a, b: sp.Piecewise((a, c), (b, True)),
+        "min": extreme(lambda x, y: x <= y), "max": extreme(lambda x, y: x >= y),
+        "hill": lambda x, k, h: x**h / (k**h + x**h),
+        "log10": lambda a: sp.log(a) / sp.log(10),
+        "exp": sp.exp, "log": sp.log, "sqrt": sp.sqrt, "abs": sp.Abs, "sin": sp.sin,
+        "cos": sp.cos,
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class ExpandedCost:
+    """Bounds on one expression with definitions substituted (see `expanded_cost`).
+
+    ``nodes``: size of the expanded tree; ``depth``: its nesting; ``exponent``: the largest
+    power of a variable it can produce; ``low``, ``high``: bounds on log2 of the magnitude of
+    the exact numeric coefficient sympy will build (``bits`` is the larger of ``high`` and
+    ``-low``); ``is_sum``: the expression is a sum (sympy does not expand powers of sums).
+    Bounds, not exact values: sympy may simplify to less, never to more.
+    """
+
+    nodes: float
+    depth: int
+    exponent: float
+    low: float
+    high: float
+    is_sum: bool = False
+
+    @property
+    def bits(self) -> float:
+        return max(self.high, -self.low)
+
+
+_ONE = ExpandedCost(1, 1, 1.0, 0.0, 0.0)
+_KEEP = frozenset({"neg", "min", "max", "where", "lt", "le", "gt", "ge", "eq", "ne", "and",
+                   "or", "not"})
+
+
+def _constant(value):
+    v = abs(float(value))
+    b = math.log2(v) if v > 0 and math.isfinite(v) else 0.0
+    return ExpandedCost(1, 1, 1.0, b, b)
+
+
+def _powered(base, power):
+    """Exponent and coefficient bounds of ``base ** power``: sympy combines powers of powers
+    and distributes an integer power over a product (``(2*x)**2 -> 4*x**2``), not over a sum."""
+    scale = max(1.0, abs(power)) if power is not None else 1.0
+    if base.is_sum or power is None:
+        return base.exponent * scale, base.low, base.high
+    lo, hi = base.low * power, base.high * power
+    return base.exponent * scale, min(lo, hi, 0.0), max(lo, hi, 0.0)
+
+
+def _combine(node, args):
+    """The `ExpandedCost` of ``node`` from those of its arguments."""
+    op, n = node.op, len(args)
+    nodes = 1 + sum(a.nodes for a in args)
+    if op in ("min", "max"):
+        # written as one Piecewise whose i-th branch compares argument i with the later ones
+        nodes = 1 + n * sum(a.nodes for a in args)
+    depth = 1 + max(a.depth for a in args)
+    if op == "mul":
+        a, b = args
+        return ExpandedCost(nodes, depth, a.exponent + b.exponent, a.low + b.low,
+                            a.high + b.high)
+    if op == "div":
+        a, b = args
+        return ExpandedCost(nodes, depth, a.exponent + b.exponent, a.low - b.high,
+                            a.high - b.low)
+    if op in ("add", "sub"):
+        # a number times a sum is distributed over it, and like terms add up: one more bit
+        return ExpandedCost(nodes, depth, max(a.exponent for a in args),
+                            min(a.low for a in args), max(a.high for a in args) + 1.0, True)
+    if op == "pow":
+        expo, lo, hi = _powered(args[0], _const(node.args[1]))
+        return ExpandedCost(nodes, depth, expo, lo, hi)
+    if op == "hill":  # hill(x, K, n) = x**n / (K**n + x**n)
+        power = _const(node.args[2])
+        (ex, lx, hx), (ek, lk, hk) = _powered(args[0], power), _powered(args[1], power)
+        return ExpandedCost(nodes, depth, 2 * ex + ek, lx - max(hx, hk) - 1.0,
+                            hx - min(lx, lk))
+    if op in _KEEP:
+        return ExpandedCost(nodes, depth, max(a.exponent for a in args),
+                            min(a.low for a in args), max(a.high for a in args),
+                            any(a.is_sum for a in args))
+    # exp(...), log(...), sqrt(...): a new atom whose argument is checked on its own
+    return ExpandedCost(nodes, depth, 1.0, 0.0, 0.0)
+
+
+def expanded_cost(definitions, roots, *, where="model"):
+    """Check the cost of a model's equations with definitions substituted, before sympy.
+
+    Parameters
+    ----------
+    definitions : sequence of (name, tree)
+        The parsed [definitions] in dependency order (each uses only earlier ones).
+    roots : sequence of (label, tree)
+        The expressions code is generated for, e.g. ``("[odes] gut", tree)``.
+    where : str
+        Prefix of error messages (the model's location).
+
+    Returns
+    -------
+    ExpandedCost
+        Total nodes of the roots, and the largest depth, exponent and coefficient of any node.
+
+    Raises
+    ------
+    ModelError
+        A limit (`MAX_EXPANDED_NODES`, `MAX_EXPANDED_DEPTH`, `MAX_EXPANDED_EXPONENT`,
+        `MAX_COEFFICIENT_BITS`) is exceeded; the message names the first expression that
+        exceeds it and the environment variable that raises it.
+    """
+    from ldnsim._limits import limit, raise_hint
+
+    max_depth = limit("MAX_EXPANDED_DEPTH", MAX_EXPANDED_DEPTH)
+    max_expo = limit("MAX_EXPANDED_EXPONENT", MAX_EXPANDED_EXPONENT)
+    max_bits = limit("MAX_COEFFICIENT_BITS", MAX_COEFFICIENT_BITS)
+    max_nodes = limit("MAX_EXPANDED_NODES", MAX_EXPANDED_NODES)
+    known: dict = {}
+    worst = [0, 0.0, 0.0]
+
+    def check(label, c):
+        if c.depth > max_depth:
+            raise ModelError(f"{where}: {label}: with [definitions] substituted the expression "
+                             f"is nested {c.depth} levels deep, more than {max_depth:g}; "
+                             "shorten the chain of definitions "
+                             f"({raise_hint('MAX_EXPANDED_DEPTH')})")
+        if c.exponent > max_expo:
+            raise ModelError(f"{where}: {label}: with [definitions] substituted a variable is "
+                             f"raised to a power up to {c.exponent:.3g}, more than {max_expo:g}; "
+                             f"check the chain of powers and products "
+                             f"({raise_hint('MAX_EXPANDED_EXPONENT')})")
+        if c.bits > max_bits:
+            raise ModelError(f"{where}: {label}: with [definitions] substituted a constant "
+                             f"factor reaches about 2**{c.high if c.high >= -c.low else c.low:.0f}"
+                             f", beyond 2**+-{max_bits:g} "
+                             "(floating point ends at 2**1024); check the chain of "
+                             "multiplications and divisions "
+                             f"({raise_hint('MAX_COEFFICIENT_BITS')})")
+        worst[0], worst[1], worst[2] = (max(worst[0], c.depth), max(worst[1], c.exponent),
+                                        max(worst[2], c.bits))
+
+    def cost(tree, label):
+        # post-order without recursion; a tree is at most MAX_DEPTH deep, but be uniform
+        done: dict = {}
+        stack = [(tree, False)]
+        while stack:
+            node, ready = stack.pop()
+            if isinstance(node, Num):
+                done[id(node)] = _constant(node.value)
+            elif isinstance(node, Sym):
+                done[id(node)] = known.get(node.name, _constant(math.pi) if node.name == "pi"
+                                           else _ONE)
+            elif node.value is not None and not isinstance(node.value, bool):
+                done[id(node)] = _constant(node.value)
+            elif not ready:
+                stack.append((node, True))
+                stack.extend((a, False) for a in node.args)
+                continue
+            else:
+                done[id(node)] = _combine(node, [done[id(a)] for a in node.args])
+            check(label, done[id(node)])
+        return done[id(tree)]
+
+    for name, tree in definitions:
+        known[name] = cost(tree, f"[definitions] {name}")
+    total = 0.0
+    for label, tree in roots:
+        total += cost(tree, label).nodes
+        if total > max_nodes:
+            raise ModelError(f"{where}: {label}: with [definitions] substituted the model's "
+                             f"equations hold over {max_nodes:,g} terms (a definition counts "
+                             "once for every use); code generation would take too long "
+                             f"({raise_hint('MAX_EXPANDED_NODES')})")
+    return ExpandedCost(total, worst[0], worst[1], -worst[2], worst[2])

@@ -6,16 +6,16 @@ strings); `ldnsim.model.validate` checks the meaning once the `Model` is built.
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import os
-import re
 import tomllib
 from pathlib import Path
 
+from ldnsim._files import shipped_dirs
+from ldnsim._text import SHIPPED_NAME, suggest
+from ldnsim._version import __version__
 from ldnsim.errors import ModelError
-from ldnsim.model.spec import (Definition, Input, Model, Ode, Output, Parameter, Scenario,
-                               State, ldnsim_version)
+from ldnsim.model.spec import Definition, Input, Model, Ode, Output, Parameter, Scenario, State
 
 __all__ = ["load_model", "loads_model", "list_models", "shipped_model_dirs"]
 
@@ -35,12 +35,6 @@ _ENTRY_KEYS = {
     "outputs": (("expr", "unit"), ("description",)),
 }
 _MODEL_KEYS = (("name", "time_unit"), ("description", "dose_target"))
-_BARE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
-
-
-def _suggest(word, options):
-    near = difflib.get_close_matches(str(word), list(options), n=1)
-    return f" (did you mean {near[0]!r}?)" if near else ""
 
 
 def _err(loc, section, key, msg):
@@ -52,7 +46,7 @@ def _check_keys(loc, section, key, table, required, optional):
     allowed = (*required, *optional)
     for k in table:
         if k not in allowed:
-            _err(loc, section, key, f"unknown key {k!r}{_suggest(k, allowed)}; allowed keys: "
+            _err(loc, section, key, f"unknown key {k!r}{suggest(k, allowed)}; allowed keys: "
                  f"{', '.join(allowed)}")
     for k in required:
         if k not in table:
@@ -99,7 +93,7 @@ def loads_model(text, path=None):
         raise ModelError(f"{loc}: TOML could not be parsed: it is nested too deeply") from None
     for section in doc:
         if section not in _SECTIONS:
-            raise ModelError(f"{loc}: unknown section [{section}]{_suggest(section, _SECTIONS)}"
+            raise ModelError(f"{loc}: unknown section [{section}]{suggest(section, _SECTIONS)}"
                              f"; allowed sections: {', '.join(_SECTIONS)}")
     for section in _REQUIRED_SECTIONS:
         if section not in doc:
@@ -123,10 +117,14 @@ def loads_model(text, path=None):
     scenarios = {}
     for name, table in _table(loc, "scenarios", None, doc.get("scenarios", {})).items():
         table = _table(loc, f"scenarios.{name}", None, table)
-        values = {k: v for k, v in table.items() if k not in ("description", "source")}
-        scenarios[name] = Scenario(name, table.get("description", ""), values,
-                                   table.get("source", ""))
-    digest = hashlib.sha256((text + "\0" + ldnsim_version()).encode()).hexdigest()
+        # description and source are text; a number under either name sets a parameter so
+        # named (a model may call a parameter "source")
+        meta = {k: v for k, v in table.items()
+                if k in ("description", "source") and isinstance(v, str)}
+        values = {k: v for k, v in table.items() if k not in meta}
+        scenarios[name] = Scenario(name, meta.get("description", ""), values,
+                                   meta.get("source", ""))
+    digest = hashlib.sha256((text + "\0" + __version__).encode()).hexdigest()
     return Model(
         name=head["name"], description=head.get("description", ""),
         time_unit=head["time_unit"], dose_target=head.get("dose_target"),
@@ -149,23 +147,17 @@ def loads_model(text, path=None):
 
 def shipped_model_dirs():
     """Directories holding shipped models: the wheel's copy, then a source checkout's."""
-    dirs = []
-    try:
-        from importlib.resources import files
-        wheel = files("ldnsim").joinpath("_shipped", "models")
-        if wheel.is_dir():
-            dirs.append(Path(str(wheel)))
-    except (ModuleNotFoundError, TypeError, NotADirectoryError):
-        pass
-    root = Path(__file__).resolve().parents[2]
-    # only a real checkout: a bare "models" folder next to site-packages is not ours
-    if (root / "pyproject.toml").is_file() and (root / "models").is_dir():
-        dirs.append(root / "models")
-    return dirs
+    return shipped_dirs("models")
 
 
 def list_models():
-    """Return the sorted names of the shipped models (usable with `load_model`)."""
+    """The shipped models.
+
+    Returns
+    -------
+    list of str
+        Sorted names, usable with :func:`load_model`.
+    """
     return sorted({p.stem for d in shipped_model_dirs() for p in d.glob("*.toml")})
 
 
@@ -190,16 +182,16 @@ def load_model(name_or_path):
     if isinstance(name_or_path, Model):
         return name_or_path
     if not isinstance(name_or_path, (str, os.PathLike)):
-        raise ModelError(f"load_model expects a model name or a path, got "
+        raise ModelError(f"load_model expects a model name or a path (or a Model), got "
                          f"{type(name_or_path).__name__}")
     text = os.fspath(name_or_path)
-    if isinstance(name_or_path, str) and _BARE_NAME.match(text):
+    if isinstance(name_or_path, str) and SHIPPED_NAME.match(text):
         for d in shipped_model_dirs():
             candidate = d / f"{text}.toml"
             if candidate.is_file():
                 return _read(candidate)
         if not Path(text).is_file():
-            raise ModelError(f"no shipped model named {text!r}{_suggest(text, list_models())};"
+            raise ModelError(f"no shipped model named {text!r}{suggest(text, list_models())};"
                              f" shipped models: {', '.join(list_models()) or 'none'}; "
                              "or pass the path of a .toml file")
     return _read(Path(text))

@@ -14,116 +14,49 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ldnsim._version import __version__
 from ldnsim.errors import ModelError
+from ldnsim.model.compiled import compile_model
+from ldnsim.model.entries import (
+    Definition,
+    Input,
+    ModelWarning,
+    Ode,
+    Output,
+    Parameter,
+    Scenario,
+    State,
+)
+from ldnsim.model.validate import validate_model
 
 __all__ = ["State", "Parameter", "Input", "Definition", "Ode", "Output", "Scenario", "Model",
-           "ModelWarning", "ldnsim_version"]
-
-
-class ModelWarning(UserWarning):
-    """A model is usable but incomplete, e.g. a parameter without a `source`."""
-
-
-def ldnsim_version():
-    """Return the ldnsim version string (part of every model hash and cache key)."""
-    try:
-        from ldnsim import __version__
-        return str(__version__)
-    except ImportError:
-        pass
-    try:
-        from importlib.metadata import PackageNotFoundError, version
-        return version("ldnsim")
-    except PackageNotFoundError:
-        return "0+unknown"
-
-
-@dataclass(frozen=True)
-class State:
-    """A state variable: ``name``, initial value ``init``, ``unit``, ``description``."""
-
-    name: str
-    init: float = 0.0
-    unit: str = "1"
-    description: str = ""
-
-
-@dataclass(frozen=True)
-class Parameter:
-    """A model parameter with its provenance.
-
-    ``source`` is the citation, ``evidence`` how good it is (measured / second-hand / derived /
-    assumed ...); ``lower``/``upper`` are optional plausible bounds for sweeps.
-    """
-
-    name: str
-    value: float
-    unit: str = "1"
-    description: str = ""
-    source: str = ""
-    evidence: str = ""
-    lower: float | None = None
-    upper: float | None = None
-
-
-@dataclass(frozen=True)
-class Input:
-    """A piecewise-constant input (e.g. an infusion rate), 0 until a regimen sets it.
-
-    ``target`` is the state an infusion through this input feeds, or None.
-    """
-
-    name: str
-    unit: str = "1"
-    description: str = ""
-    target: str | None = None
-
-
-@dataclass(frozen=True)
-class Definition:
-    """A named algebraic expression, usable in later expressions."""
-
-    name: str
-    expr: str
-    unit: str | None = None
-    description: str = ""
-
-
-@dataclass(frozen=True)
-class Ode:
-    """The right-hand side ``d(state)/dt = expr``."""
-
-    state: str
-    expr: str
-
-
-@dataclass(frozen=True)
-class Output:
-    """A named expression with a unit: what users plot and analyse."""
-
-    name: str
-    expr: str
-    unit: str = "1"
-    description: str = ""
-
-
-@dataclass(frozen=True)
-class Scenario:
-    """A named, documented overlay of parameter values."""
-
-    name: str
-    description: str = ""
-    values: dict = field(default_factory=dict)
-    source: str = ""
+           "ModelWarning"]  # the entries are defined in ldnsim.model.entries
 
 
 @dataclass(frozen=True, kw_only=True)
 class Model:
-    """A validated ODE model.
+    """A validated ODE model (usually read from a file by :func:`ldnsim.load_model`).
 
-    After construction ``definitions`` are in dependency order and ``odes`` in state order.
-    ``hash`` is the hex sha256 of the file text plus the ldnsim version (for a model built in
-    Python: of its content).
+    Parameters
+    ----------
+    name : str
+        ASCII letters, digits and ``_``; the file name of a model read from a file.
+    description : str
+    time_unit : str
+        One of s, min, h, d, wk.
+    dose_target : str or None
+        The state a dose goes to when it names none.
+    path : str or None
+        The file it was read from.
+    hash : str
+        Hex sha256 of the file text plus the ldnsim version; computed from the content when
+        empty (a model built in Python).
+    states, parameters, inputs, definitions, odes, outputs : sequence
+        Of :class:`State`, :class:`Parameter`, :class:`Input`, :class:`Definition`,
+        :class:`Ode` and :class:`Output` (``ldnsim.model.entries``). After construction
+        ``definitions`` are in dependency order and ``odes`` in state order.
+    scenarios : dict of str to Scenario
+        Named overlays of parameter values.
 
     Raises
     ------
@@ -144,11 +77,9 @@ class Model:
     odes: tuple = ()
     outputs: tuple = ()
     scenarios: dict = field(default_factory=dict)
-    _trees: dict = field(default=None, init=False, repr=False, compare=False)
+    _trees: dict | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self):
-        from ldnsim.model.validate import validate_model
-
         for name in ("states", "parameters", "inputs", "definitions", "odes", "outputs"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
         object.__setattr__(self, "scenarios", dict(self.scenarios))
@@ -269,7 +200,6 @@ class Model:
 
     def compile(self):
         """Generate, cache and import numba code for this model; see `CompiledModel`."""
-        from ldnsim.model.codegen import compile_model
         return compile_model(self)
 
 
@@ -296,6 +226,6 @@ def _content_hash(model):
         "odes": [[o.state, o.expr] for o in model.odes],
         "outputs": [[o.name, o.expr, o.unit] for o in model.outputs],
         "scenarios": {k: sorted(v.values.items()) for k, v in model.scenarios.items()},
-        "version": ldnsim_version(),
+        "version": __version__,
     }
     return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()

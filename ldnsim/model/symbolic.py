@@ -33,7 +33,10 @@ def model_equations(model):
         env[d.name] = to_sympy(trees["definitions"][d.name], env)
     states = [env[name] for name in model.state_names]
     rhs = [to_sympy(trees["odes"][name], env) for name in model.state_names]
-    jac = [[sp.diff(f, y) for y in states] for f in rhs]
+    # d f / d y is zero unless y occurs in f: most entries of a large model's Jacobian, and
+    # asking sympy to differentiate them anyway costs n**2 calls
+    jac = [[sp.diff(f, y) if y in f.free_symbols else sp.Integer(0) for y in states]
+           for f in rhs]
     outs = [to_sympy(trees["outputs"][o.name], env) for o in model.outputs]
     for section, names, exprs in (("odes", model.state_names, rhs),
                                   ("outputs", model.output_names, outs)):
@@ -41,7 +44,8 @@ def model_equations(model):
             _check_finite(model, section, name, e, "expression")
     for name, row in zip(model.state_names, jac):
         for state, e in zip(model.state_names, row):
-            _check_finite(model, "odes", name, e, f"derivative with respect to {state!r}")
+            if e != 0:
+                _check_finite(model, "odes", name, e, f"derivative with respect to {state!r}")
     return rhs, jac, outs
 
 
@@ -70,7 +74,10 @@ class _NumbaPrinter(PythonCodePrinter):
         return f"({float(expr.p)!r}/{float(expr.q)!r})"
 
     def _print_Integer(self, expr):
-        return str(int(expr))
+        value = int(expr)
+        # numba types an integer literal as int64; a larger exact coefficient (bounded by
+        # expr.MAX_COEFFICIENT_BITS) is written as the float it will be multiplied as anyway
+        return str(value) if -2**63 <= value < 2**63 else repr(float(value))
 
 
 def python_lines(exprs, targets, mapping):

@@ -12,12 +12,24 @@ import re
 import warnings
 
 from ldnsim.errors import ModelError
+from ldnsim.model.entries import (
+    Definition,
+    Input,
+    ModelWarning,
+    Ode,
+    Output,
+    Parameter,
+    Scenario,
+    State,
+)
 from ldnsim.model.expr import FUNCTIONS, free_names, parse_expression
 from ldnsim.model.units import TIME_UNITS, UnitError, parse_unit
 
 __all__ = ["validate_model", "check_name"]
 
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
+#: Names every simulation result uses for itself (``ldnsim.results``).
+RESULT_NAMES = {"time": "time coordinate", "status": "solver status variable"}
 
 
 def _err(model, section, key, msg):
@@ -43,13 +55,21 @@ def check_name(name, what="name"):
         return f"{what} 't' is reserved for time; choose another name"
     if name == "pi":
         return f"{what} 'pi' is the constant 3.14159...; choose another name"
+    if name in RESULT_NAMES:
+        return (f"{what} {name!r} is the name of the result's {RESULT_NAMES[name]}; choose "
+                "another name")
     return None
 
 
 def _number(model, section, key, value, what):
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         _err(model, section, key, f"{what} must be a number, got {value!r}")
-    if not math.isfinite(value):
+    try:
+        finite = math.isfinite(value)
+    except OverflowError:  # an integer beyond the float range (a 400-digit TOML integer)
+        _err(model, section, key, f"{what} is too large for a floating-point number "
+             f"({len(str(abs(value)))} digits)")
+    if not finite:
         _err(model, section, key, f"{what} must be finite, got {value!r}")
 
 
@@ -83,14 +103,12 @@ def _check_header(model):
 
 def _check_entries(model):
     """Per-entry checks, and one namespace shared by all named quantities."""
-    from ldnsim.model import spec
-
     seen = {}
-    groups = [("states", model.states, spec.State), ("parameters", model.parameters,
-                                                     spec.Parameter),
-              ("inputs", model.inputs, spec.Input), ("definitions", model.definitions,
-                                                     spec.Definition),
-              ("outputs", model.outputs, spec.Output), ("odes", model.odes, spec.Ode)]
+    groups = [("states", model.states, State), ("parameters", model.parameters,
+                                                     Parameter),
+              ("inputs", model.inputs, Input), ("definitions", model.definitions,
+                                                     Definition),
+              ("outputs", model.outputs, Output), ("odes", model.odes, Ode)]
     for section, entries, cls in groups:
         for e in entries:
             if not isinstance(e, cls):
@@ -141,12 +159,9 @@ def _check_parameter(model, p):
     if not p.source.strip():
         warnings.warn(f"{model.location}: [parameters] {p.name}: no source given; add "
                       "source = \"<citation>\" (and evidence = \"measured\"/\"assumed\"/...)",
-                      _model_warning(), stacklevel=5)
+                      ModelWarning, stacklevel=5)
 
 
-def _model_warning():
-    from ldnsim.model.spec import ModelWarning
-    return ModelWarning
 
 
 def _parse_all(model):
@@ -170,9 +185,10 @@ def _parse_all(model):
     for d in model.definitions:
         trees["definitions"][d.name] = parse("definitions", d.name, d.expr)
     state_names = [s.name for s in model.states]
+    known_states = set(state_names)  # membership in a list is quadratic for large models
     odes = {}
     for ode in model.odes:
-        if ode.state not in state_names:
+        if ode.state not in known_states:
             _err(model, "odes", ode.state, f"there is no state named {ode.state!r}; add it to "
                  "[states] or remove this equation")
         if ode.state in odes:
@@ -235,12 +251,10 @@ def _check_inputs_used(model, trees, definitions):
 
 
 def _check_scenarios(model):
-    from ldnsim.model import spec
-
     params = {p.name: p for p in model.parameters}
     for name, sc in model.scenarios.items():
         section = f"scenarios.{name}"
-        if not isinstance(sc, spec.Scenario) or not isinstance(sc.values, dict):
+        if not isinstance(sc, Scenario) or not isinstance(sc.values, dict):
             _err(model, section, None, "expected a Scenario whose values are a dict")
         if not isinstance(name, str) or not _NAME.match(name):
             _err(model, section, None, "scenario names start with a letter and use only "

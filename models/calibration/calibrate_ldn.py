@@ -1,39 +1,38 @@
-"""Calibrate models/ldn.toml against the published targets of the pharmacology dossier.
+"""Provisional calibration of models/ldn.toml against the data files in models/data/.
 
 Run from the repository root::
 
     python models/calibration/calibrate_ldn.py          # fit, print residuals, write the JSON
     python models/calibration/calibrate_ldn.py --write  # ... and the fitted values into ldn.toml
 
-The model file is the single source of truth: every simulation here is ``ldnsim.simulate`` on
-``models/ldn.toml`` with the fitted parameters passed as overrides; nothing about the model is
-re-implemented. Stages 1-4 are weighted ``scipy.optimize.least_squares`` fits in log
-parameter space (bounds from the file's ``lower``/``upper``); stage 5 is a grid choice:
+The objective is the one ``ldnsim.fit`` will use: every subject (ID) of every data file is
+simulated with its own dosing records and scenario, each of its observations (a model variable at
+TIME, or a summary ``METRIC(VAR)`` over [TSTART, TIME]) is computed from the simulation, and the
+residual is ``(model - DV) / SD``. Nothing in this script holds a target value: all targets are
+read from models/data/*.csv. The fit is ``scipy.optimize.least_squares`` in log parameter space
+(bounds from the model file), in stages that use disjoint data:
 
-1. PK (pharmaceutical, 50 mg single dose): ``ka, V_ntx, CL_ntx, V_6bn, CL_6bn`` with ``F_oral``,
-   ``f_abs``, ``f_6bn``, ``fu_ntx`` fixed, to naltrexone Cmax 13.3 ng/mL, Tmax 1 h, t1/2 4 h and
-   6-beta-naltrexol Cmax 108 ng/mL, t1/2 13 h (Swiss/FDA labels; dossier §1), 6BN Tmax ~1 h
-   weakly weighted.
-2. MOR occupancy (human_pet): ``Kd_ntx, k_ret_on, k_ret_off`` with ``k_eo``, ``koff_ntx`` and the
-   endogenous ligand fixed, to the individual Rabiner 2011 peak occupancies (<8 h) and the Lee
-   1988 time course relative to 1 h (weighted by its SEMs).
-3. Receptor up-regulation: ``up_max`` so that 8 days of 50 mg/day raise receptor density by 80%
-   (mouse mu +80%, dossier §4.1).
-4. rodent_transient: ``Kp_brain`` so that 4.5 mg/day gives 5 h/day of occupancy > 0.5 at steady
-   state (Zagon & McLaughlin: 4-6 h/day in mice).
-5. Qualitative (hypothesis module): ``theta50_up`` is the largest value on a grid for which the
-   rodent_transient benefit/harm crossover (week-4 mean signal = 1) lies at >= 8 h/day of
-   blockade (Zagon 1987: 6-8 h/day beneficial; 1983/1984: 24 h/day harmful), ``up_max``
-   refitted for each candidate.
-Stages 2-5 interact weakly through the endogenous ligand and are run twice.
+1. ``pk``: naltrexone and 6-beta-naltrexol disposition, to the labels, Meyer 1984, Wall 1981 and
+   Contrave (extended_release scenario: its own ``ka``).
+2. ``pet_human_pet``: ``Kd_ntx, k_ret_on, k_ret_off`` (brain retention pool) to Rabiner 2011,
+   Lee 1988 and Weerts 2008 (PK fixed).
+3. ``pet_slow_biophase``: the alternative, ``Kd_ntx, k_eo, Q_deep, V_deep`` (a slow plasma phase and
+   slow brain equilibration instead of brain retention), to the same PET data AND the PK data
+   (the deep phase changes plasma too).
+4. ``mouse``: the mouse brain retention (``k_ret_on, k_ret_off`` in the mouse scenario) to the
+   Zagon blockade durations.
 
-Then unfitted checks are reported: Weerts 2008 steady state, Contrave, urine and clearance
-cross-checks, the dossier's derived LDN occupancy table, the TLR4 negative control and the
-qualitative Zagon blockade-duration dichotomy.
+For each stage the Gauss-Newton covariance ``inv(J'J)`` of the weighted residuals (J in log
+parameters, at the optimum) gives standard errors, 95% intervals (exp(+-1.96 SE)) and
+correlations; a parameter is reported as not identified when its log-SE exceeds 1 (interval wider
+than about 7-fold either way) or it correlates above 0.95 with another one. This is what the
+estimation layer (``ldnsim.fit``: profile likelihoods, Fisher information) will replace.
 """
 from __future__ import annotations
 
 import argparse
+import csv
+import io
 import json
 import math
 import re
@@ -41,7 +40,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from scipy.optimize import brentq, least_squares
+from scipy.optimize import least_squares
 
 HERE = Path(__file__).resolve().parent
 try:
@@ -49,393 +48,282 @@ try:
 except ModuleNotFoundError:  # run from a source checkout without installing
     sys.path.insert(0, str(HERE.parents[1]))
     import ldnsim
-from ldnsim.metrics import blockade_hours, rebound  # noqa: E402
+from ldnsim.dosing import Dose, Regimen  # noqa: E402
 
-MODEL_PATH = HERE.parent / "ldn.toml"
+ROOT = HERE.parents[1]
+MODEL_PATH = ROOT / "models" / "ldn.toml"
+DATA_DIR = ROOT / "models" / "data"
 JSON_PATH = HERE / "ldn_calibration.json"
+BASE = ("pharmaceutical", "tonic", "trif_branch")
+SUMMARY = re.compile(r"^(Cmax|Tmax|AUC|AUCinf|half_life|Cmin|Cavg)\((\w+)\)$")
 
-BLOCKADE_THRESHOLD = 0.5
-"""Drug occupancy above which a receptor population counts as 'blocked' (assumed: Zagon
-measured blockade functionally, as loss of morphine analgesia)."""
-
-ZAGON_MIN_BENEFIT_HOURS = 8.0
-"""Longest daily blockade still beneficial in Zagon & McLaughlin 1987 (6-8 h/day, nude mice)."""
-THETA50_GRID = (0.02, 0.05, 0.1, 0.2, 0.3, 0.5)
-
-PK_PARAMS = ("ka", "V_ntx", "CL_ntx", "V_6bn", "CL_6bn")
-OCC_PARAMS = ("Kd_ntx", "k_ret_on", "k_ret_off")
-UP_PARAMS = ("up_max",)
-RODENT_PARAMS = ("Kp_brain",)
-
-# (dose mg, peak occupancy <8 h) per subject, Rabiner et al. 2011 Mol Psychiatry 16:826 (values as
-# tabulated in Troestheim 2022 Table 1; dossier §2.2)
-RABINER = [(2.0, 0.27), (5.0, 0.43), (5.0, 0.46), (5.0, 0.58), (15.0, 0.61), (50.0, 0.92),
-           (50.0, 0.98)]
-RABINER_SD = 0.08  # between-subject SD, from the three 5 mg subjects (sample SD 0.079)
-# Lee et al. 1988 J Nucl Med 29:1207: occupancy relative to the 1 h scan, mean and SEM (§2.2)
-LEE_T = np.array([48.0, 72.0, 120.0, 168.0])
-LEE_REL = np.array([0.91, 0.80, 0.46, 0.30])
-LEE_SEM = np.array([0.064, 0.063, 0.074, 0.138])
+STAGES = {
+    "pk": dict(files=("swisslabel", "fdalabel", "meyer1984", "wall1981", "contravelabel"),
+               retention="human_pet",
+               params=("ka", "V_ntx", "Q_ntx", "V2_ntx", "CL_ntx", "f_6bn", "V_6bn", "Q_6bn",
+                       "V2_6bn", "CLnr_6bn", "extended_release.ka")),
+    "pet_human_pet": dict(files=("rabiner2011", "lee1988", "weerts2008"), retention="human_pet",
+                          params=("human_pet.Kd_ntx", "human_pet.k_ret_on",
+                                  "human_pet.k_ret_off")),
+    "pet_slow_biophase": dict(files=("rabiner2011", "lee1988", "weerts2008", "swisslabel",
+                                   "fdalabel", "meyer1984", "wall1981"),
+                            retention="slow_biophase",
+                            params=("slow_biophase.Kd_ntx", "slow_biophase.k_eo",
+                                    "slow_biophase.Q_deep", "slow_biophase.V_deep")),
+    "mouse": dict(files=("zagon1983", "zagon1984", "zagon1987"), retention=None,
+                  params=("mouse.k_ret_on", "mouse.k_ret_off")),
+}
 
 
-# --------------------------------------------------------------------------- simulation
-class LDN:
-    """The ldn model with a base set of parameter overrides (the current fit)."""
-
-    def __init__(self, path=MODEL_PATH):
-        self.model = ldnsim.load_model(str(path))
-        self.fit = {}  # base parameter values found so far (defaults = human_pet)
-        self.rodent = {}  # values found for the rodent_transient scenario
-
-    def scenario_fit(self, scenario):
-        """Fitted values of the parameters a scenario sets."""
-        if scenario == "human_pet":  # it repeats the defaults, so it follows the base fit
-            return {k: self.fit[k] for k in self.model.scenarios[scenario].values
-                    if k in self.fit}
-        if scenario == "rodent_transient":
-            return dict(self.rodent)
-        return {}
-
-    def value(self, name):
-        if name in self.fit:
-            return self.fit[name]
-        return next(p.value for p in self.model.parameters if p.name == name)
-
-    def bounds(self, name):
-        p = next(p for p in self.model.parameters if p.name == name)
-        return (p.lower if p.lower is not None else 1e-9, p.upper if p.upper is not None
-                else 1e9)
-
-    def run(self, t, dose, *, count=1, every=24.0, scenarios=("pharmaceutical",),
-            params=None, rtol=1e-7, atol=1e-10):
-        """Simulate; the current fit overrides file values except where a chosen scenario
-        sets the parameter (the default parameter values are the human_pet scenario)."""
-        owned = {k for s in scenarios for k in self.model.scenarios[s].values}
-        p = {k: v for k, v in self.fit.items() if k not in owned}
-        for s in scenarios:
-            p.update(self.scenario_fit(s))
-        p.update(params or {})
-        reg = ldnsim.Regimen.repeat(float(dose), every=every, count=count) if dose else None
-        return ldnsim.simulate(self.model, np.asarray(t, float), params=p, scenarios=scenarios,
-                               regimen=reg, rtol=rtol, atol=atol, max_steps=2_000_000)
+# ------------------------------------------------------------------------------- data
+def read_data(name):
+    """Subjects of one data file: ``[{id, doses, scenario, obs}]`` in file order."""
+    path = DATA_DIR / f"{name}.csv"
+    text = "\n".join(ln for ln in path.read_text().splitlines() if not ln.startswith("#"))
+    subjects = {}
+    for row in csv.DictReader(io.StringIO(text)):
+        s = subjects.setdefault(row["ID"], dict(id=row["ID"], study=name, doses=[], obs=[],
+                                                scenario=()))
+        if row["SCENARIO"]:
+            s["scenario"] = tuple(row["SCENARIO"].split("+"))
+        if row["EVID"] == "1":
+            ii = float(row["II"]) if row.get("II") else None
+            addl = int(row["ADDL"]) if row.get("ADDL") else 0
+            s["doses"].append(Dose(float(row["AMT"]), time=float(row["TIME"]), every=ii,
+                                   count=addl + 1))
+        else:
+            s["obs"].append(dict(time=float(row["TIME"]), name=row["NAME"],
+                                 tstart=float(row["TSTART"]) if row["TSTART"] else 0.0,
+                                 dv=float(row["DV"]), sd=float(row["SD"]), unit=row["UNIT"],
+                                 study=row["STUDY"], source=row["SOURCE"],
+                                 method=row["METHOD"]))
+    return list(subjects.values())
 
 
-def peak(t, c):
-    """Maximum and its time, refined by a parabola through the three grid points around it."""
-    t, c = np.asarray(t), np.asarray(c)
-    i = int(np.argmax(c))
-    if 0 < i < len(c) - 1:
-        y0, y1, y2 = c[i - 1], c[i], c[i + 1]
-        den = y0 - 2 * y1 + y2
-        if den < 0:
-            d = 0.5 * (y0 - y2) / den
-            return y1 - 0.25 * (y0 - y2) * d, t[i] + d * (t[1] - t[0])
-    return c[i], t[i]
+def summary(name, t, y, t0, t1):
+    """A summary observation of one simulated profile over [t0, t1] (NCA-style)."""
+    m = (t >= t0 - 1e-9) & (t <= t1 + 1e-9)
+    tt, yy = t[m], y[m]
+    if name in ("Cmax", "Tmax"):
+        i = int(np.argmax(yy))
+        if 0 < i < len(yy) - 1:  # parabola through the three samples around the maximum
+            y0, y1, y2 = yy[i - 1:i + 2]
+            den = y0 - 2 * y1 + y2
+            if den < 0:
+                d = 0.5 * (y0 - y2) / den
+                h = tt[i + 1] - tt[i]
+                return (y1 - 0.25 * (y0 - y2) * d) if name == "Cmax" else tt[i] + d * h
+        return yy[i] if name == "Cmax" else tt[i]
+    if name == "Cmin":
+        return float(yy.min())
+    if name == "Cavg":
+        return float(np.trapezoid(yy, tt) / (tt[-1] - tt[0]))
+    if name == "AUC":
+        return float(np.trapezoid(yy, tt))
+    if name == "AUCinf":
+        k = -np.polyfit(tt[-20:], np.log(yy[-20:]), 1)[0]
+        return float(np.trapezoid(yy, tt) + yy[-1] / k)
+    if name == "half_life":
+        return float(-math.log(2) / np.polyfit(tt, np.log(yy), 1)[0])
+    raise ValueError(name)
 
 
-def half_life(t, c, t1, t2):
-    """Half-life from a log-linear regression of c over [t1, t2]."""
-    t, c = np.asarray(t), np.asarray(c)
-    m = (t >= t1) & (t <= t2)
-    slope = np.polyfit(t[m], np.log(c[m]), 1)[0]
-    return -math.log(2) / slope
+# ------------------------------------------------------------------------------- model
+class Calibration:
+    """The model, the current parameter values (base and per scenario) and the data."""
+
+    def __init__(self):
+        self.model = ldnsim.load_model(str(MODEL_PATH))
+        self.base = {p.name: p.value for p in self.model.parameters}
+        self.scen = {k: dict(v.values) for k, v in self.model.scenarios.items()}
+        self.bounds = {p.name: (p.lower, p.upper) for p in self.model.parameters}
+
+    def get(self, key):
+        if "." in key:
+            sc, name = key.split(".")
+            return self.scen[sc][name]
+        return self.base[key]
+
+    def set(self, key, value):
+        if "." in key:
+            sc, name = key.split(".")
+            self.scen[sc][name] = value
+        else:
+            self.base[key] = value
+
+    def bound(self, key):
+        lo, hi = self.bounds[key.split(".")[-1]]
+        return (max(lo if lo is not None else 1e-9, 1e-9), hi if hi is not None else 1e9)
+
+    def params_for(self, scenarios):
+        """Parameter values for a scenario combination: base, then each scenario's (fitted)
+        values. Passed as explicit params so the fitted scenario values are used."""
+        p = dict(self.base)
+        for sc in scenarios:
+            p.update(self.scen[sc])
+        return p
+
+    def simulate(self, subject, retention):
+        scen = list(BASE) + ([retention] if retention else []) + list(subject["scenario"])
+        if "mouse" in scen and retention:
+            scen.remove(retention)
+        tmax = max(o["time"] for o in subject["obs"])
+        t = np.unique(np.concatenate([np.arange(0.0, min(tmax, 48.0), 0.02),
+                                      np.arange(48.0, tmax, 0.25) if tmax > 48 else [],
+                                      [o["time"] for o in subject["obs"]],
+                                      [o["tstart"] for o in subject["obs"]], [tmax]]))
+        reg = Regimen(tuple(subject["doses"]))
+        ds = ldnsim.simulate(self.model, t, params=self.params_for(scen), regimen=reg,
+                             rtol=1e-8, atol=1e-11, max_steps=2_000_000)
+        return t, ds
+
+    def predictions(self, subjects, retention):
+        out = []
+        for s in subjects:
+            t, ds = self.simulate(s, retention)
+            for o in s["obs"]:
+                m = SUMMARY.match(o["name"])
+                if m:
+                    pred = summary(m.group(1), t, ds[m.group(2)].values, o["tstart"], o["time"])
+                else:
+                    pred = float(np.interp(o["time"], t, ds[o["name"]].values))
+                out.append(dict(id=s["id"], study=o["study"], name=o["name"], time=o["time"],
+                                tstart=o["tstart"], observed=o["dv"], sd=o["sd"], model=pred,
+                                residual=(pred - o["dv"]) / o["sd"], unit=o["unit"],
+                                source=o["source"], method=o["method"]))
+        return out
 
 
-# --------------------------------------------------------------------------- targets
-def pk_metrics(ldn, params=None):
-    t = np.arange(0.0, 48.0 + 1e-9, 0.01)
-    ds = ldn.run(t, 50.0, params=params)
-    c, c6 = ds.C_ntx.values, ds.C_6bn.values
-    cmax, tmax = peak(t, c)
-    c6max, t6max = peak(t, c6)
-    return dict(cmax=cmax, tmax=tmax, t_half=half_life(t, c, 5.0, 12.0), c6max=c6max,
-                t6max=t6max, t6_half=half_life(t, c6, 12.0, 48.0))
-
-
-PK_TARGETS = [  # key, observed, sigma, log-scale?, label, source
-    ("cmax", 13.3, 0.10, True, "NTX Cmax 50 mg (ng/mL)", "Swiss label (dossier §1.1)"),
-    ("tmax", 1.0, 0.25, False, "NTX Tmax (h)", "FDA label: within 1 h"),
-    ("t_half", 4.0, 0.10, True, "NTX t1/2, 5-12 h (h)", "FDA label"),
-    ("c6max", 108.0, 0.10, True, "6BN Cmax 50 mg (ng/mL)", "Swiss label"),
-    ("t6max", 1.0, 1.0, False, "6BN Tmax (h), weak", "FDA label: within 1 h"),
-    ("t6_half", 13.0, 0.10, True, "6BN t1/2, 12-48 h (h)", "FDA label; Meyer 1984 12 h"),
-]
-
-
-def pk_rows(m):
-    rows = []
-    for key, obs, sd, logscale, label, src in PK_TARGETS:
-        r = (math.log(m[key] / obs) if logscale else m[key] - obs) / sd
-        rows.append(dict(target=label, source=src, observed=obs, model=m[key], residual=r,
-                         sigma=f"{sd:.0%} (log)" if logscale else f"{sd} h"))
-    return rows
-
-
-def occupancy_metrics(ldn, params=None):
-    tr = np.arange(0.0, 8.0 + 1e-9, 0.05)
-    peaks = {d: float(ldn.run(tr, d, params=params).occupancy_mor_drug.max())
-             for d in sorted({d for d, _ in RABINER})}
-    tl = np.concatenate([[0.0, 1.0], LEE_T])
-    occ = ldn.run(tl, 50.0, params=params).occupancy_mor_drug.values
-    return peaks, occ[2:] / occ[1], occ[1]
-
-
-def occupancy_rows(peaks, rel):
-    rows = [dict(target=f"Rabiner {d:g} mg peak occupancy <8 h", source="Rabiner 2011",
-                 observed=o, model=peaks[d], residual=(peaks[d] - o) / RABINER_SD,
-                 sigma=f"{RABINER_SD} (between-subject SD)") for d, o in RABINER]
-    rows += [dict(target=f"Lee {tt:g} h occupancy / 1 h", source="Lee 1988", observed=o,
-                  model=m, residual=(m - o) / s, sigma=f"{s} (SEM)")
-             for tt, o, m, s in zip(LEE_T, LEE_REL, rel, LEE_SEM)]
-    return rows
-
-
-def upregulation(ldn, params=None):
-    ds = ldn.run(np.array([0.0, 192.0]), 50.0, count=8, params=params)
-    return float(ds.receptor_density[-1])
-
-
-def rodent_hours(ldn, params=None, dose=4.5):
-    t = np.arange(0.0, 14 * 24.0 + 1e-9, 0.05)
-    ds = ldn.run(t, dose, count=14, scenarios=("pharmaceutical", "rodent_transient"),
-                 params=params)
-    return hours_per_day(ds, last_days=2)
-
-
-def hours_per_day(ds, last_days):
-    return float(blockade_hours(ds, threshold=BLOCKADE_THRESHOLD, last_days=last_days)
-                 .blockade_hours)
-
-
-def mean_signal(ds, last_days=7):
-    return 1.0 + float(rebound(ds, last_days=last_days).rebound_mean)
-
-
-# --------------------------------------------------------------------------- fitting
-def fit_stage(ldn, names, residual_fn, label, store=None):
-    start = ldn.fit if store is None else store
-    x0 = np.log([start.get(n, ldn.value(n)) for n in names])
-    lo = np.log([max(ldn.bounds(n)[0], 1e-9) for n in names])
-    hi = np.log([ldn.bounds(n)[1] for n in names])
-    x0 = np.clip(x0, lo + 1e-9, hi - 1e-9)
+def fit_stage(cal, name):
+    spec = STAGES[name]
+    subjects = [s for f in spec["files"] for s in read_data(f)]
+    keys = spec["params"]
+    lo = np.log([cal.bound(k)[0] for k in keys])
+    hi = np.log([cal.bound(k)[1] for k in keys])
+    x0 = np.clip(np.log([max(cal.get(k), 1e-9) for k in keys]), lo + 1e-6, hi - 1e-6)
 
     def f(x):
-        return np.asarray(residual_fn(dict(zip(names, np.exp(x)))), float)
+        for k, v in zip(keys, np.exp(x)):
+            cal.set(k, float(v))
+        return np.array([r["residual"] for r in cal.predictions(subjects, spec["retention"])])
 
     res = least_squares(f, x0, bounds=(lo, hi), diff_step=1e-3, x_scale=1.0)
-    values = dict(zip(names, np.exp(res.x)))
-    (ldn.fit if store is None else store).update(values)
-    print(f"[{label}] {res.message.strip()} nfev={res.nfev} cost={res.cost:.4g}")
-    return values
+    for k, v in zip(keys, np.exp(res.x)):
+        cal.set(k, float(v))
+    rows = cal.predictions(subjects, spec["retention"])
+    ident = identifiability(keys, res.x, res.jac)
+    print(f"[{name}] {res.message.strip()} nfev={res.nfev} sum of squares={2 * res.cost:.4g} "
+          f"({len(rows)} observations, {len(keys)} parameters)")
+    return dict(stage=name, files=list(spec["files"]), retention=spec["retention"],
+                n_obs=len(rows), n_par=len(keys), sum_squares=2 * float(res.cost),
+                parameters=ident, residuals=rows)
 
 
-def zagon_crossover(ldn, params=None):
-    """Daily blockade (h/day, rodent_transient) at which the week-4 mean signal crosses 1.
-
-    Below it the mean opioid signal is raised (proliferation slowed: benefit), above it
-    lowered (harm). Found by root-finding on the daily dose."""
-    t = np.arange(0.0, 28 * 24.0 + 1e-9, 0.25)
-
-    def run(dose):
-        ds = ldn.run(t, dose, count=28, scenarios=("pharmaceutical", "rodent_transient"),
-                     params=params)
-        return mean_signal(ds) - 1.0, hours_per_day(ds, last_days=7)
-
-    try:
-        dose = brentq(lambda d: run(d)[0], 0.5, 100.0, xtol=1e-3)
-    except ValueError:  # no sign change: no benefit/harm boundary in 0.5-100 mg/day
-        return float("nan")
-    return run(dose)[1]
-
-
-def fit_up_max(ldn, params=None):
-    fit_stage(ldn, UP_PARAMS, lambda p: [(upregulation(ldn, {**(params or {}), **p}) - 1.8)
-                                         / 0.05], "up-regulation")
-
-
-def choose_theta50(ldn):
-    """Qualitative Zagon calibration of the hypothesis parameter ``theta50_up``: the largest
-    grid value whose benefit/harm crossover lies at >= ZAGON_MIN_BENEFIT_HOURS of daily
-    blockade (Zagon & McLaughlin 1987: 6-8 h/day still beneficial; 1983/1984: 24 h/day
-    harmful). ``up_max`` is refitted for every candidate."""
-    scan = []
-    for th in THETA50_GRID:
-        fit_up_max(ldn, {"theta50_up": th})
-        cross = zagon_crossover(ldn, {"theta50_up": th})
-        scan.append(dict(theta50_up=th, up_max=ldn.fit["up_max"], crossover_h_per_day=cross))
-        print(f"  theta50_up = {th:g}: up_max = {ldn.fit['up_max']:.4g}, benefit/harm "
-              f"crossover at {cross:.2f} h/day of blockade")
-    ok = [r["theta50_up"] for r in scan if r["crossover_h_per_day"] >= ZAGON_MIN_BENEFIT_HOURS]
-    if not ok:
-        raise SystemExit("no theta50_up on the grid reproduces Zagon's dichotomy")
-    ldn.fit["theta50_up"] = max(ok)
-    fit_up_max(ldn)
-    return scan
-
-
-def calibrate(ldn):
-    fit_stage(ldn, PK_PARAMS, lambda p: [r["residual"] for r in pk_rows(pk_metrics(ldn, p))],
-              "PK")
-    ldn.rodent = {k: v for k, v in ldn.model.scenarios["rodent_transient"].values.items()
-                  if k in RODENT_PARAMS}
-    scan = None
-    for _ in range(2):  # the stages below interact weakly (through the endogenous ligand)
-        fit_stage(ldn, OCC_PARAMS,
-                  lambda p: [r["residual"] for r in occupancy_rows(*occupancy_metrics(ldn, p)[:2])],
-                  "occupancy")
-        fit_up_max(ldn)
-        fit_stage(ldn, RODENT_PARAMS, lambda p: [(rodent_hours(ldn, p) - 5.0) / 0.5],
-                  "rodent_transient", store=ldn.rodent)
-        scan = choose_theta50(ldn)
-    return scan
-
-
-# --------------------------------------------------------------------------- checks
-def checks(ldn):
+def identifiability(keys, x, jac):
+    """Gauss-Newton SE, 95% interval and correlations in log parameters."""
+    jtj = jac.T @ jac
+    cov = np.linalg.pinv(jtj)
+    se = np.sqrt(np.clip(np.diag(cov), 0, None))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        corr = cov / np.outer(se, se)
+    sv = np.linalg.svd(jac, compute_uv=False)
     out = []
-
-    def add(name, model, expected, source):
-        out.append(dict(check=name, model=model, expected=expected, source=source))
-
-    # Weerts 2008: 50 mg/day steady state
-    t = np.arange(0.0, 14 * 24.0 + 1e-9, 0.25)
-    ds = ldn.run(t, 50.0, count=14)
-    last = t >= 13 * 24.0
-    occ = ds.occupancy_mor_drug.values
-    add("50 mg/day steady state occupancy, trough / peak", [occ[last].min(), occ[last].max()],
-        "94.9 +- 4.9% (Weerts 2008); dossier §2.3 derived 94-96%", "Weerts 2008")
-    # LDN occupancy vs the dossier's derived hyperbolic/38-h model
-    for dose, derived in ((1.5, "peak 21%, SS 43/33%"), (4.5, "peak 44.6%, SS 70/60%")):
-        ds = ldn.run(t, dose, count=14)
-        o = ds.occupancy_mor_drug.values
-        add(f"{dose} mg: single-dose peak <8 h; SS peak / trough",
-            [o[t <= 8].max(), o[last].max(), o[last].min()], derived, "dossier §2.3 [D]")
-    # PK cross-checks
-    F = ldn.value("F_oral")
-    add("CL/F naltrexone (L/h)", ldn.value("CL_ntx") / F,
-        "1900 (Contrave 16 mg ER, AUC 8.4); 94/0.05 (Meyer 1984)", "Contrave label; dossier §1.1")
-    add("V/F naltrexone (L)", ldn.value("V_ntx") / F, "1350 L is the IV Vd (label)", "label")
-    add("CL_6bn (L/h)", ldn.value("CL_6bn"), "65.1 (Dunbar 2007 IM popPK); renal 17 (Meyer 1984)",
-        "dossier §1.2")
-    tt = np.arange(0.0, 24 * 21 + 1e-9, 0.05)
-    ds = ldn.run(tt, 16.0)
-    auc16 = float(np.trapezoid(ds.C_ntx.values, tt))
-    add("16 mg immediate release: NTX Cmax (ng/mL), AUC (ng h/mL)",
-        [float(ds.C_ntx.max()), auc16], "Contrave 16 mg ER: 1.4 and 8.4 (ER, lower Cmax expected)",
-        "Contrave label")
-    add("fraction of dose passing through 6BN (f_6bn * f_abs; all absorbed parent is metabolised)",
-        ldn.value("f_6bn") * ldn.value("f_abs"), "~0.55 (76% + 16% of the 60% in urine)",
-        "Swiss label")
-    ds = ldn.run(tt, 4.5)
-    add("4.5 mg single dose NTX / 6BN Cmax (ng/mL)", [float(ds.C_ntx.max()),
-                                                       float(ds.C_6bn.max())],
-        "1.2 / 9.7 (linear extrapolation)", "dossier §1.1 [D]")
-    # TLR4 negative control: worst case over 0.5-300 mg racemic, and with 6BN counted
-    tw = np.arange(0.0, 14 * 24.0 + 1e-9, 0.25)
-    for inc in (0.0, 1.0):
-        worst = max(float(ldn.run(tw, 300.0, count=14, scenarios=(sc,),
-                                  params={"tlr4_include_6bn": inc}).tlr4_inhibition.max())
-                    for sc in ("pharmaceutical", "racemic"))
-        add(f"max tlr4_inhibition, 300 mg/day x 14 d, tlr4_include_6bn={inc:g}", worst,
-            "< 0.001 (dossier §7 E15)", "Wang 2016 IC50 105.5 uM")
-    ds = ldn.run(tw, 4.5, count=14, scenarios=("racemic",))
-    add("racemic 4.5 mg/day: tlr4_potency_multiplier for 50% inhibition at peak",
-        1.0 / float(ds.tlr4_inhibition.max()), "~30,000-60,000 (dossier §3.2)", "dossier §3.2")
-    # Zagon dichotomy (qualitative; hypothesis modules)
-    t8 = np.arange(0.0, 28 * 24.0 + 1e-9, 0.25)
-    for sc in ("rodent_transient", "human_pet"):
-        rows = []
-        for dose in (0.5, 1.5, 4.5, 10.0, 20.0, 50.0):
-            ds = ldn.run(t8, dose, count=28, scenarios=("pharmaceutical", sc))
-            rows.append(dict(dose=dose, blockade_h_per_day=hours_per_day(ds, last_days=7),
-                             mean_signal=mean_signal(ds),
-                             proliferation_4wk=float(ds.proliferation[-1])))
-        add(f"{sc}: blockade h/day, mean signal (week 4), proliferation (day 28)", rows,
-            "benefit (signal > 1, proliferation < 1) for <= 10 h/day blockade; harm at 24 h/day",
-            "Zagon & McLaughlin 1983, 1984 (dossier §7 target 7)")
+    for i, k in enumerate(keys):
+        others = [(keys[j], float(corr[i, j])) for j in range(len(keys)) if j != i]
+        worst = max(others, key=lambda kv: abs(kv[1])) if others else (None, 0.0)
+        ok = se[i] <= 1.0 and abs(worst[1]) <= 0.95
+        out.append(dict(name=k, value=float(np.exp(x[i])), se_log=float(se[i]),
+                        ci95=[float(np.exp(x[i] - 1.96 * se[i])),
+                              float(np.exp(x[i] + 1.96 * se[i]))],
+                        max_corr_with=worst[0], max_corr=float(worst[1]), identified=bool(ok)))
+    out.append(dict(singular_values=[float(s) for s in sv]))
     return out
 
 
-# --------------------------------------------------------------------------- output
-def fmt(v):
-    if isinstance(v, (list, tuple)):
-        return "[" + ", ".join(fmt(x) for x in v) + "]"
-    if isinstance(v, float):
-        return f"{v:.4g}"
-    return str(v)
+# ------------------------------------------------------------------------------- checks
+def checks(cal):
+    """Derived quantities a reader asks for (not fitted)."""
+    m = cal.model
+    t = np.arange(0.0, 240.0, 0.05)
+    out = {}
+    p = cal.params_for(BASE + ("human_pet",))
+    ds = ldnsim.simulate(m, t, params=p, regimen=Regimen.repeat(50.0, every=24.0, count=1),
+                         rtol=1e-8, atol=1e-11, max_steps=2_000_000)
+    out["auc_ntx_50mg"] = summary("AUCinf", t, ds.C_ntx.values, 0, 239)
+    out["auc_6bn_50mg"] = summary("AUCinf", t, ds.C_6bn.values, 0, 239)
+    out["cmax_ntx_4.5mg"] = float(ds.C_ntx.max()) * 4.5 / 50
+    out["cmax_6bn_4.5mg"] = float(ds.C_6bn.max()) * 4.5 / 50
+    out["CL_6bn_total"] = cal.base["CLr_6bn"] + cal.base["CLnr_6bn"]
+    out["urine_ntx_48h_fraction"] = float(np.interp(48.0, t, ds.urine_ntx.values)) / 50
+    out["urine_6bn_240h_fraction"] = float(np.interp(239.0, t, ds.urine_6bn.values)) / 50
+    return out
 
 
-def write_toml(values, scenario_values, path=MODEL_PATH):
-    """Replace ``value = ...`` of fitted parameters and the fitted scenario entries."""
+# ------------------------------------------------------------------------------- output
+def write_toml(cal, keys, path=MODEL_PATH):
+    """Replace the ``value`` of fitted base parameters and the fitted scenario entries."""
     text = path.read_text()
-    for name, v in values.items():
-        pat = re.compile(rf"^({re.escape(name)} = \{{ value = )[^,]+", re.M)
-        text, n = pat.subn(rf"\g<1>{v:.4g}", text, count=1)
+    for key in keys:
+        v = cal.get(key)
+        if "." not in key:
+            pat = re.compile(rf"^({re.escape(key)} = \{{ value = )[^,]+", re.M)
+            text, n = pat.subn(rf"\g<1>{v:.6g}", text, count=1)
+        else:
+            sc, name = key.split(".")
+            start = text.index(f"[scenarios.{sc}]")
+            end = text.find("\n[", start + 1)
+            end = len(text) if end < 0 else end
+            block, n = re.subn(rf"^({re.escape(name)} = ).*$", rf"\g<1>{v:.6g}",
+                               text[start:end], count=1, flags=re.M)
+            text = text[:start] + block + text[end:]
         if n != 1:
-            raise SystemExit(f"could not find parameter {name} in {path}")
-    for scen, vals in scenario_values.items():
-        head = f"[scenarios.{scen}]"
-        start = text.index(head)
-        end = text.find("\n[", start + 1)
-        end = len(text) if end < 0 else end
-        block = text[start:end]
-        for name, v in vals.items():
-            block, n = re.subn(rf"^({re.escape(name)} = ).*$", rf"\g<1>{v:.4g}", block,
-                               count=1, flags=re.M)
-            if n != 1:
-                raise SystemExit(f"could not find {name} in {head}")
-        text = text[:start] + block + text[end:]
+            raise SystemExit(f"could not write {key} into {path}")
     path.write_text(text)
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--write", action="store_true",
-                    help="write the fitted values into models/ldn.toml")
+    ap.add_argument("--write", action="store_true", help="write fitted values into ldn.toml")
+    ap.add_argument("--stages", default=",".join(STAGES), help="comma-separated stages")
     args = ap.parse_args(argv)
-    ldn = LDN()
-    scan = calibrate(ldn)
-    fitted = {k: float(v) for k, v in ldn.fit.items()}
-    rodent = {k: float(v) for k, v in ldn.rodent.items()}
-
-    m = pk_metrics(ldn)
-    peaks, rel, occ1 = occupancy_metrics(ldn)
-    rows = pk_rows(m) + occupancy_rows(peaks, rel)
-    rows.append(dict(target="receptor density after 8 d of 50 mg/day", source="mouse mu +80%",
-                     observed=1.8, model=upregulation(ldn), residual=(upregulation(ldn) - 1.8) /
-                     0.05, sigma="0.05"))
-    hrs = rodent_hours(ldn)
-    rows.append(dict(target="rodent_transient 4.5 mg/day blockade h/day", source="Zagon 1983",
-                     observed=5.0, model=hrs, residual=(hrs - 5.0) / 0.5, sigma="0.5 h"))
-    print(f"\n{'target':46s} {'observed':>9s} {'model':>9s} {'resid/sd':>8s}  source")
-    for r in rows:
-        print(f"{r['target']:46s} {r['observed']:9.4g} {r['model']:9.4g} {r['residual']:8.2f}  "
-              f"{r['source']}")
-    print(f"(Lee: model occupancy at 1 h = {occ1:.3f})")
-    print("\nfitted:", ", ".join(f"{k} = {v:.4g}" for k, v in {**fitted, **rodent}.items()))
-    chk = checks(ldn)
-    print("\nchecks (not fitted):")
-    for c in chk:
-        if isinstance(c["model"], list) and c["model"] and isinstance(c["model"][0], dict):
-            print(f"  {c['check']}  [expected: {c['expected']}]")
-            for r in c["model"]:
-                print("     " + ", ".join(f"{k}={fmt(v)}" for k, v in r.items()))
-        else:
-            print(f"  {c['check']}: {fmt(c['model'])}  [expected: {c['expected']}]")
-    result = dict(
-        model=str(MODEL_PATH.relative_to(HERE.parents[1])), model_hash=ldn.model.hash,
-        ldnsim_version=ldnsim.__version__, method="scipy.optimize.least_squares (TRF, log "
-        "parameters, bounds from ldn.toml), stages PK -> occupancy <-> up-regulation -> rodent",
-        blockade_threshold=BLOCKADE_THRESHOLD, fitted=fitted, theta50_scan=scan,
-        scenario_fitted={"rodent_transient": rodent,
-                         "human_pet": {k: fitted[k] for k in ("k_ret_on", "k_ret_off")}},
-        residuals=rows, checks=chk)
+    cal = Calibration()
+    results = [fit_stage(cal, s) for s in args.stages.split(",")]
+    # the base Kd_ntx and retention follow the default human_pet scenario
+    for k in ("Kd_ntx", "k_ret_on", "k_ret_off"):
+        cal.base[k] = cal.scen["human_pet"][k]
+    for r in results:
+        print(f"\n== {r['stage']}: residuals (model - observed) / SD")
+        for row in r["residuals"]:
+            print(f"  {row['study']:14s} {row['id']:12s} {row['name']:24s} t={row['time']:6g} "
+                  f"obs={row['observed']:9.4g} model={row['model']:9.4g} "
+                  f"res={row['residual']:+6.2f}")
+        print("  parameters (95% Gauss-Newton interval; * = not identified by these data):")
+        for q in r["parameters"][:-1]:
+            print(f"  {'' if q['identified'] else '*'}{q['name']:24s} {q['value']:10.4g}  "
+                  f"[{q['ci95'][0]:.3g}, {q['ci95'][1]:.3g}]  max |corr| {abs(q['max_corr']):.2f}"
+                  f" with {q['max_corr_with']}")
+    chk = checks(cal)
+    print("\nchecks:", ", ".join(f"{k} = {v:.4g}" for k, v in chk.items()))
+    keys = [k for s in args.stages.split(",") for k in STAGES[s]["params"]]
+    fitted = {k: cal.get(k) for k in keys}
+    fitted.update({k: cal.base[k] for k in ("Kd_ntx", "k_ret_on", "k_ret_off")})
     if args.write:
-        write_toml(fitted, result["scenario_fitted"])
-        result["model_hash"] = ldnsim.load_model(str(MODEL_PATH)).hash
+        write_toml(cal, list(fitted))
         print(f"wrote fitted values into {MODEL_PATH}")
-    JSON_PATH.write_text(json.dumps(result, indent=1, default=float) + "\n")
-    print(f"\nwrote {JSON_PATH}")
+    if set(args.stages.split(",")) != set(STAGES) and JSON_PATH.exists():
+        # a partial run keeps the other stages of the previous run
+        old = json.loads(JSON_PATH.read_text())
+        done = {r["stage"] for r in results}
+        results = [r for r in old["stages"] if r["stage"] not in done] + results
+        fitted = {**old["fitted"], **fitted}
+    order = list(STAGES)
+    results.sort(key=lambda r: order.index(r["stage"]))
+    JSON_PATH.write_text(json.dumps(dict(
+        model="models/ldn.toml", model_hash=ldnsim.load_model(str(MODEL_PATH)).hash,
+        method="scipy.optimize.least_squares (TRF, log parameters, bounds from ldn.toml); "
+               "Gauss-Newton SE from the Jacobian at the optimum",
+        fitted=fitted, stages=results, checks=chk), indent=1) + "\n")
+    print(f"wrote {JSON_PATH}")
     return 0
 
 

@@ -1,0 +1,121 @@
+"""What happens to a sweep's result after solving, and a rehearsal of it before solving.
+
+:func:`finish` merges the metrics into a result, drops the variables only the metrics needed
+and makes the attributes NetCDF-safe. :func:`rehearse` runs exactly these steps on a stand-in
+result -- every sweep dim of length 1, the real output times, the real variables, coordinates
+and attributes, values 1.0 -- when the experiment is resolved, so a metric option that cannot
+work with this output grid (an empty window, too few samples for ``lambda_z_points``, outputs
+that clash) is a :class:`~ldnsim.errors.ConfigError` from ``ldnsim validate``, not an error after
+the whole sweep has run.
+"""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import xarray as xr
+
+from ldnsim.errors import ConfigError, LdnsimError
+from ldnsim.metrics import merge_metrics, metric_parts
+from ldnsim.results import make_dataset, netcdf_safe_attrs
+
+__all__ = ["finish", "rehearse", "METRIC_PREFIX"]
+
+#: Prefix of metric variables merged into a result.
+METRIC_PREFIX = "metric_"
+
+
+def _metrics(exp, ds: xr.Dataset) -> tuple[xr.Dataset, dict]:
+    """The metrics (variables prefixed ``metric_``) and each metric's own attrs."""
+    cfg = exp.config.metrics
+    parts = metric_parts(ds, cfg.names, cfg.options())
+    merged = merge_metrics(list(parts.values()), cfg.names)
+    renamed = merged.rename({v: f"{METRIC_PREFIX}{v}" for v in merged.data_vars})
+    return renamed, {name: dict(part.attrs) for name, part in parts.items()}
+
+
+def finish(exp, ds: xr.Dataset, *, strict: bool = False) -> xr.Dataset:
+    """Merge the metrics into ``ds``, drop metric-only variables, make attrs NetCDF-safe.
+
+    Parameters
+    ----------
+    exp : Experiment
+        Resolved.
+    ds : xarray.Dataset
+        The sweep's result.
+    strict : bool
+        Raise when the metrics fail. Otherwise (a real run) the metrics are left out with a
+        warning and ``metrics_error`` in attrs, so the solved rows are never lost.
+
+    Returns
+    -------
+    xarray.Dataset
+    """
+    extra: dict = {}
+    if exp.config.metrics is not None:
+        try:
+            metrics, metric_attrs = _metrics(exp, ds)
+        except Exception as exc:  # a run is never lost to a metric
+            if strict:
+                raise
+            what = str(exc) if isinstance(exc, LdnsimError) else f"{type(exc).__name__}: {exc}"
+            warnings.warn(f"metrics were not computed: {what}", UserWarning, stacklevel=3)
+            extra["metrics_error"] = what
+        else:
+            ds = ds.assign(dict(metrics.data_vars))
+            extra.update(metrics=list(exp.config.metrics.names),
+                         metric_options=exp.config.metrics.options(),
+                         metric_attrs=metric_attrs)
+    kept = set(exp.config.output.variables or exp.plan.model.output_names
+               or exp.plan.model.state_names)
+    drop = [v for v in exp.metric_vars if v not in kept]
+    ds = ds.drop_vars(drop)
+    ds.attrs = netcdf_safe_attrs({**ds.attrs, **extra})
+    return ds
+
+
+def stand_in(plan) -> xr.Dataset:
+    """A result shaped like ``plan``'s with every sweep dim of length 1 and values 1.0."""
+    model = plan.model
+    coords = {}
+    for name, (dim, values, attrs) in plan.coords.items():
+        coords[name] = (dim, np.asarray(values)[:1], attrs)
+    shape = (1,) * len(plan.dims)
+    y = np.ones(shape + (plan.t_eval.size, len(plan.keep)))
+    units = {s.name: s.unit for s in model.states}
+    units.update({o.name: o.unit for o in model.outputs})
+    return make_dataset(plan.t_eval, y, list(plan.keep), units, None, dims=plan.dims,
+                        coords=coords, status=np.zeros(shape, np.int64),
+                        attrs={**plan.attrs, "n_failed": 0, "failures": []},
+                        time_unit=model.time_unit)
+
+
+def rehearse(exp) -> None:
+    """Run :func:`finish` on a stand-in of ``exp``'s result (see the module docstring).
+
+    Raises
+    ------
+    ConfigError
+        Naming the file and ``[metrics]`` (or what else fails), before anything is solved.
+    """
+    cfg = exp.config.metrics
+    where = "the result"
+    try:
+        with warnings.catch_warnings():
+            # a window longer than the run warns here and again, for real, after the run
+            warnings.simplefilter("ignore")
+            ds = stand_in(exp.plan)
+            for name in cfg.names if cfg is not None else ():
+                where = f"[metrics] {name}"  # each metric alone first, to name the one failing
+                metric_parts(ds, [name], {name: cfg.options().get(name, {})})
+            where = "[metrics]" if cfg is not None else "the result"
+            finish(exp, ds, strict=True)
+    except LdnsimError as exc:
+        # what a metric can do depends on the output grid alone (before solving): show it
+        t = exp.plan.t_eval
+        grid = (f"[output] gives {t.size} time{'s' if t.size != 1 else ''} from {t[0]:g} to "
+                f"{t[-1]:g} {exp.plan.model.time_unit}")
+        raise ConfigError(" ".join(f"{exp.where}: {where}: {exc} ({grid})".split())) from None
+    except (ValueError, TypeError, KeyError) as exc:
+        raise ConfigError(" ".join(f"{exp.where}: the result cannot be assembled "
+                                   f"({type(exc).__name__}: {exc})".split())) from None
