@@ -11,7 +11,7 @@ from numba import njit
 
 # Changes whenever any kernel source changes (see cachekey.py), so numba never loads machine
 # code built from older kernel sources.
-KERNEL_SOURCES_SHA256 = "b7a5b66bf103355ea6fb5c6f797be6a5a3d75e5110ad09fd1f0e1bbd1c8a69f3"
+KERNEL_SOURCES_SHA256 = "ef7b56ad578896914d1aef6844b5c94c92bdf9aaed40f37cb26082d52c1876ef"
 
 SAFETY = 0.9
 MIN_FACTOR = 0.2

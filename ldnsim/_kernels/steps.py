@@ -10,7 +10,7 @@ from .linalg import lu_factor, lu_solve, sparse_factor, sparse_solve
 
 # Changes whenever any kernel source changes (see cachekey.py), so numba never loads machine
 # code built from older kernel sources.
-KERNEL_SOURCES_SHA256 = "b7a5b66bf103355ea6fb5c6f797be6a5a3d75e5110ad09fd1f0e1bbd1c8a69f3"
+KERNEL_SOURCES_SHA256 = "ef7b56ad578896914d1aef6844b5c94c92bdf9aaed40f37cb26082d52c1876ef"
 
 ST_RHS = 2
 ST_JAC = 3
