@@ -36,9 +36,10 @@ from ldnsim._kernels.steps import (
     rosenbrock_dense_eval,
     rosenbrock_step,
 )
-from ldnsim.dosing import Regimen, pad_event_tables
+from ldnsim.dosing import Regimen
+from ldnsim.events import pad_event_tables
 from ldnsim.model import load_model
-from ldnsim.simulation import kernel_functions, run_rows
+from ldnsim.simulation import run_rows
 from ldnsim.solver import integrate
 
 import common
@@ -47,6 +48,12 @@ from common import print_env, print_table, write_json
 EVERY_H, N_DOSES, T_END = 24.0, 56, 1344.0
 RTOL, ATOL = 1e-6, 1e-9
 WINDOWS_H = (0.125, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 12.0, 24.0)
+
+
+def kernel_functions(compiled):
+    """(rhs, jac, autonomous) of a CompiledModel in the form the solver kernels take."""
+    rhs, jac, _ = compiled.kernel_functions
+    return rhs, jac, compiled.autonomous
 
 
 # ---------------------------------------------------------------------------- timing loops
@@ -140,7 +147,7 @@ def window_steps(model, compiled, p, dose, days):
     t_eval = np.arange(0.0, T_END + 1.0)
     ev = pad_event_tables([Regimen.repeat(dose, every=EVERY_H, count=N_DOSES).expand(model)])
     full = run_rows(compiled, t_eval, p[None, :], model.initial_state(), ev, rtol=RTOL,
-                    atol=ATOL)
+                    atol=ATOL, method="rodas5p")
     Y = full.states[0]
     gut = model.state_names.index(model.dose_target)
     kw = dict(jac=jac, rtol=RTOL, atol=ATOL, autonomous=aut,
@@ -253,11 +260,13 @@ def run(args):
                            .expand(model)])
     members = args.members
     Pm = np.tile(p, (members, 1))
-    run_rows(compiled, t_eval, Pm[:1], model.initial_state(), ev, rtol=RTOL, atol=ATOL)
+    run_rows(compiled, t_eval, Pm[:1], model.initial_state(), ev, rtol=RTOL, atol=ATOL,
+             method="rodas5p")
     best = np.inf
     for _ in range(R):
         t0 = time.perf_counter()
-        res = run_rows(compiled, t_eval, Pm, model.initial_state(), ev, rtol=RTOL, atol=ATOL)
+        res = run_rows(compiled, t_eval, Pm, model.initial_state(), ev, rtol=RTOL, atol=ATOL,
+                       method="rodas5p")
         best = min(best, time.perf_counter() - t0)
     measured = 1e9 * best / float(np.sum(res.stats["n_accepted"] + res.stats["n_rejected"]))
     cost_rows = [{"part": k, "ns": v, "share": 100 * v / total} for k, v in parts]
