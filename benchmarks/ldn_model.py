@@ -105,9 +105,11 @@ def _outputs_batch(outputs, t, Y, P_, O):
 
 
 # ---------------------------------------------------------------------------- runners
-def ldnsim_run(ldn, P_, *, rtol, atol):
+def ldnsim_run(ldn, P_, *, rtol, atol, method="rodas5p"):
+    # Rodas5P named: the default "auto" switches to it on this stiff model after ~10-30
+    # explicit steps (benchmarks/auto_switch.py), so the rows stay comparable with earlier runs
     return run_rows(ldn.compiled, ldn.t_eval, P_, ldn.y0, ldn.events, rtol=rtol, atol=atol,
-                    max_steps=MAX_STEPS)
+                    max_steps=MAX_STEPS, method=method)
 
 
 def scipy_ldn(ldn, f, J, P_, method, *, rtol, atol):
