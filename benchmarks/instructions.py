@@ -51,11 +51,18 @@ from ldnsim._kernels import driver
 from ldnsim.solver import STAT_NAMES
 rng = np.random.default_rng(20240601)
 if prob in ("ldn", "headline"):
-    from ldnsim.dosing import Regimen, pad_event_tables
+    from ldnsim.dosing import Regimen
     from ldnsim.model import load_model
-    from ldnsim.simulation import kernel_functions
+    try:  # the layout since issue 10 (events below the solver, CompiledModel.kernel_functions)
+        from ldnsim.events import pad_event_tables
+    except ImportError:
+        from ldnsim.dosing import pad_event_tables
     m = load_model("ldn"); c = m.compile()
-    rhs, jac, aut = kernel_functions(c)
+    if hasattr(c, "kernel_functions"):
+        rhs, jac, _ = c.kernel_functions; aut = c.autonomous
+    else:
+        from ldnsim.simulation import kernel_functions
+        rhs, jac, aut = kernel_functions(c)
     plan = _sparsity.make_plan(c.jac_sparsity)
     y0 = m.initial_state(); rtol = 1e-6; atol = np.full(y0.size, 1e-9)
     if prob == "ldn":
@@ -97,10 +104,19 @@ else:
     none = (np.full(1, np.inf), np.zeros(1, np.int64), np.zeros(1, np.int64), np.zeros(1))
     E = [none] * members
 out = np.empty((t_eval.size, y0.size)); st = np.zeros(6, np.int64)
+# kernels since issue 10 take an outputs function and array: none here (0 columns), so both
+# kinds of tree count the solver alone
+outputs_api = "outf" in driver.solve_one.py_func.__code__.co_varnames
+outs = np.empty((t_eval.size, 0))
 def solve():
     for r in range(P.shape[0]):
-        driver.solve_one(rhs, jac, 0, True, aut, y0, t_eval, np.ascontiguousarray(P[r]), *E[r],
-                         rtol, atol, 10**7, 0.0, plan, out, st)
+        p_r = np.ascontiguousarray(P[r])
+        if outputs_api:
+            driver.solve_one(rhs, jac, rhs, 0, True, aut, y0, t_eval, p_r, *E[r], rtol, atol,
+                             10**7, 0.0, plan, out, outs, st)
+        else:
+            driver.solve_one(rhs, jac, 0, True, aut, y0, t_eval, p_r, *E[r], rtol, atol,
+                             10**7, 0.0, plan, out, st)
 solve()
 st[:] = 0
 lib = ctypes.CDLL(helper)
