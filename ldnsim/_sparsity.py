@@ -6,7 +6,8 @@ factors, so that each step's factorisation and its eight solves touch only those
 The order is a greedy minimum-degree order on the symmetrised graph (ties to the lowest
 index, so the plan and therefore every result is a deterministic function of the pattern).
 The ordering is symmetric: W's diagonal, which holds 1/(h gamma), stays the pivot; the
-kernels check every pivot and fall back to the dense, partially pivoted LU when one is small.
+kernels check the growth every pivot causes and fall back to the dense, partially pivoted LU
+when a pivot is too small for its row and column.
 """
 from __future__ import annotations
 
@@ -20,10 +21,9 @@ MAX_WORK_SHARE = 0.5
 
 def empty_plan():
     """The plan that means "dense LU" (all arrays empty; same types as a real plan)."""
-    i1 = np.zeros(0, np.int64)
-    return (i1, np.zeros((2, 0), np.int64), np.zeros(1, np.int64), i1, np.zeros(1, np.int64),
-            np.zeros((3, 0), np.int64), np.zeros((2, 0), np.int64), np.zeros((3, 0), np.int64),
-            np.zeros((3, 0), np.int64), i1)
+    u1, u2 = np.zeros(0, np.uint64), np.zeros((2, 0), np.uint64)
+    return (u1, np.zeros((3, 0), np.uint64), np.zeros(1, np.int64), np.zeros(1, np.int64),
+            np.zeros((4, 0), np.uint64), u2, u2, np.zeros(0, np.int64))
 
 
 def minimum_degree_order(pattern):
@@ -84,33 +84,45 @@ def make_plan(pattern):
 def _operation_lists(order, filled):
     """The flat operation lists of a plan (layout: ``ldnsim._kernels.linalg``)."""
     n = order.size
-    a, b = np.nonzero(filled)                       # row-major: the filled entries of W
-    asm = np.stack([a * n + b, order[a] * n + order[b]])
+    # Compact storage of the factors: L's entries in forward-solve order (column by column,
+    # rows increasing), then U's off-diagonal entries in backward-solve order (last column
+    # first), then the n pivots. The solves then read the values in storage order.
+    lcols = [k + 1 + np.flatnonzero(filled[k + 1:, k]) for k in range(n)]
+    ucols = [np.flatnonzero(filled[:k, k]) for k in range(n)]
+    pos = {}
+    fwd, bwd = [], []
     kptr = np.zeros(n + 1, np.int64)
-    optr = np.zeros(n + 1, np.int64)
-    lpos, ops, fwd = [], [], []
     for k in range(n):
-        rows = k + 1 + np.flatnonzero(filled[k + 1:, k])
-        cols = k + 1 + np.flatnonzero(filled[k, k + 1:])
-        lpos.extend(rows * n + k)
-        fwd.extend((i, k, i * n + k) for i in rows)
-        ops.extend((i * n + j, i * n + k, k * n + j) for i in rows for j in cols)
-        kptr[k + 1] = len(lpos)
-        optr[k + 1] = len(ops)
-    usc, bwd = [], []
+        for i in lcols[k]:
+            pos[i, k] = len(fwd)
+            fwd.append((i, k))
+        kptr[k + 1] = len(fwd)
+    nl = len(fwd)
     for k in range(n - 1, -1, -1):
-        rows = np.flatnonzero(filled[:k, k])
-        usc.extend((i * n + k, i) for i in rows)
-        bwd.extend((i, k, i * n + k) for i in rows)
+        for i in ucols[k]:
+            pos[i, k] = nl + len(bwd)
+            bwd.append((i, k))
+    nd = nl + len(bwd)
+    for a in range(n):
+        pos[a, a] = nd + a
+    off = filled & ~np.eye(n, dtype=bool)
+    a_idx, b_idx = np.nonzero(off)                  # W's filled off-diagonal entries
+    asm = np.array([[pos[a, b] for a, b in zip(a_idx, b_idx)],
+                    order[a_idx] * n + order[b_idx], a_idx], np.int64).reshape(3, -1)
+    optr = np.zeros(n + 1, np.int64)
+    ops = []
+    for k in range(n):
+        cols = k + 1 + np.flatnonzero(filled[k, k + 1:])
+        ops.extend((pos[i, j], pos[i, k], pos[k, j], i) for i in lcols[k] for j in cols)
+        optr[k + 1] = len(ops)
     outside = np.ones((n, n), np.int64)
     outside[np.ix_(order, order)] = np.where(filled, 0, 1)  # filled[a, b] is J[q[a], q[b]]
 
     def table(rows, width):
-        return np.array(rows, np.int64).reshape(-1, width).T.copy()
+        return np.array(rows, np.uint64).reshape(-1, width).T.copy()
 
-    return (order.astype(np.int64), asm.astype(np.int64), kptr, np.array(lpos, np.int64),
-            optr, table(ops, 3), table(usc, 2), table(fwd, 3), table(bwd, 3),
-            outside.reshape(-1).copy())
+    return (order.astype(np.uint64), asm.astype(np.uint64), kptr, optr, table(ops, 4),
+            table(fwd, 2), table(bwd, 2), outside.reshape(-1).copy())
 
 
 def check_pattern(jac_sparsity, n):

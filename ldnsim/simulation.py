@@ -30,7 +30,7 @@ class RowResult:
     stats: dict
 
 
-def run_rows(compiled, t_eval, P, Y0, events=None, *, method="rodas5p", rtol=1e-6, atol=1e-9,
+def run_rows(compiled, t_eval, P, Y0, events=None, *, method="auto", rtol=1e-6, atol=1e-9,
              max_steps=100_000):
     """Integrate rows of one compiled model in parallel and evaluate its outputs.
 
@@ -76,7 +76,7 @@ def dataset_from_rows(model, t_eval, result, *, dims=(), coords=None, attrs=None
 
 
 def simulate(model, t_eval, *, params=None, scenarios=(), regimen=None, y0=None,
-             method="rodas5p", rtol=1e-6, atol=1e-9, max_steps=100_000, throw=True):
+             method="auto", rtol=1e-6, atol=1e-9, max_steps=100_000, throw=True):
     """Simulate one model run and return a labelled ``xarray.Dataset``.
 
     Parameters

@@ -49,11 +49,20 @@ __all__ = ["integrate", "integrate_batch", "Status", "METHODS", "Solution", "Bat
 METHODS = {
     "rodas5p": driver.METHOD_RODAS5P,
     "dopri5": driver.METHOD_DOPRI5,
+    "auto": driver.METHOD_AUTO,
 }
 """Method names -> kernel ids. ``rodas5p`` is for stiff problems (Steinebach 2023);
-``dopri5`` (Dormand-Prince 5(4)) for non-stiff ones."""
+``dopri5`` (Dormand-Prince 5(4)) for non-stiff ones; ``auto`` starts with DOPRI5 and runs
+Hairer's stiffness test after every accepted step (h |lambda| estimated from the last two
+stages; 15 steps at the stability boundary declare the problem stiff, as ``dopri5.f`` does),
+then goes on with Rodas5P from that step for the rest of the trajectory. Each trajectory
+decides for itself; the results are within tolerance of either method's."""
 
 STIFF_METHODS = ("rodas5p",)
+"""Methods that never run an explicit step (``auto`` may run a few before it switches)."""
+
+#: The method of the simulation and experiment layers when none is given.
+DEFAULT_METHOD = "auto"
 
 #: Smallest ``rtol`` accepted: below it double precision cannot deliver the accuracy asked for.
 MIN_RTOL = 100 * float(np.finfo(float).eps)
@@ -88,7 +97,8 @@ class Status(enum.IntEnum):
 _MESSAGES = {
     Status.SUCCESS: "The integration succeeded.",
     Status.MAX_STEPS: ("The maximum number of solver steps was reached. Try increasing "
-                       "max_steps, or use a stiff method (rodas5p) if the problem is stiff."),
+                       "max_steps, or use a stiff method (rodas5p or auto) if the problem "
+                       "is stiff."),
     Status.STEP_UNDERFLOW: ("The step size fell below the floating-point resolution of the "
                             "time. The solution may blow up or have a discontinuity the "
                             "solver was not told about; check the model and the doses."),
@@ -176,6 +186,13 @@ def as_kernel_function(f, signature=RHS_SIGNATURE):
 
     def build():
         opts = {k: v for k, v in getattr(f, "targetoptions", {}).items() if k == "fastmath"}
+        try:
+            # Without numba's reference counting first (as the kernels run): a function that
+            # passes its arrays on to other jitted functions would otherwise pay atomic
+            # increments and decrements on every call. A function that allocates needs it.
+            return numba.cfunc(signature, error_model="numpy", _nrt=False, **opts)(py_func)
+        except numba.core.errors.NumbaError:
+            pass
         try:
             return numba.cfunc(signature, error_model="numpy", **opts)(py_func)
         except numba.core.errors.TypingError as exc:
@@ -433,7 +450,7 @@ def _plan(jac_sparsity, method_id, rhs_k, jac_k, have_jac, t0, y0, p):
             raise ValueError(f"jac_sparsity must be None, False or an (n, n) boolean pattern, "
                              f"got {jac_sparsity!r}")
         jac_sparsity = False
-    if (jac_sparsity is False or method_id != driver.METHOD_RODAS5P
+    if (jac_sparsity is False or method_id == driver.METHOD_DOPRI5
             or n < _sparsity.SPARSE_MIN_N):
         return _sparsity.empty_plan()
     if jac_sparsity is None:
@@ -473,7 +490,8 @@ def integrate(rhs, y0, t_eval, p, *, jac=None, method="rodas5p", rtol=1e-6, atol
     t_eval : (m,) non-decreasing output times; ``t_eval[0]`` is the start time.
     p : (k,) float64 parameters (inputs switched by events live here too).
     jac : njit function ``jac(t, y, p, J)``, optional; finite differences otherwise.
-    method : one of :data:`METHODS`.
+    method : one of :data:`METHODS` (``"auto"``: DOPRI5, switching to Rodas5P when the
+        problem turns out stiff).
     rtol, atol : relative and absolute tolerance (atol scalar or (n,)).
     doses : None, ``(times, state_index, amounts)`` boluses, ``(times, index, amounts, kind)``
         with kind 0 = add to state, 1 = add to parameter slot, or a ``dosing.EventTable``.
@@ -606,7 +624,8 @@ def integrate_batch(rhs, y0s, t_eval, ps, *, jac=None, method="rodas5p", rtol=1e
         with _first_call(driver.solve_batch):
             driver.solve_batch(rhs_k, jac_k, out_k, mid, have_jac, bool(autonomous), y0s,
                                t_eval, ps, ev[0], ev[1], ev[2], ev[3], rtol, atol_arr,
-                               max_steps, fs, plan, out, outs, status, stats)
+                               max_steps, fs, plan, out, outs, status, stats,
+                               numba.get_num_threads())
     res = BatchSolution(t=t_eval, y=out, status=status,
                         stats={k: stats[:, i] for i, k in enumerate(STAT_NAMES)},
                         outputs=outs if outputs is not None else None)

@@ -24,7 +24,7 @@ import ivp_problems as P
 
 def _dense(n):
     """Plan and work arrays for rosenbrock_step: the dense LU."""
-    return empty_plan(), np.empty(n), np.empty(n)
+    return empty_plan(), np.empty(0), np.empty(n), np.empty(n)
 
 
 TOL = 1e-12
@@ -294,10 +294,11 @@ def _rodas_step(rhs_k, rhs_py, jac_py, t, y, h, p, ft):
     K = np.empty((s, n))
     ynew = np.empty(n)
     stats = np.zeros(6, np.int64)
-    ok = steps.rosenbrock_step(rhs_k, t, y, h, p, f0, np.asarray(ft, float), J, W, perm, K,
-                               ynew, np.empty(n), np.empty(n), tb.RODAS5P_A, tb.RODAS5P_C,
-                               tb.RODAS5P_GAMMA, tb.RODAS5P_c, tb.RODAS5P_d, tb.RODAS5P_M,
-                               stats, *_dense(n))
+    ft = np.asarray(ft, float)
+    ok = steps.rosenbrock_step(rhs_k, t, y, h, p, f0, ft, bool(np.any(ft != 0)), J,
+                               J.reshape(-1), W, perm, K, ynew, np.empty(n), tb.RODAS5P_A,
+                               tb.RODAS5P_C, tb.RODAS5P_GAMMA, tb.RODAS5P_c, tb.RODAS5P_d,
+                               tb.RODAS5P_M, tb.RODAS5P_CHAIN, stats, *_dense(n))
     assert ok
     assert stats[steps.ST_LU] == 1 and stats[steps.ST_RHS] == s - 1
     return ynew, K
@@ -357,10 +358,11 @@ def test_rosenbrock_step_singular_matrix_returns_false():
     J = np.array([[np.nan]])
     stats = np.zeros(6, np.int64)
     ok = steps.rosenbrock_step(rhs_k, 0.0, np.ones(n), 0.1, np.zeros(1), np.zeros(n),
-                               np.zeros(n), J, np.empty((n, n)), np.empty(n, np.int64),
-                               np.empty((s, n)), np.empty(n), np.empty(n), np.empty(n),
-                               tb.RODAS5P_A, tb.RODAS5P_C, tb.RODAS5P_GAMMA, tb.RODAS5P_c,
-                               tb.RODAS5P_d, tb.RODAS5P_M, stats, *_dense(n))
+                               np.zeros(n), False, J, J.reshape(-1), np.empty((n, n)),
+                               np.empty(n, np.int64), np.empty((s, n)), np.empty(n),
+                               np.empty(n), tb.RODAS5P_A, tb.RODAS5P_C, tb.RODAS5P_GAMMA,
+                               tb.RODAS5P_c, tb.RODAS5P_d, tb.RODAS5P_M, tb.RODAS5P_CHAIN,
+                               stats, *_dense(n))
     assert ok is False
     assert stats[steps.ST_LU] == 1
 
@@ -521,21 +523,22 @@ def test_kernel_cache_keys_track_all_kernel_sources():
 
 
 def _sparse_w(J, inv_hg, plan):
+    """(ok, Wc, dinv): the compact factors of W = I inv_hg - J (``linalg``)."""
     n = J.shape[0]
-    W = np.zeros((n, n))
+    Wc = np.zeros(plan[1].shape[1] + n)
     dinv = np.empty(n)
-    ok = _sparse_factor_kernel(J, inv_hg, plan, W, dinv)
-    return ok, W, dinv
+    ok = _sparse_factor_kernel(np.ascontiguousarray(J).reshape(-1), inv_hg, plan, Wc, dinv)
+    return ok, Wc, dinv
 
 
 @numba.njit
-def _sparse_factor_kernel(J, inv_hg, plan, W, dinv):
-    return sparse_factor(J, inv_hg, plan, W, dinv)
+def _sparse_factor_kernel(Jf, inv_hg, plan, Wc, dinv):
+    return sparse_factor(Jf, inv_hg, plan, Wc, dinv, np.empty(dinv.size))
 
 
 @numba.njit
-def _sparse_solve_kernel(plan, W, dinv, b):
-    sparse_solve(plan, W, dinv, np.empty(b.size), b)
+def _sparse_solve_kernel(plan, Wc, dinv, b):
+    sparse_solve(plan, Wc, dinv, np.empty(b.size), b)
 
 
 def _random_jacobian(rng, n, density):
@@ -591,6 +594,7 @@ def test_sparse_lu_property(seed, n, density, log_inv_hg):
 
 
 def test_sparse_factor_refuses_entries_outside_the_plan_nan_and_small_pivots():
+    from ldnsim._kernels.linalg import GROWTH
     from ldnsim._sparsity import make_plan
     rng = np.random.default_rng(3)
     n = 12
@@ -606,17 +610,42 @@ def test_sparse_factor_refuses_entries_outside_the_plan_nan_and_small_pivots():
     J3[0, 0] = np.nan
     assert not _sparse_w(J3, 10.0, plan)[0]
     # a zero pivot: W[k, k] = 0 for the first pivot of the order
-    k = plan[0][0]
+    q = plan[0].astype(int)
+    k = q[0]
     J4 = J.copy()
     J4[k, k] = 10.0
     assert not _sparse_w(J4, 10.0, plan)[0]
-    # a tiny pivot next to a large entry below it in its column (|L| would exceed 1/0.01)
-    col = np.flatnonzero(J[:, k] != 0)
-    col = col[col != k]
-    if col.size:
-        J5 = J.copy()
-        J5[k, k] = 10.0 - 1e-6
-        assert not _sparse_w(J5, 10.0, plan)[0]
+    # a tiny pivot whose elimination multiplies into another row (an update l_ik * u_kj):
+    # the growth would exceed GROWTH x that row's largest entry, so the dense LU takes over
+    J = _random_jacobian(np.random.default_rng(5), n, 0.25)  # with fill: updates to check
+    plan = make_plan(J != 0)
+    assert plan[0].size == n and _sparse_w(J, 10.0, plan)[0]
+    q = plan[0].astype(int)
+    optr = plan[3]
+    pivots = [a for a in range(n) if optr[a + 1] > optr[a]]
+    assert pivots, "the test needs a pivot with Schur-complement updates"
+    a = pivots[0]
+    k = q[a]
+    J5 = J.copy()
+    J5[k, k] = 10.0 - 1e-6
+    assert not _sparse_w(J5, 10.0, plan)[0]
+    # a tiny pivot that updates nothing (its row has no entries right of it in the order) is
+    # exact, however large its multipliers: accepted, and the solve is accurate. State 0 feeds
+    # state 1 and depends on nothing: eliminated first, with one multiplier, -5 / 1e-6.
+    n = 8
+    J7 = -np.diag(np.arange(1.0, n + 1))
+    J7[1, 0] = 5.0
+    J7[3, 2] = J7[2, 3] = J7[5, 4] = J7[6, 7] = 1.0
+    plan = make_plan(J7 != 0)
+    assert plan[0].size == n and plan[0][0] == 0 and plan[3][1] == 0 and plan[2][1] == 1
+    J7[0, 0] = 10.0 - 1e-6
+    ok, Wc, dinv = _sparse_w(J7, 10.0, plan)
+    assert ok
+    b = rng.standard_normal(n)
+    x = b.copy()
+    _sparse_solve_kernel(plan, Wc, dinv, x)
+    np.testing.assert_allclose(x, np.linalg.solve(np.eye(n) * 10.0 - J7, b), rtol=1e-12)
+    assert GROWTH >= 1.0
 
 
 def test_minimum_degree_plan_structure():

@@ -110,7 +110,7 @@ def test_dataset_is_labelled(oral):
     assert prov["model_hash"] == oral.hash
     assert prov["scenarios"] == ["slow_absorption"]
     assert prov["parameters"]["ka"] == 0.35 and prov["parameters"]["CL"] == 100.0
-    assert prov["method"] == "rodas5p" and prov["rtol"] == 1e-6
+    assert prov["method"] == "auto" and prov["rtol"] == 1e-6  # the default (issue 14)
     assert ldnsim.__version__ in str(prov)
 
 
@@ -172,3 +172,28 @@ def test_shipped_models_are_in_the_wheel(tmp_path):
     names = zipfile.ZipFile(wheel).namelist()
     for model in (repo / "models").glob("*.toml"):
         assert f"ldnsim/_shipped/models/{model.name}" in names
+
+
+def test_auto_is_the_default_and_switches_on_the_ldn_model():
+    # issue 14: method "auto" picks DOPRI5 for the non-stiff PK model and Rodas5P for the
+    # stiff LDN model (receptor binding), with results within tolerance of a tight reference
+    oral = ldnsim.load_model("one_compartment_oral")
+    t = np.arange(0.0, 97.0)
+    reg = Regimen.repeat(50.0, every=12.0, count=8)
+    ds = ldnsim.simulate(oral, t, regimen=reg)
+    from ldnsim.results import provenance
+    prov = provenance(ds)
+    assert prov["method"] == "auto"
+    assert prov["solver_stats"]["n_jac"] == 0 and prov["solver_stats"]["n_lu"] == 0
+    ldn = ldnsim.load_model("ldn")
+    t = np.arange(0.0, 24.0 * 7 + 1)
+    reg = Regimen.repeat(4.5, every=24.0, count=7)
+    auto = ldnsim.simulate(ldn, t, regimen=reg)
+    ref = ldnsim.simulate(ldn, t, regimen=reg, method="rodas5p", rtol=1e-10, atol=1e-12)
+    stats = provenance(auto)["solver_stats"]
+    assert stats["n_jac"] > 0 and stats["n_accepted"] > stats["n_jac"]  # DOPRI5, then Rodas5P
+    worst = 0.0
+    for name in ("C_ntx", "occupancy_mor_drug", "signal_opioid", "immune_index"):
+        a, r = auto[name].values, ref[name].values
+        worst = max(worst, float(np.max(np.abs(a - r) / (1e-9 + 1e-6 * np.abs(r)))))
+    assert worst < 10.0, worst

@@ -36,6 +36,20 @@ SINGULAR = 4
 
 METHOD_RODAS5P = 0
 METHOD_DOPRI5 = 1
+METHOD_AUTO = 2  # DOPRI5 until it finds the problem stiff, then Rodas5P (``_segment_dopri5``)
+STIFF = -1  # internal: the DOPRI5 segment stopped because the problem is stiff
+
+# Hairer's stiffness test for DOPRI5 (dopri5.f; Hairer & Wanner, Solving ODEs II, IV.2):
+# after an accepted step, h |lambda| is estimated from the last two stages, which are evaluated
+# at the same time t + h (``_h_lambda``). Near the boundary of DOPRI5's stability region
+# (3.3066 on the negative real axis) the step size is limited by stability, not accuracy:
+# STIFF_COUNT such steps (interrupted by fewer than NONSTIFF_RESET clear ones) declare the
+# problem stiff. The threshold is 0.9 x the boundary (OrdinaryDiffEq's auto-switching uses
+# the same fraction); with dopri5.f's 3.25, ROBER at rtol 1e-8 ran 2,700 explicit steps at
+# h |lambda| = 3.1-3.2 (the controller sits just inside the boundary) before switching.
+STIFF_H_LAMBDA = 0.9 * 3.3066
+STIFF_COUNT = 15
+NONSTIFF_RESET = 6
 
 ST_ACCEPTED = 0
 ST_REJECTED = 1
@@ -49,7 +63,7 @@ EPS = 2.220446049250313e-16
 
 # Changes whenever any kernel source changes (see cachekey.py), so numba never loads machine
 # code built from older kernel sources.
-KERNEL_SOURCES_SHA256 = "96f204688370820c3fb383dc5ac400107782827c424ec58f56369dee3846e5a7"
+KERNEL_SOURCES_SHA256 = "ef7b56ad578896914d1aef6844b5c94c92bdf9aaed40f37cb26082d52c1876ef"
 
 RODAS5P_A = tb.RODAS5P_A
 RODAS5P_C = tb.RODAS5P_C
@@ -58,6 +72,7 @@ RODAS5P_d = tb.RODAS5P_d
 RODAS5P_M = tb.RODAS5P_M
 RODAS5P_H = tb.RODAS5P_H
 RODAS5P_GAMMA = tb.RODAS5P_GAMMA
+RODAS5P_CHAIN = tb.RODAS5P_CHAIN
 DOPRI5_A = tb.DOPRI5_A
 DOPRI5_B = tb.DOPRI5_B
 DOPRI5_C = tb.DOPRI5_C
@@ -75,14 +90,20 @@ def _all_finite(y):
 
 @njit(cache=True, error_model="numpy", _nrt=False)
 def _segment_rodas(rhs, jac, have_jac, autonomous, t, tb_, y, p, t_eval, k, out, rtol, atol,
-                   max_steps, h, stats, f0, ft, J, W, perm, K, ynew, ytmp, ftmp, D, hbuf, plan,
-                   dinv, z):
+                   max_steps, h, stats, f0, ft, Jf, W, perm, K, ynew, ytmp, ftmp, D, hbuf,
+                   plan, Wc, dz):
     """Integrate y from t to tb_ with Rodas5P; fill outputs t_eval[k:] that lie in (t, tb_).
 
-    Returns (status, k). ``hbuf[0]`` carries the step-size proposal between segments.
+    Returns (status, k). ``hbuf[0]`` carries the step-size proposal between segments. ``Jf``
+    (n * n,) holds the Jacobian (the sparse LU reads it flat); ``dz`` (2, n) the sparse LU's
+    work vectors. No more than 30 arguments: above that CPython passes the call's arguments as
+    one tuple, which numba types with a warning about first-class functions.
     """
     n = y.size
     m = t_eval.size
+    J = Jf.reshape((n, n))
+    dinv = dz[0]
+    z = dz[1]
     q = 4.0  # order of the error estimate
     rhs(t, y, p, f0)
     stats[ST_RHS] += 1
@@ -119,9 +140,9 @@ def _segment_rodas(rhs, jac, have_jac, autonomous, t, tb_, y, p, t_eval, k, out,
                 fd_time_derivative(rhs, t, y, p, f0, ft, ftmp)
                 stats[ST_RHS] += 1
             need_jac = False
-        ok = rosenbrock_step(rhs, t, y, h, p, f0, ft, J, W, perm, K, ynew, ytmp, ftmp,
-                             RODAS5P_A, RODAS5P_C, RODAS5P_GAMMA, RODAS5P_c, RODAS5P_d,
-                             RODAS5P_M, stats, plan, dinv, z)
+        ok = rosenbrock_step(rhs, t, y, h, p, f0, ft, not autonomous, J, Jf, W, perm, K, ynew,
+                             ytmp, RODAS5P_A, RODAS5P_C, RODAS5P_GAMMA, RODAS5P_c, RODAS5P_d,
+                             RODAS5P_M, RODAS5P_CHAIN, stats, plan, Wc, dinv, z)
         if ok:
             err = error_norm(K[K.shape[0] - 1], y, ynew, rtol, atol)
         else:
@@ -165,16 +186,51 @@ def _segment_rodas(rhs, jac, have_jac, autonomous, t, tb_, y, p, t_eval, k, out,
 
 
 @njit(cache=True, error_model="numpy", _nrt=False)
+def _h_lambda(h, K, s, ynew, y6, rtol, atol):
+    """Hairer's estimate of h |lambda| after a DOPRI5 step, ``h |K[s] - K[s-1]| / |ynew - y6|``
+    (the last two stages, both at t + h; ``y6`` the argument of stage s-1), in two norms, the
+    larger of the two: the Euclidean norm (as ``dopri5.f``) and the norm weighted by the error
+    scale ``1 / (atol + rtol |ynew|)``, which sees a stiff component far smaller than the others
+    (ROBER's y2, 1e-5 against 1: the plain norm found ROBER at rtol 1e-8 stiff 2x later).
+    0 when the two arguments coincide.
+    """
+    num = 0.0
+    den = 0.0
+    wnum = 0.0
+    wden = 0.0
+    for i in range(ynew.size):
+        a = K[s, i] - K[s - 1, i]
+        b = ynew[i] - y6[i]
+        num += a * a
+        den += b * b
+        w = 1.0 / (atol[i] + rtol * abs(ynew[i]))
+        wnum += (a * w) * (a * w)
+        wden += (b * w) * (b * w)
+    est = 0.0
+    if den > 0.0:
+        est = np.sqrt(num / den)
+    if wden > 0.0:
+        est = max(est, np.sqrt(wnum / wden))
+    return h * est
+
+
+@njit(cache=True, error_model="numpy", _nrt=False)
 def _segment_dopri5(rhs, t, tb_, y, p, t_eval, k, out, rtol, atol, max_steps, h, stats,
-                    K, ynew, ytmp, err_vec, hbuf):
-    """Integrate y from t to tb_ with Dormand-Prince 5(4); same contract as the Rodas segment."""
+                    K, ynew, ytmp, err_vec, hbuf, detect_stiff):
+    """Integrate y from t to tb_ with Dormand-Prince 5(4); same contract as the Rodas segment,
+    but returns (status, k, t).
+
+    With ``detect_stiff``, Hairer's stiffness test runs after every accepted step; when it
+    declares the problem stiff the segment stops at the last accepted step and returns
+    ``STIFF`` with that ``t`` (``y`` holds the state there; outputs up to ``t`` are written).
+    """
     n = y.size
     m = t_eval.size
     q = 4.0
     rhs(t, y, p, K[0])
     stats[ST_RHS] += 1
     if not (_all_finite(y) and _all_finite(K[0])):
-        return NON_FINITE, k
+        return NON_FINITE, k, t
     span = tb_ - t
     if h <= 0.0:
         h = initial_step(rhs, t, y, K[0], p, span, q, rtol, atol, ytmp, ynew)
@@ -183,11 +239,13 @@ def _segment_dopri5(rhs, t, tb_, y, p, t_eval, k, out, rtol, atol, max_steps, h,
     rejected = False
     nonfinite = False
     s = DOPRI5_B.size
+    n_stiff = 0
+    n_clear = 0
     while t < tb_:
         if stats[ST_ACCEPTED] + stats[ST_REJECTED] >= max_steps:
-            return MAX_STEPS, k
+            return MAX_STEPS, k, t
         if not (h > 10.0 * EPS * abs(t)) or not (h >= 1e-300):
-            return (NON_FINITE if nonfinite else STEP_UNDERFLOW), k
+            return (NON_FINITE if nonfinite else STEP_UNDERFLOW), k, t
         last = False
         if t + h >= tb_:
             h = tb_ - t
@@ -197,6 +255,17 @@ def _segment_dopri5(rhs, t, tb_, y, p, t_eval, k, out, rtol, atol, max_steps, h,
         err = error_norm(err_vec, y, ynew, rtol, atol)
         if err <= 1.0:
             t_new = tb_ if last else t + h
+            stiff = False
+            if detect_stiff:
+                # ytmp still holds the input of stage s-1
+                if _h_lambda(h, K, s, ynew, ytmp, rtol, atol) > STIFF_H_LAMBDA:
+                    n_clear = 0
+                    n_stiff += 1
+                    stiff = n_stiff >= STIFF_COUNT
+                else:
+                    n_clear += 1
+                    if n_clear >= NONSTIFF_RESET:
+                        n_stiff = 0
             while k < m and t_eval[k] < tb_ and t_eval[k] <= t_new:
                 erk_dense_eval((t_eval[k] - t) / h, h, y, K, DOPRI5_P, out[k])
                 k += 1
@@ -204,20 +273,23 @@ def _segment_dopri5(rhs, t, tb_, y, p, t_eval, k, out, rtol, atol, max_steps, h,
                 y[i] = ynew[i]
                 K[0, i] = K[s, i]
             if not _all_finite(y):
-                return NON_FINITE, k
+                return NON_FINITE, k, t_new
             t = t_new
             stats[ST_ACCEPTED] += 1
             fac = pi_factor(err, err_prev, q, rejected)
             err_prev = err
             rejected = False
             h = h * fac
+            if stiff and t < tb_:
+                hbuf[0] = h
+                return STIFF, k, t
         else:
             stats[ST_REJECTED] += 1
             nonfinite = not _all_finite(ynew)
             h = h * pi_factor(err, err_prev, q, True)
             rejected = True
     hbuf[0] = h
-    return SUCCESS, k
+    return SUCCESS, k, t
 
 
 @njit(cache=True, error_model="numpy", _nrt=False)
@@ -240,7 +312,9 @@ def solve_one(rhs, jac, outf, method, have_jac, autonomous, y0, t_eval, p0, ev_t
     outf : first-class function ``outf(t, y, p, o)`` writing the outputs at one time; called
         once per output time with the parameters in force then (events applied), so outputs
         follow the same event rule as the states. Not called when ``outs`` has no columns.
-    method : int, METHOD_RODAS5P or METHOD_DOPRI5.
+    method : int, METHOD_RODAS5P, METHOD_DOPRI5 or METHOD_AUTO (DOPRI5 with Hairer's
+        stiffness test; once it finds the problem stiff, Rodas5P from that step on, for the
+        rest of the trajectory).
     have_jac, autonomous : bool; use ``jac`` (else finite differences); assume df/dt = 0.
     y0 : (n,) initial state at ``t_eval[0]``.
     t_eval : (m,) increasing output times.
@@ -273,17 +347,15 @@ def solve_one(rhs, jac, outf, method, have_jac, autonomous, y0, t_eval, p0, ev_t
     ynew = np.empty(n)
     ytmp = np.empty(n)
     ftmp = np.empty(n)
-    J = np.empty((n, n))
+    Jf = np.empty(n * n)  # the Jacobian, flat (the sparse LU reads it so)
     W = np.empty((n, n))
+    Wc = np.empty(plan[1].shape[1] + plan[0].size)  # the factors: off-diagonal, then pivots
     perm = np.empty(n, dtype=np.int64)
-    if method == METHOD_RODAS5P:
-        K = np.empty((RODAS5P_c.size, n))
-    else:
-        K = np.empty((DOPRI5_B.size + 1, n))
+    K = np.empty((RODAS5P_c.size, n))  # Rodas5P's stages (its last row is the error)
+    Kd = np.empty((DOPRI5_B.size + 1, n))  # DOPRI5's stages and f(ynew)
     D = np.empty((3, n))
     hbuf = np.zeros(1)
-    dinv = np.empty(n)
-    z = np.empty(n)
+    dz = np.empty((2, n))
     t = t_eval[0]
     tend = t_eval[m - 1]
     e = 0
@@ -291,6 +363,7 @@ def solve_one(rhs, jac, outf, method, have_jac, autonomous, y0, t_eval, p0, ev_t
         e += 1
     k = 0
     h = first_step
+    stiff = method == METHOD_RODAS5P
     while True:
         while e < ne and ev_t[e] <= t:
             if ev_kind[e] == 0:
@@ -309,14 +382,18 @@ def solve_one(rhs, jac, outf, method, have_jac, autonomous, y0, t_eval, p0, ev_t
         tseg = tend
         if e < ne and ev_t[e] < tend:
             tseg = ev_t[e]
-        if method == METHOD_RODAS5P:
-            status, k = _segment_rodas(rhs, jac, have_jac, autonomous, t, tseg, y, p, t_eval,
-                                       k, out, rtol, atol, max_steps, h, stats, f0, ft, J, W,
-                                       perm, K, ynew, ytmp, ftmp, D, hbuf, plan,
-                                       dinv, z)
-        else:
-            status, k = _segment_dopri5(rhs, t, tseg, y, p, t_eval, k, out, rtol, atol,
-                                        max_steps, h, stats, K, ynew, ytmp, ftmp, hbuf)
+        ts = t
+        if not stiff:
+            status, k, ts = _segment_dopri5(rhs, t, tseg, y, p, t_eval, k, out, rtol, atol,
+                                            max_steps, h, stats, Kd, ynew, ytmp, ftmp, hbuf,
+                                            method == METHOD_AUTO)
+            if status == STIFF:  # go on from the last accepted step with Rodas5P
+                stiff = True
+                h = 0.0
+        if stiff:
+            status, k = _segment_rodas(rhs, jac, have_jac, autonomous, ts, tseg, y, p, t_eval,
+                                       k, out, rtol, atol, max_steps, h, stats, f0, ft, Jf,
+                                       W, perm, K, ynew, ytmp, ftmp, D, hbuf, plan, Wc, dz)
         _eval_outputs(outf, t_eval, out, p, outs, k0, k)  # p is constant over the segment
         if status != SUCCESS:
             return status
@@ -329,21 +406,32 @@ def solve_one(rhs, jac, outf, method, have_jac, autonomous, y0, t_eval, p0, ev_t
 @njit(cache=True, parallel=True, error_model="numpy")
 def solve_batch(rhs, jac, outf, method, have_jac, autonomous, y0s, t_eval, ps, ev_t, ev_kind,
                 ev_idx, ev_amt, rtol, atol, max_steps, first_step, plan, out, outs, status,
-                stats):
+                stats, n_threads):
     """Rows in parallel on numba threads; row r uses ``y0s[r]``, ``ps[r]`` and event row
     ``min(r, ev_t.shape[0] - 1)`` (one shared event row, or one per row).
 
     Shapes: y0s (r, n), ps (r, k), ev_* (1 or r, d), out (r, m, n), outs (r, m, n_out),
     status (r,), stats (r, 6); ``plan`` is shared. Each row is computed exactly as
     ``solve_one`` would, so results do not depend on the thread count.
+
+    ``n_threads`` is ``numba.get_num_threads()`` of the caller (read there: a kernel that calls
+    it cannot be cached). Rows are dealt to the threads in turn (thread t of T gets rows t,
+    t + T, ...): numba hands each thread one contiguous block of the loop, and neighbouring
+    rows cost alike (a sweep orders rows by dose and scenario), so contiguous blocks of rows
+    left one thread idle while the other finished the costlier half (7 % of the headline
+    experiment's wall time on 2 threads).
     """
     nrow = y0s.shape[0]
     ev_last = ev_t.shape[0] - 1
-    for r in prange(nrow):
-        er = min(np.int64(r), ev_last)  # one shared event row, or one per row
-        status[r] = solve_one(rhs, jac, outf, method, have_jac, autonomous, y0s[r], t_eval,
-                              ps[r], ev_t[er], ev_kind[er], ev_idx[er], ev_amt[er], rtol, atol,
-                              max_steps, first_step, plan, out[r], outs[r], stats[r])
+    nthr = max(1, min(n_threads, nrow))
+    block = (nrow + nthr - 1) // nthr
+    for i in prange(nthr * block):
+        r = (i % block) * nthr + i // block  # block t of the loop -> rows t, t + nthr, ...
+        if r < nrow:
+            er = min(np.int64(r), ev_last)  # one shared event row, or one per row
+            status[r] = solve_one(rhs, jac, outf, method, have_jac, autonomous, y0s[r], t_eval,
+                                  ps[r], ev_t[er], ev_kind[er], ev_idx[er], ev_amt[er], rtol,
+                                  atol, max_steps, first_step, plan, out[r], outs[r], stats[r])
 
 
 @njit(cache=True, error_model="numpy")

@@ -10,12 +10,15 @@ from .linalg import lu_factor, lu_solve, sparse_factor, sparse_solve
 
 # Changes whenever any kernel source changes (see cachekey.py), so numba never loads machine
 # code built from older kernel sources.
-KERNEL_SOURCES_SHA256 = "96f204688370820c3fb383dc5ac400107782827c424ec58f56369dee3846e5a7"
+KERNEL_SOURCES_SHA256 = "ef7b56ad578896914d1aef6844b5c94c92bdf9aaed40f37cb26082d52c1876ef"
 
 ST_RHS = 2
 ST_JAC = 3
 ST_LU = 4
 ST_DENSE = 5
+# Below this many states the stage sums run element by element (the vector loops would not fill
+# one vector register and cost their set-up); from it on, row by row.
+SMALL_N = 8
 
 
 @njit(cache=True, error_model="numpy", _nrt=False)
@@ -88,14 +91,17 @@ def jacobian_pattern(rhs, jac, have_jac, t, y0, p, pattern, J, y, f0, ytmp, ftmp
                         pattern[i, j] = True
 
 
-@njit(cache=True, error_model="numpy", _nrt=False)
-def rosenbrock_step(rhs, t, y, h, p, f0, ft, J, W, perm, K, ynew, ytmp, ftmp,
-                    A, C, gamma, c, d, M, stats, plan, dinv, z):
+@njit(cache=True, inline="always", error_model="numpy", _nrt=False)
+def rosenbrock_step(rhs, t, y, h, p, f0, ft, use_ft, J, Jf, W, perm, K, ynew, ytmp,
+                    A, C, gamma, c, d, M, chain, stats, plan, Wc, dinv, z):
     """One Rosenbrock step in transformed form (see ``tableaus``); False if W is singular.
 
-    ``plan`` is a sparse-LU plan (``linalg``; empty: dense LU) and ``dinv``, ``z`` (n,) its
-    work arrays. A step whose W the plan cannot factor safely falls back to the dense,
-    partially pivoted LU (counted in ``stats[ST_DENSE]``).
+    ``ft`` (n,) is df/dt at (t, y), used only if ``use_ft``; ``Jf`` is the flat (n * n,)
+    view of ``J``; ``chain`` (s+1,) marks stages whose input is the previous stage's input
+    plus its k (``tableaus._chained``). ``plan`` is a sparse-LU plan (``linalg``; empty: dense
+    LU into ``W``) with ``Wc`` (nf,), ``dinv``, ``z`` (n,) its work arrays. A step whose W the
+    plan cannot factor safely falls back to the dense, partially pivoted LU (counted in
+    ``stats[ST_DENSE]``). The stage sums run over contiguous rows of ``K`` (vectorisable).
     Reference: Hairer & Wanner, Solving ODEs II, IV.7 (eq. 7.25) and ``rodas.f``.
     """
     n = y.size
@@ -103,7 +109,7 @@ def rosenbrock_step(rhs, t, y, h, p, f0, ft, J, W, perm, K, ynew, ytmp, ftmp,
     inv_hg = 1.0 / (h * gamma)
     stats[ST_LU] += 1
     have_plan = plan[0].size == n
-    sparse = have_plan and sparse_factor(J, inv_hg, plan, W, dinv)
+    sparse = have_plan and sparse_factor(Jf, inv_hg, plan, Wc, dinv, z)
     if not sparse:
         if have_plan:
             stats[ST_DENSE] += 1
@@ -115,44 +121,79 @@ def rosenbrock_step(rhs, t, y, h, p, f0, ft, J, W, perm, K, ynew, ytmp, ftmp,
             return False
     inv_h = 1.0 / h
     for i in range(s):
+        Ki = K[i]
         if i == 0:
             for l in range(n):
-                ftmp[l] = f0[l]
+                Ki[l] = f0[l]
         else:
-            for l in range(n):
-                acc = y[l]
+            if chain[i]:  # ytmp still holds stage i-1's input
+                Kp = K[i - 1]
+                for l in range(n):
+                    ytmp[l] += Kp[l]
+            elif n < SMALL_N:  # a few states: sums in registers, one element at a time
+                for l in range(n):
+                    acc = y[l]
+                    for j in range(i):
+                        acc += A[i, j] * K[j, l]
+                    ytmp[l] = acc
+            else:  # row by row over contiguous K rows: vectorised (the same sums, in order)
+                for l in range(n):
+                    ytmp[l] = y[l]
                 for j in range(i):
-                    acc += A[i, j] * K[j, l]
-                ytmp[l] = acc
-            rhs(t + c[i] * h, ytmp, p, ftmp)
+                    a = A[i, j]
+                    Kj = K[j]
+                    for l in range(n):
+                        ytmp[l] += a * Kj[l]
+            rhs(t + c[i] * h, ytmp, p, Ki)
             stats[ST_RHS] += 1
         hd = h * d[i]
-        for l in range(n):
-            acc = ftmp[l] + hd * ft[l]
-            for j in range(i):
-                acc += C[i, j] * inv_h * K[j, l]
-            K[i, l] = acc
-        if sparse:
-            sparse_solve(plan, W, dinv, z, K[i])
+        if use_ft and hd != 0.0:
+            for l in range(n):
+                Ki[l] += hd * ft[l]
+        if n < SMALL_N:
+            for l in range(n):
+                acc = Ki[l]
+                for j in range(i):
+                    acc += C[i, j] * inv_h * K[j, l]
+                Ki[l] = acc
         else:
-            lu_solve(W, perm, dinv, K[i])
-    for l in range(n):
-        acc = y[l]
+            for j in range(i):
+                cij = C[i, j] * inv_h
+                Kj = K[j]
+                for l in range(n):
+                    Ki[l] += cij * Kj[l]
+        if sparse:
+            sparse_solve(plan, Wc, dinv, z, Ki)
+        else:
+            lu_solve(W, perm, dinv, Ki)
+    if chain[s]:
+        Kp = K[s - 1]
+        for l in range(n):
+            ynew[l] = ytmp[l] + Kp[l]
+    else:
+        for l in range(n):
+            ynew[l] = y[l]
         for j in range(s):
-            acc += M[j] * K[j, l]
-        ynew[l] = acc
+            m = M[j]
+            Kj = K[j]
+            for l in range(n):
+                ynew[l] += m * Kj[l]
     return True
 
 
 @njit(cache=True, error_model="numpy", _nrt=False)
 def rosenbrock_dense_coefficients(K, H, D):
     """``D`` (3, n) = ``H`` (3, s) @ ``K`` (s, n): the dense-output vectors of one step."""
+    n = K.shape[1]
     for r in range(H.shape[0]):
-        for l in range(K.shape[1]):
-            acc = 0.0
-            for j in range(K.shape[0]):
-                acc += H[r, j] * K[j, l]
-            D[r, l] = acc
+        Dr = D[r]
+        for l in range(n):
+            Dr[l] = 0.0
+        for j in range(K.shape[0]):
+            hrj = H[r, j]
+            Kj = K[j]
+            for l in range(n):
+                Dr[l] += hrj * Kj[l]
 
 
 @njit(cache=True, error_model="numpy", _nrt=False)

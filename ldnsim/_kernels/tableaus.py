@@ -75,6 +75,21 @@ RODAS5P_H = np.array([
 RODAS5P_ORDER = 5
 RODAS5P_ERROR_ORDER = 4
 
+
+def _chained(A, M):
+    """(s+1,) bool: row i of [A; M] equals row i-1 plus the unit vector e_{i-1} (exactly), so
+    stage i's input (or y_new, i = s) is stage i-1's input plus k_{i-1}."""
+    rows = np.vstack([A, M])
+    out = np.zeros(rows.shape[0], np.bool_)
+    for i in range(2, rows.shape[0]):
+        e = np.zeros(rows.shape[1])
+        e[i - 1] = 1.0
+        out[i] = np.array_equal(rows[i], rows[i - 1] + e)
+    return out
+
+
+RODAS5P_CHAIN = _chained(RODAS5P_A, RODAS5P_M)  # stages 7, 8 and y_new
+
 # --------------------------------------------------------------------------------------------
 # Dormand-Prince 5(4): J. R. Dormand, P. J. Prince, J. Comput. Appl. Math. 6 (1980) 19-26;
 # dense output of order 4 (Shampine 1986) in the form of scipy.integrate RK45.

@@ -161,7 +161,7 @@ class OutputSection(_Section):
 
 
 class SolverSection(_Section):
-    method: Name = "rodas5p"
+    method: Name = "auto"  # DOPRI5, switching to Rodas5P when the problem is stiff
     # the solver's own bounds: below MIN_RTOL double precision cannot deliver the accuracy
     rtol: Annotated[float, Field(ge=MIN_RTOL, lt=1)] = 1e-6
     atol: Positive = 1e-9

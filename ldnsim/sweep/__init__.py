@@ -32,7 +32,7 @@ __all__ = ["sweep", "plan_sweep", "run_plan", "run_chunk", "SweepPlan", "ChunkRe
 
 
 def sweep(model, t_eval, *, axes=None, mode="product", regimen=None, params=None,
-          scenarios=(), samples=None, population=None, y0=None, keep=None, method="rodas5p",
+          scenarios=(), samples=None, population=None, y0=None, keep=None, method="auto",
           rtol=1e-6, atol=1e-9, max_steps=100_000, threads=None, progress=None,
           chunk_size=None, attrs=None, client=None, metrics=None, trajectories=None,
           store=None, overwrite=False, regimens=None, subject_regimens=None):

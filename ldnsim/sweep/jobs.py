@@ -281,7 +281,7 @@ def numba_threads(threads):
         numba.set_num_threads(old)
 
 
-def run_chunk(model, t_eval, P, y0, events, *, method="rodas5p", rtol=1e-6, atol=1e-9,
+def run_chunk(model, t_eval, P, y0, events, *, method="auto", rtol=1e-6, atol=1e-9,
               max_steps=100_000, keep_index=None, model_hash=None, threads=None) -> ChunkResult:
     """Integrate rows of one model: a pure function of arrays (the unit of parallel work).
 

@@ -817,7 +817,7 @@ def _provenance(model, grid, mode, scenarios, params, regimen, solver, populatio
 # ------------------------------------------------------------------------------------- plan
 def plan_sweep(model, t_eval, *, axes=None, mode="product", regimen=None, params=None,
                scenarios=(), samples=None, population=None, y0=None, keep=None,
-               method="rodas5p", rtol=1e-6, atol=1e-9, max_steps=100_000, attrs=None,
+               method="auto", rtol=1e-6, atol=1e-9, max_steps=100_000, attrs=None,
                check_size=True, draws=None, draw_mode="product", draw_subjects="shared",
                regimens=None, subject_regimens=None):
     """Flatten a sweep into rows of arrays (:func:`ldnsim.sweep.sweep` runs them).
