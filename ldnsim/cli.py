@@ -46,7 +46,7 @@ from ._limits import slow_notices
 from ._text import one_line as _one_line
 from ._text import suggest as _suggest
 from ._version import __version__
-from .cluster import add_scale_options, run_scaled, wants_scale
+from .cluster import add_scale_options, is_store_path, run_scaled, wants_scale
 from .errors import LdnsimError
 
 __all__ = ["main"]
@@ -320,6 +320,8 @@ def _cmd_run(args):
         out = _writable(args.output or f"{default}.nc", "result", protect=inputs, kind="result")
         if args.plot:
             _figure_path(args.plot, protect=[*inputs, (out, "result (-o)")])
+        if is_store_path(out):
+            _OUTPUTS.plan(out)  # an interruption then says how to resume
         run_scaled(args, exp, f"{default}.nc", save_result, _save_figure)
         return EXIT_OK
     out = _writable(args.output or f"{default}.nc", "result", protect=inputs, kind="result")
@@ -386,9 +388,18 @@ def _open_any_result(path):
             raise CliError(f"no result store at {path}")
         if not is_store(path):
             raise CliError(f"{path} is not a result store written by ldnsim run -o RESULT.zarr")
+        import warnings
+
         import xarray as xr
 
-        return xr.open_zarr(path, decode_times=False, decode_timedelta=False)
+        ds = xr.open_zarr(path, decode_times=False, decode_timedelta=False)
+        if not int(ds.attrs.get("complete", 1)):
+            done = (f"{int(ds['chunk_done'].sum())} of {ds['chunk_done'].size} chunks done"
+                    if "chunk_done" in ds else "not finished")
+            warnings.warn(f"{path} is incomplete ({done}): rows of the chunks not done read as "
+                          "NaN with status 0 (not a success); run the same 'ldnsim run' command "
+                          "to finish it", UserWarning, stacklevel=2)
+        return ds
     return open_result(path)
 
 
@@ -591,6 +602,10 @@ def _sigterm_as_interrupt():
 def _interrupted(exc, outputs) -> tuple[str, int]:
     what, code = (("terminated (SIGTERM)", EXIT_TERMINATED) if isinstance(exc, _Terminated)
                   else ("interrupted", EXIT_INTERRUPTED))
+    store = next((p for p in outputs.planned if str(p).lower().endswith(".zarr")), None)
+    if store is not None:
+        return (f"ldnsim: {what}; the chunks finished are kept in {store}: run the same "
+                "command to resume"), code
     if outputs.written:
         return f"ldnsim: {what}; {outputs.summary()}", code
     if outputs.planned:
@@ -614,7 +629,7 @@ def main(argv=None):
     _OUTPUTS = outputs = _Outputs()
     with _warnings_as_lines(), _sigterm_as_interrupt():
         try:
-            with _compile_notices():  # "compiling model 'x' (first run only) ..." on stderr
+            with _compile_notices():  # "loading or compiling model 'x' ..." on stderr
                 return args.func(args)
         except KeyboardInterrupt as exc:
             if debug:

@@ -53,7 +53,7 @@ METHODS = {
 }
 """Method names -> kernel ids. ``rodas5p`` is for stiff problems (Steinebach 2023);
 ``dopri5`` (Dormand-Prince 5(4)) for non-stiff ones; ``auto`` starts with DOPRI5 and runs
-Hairer's stiffness test after every accepted step (h |lambda| estimated from the last two
+Hairer's stiffness test after every accepted step (``h * |lambda|`` estimated from the last two
 stages; 15 steps at the stability boundary declare the problem stiff, as ``dopri5.f`` does),
 then goes on with Rodas5P from that step for the rest of the trajectory. Each trajectory
 decides for itself; the results are within tolerance of either method's."""
@@ -436,7 +436,7 @@ def _first_call(kernel):
     """A notice for a kernel's first call in this process (numba compiles or loads it)."""
     if getattr(kernel, "signatures", True):
         return contextlib.nullcontext()
-    return noticed("compiling the solver kernels (first run only) ...")
+    return noticed("loading or compiling the solver kernels (slow on a first run) ...")
 
 
 def _plan(jac_sparsity, method_id, rhs_k, jac_k, have_jac, t0, y0, p):

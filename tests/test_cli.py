@@ -424,3 +424,22 @@ def test_the_readme_command_list_matches_the_parser():
         seen.add(args.command)
     commands = parser._subparsers._group_actions[0].choices
     assert seen == set(commands)
+
+
+def test_a_partial_store_is_reported_as_incomplete(tmp_path, capsys):
+    """A store whose run was stopped is not read silently as a finished result: rows of the
+    chunks not done read as status 0, so summarize/plot warn and say how to finish it."""
+    import zarr
+
+    store = tmp_path / "r.zarr"
+    assert cli.main(["run", str(PK), "-o", str(store), "--no-progress",
+                     "--chunk-size", "4"]) == 0
+    group = zarr.open_group(str(store), mode="r+")
+    group.attrs["complete"] = 0
+    done = group["chunk_done"]
+    done[0] = 0
+    capsys.readouterr()
+    assert cli.main(["summarize", str(store), "--metric", "AUC"]) == 0
+    err = capsys.readouterr().err
+    assert "is incomplete" in err and f"of {done.shape[0]} chunks done" in err
+    assert "run the same 'ldnsim run' command" in err

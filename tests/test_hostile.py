@@ -664,8 +664,8 @@ def test_slow_first_steps_are_announced(cache, tmp_path, monkeypatch, capsys):
     exp.write_text('[model]\nname = "m.toml"\n[regimen]\ndose = 1.0\n[output]\nt_end = 2.0\n')
     assert cli.main(["run", str(exp), "-o", str(tmp_path / "r.nc"), "--no-progress"]) == 0
     err = capsys.readouterr().err
-    assert "ldnsim: generating code for model 'hostile' (first run only) ..." in err
-    assert "ldnsim: compiling model 'hostile' (first run only) ..." in err
+    assert "ldnsim: generating code for model 'hostile' (slow on a first run) ..." in err
+    assert "ldnsim: loading or compiling model 'hostile' (slow on a first run) ..." in err
 
 
 def test_a_cache_others_can_write_is_warned_about(tmp_path, monkeypatch):

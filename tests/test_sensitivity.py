@@ -201,3 +201,15 @@ def test_the_sensitivity_command(tmp_path, capsys):
     assert (tmp_path / "idx.png").stat().st_size > 5000
     assert cli.main(["sensitivity", "pk_single_dose"]) == 2
     assert "no [sensitivity] section" in capsys.readouterr().err
+
+
+def test_a_derived_window_output_needs_the_window_metric_before_anything_runs():
+    """lowest/highest_dose_in_window are refused at validation, not after the whole design
+    has been solved (found by a review: the run solved every row, then failed)."""
+    bad = SENS.replace('outputs = ["Cmax", "AUC"]', 'outputs = ["Cmax", "highest_dose_in_window"]')
+    with pytest.raises(ConfigError, match=r"sensitivity.*highest_dose_in_window.*needs the "
+                                          r"window metric"):
+        load_experiment(bad)
+    with pytest.raises(ConfigError) as err:
+        load_experiment(SENS.replace('outputs = ["Cmax", "AUC"]', 'outputs = ["Cmaks"]'))
+    assert "dose_in_window" not in str(err.value)  # not offered where it cannot work

@@ -280,12 +280,20 @@ def _check_sensitivity_outputs(exp):
         return
     known = [o for name in m.names
              for o in METRICS[name].outputs(METRICS[name].bind(m.options().get(name)))]
+    # lowest/highest_dose_in_window are derived from in_window over a dose axis
+    window = "in_window" in known and exp.config.sweep is not None \
+        and exp.config.sweep.dose is not None
+    derived = list(DERIVED_OUTPUTS) if window else []
     for i, out in enumerate(s.outputs):
-        if out not in known and out not in DERIVED_OUTPUTS:
+        if out in DERIVED_OUTPUTS and not window:
+            raise fail(exp.where, ("sensitivity", "outputs", i),
+                       f"{out!r} needs the window metric (window_summary: in_window) and a "
+                       "[sweep] dose axis")
+        if out not in known and out not in derived:
             raise fail(exp.where, ("sensitivity", "outputs", i),
                        f"{out!r} is not an output of the metrics {list(m.names)}"
-                       f"{suggest(out, known + list(DERIVED_OUTPUTS))}; outputs: "
-                       f"{', '.join(known + list(DERIVED_OUTPUTS))}")
+                       f"{suggest(out, known + derived)}; outputs: "
+                       f"{', '.join(known + derived)}")
 
 
 def _population(exp, model):

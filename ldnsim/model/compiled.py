@@ -260,7 +260,7 @@ def compile_model(model: Model) -> CompiledModel:
         module = sys.modules.get(module_name)
         if module is None or getattr(module, "CACHE_KEY", None) != key:
             check_cost(model)
-            with noticed(f"compiling model {model.name!r} (first run only) ..."):
+            with noticed(f"loading or compiling model {model.name!r} (slow on a first run) ..."):
                 module = _load_or_generate(model, key, module_name)
     return CompiledModel(
         model=model, module=module, rhs=module.rhs, jac=module.jac, outputs=module.outputs,
@@ -296,7 +296,7 @@ def prepare_source(model: Model) -> Path:
             if problem != "missing":
                 warnings.warn(f"{path}: {problem}; the cache entry is discarded and rebuilt",
                               UserWarning, stacklevel=2)
-            with noticed(f"generating code for model {model.name!r} (first run only) ..."):
+            with noticed(f"generating code for model {model.name!r} (slow on a first run) ..."):
                 _write(model, key, path)
         return path
 

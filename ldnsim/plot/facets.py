@@ -192,6 +192,10 @@ def _time_course(ds, var, bands):
             raise PlotError("the result has no time-dependent variable to plot")
         var = names[0]
     elif var not in names:
+        if not names:
+            raise PlotError(f"the result keeps no time courses (a metrics-only run: "
+                            f"[output] trajectories = false), so {var!r} cannot be drawn; "
+                            "plot a metric with --metric NAME")
         raise PlotError(f"no time-dependent variable {var!r} in the result; choose from "
                         f"{', '.join(map(str, names))}")
     da = ds[var]

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -107,7 +108,8 @@ def _spec(plan, metrics, trajectories, store, grid=None) -> RunSpec:
                    coords=plan.coords, units=units, long_names=long_names,
                    time_unit=model.time_unit, metrics=metrics,
                    grid=grid if grid is not None else chunk_grid(plan.shape, 1),
-                   store=None if store is None else str(store))
+                   # absolute: workers on dask may run in another working directory
+                   store=None if store is None else os.path.abspath(store))
 
 
 def _jobs(plan, grid, indices):
