@@ -15,7 +15,7 @@ from ldnsim.estimation import FitWarning, draw_parameters, fit, open_fit, save_f
 from ldnsim.experiment import load_experiment, metrics_of, run_experiment
 from ldnsim.experiment.run import uncertainty_summaries
 from ldnsim.metrics import window_summary
-from ldnsim.model.compiled import cache_key
+from ldnsim.model.compiled import structure_key
 
 HERE = Path(__file__).resolve().parent
 FIXTURE = HERE / "data" / "pk_oral_synthetic.csv"
@@ -28,7 +28,7 @@ def fit_file(tmp_path_factory):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FitWarning)
         ds = fit(ORAL, FIXTURE, ["ka", "CL", "V"], method="ml", starts=1, seed=1)
-    ds.attrs["model_structure"] = cache_key(ldnsim.load_model(ORAL))
+    ds.attrs["model_structure"] = structure_key(ldnsim.load_model(ORAL))
     path = tmp_path_factory.mktemp("fits") / "oral_fit.nc"
     save_fit(ds, path)
     return path

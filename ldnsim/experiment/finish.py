@@ -117,7 +117,8 @@ def stand_in(plan) -> xr.Dataset:
     model = plan.model
     coords = {}
     for name, (dim, values, attrs) in plan.coords.items():
-        coords[name] = (dim, np.asarray(values)[:1], attrs)
+        values = np.asarray(values)  # every axis to length 1 (a coord may span two dims)
+        coords[name] = (dim, values[(slice(0, 1),) * values.ndim], attrs)
     shape = (1,) * len(plan.dims)
     y = np.ones(shape + (plan.t_eval.size, len(plan.keep)))
     units = {s.name: s.unit for s in model.states}
