@@ -126,7 +126,8 @@ def warm_models():
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebook_runs_in_a_kernel_and_its_stored_outputs_are_current(path, warm_models):
     stored = text_outputs(_read(path))
-    fresh_nb, _seconds = nb_execute.execute(path, timeout=120)  # a lost kernel message fails in 2 min, not 10
+    # a cell timeout of 120 s: a lost kernel message fails in 2 min, not 10
+    fresh_nb, _seconds = nb_execute.execute(path, timeout=120)
     fresh = text_outputs(fresh_nb)
     assert len(fresh) == len(stored)
     for i, (old, new) in enumerate(zip(stored, fresh)):
