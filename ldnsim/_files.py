@@ -17,7 +17,7 @@ import os
 import re
 import socket
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from .errors import LdnsimError
@@ -216,7 +216,8 @@ def check_extension(path: os.PathLike | str, what: str, kind: str, *,
 
 
 def output_path(path: os.PathLike | str, what: str, kind: str | None = None, *,
-                protect=(), error: type[LdnsimError] = OutputPathError) -> Path:
+                protect: Iterable = (),
+                error: type[LdnsimError] = OutputPathError) -> Path:
     """Check, before a long run rather than after it, that ``path`` may be written.
 
     Parameters

@@ -562,7 +562,9 @@ def read_dosing_table(source, model=None) -> dict:
     """
     text, path, where = _read_text(source)
     _, columns, rows = _split(text, where, required=("ID", "TIME", "AMT"))
-    doses, last, first_row = {}, {}, {}
+    doses: dict = {}
+    last: dict = {}
+    first_row: dict = {}
     states = tuple(model.state_names) if model is not None else None
     for row in rows:
         ident = row.text("ID")

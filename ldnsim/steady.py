@@ -125,7 +125,7 @@ def held_states(compiled) -> np.ndarray:
     pattern = getattr(compiled, "jac_sparsity", None)
     if not isinstance(pattern, np.ndarray) or pattern.shape != (n, n):
         return np.zeros(n, bool)
-    return ~np.asarray(pattern, bool).any(axis=0)
+    return np.asarray(~np.asarray(pattern, bool).any(axis=0))
 
 
 def _values(model, row):
@@ -338,7 +338,7 @@ def row_tables(compiled, tables, table_index, P, y0, t_start, solver_options) ->
     """
     P = np.atleast_2d(np.asarray(P, dtype=np.float64))
     table_index = np.asarray(table_index, dtype=np.int64)
-    out = [None] * P.shape[0]
+    out: list[EventTable | None] = [None] * P.shape[0]
     for ti in np.unique(table_index):
         rows = np.flatnonzero(table_index == ti)
         entry = tables[int(ti)]

@@ -589,7 +589,9 @@ def _regimen(exp, model) -> _Dosing:
     entries = exp.config.regimen_entries()
     if not entries:
         return _Dosing()
-    shared, named, table = [], {}, None
+    shared: list = []
+    named: dict = {}
+    table = None
     for i, r in enumerate(entries):
         if r.table is not None:
             table = _event_table_file(exp, model, r, i)

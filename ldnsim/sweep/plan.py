@@ -711,24 +711,25 @@ def _event_tables(model, regimen, axes: _Axes, grid: _Grid, t_eval, *, regimens=
         keys.append("@subject")
     if not keys:
         entry = _dosing_entry(model, regimen)
-        tables, table_index = (entry,), np.zeros(grid.n_rows, np.int64)
+        tables: tuple | list = (entry,)
+        table_index = np.zeros(grid.n_rows, np.int64)
     else:
         idx = np.stack([grid.index_of(k) for k in keys])
         combos, table_index = np.unique(idx, axis=1, return_inverse=True)
-        tables = []
+        entries: list = []
         for combo in combos.T:
             at = dict(zip(keys, combo.tolist()))
             r = base[at.get("regimen", 0)]
             if subject_regimens is not None:
                 r = (r if r is not None else Regimen()) + subject_regimens[at["@subject"]]
-            if r is not None and "dose" in at:
+            if r is not None and axes.dose is not None and "dose" in at:
                 r = _with_amount(r, axes.dose[at["dose"]])
-            if r is not None and "dose_time" in at:
+            if r is not None and axes.first_dose is not None and "dose_time" in at:
                 r = _at_time(r, axes.first_dose[at["dose_time"]])
             if r is not None and r.missed_fraction:
                 r = r.draw_missed(missed_rng(population.seed, at["@subject"]))
-            tables.append(_dosing_entry(model, r))
-        tables, table_index = tuple(tables), np.asarray(table_index, np.int64).ravel()
+            entries.append(_dosing_entry(model, r))
+        tables, table_index = tuple(entries), np.asarray(table_index, np.int64).ravel()
     first = min((_first_time(t) for t in tables if t is not None and len(t)), default=None)
     if first is not None and first < t_eval[0]:
         raise ConfigError(f"the first dose (t={first:g}) lies before the first output time "
