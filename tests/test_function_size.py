@@ -27,7 +27,7 @@ ALLOWED = {
     "model/parse.py:loads_model": _TODO,
     "estimation/synthetic.py:synthetic_dataset": _TODO,
     "model/expr.py:expanded_cost": _TODO,
-    "app/server.py:_window_figures": _TODO,
+    "app/server.py:_Page._window_figures": _TODO,
     "estimation/predictive.py:predictive_check": _TODO,
 }
 
