@@ -139,20 +139,20 @@ def export_petab(problem, directory, *, fit=None, name=None):
                              np.asarray(fit["estimate"].values, float)))
     obs_rows, meas, skipped, noise_names = {}, [], 0, set()
     for o in range(problem.n_obs):
-        name = str(obs["NAME"].values[o])
-        metric, var = parse_name(name)
+        oname = str(obs["NAME"].values[o])
+        metric, var = parse_name(oname)
         if metric is not None:
             skipped += 1
             continue
         has_sd = np.isfinite(problem.sd[o])
-        oid = f"obs_{_sid(name)}" + ("_sd" if has_sd else "")
+        oid = f"obs_{_sid(oname)}" + ("_sd" if has_sd else "")
         if oid not in obs_rows:
-            obs_rows[oid] = _observable(oid, var, problem.errors.get(name), has_sd)
+            obs_rows[oid] = _observable(oid, var, problem.errors.get(oname), has_sd)
         if has_sd:
             noise = repr(float(problem.sd[o]))
         else:
-            noise = ";".join(problem.errors[name].parameters)
-            noise_names.add(name)
+            noise = ";".join(problem.errors[oname].parameters)
+            noise_names.add(oname)
         s = int(problem.obs_subject[o])
         meas.append({"observableId": oid, "simulationConditionId": cond_ids[s],
                      "measurement": float(problem.y[o]),
@@ -172,8 +172,8 @@ def export_petab(problem, directory, *, fit=None, name=None):
                       "parameterScale": "log10" if p.scale == "log" else "lin",
                       "lowerBound": p.lower, "upperBound": p.upper,
                       "nominalValue": estimates.get(p.name, p.init), "estimate": 1})
-    for name, spec in problem.errors.items():
-        if name not in noise_names:
+    for oname, spec in problem.errors.items():
+        if oname not in noise_names:
             continue  # only summary observations use it: not exported
         for pname, value in zip(spec.parameters, spec.values):
             est = 1 if (spec.estimate and problem.method == "ml") else 0
