@@ -69,14 +69,61 @@ def export_petab(problem, directory, *, fit=None, name=None):
     model = problem.model
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    n_par = len(model.parameter_names)
-    slots = list(model.parameter_names) + list(model.input_names)
     # --- SBML with events
     text = to_sbml_string(model, params=problem.fixed, scenarios=problem.scenarios)
     doc = libsbml.readSBMLFromString(text)
-    sm = doc.getModel()
-    # events against the full model (the problem may simulate a reduced one)
+    events = _dose_events(problem)
+    _add_dose_events(libsbml, doc.getModel(), events)
+    cond_ids = [f"subject_{k}" for k in range(len(problem.data.subjects))]
+    cond_cols = _condition_columns(problem, events, cond_ids)
+    (directory / "model.xml").write_text(libsbml.writeSBMLToString(doc), encoding="utf-8")
+    conditions = pd.DataFrame([{"conditionId": c, "conditionName": str(problem.data.subjects[s]),
+                                **cond_cols[c]} for s, c in enumerate(cond_ids)])
+    # --- observables and measurements
+    estimates = {}
+    if fit is not None:
+        estimates = dict(zip([str(p) for p in fit["parameter"].values],
+                             np.asarray(fit["estimate"].values, float)))
+    obs_rows, meas, skipped, noise_names = _observations(problem, cond_ids)
+    if skipped:
+        warnings.warn(f"PEtab v1 has no summary observables: {skipped} observation(s) "
+                      "METRIC(VAR) are not exported", UserWarning, stacklevel=2)
+    if not meas:
+        raise EstimationError("nothing to export: every observation is a summary METRIC(VAR)")
+    observables = pd.DataFrame(list(obs_rows.values()))
+    measurements = pd.DataFrame(meas)
+    parameters = pd.DataFrame(_parameter_rows(problem, estimates, noise_names))
+    for df, fname in ((conditions, "conditions.tsv"), (measurements, "measurements.tsv"),
+                      (observables, "observables.tsv"), (parameters, "parameters.tsv")):
+        df.to_csv(directory / fname, sep="\t", index=False)
+    stem = name or model.name
+    yaml = directory / f"{stem}.yaml"
+    yaml.write_text(
+        "format_version: 1\n"
+        "parameter_file: parameters.tsv\n"
+        "problems:\n"
+        "- sbml_files:\n  - model.xml\n"
+        "  condition_files:\n  - conditions.tsv\n"
+        "  measurement_files:\n  - measurements.tsv\n"
+        "  observable_files:\n  - observables.tsv\n", encoding="utf-8")
+    return yaml
+
+
+def _dose_events(problem):
+    """Every subject's doses against the full model (the problem may simulate a reduced one).
+
+    Returns
+    -------
+    dict
+        ``ev_t``, ``ev_k``, ``ev_i``, ``ev_a`` : ndarray, shape (n_subjects, n_events), the
+        padded event tables (times relative to each subject's first record); ``finite`` : bool
+        ndarray, same shape, the real events; ``n_slots`` : int, the most events of a subject;
+        ``tname`` : dict, (kind, index) of each dosed target -> its SBML id.
+    """
     from ..events import EventTable, pad_event_tables
+
+    model = problem.model
+    slots = list(model.parameter_names) + list(model.input_names)
     tables = []
     for sid in problem.data.subjects:
         table = problem.data.regimens[sid].expand(model)
@@ -88,11 +135,17 @@ def export_petab(problem, directory, *, fit=None, name=None):
     targets = sorted({(int(k), int(i)) for k, i, f in zip(ev_k.ravel(), ev_i.ravel(),
                                                          finite.ravel()) if f})
     tname = {ti: (model.state_names[ti[1]] if ti[0] == 0 else slots[ti[1]]) for ti in targets}
+    return {"ev_t": ev_t, "ev_k": ev_k, "ev_i": ev_i, "ev_a": ev_a, "finite": finite,
+            "n_slots": n_slots, "tname": tname}
+
+
+def _add_dose_events(libsbml, sm, events):
+    """Add the event slots of ``events`` (see ``_dose_events``) to the SBML model ``sm``."""
+    tname = events["tname"]
     for (kind, _), tn in tname.items():
         if kind == 1:
             sm.getParameter(tn).setConstant(False)
-    cond_cols = {}
-    for j in range(n_slots):
+    for j in range(events["n_slots"]):
         _param(sm, f"ev{j}_t", UNUSED_EVENT_TIME)
         for tn in tname.values():
             amount_id = f"ev{j}_{tn}"
@@ -107,8 +160,14 @@ def export_petab(problem, directory, *, fit=None, name=None):
             asg = ev.createEventAssignment()
             asg.setVariable(tn)
             asg.setMath(libsbml.parseL3Formula(f"{tn} + {amount_id}"))
+
+
+def _condition_columns(problem, events, cond_ids):
+    """Condition id -> {column: value}: each subject's event slots and the parameters that
+    differ between subjects (their scenarios)."""
     subjects = problem.data.subjects
-    cond_ids = [f"subject_{k}" for k in range(len(subjects))]
+    n_slots, tname, finite = events["n_slots"], events["tname"], events["finite"]
+    cond_cols = {}
     for s in range(len(subjects)):
         row = {}
         used = np.flatnonzero(finite[s])
@@ -117,26 +176,25 @@ def export_petab(problem, directory, *, fit=None, name=None):
             for tn in tname.values():
                 row[f"ev{j}_{tn}"] = 0.0
         for j, e in enumerate(used):
-            tn = tname[(int(ev_k[s, e]), int(ev_i[s, e]))]
-            row[f"ev{j}_t"] = float(ev_t[s, e])
-            row[f"ev{j}_{tn}"] = float(ev_a[s, e])
+            tn = tname[(int(events["ev_k"][s, e]), int(events["ev_i"][s, e]))]
+            row[f"ev{j}_t"] = float(events["ev_t"][s, e])
+            row[f"ev{j}_{tn}"] = float(events["ev_a"][s, e])
         cond_cols[cond_ids[s]] = row
-    # parameters that differ between subjects (their scenarios)
-    base = problem.base[:, :n_par]
+    model = problem.model
+    base = problem.base[:, :len(model.parameter_names)]
     fitted = set(problem.param_names)
     for k, pname in enumerate(model.parameter_names):
         if pname not in fitted and np.ptp(base[:, k]) > 0:
             for s in range(len(subjects)):
                 cond_cols[cond_ids[s]][pname] = float(base[s, k])
-    (directory / "model.xml").write_text(libsbml.writeSBMLToString(doc), encoding="utf-8")
-    conditions = pd.DataFrame([{"conditionId": c, "conditionName": str(subjects[s]), **cond_cols[c]}
-                               for s, c in enumerate(cond_ids)])
-    # --- observables and measurements
+    return cond_cols
+
+
+def _observations(problem, cond_ids):
+    """Observable rows, measurement rows, the number of summary observations left out and the
+    names whose noise is the error model's parameters (not a given SD)."""
     obs = problem.data.observations
-    estimates = {}
-    if fit is not None:
-        estimates = dict(zip([str(p) for p in fit["parameter"].values],
-                             np.asarray(fit["estimate"].values, float)))
+    subjects = problem.data.subjects
     obs_rows, meas, skipped, noise_names = {}, [], 0, set()
     for o in range(problem.n_obs):
         oname = str(obs["NAME"].values[o])
@@ -158,14 +216,11 @@ def export_petab(problem, directory, *, fit=None, name=None):
                      "measurement": float(problem.y[o]),
                      "time": float(obs["TIME"].values[o] - problem.data.start[subjects[s]]),
                      "noiseParameters": noise})
-    if skipped:
-        warnings.warn(f"PEtab v1 has no summary observables: {skipped} observation(s) "
-                      "METRIC(VAR) are not exported", UserWarning, stacklevel=2)
-    if not meas:
-        raise EstimationError("nothing to export: every observation is a summary METRIC(VAR)")
-    observables = pd.DataFrame(list(obs_rows.values()))
-    measurements = pd.DataFrame(meas)
-    # --- parameters
+    return obs_rows, meas, skipped, noise_names
+
+
+def _parameter_rows(problem, estimates, noise_names):
+    """Rows of the parameter table: the fitted parameters, then the residual-error ones."""
     prows = []
     for p in problem.params:
         prows.append({"parameterId": p.name, "parameterName": p.name,
@@ -181,21 +236,7 @@ def export_petab(problem, directory, *, fit=None, name=None):
                           "parameterScale": "log10", "lowerBound": value / 1e4,
                           "upperBound": value * 1e4,
                           "nominalValue": estimates.get(pname, value), "estimate": est})
-    parameters = pd.DataFrame(prows)
-    for df, fname in ((conditions, "conditions.tsv"), (measurements, "measurements.tsv"),
-                      (observables, "observables.tsv"), (parameters, "parameters.tsv")):
-        df.to_csv(directory / fname, sep="\t", index=False)
-    stem = name or model.name
-    yaml = directory / f"{stem}.yaml"
-    yaml.write_text(
-        "format_version: 1\n"
-        "parameter_file: parameters.tsv\n"
-        "problems:\n"
-        "- sbml_files:\n  - model.xml\n"
-        "  condition_files:\n  - conditions.tsv\n"
-        "  measurement_files:\n  - measurements.tsv\n"
-        "  observable_files:\n  - observables.tsv\n", encoding="utf-8")
-    return yaml
+    return prows
 
 
 def _param(sm, pid, value):
