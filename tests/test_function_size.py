@@ -15,7 +15,6 @@ EXEMPT_DIRS = {"_kernels"}
 _TODO = "not yet decomposed (issue 10)"
 # qualified name ("path/under/ldnsim.py:Outer.function") -> reason
 ALLOWED = {
-    "app/server.py:_Page._window_figures": _TODO,
 }
 
 

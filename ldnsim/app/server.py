@@ -275,6 +275,14 @@ class _Page:
         w3.scatter("dose", "p_open", source=self.win_p, color=COLORS["p_open"], size=4)
         w3.line("dose", "p_immune", source=self.win_p, color=COLORS["p_immune"],
                 line_dash="dashed", legend_label="immune readout dampened (any blockade)")
+        self._window_guides(w1, w2, w3)
+        self.window_figs = (w1, w2, w3)
+        self.window_status = Div(text="", name="window_status", sizing_mode="stretch_width",
+                                 stylesheets=[self.css])
+
+    def _window_guides(self, w1, w2, w3):
+        """Reference lines, the window's limits, the dose markers and the legends (above) of
+        the three window figures (hidden until the window table is ready)."""
         w1.add_layout(Span(location=C.IMMUNE_BASELINE, dimension="width", line_dash="dotted",
                            line_color="#555"))
         self.margin_span = Span(location=C.IMMUNE_BASELINE, dimension="width",
@@ -298,9 +306,6 @@ class _Page:
             legend.label_text_font_size, legend.spacing = "11px", 6
             fig.add_layout(legend, "above")
             fig.visible = False
-        self.window_figs = (w1, w2, w3)
-        self.window_status = Div(text="", name="window_status", sizing_mode="stretch_width",
-                                 stylesheets=[self.css])
 
     # ------------------------------------------------------------------------- events
     def _on_slider(self, attr, old, new):
