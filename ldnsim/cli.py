@@ -152,11 +152,32 @@ def _parser():
     p.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
     raw = argparse.RawDescriptionHelpFormatter
+    parsers = _run_parsers(sub) + _result_parsers(sub)
+    from .estimation.cli import add_arguments as _fit_arguments
+    f = _command(sub, "fit", help="fit model parameters to observed data (a fit config)")
+    _fit_arguments(f)
+    f.set_defaults(func=_cmd_fit)
+    from .app import add_parser as add_app_parser
+    a = add_app_parser(sub)  # ldnsim app: its options and command live in ldnsim.app
+    from .sensitivity.command import add_parser as add_sensitivity_parser
+    sa = add_sensitivity_parser(sub)  # ldnsim sensitivity: lives in ldnsim.sensitivity.command
+    for name, sp in (("app", a), ("sensitivity", sa)):
+        sp.epilog, sp.formatter_class = _epilog(name), raw
+    for sp in (*parsers, f, a, sa):
+        sp.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                        help="show tracebacks on errors")
+    return p
 
-    def command(name, **kwargs):
-        return sub.add_parser(name, epilog=_epilog(name), formatter_class=raw, **kwargs)
 
-    r = command("run", help="run an experiment, write the result (and a figure)")
+def _command(sub, name, **kwargs):
+    """Subcommand ``name`` with its examples as epilog."""
+    return sub.add_parser(name, epilog=_epilog(name),
+                          formatter_class=argparse.RawDescriptionHelpFormatter, **kwargs)
+
+
+def _run_parsers(sub):
+    """Add ``run``, ``validate`` and ``models``; return their parsers."""
+    r = _command(sub, "run", help="run an experiment, write the result (and a figure)")
     r.add_argument("experiment", help="experiment file (.toml) or shipped experiment name")
     r.add_argument("-o", "--output", help="result file (.nc, or a .zarr store; default: "
                                           "<experiment name>.nc)")
@@ -167,14 +188,20 @@ def _parser():
     add_scale_options(r)  # --scheduler, --scheduler-file, --local-cluster, --overwrite (.zarr)
     r.set_defaults(func=_cmd_run)
 
-    v = command("validate", help="check an experiment and summarise it (nothing is solved)")
+    v = _command(sub, "validate", help="check an experiment and summarise it (nothing is "
+                                       "solved)")
     v.add_argument("experiment", help="experiment file (.toml) or shipped experiment name")
     v.set_defaults(func=_cmd_validate)
 
-    m = command("models", help="list shipped models and their scenarios")
+    m = _command(sub, "models", help="list shipped models and their scenarios")
     m.set_defaults(func=_cmd_models)
+    return [r, v, m]
 
-    su = command("summarize", help="percentiles of a result's metrics, by dose, scenario, ...")
+
+def _result_parsers(sub):
+    """Add ``summarize``, ``plot`` and ``export-sbml``; return their parsers."""
+    su = _command(sub, "summarize", help="percentiles of a result's metrics, by dose, "
+                                         "scenario, ...")
     su.add_argument("result", help="result written by 'ldnsim run' (.nc file or .zarr store)")
     su.add_argument("--by", metavar="DIMS", help="comma-separated dims to group by (default: "
                     "every sweep dim; the subjects of a population are pooled)")
@@ -182,7 +209,8 @@ def _parser():
     su.add_argument("--csv", metavar="TABLE", help="also write the table as CSV (.csv)")
     su.set_defaults(func=_cmd_summarize)
 
-    pl = command("plot", help="draw a figure from a result file (every slice of a sweep)")
+    pl = _command(sub, "plot", help="draw a figure from a result file (every slice of a "
+                                    "sweep)")
     pl.add_argument("result", help="result written by 'ldnsim run' (.nc file or .zarr store)")
     pl.add_argument("-o", "--output", required=True, help="figure file (.png, .pdf, .svg)")
     g = pl.add_mutually_exclusive_group()
@@ -190,7 +218,7 @@ def _parser():
     g.add_argument("--metric", help="this metric against dose, one panel per other sweep dim")
     pl.set_defaults(func=_cmd_plot)
 
-    s = command("export-sbml", help="write a model as SBML")
+    s = _command(sub, "export-sbml", help="write a model as SBML")
     s.add_argument("model", help="shipped model name or model file")
     s.add_argument("-o", "--output", required=True, help="SBML file to write (.xml)")
     s.add_argument("--scenario", action="append", default=[],
@@ -198,20 +226,7 @@ def _parser():
     s.add_argument("--no-check", action="store_true",
                    help="skip libSBML's consistency check (large models skip it anyway)")
     s.set_defaults(func=_cmd_export_sbml)
-    from .estimation.cli import add_arguments as _fit_arguments
-    f = command("fit", help="fit model parameters to observed data (a fit config)")
-    _fit_arguments(f)
-    f.set_defaults(func=_cmd_fit)
-    from .app import add_parser as add_app_parser
-    a = add_app_parser(sub)  # ldnsim app: its options and command live in ldnsim.app
-    from .sensitivity.command import add_parser as add_sensitivity_parser
-    sa = add_sensitivity_parser(sub)  # ldnsim sensitivity: lives in ldnsim.sensitivity.command
-    for name, sp in (("app", a), ("sensitivity", sa)):
-        sp.epilog, sp.formatter_class = _epilog(name), raw
-    for sp in (r, v, m, su, pl, s, f, a, sa):
-        sp.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
-                        help="show tracebacks on errors")
-    return p
+    return [su, pl, s]
 
 
 # ------------------------------------------------------------------------------- helpers

@@ -372,8 +372,7 @@ def _split(text, where, required=REQUIRED):
 def _parse(rows, where, references, ref_where, id_prefix=""):
     """Check every record on its own and in its subject; build regimens and observations."""
     subjects, doses, scen, start, last = [], {}, {}, {}, {}
-    obs = {k: [] for k in ("ID", "TIME", "DV", "NAME", "UNIT", "SD", "N", "TSTART", "STUDY",
-                           "SOURCE", "METHOD", "NOTE", "ROW", "PREDOSE")}
+    obs = {k: [] for k in _OBS_KEYS}
     obs_rows, first_rows = [], {}
     for k, row in enumerate(rows):
         ident = row.text("ID")
@@ -383,25 +382,8 @@ def _parse(rows, where, references, ref_where, id_prefix=""):
         time = row.number("TIME", required=True, what="a time (a number)")
         evid = row.integer("EVID", (0, 1), required=True)
         mdv = row.integer("MDV", (0, 1), required=True)
-        study = row.text("STUDY")
-        if not study:
-            raise row.fail("STUDY", "missing citation key: every record names its source (a "
-                                    "'### key' heading of models/REFERENCES.md)")
-        if not _STUDY_KEY.match(study):
-            raise row.fail("STUDY", f"citation key {_short(study)} must be lower-case letters,"
-                                    " digits and '_' (author + year, e.g. meyer1984)")
-        if references is not None and study not in references:
-            raise row.fail("STUDY", f"citation key {study!r} is not a '### {study}' heading "
-                                    f"of {ref_where}{suggest(study, references)}")
-        unit = row.text("UNIT")
-        if not unit:
-            raise row.fail("UNIT", "missing unit (of DV on observation rows, of AMT on dose "
-                                   "rows)")
-        from .model.units import UnitError, parse_unit
-        try:
-            parse_unit(unit)
-        except UnitError as exc:
-            raise row.fail("UNIT", str(exc)) from None
+        study = _check_study(row, references, ref_where)
+        unit = _check_unit(row)
         if sid not in start:
             subjects.append(sid)
             start[sid], doses[sid], first_rows[sid] = time, [], row
@@ -410,17 +392,7 @@ def _parse(rows, where, references, ref_where, id_prefix=""):
                                    f"subject ({last[sid][0]:g} at row {last[sid][1]}); sort "
                                    "each subject's records by TIME")
         last[sid] = (time, row.line)
-        scenario = row.text("SCENARIO")
-        names = tuple(s.strip() for s in scenario.split("+")) if scenario else ()
-        if any(not _VAR.match(s) for s in names):
-            raise row.fail("SCENARIO", f"{_short(scenario)} is not a list of scenario names "
-                                       "joined with '+'")
-        if scenario:
-            if scen.get(sid, names) != names:
-                raise row.fail("SCENARIO", f"subject {ident} is simulated under one scenario "
-                                           f"set, but this row gives {scenario!r} and an "
-                                           f"earlier one {'+'.join(scen[sid])!r}")
-            scen[sid] = names
+        _check_scenario(row, sid, ident, scen)
         ss = row.integer("SS", (0, 1))
         if ss == 1:
             raise row.fail("SS", "steady-state doses (SS = 1) are not implemented; give the "
@@ -434,71 +406,136 @@ def _parse(rows, where, references, ref_where, id_prefix=""):
             dose = _dose_record(row, time)
             doses[sid].append((dose, row, unit))
             continue
-        # observation records
-        row.empty("AMT", "on an observation record (EVID 0)")
-        row.empty("RATE", "on an observation record (EVID 0)")
-        row.empty("II", "on an observation record (EVID 0)")
-        row.empty("ADDL", "on an observation record (EVID 0)")
-        row.empty("CMT", "on an observation record (EVID 0); NAME says what is observed")
-        if mdv == 1:
-            row.empty("DV", "when MDV is 1 (no observed value)")
+        values = _observation(row, mdv, time, start[sid])
+        if values is None:
             continue  # a record without a value: kept in the file, not used
-        dv = row.number("DV", required=True, what="the observed value (a number)")
-        name = row.text("NAME")
-        if not name:
-            raise row.fail("NAME", "missing: an observation names what it observes (a model "
-                                   "output or state, or METRIC(VAR))")
-        try:
-            metric, _ = parse_name(name)
-        except ValueError as exc:
-            raise row.fail("NAME", str(exc)) from None
-        tstart = row.number("TSTART")
-        if tstart is not None:
-            if metric is None:
-                raise row.fail("TSTART", f"a window start only applies to summary observations "
-                                         f"METRIC(VAR), not to {name!r}")
-            if not start[sid] <= tstart < time:
-                raise row.fail("TSTART", f"window [{tstart:g}, {time:g}] must start at or after "
-                                         f"the subject's first record ({start[sid]:g}) and "
-                                         "before TIME")
-        elif metric is not None and not time > start[sid]:
-            raise row.fail("TIME", f"the window of {name} ends at TIME {time:g}, which is not "
-                                   f"after its start (the subject's first record, "
-                                   f"{start[sid]:g}); give TSTART or a later TIME")
-        sd = row.number("SD")
-        if sd is not None and sd <= 0:
-            raise row.fail("SD", f"standard deviation must be > 0, got {sd:g} (leave it empty "
-                                 "when unknown)")
-        n = row.integer("N")
-        if n is not None and n < 1:
-            raise row.fail("N", f"number of subjects must be >= 1, got {n}")
-        source = row.text("SOURCE")
-        if not source:
-            raise row.fail("SOURCE", "missing: say where in the study the value was read "
-                                     "(\"Table 1\", \"Fig. 3B\", \"abstract\")")
-        method = row.text("METHOD")
-        if method not in METHODS:
-            raise row.fail("METHOD", f"expected one of {', '.join(METHODS)}, got "
-                                     f"{_short(method)}{suggest(method, METHODS)}")
-        for key, value in (("ID", sid), ("TIME", time), ("DV", dv), ("NAME", name),
-                           ("UNIT", unit), ("SD", math.nan if sd is None else sd),
-                           ("N", 0 if n is None else n),
-                           ("TSTART", math.nan if tstart is None else tstart),
-                           ("STUDY", study), ("SOURCE", source), ("METHOD", method),
-                           ("NOTE", row.text("NOTE")), ("ROW", row.line), ("PREDOSE", k)):
-            obs[key].append(value)
+        values.update(ID=sid, TIME=time, UNIT=unit, STUDY=study, ROW=row.line, PREDOSE=k)
+        for key in _OBS_KEYS:
+            obs[key].append(values[key])
         obs_rows.append(row)
     if not obs["ID"]:
         raise DataError(f"{where}: no observation records (EVID 0, MDV 0); nothing to fit "
                         "or compare")
-    # PREDOSE: a dose of the same subject at the same time later in the file
-    index = {id(r): k for k, r in enumerate(rows)}
-    dose_rows = {s: [(d.time, index[id(r)]) for d, r, _ in doses[s]] for s in subjects}
-    obs["PREDOSE"] = [any(t == time and j > k for t, j in dose_rows.get(sid, ()))
-                      for sid, time, k in zip(obs["ID"], obs["TIME"], obs["PREDOSE"])]
+    obs["PREDOSE"] = _predose(rows, subjects, doses, obs)
     rows_info = {"doses": {s: [(row, unit) for _, row, unit in doses[s]] for s in subjects},
                  "obs": obs_rows, "first": first_rows}
     return subjects, doses, scen, start, obs, rows_info
+
+
+_OBS_KEYS = ("ID", "TIME", "DV", "NAME", "UNIT", "SD", "N", "TSTART", "STUDY", "SOURCE", "METHOD",
+             "NOTE", "ROW", "PREDOSE")
+
+
+def _check_study(row, references, ref_where):
+    """The record's STUDY: a citation key, a heading of the references when they are given."""
+    study = row.text("STUDY")
+    if not study:
+        raise row.fail("STUDY", "missing citation key: every record names its source (a "
+                                "'### key' heading of models/REFERENCES.md)")
+    if not _STUDY_KEY.match(study):
+        raise row.fail("STUDY", f"citation key {_short(study)} must be lower-case letters,"
+                                " digits and '_' (author + year, e.g. meyer1984)")
+    if references is not None and study not in references:
+        raise row.fail("STUDY", f"citation key {study!r} is not a '### {study}' heading "
+                                f"of {ref_where}{suggest(study, references)}")
+    return study
+
+
+def _check_unit(row):
+    """The record's UNIT, which must parse."""
+    unit = row.text("UNIT")
+    if not unit:
+        raise row.fail("UNIT", "missing unit (of DV on observation rows, of AMT on dose "
+                               "rows)")
+    from .model.units import UnitError, parse_unit
+    try:
+        parse_unit(unit)
+    except UnitError as exc:
+        raise row.fail("UNIT", str(exc)) from None
+    return unit
+
+
+def _check_scenario(row, sid, ident, scen):
+    """Check the record's SCENARIO and record it in ``scen`` (one set per subject)."""
+    scenario = row.text("SCENARIO")
+    names = tuple(s.strip() for s in scenario.split("+")) if scenario else ()
+    if any(not _VAR.match(s) for s in names):
+        raise row.fail("SCENARIO", f"{_short(scenario)} is not a list of scenario names "
+                                   "joined with '+'")
+    if scenario:
+        if scen.get(sid, names) != names:
+            raise row.fail("SCENARIO", f"subject {ident} is simulated under one scenario "
+                                       f"set, but this row gives {scenario!r} and an "
+                                       f"earlier one {'+'.join(scen[sid])!r}")
+        scen[sid] = names
+
+
+def _observation(row, mdv, time, first):
+    """The checked fields of an observation record (EVID 0) whose subject starts at ``first``:
+    a dict DV, NAME, SD, N, TSTART, SOURCE, METHOD, NOTE; None when MDV is 1 (no value)."""
+    row.empty("AMT", "on an observation record (EVID 0)")
+    row.empty("RATE", "on an observation record (EVID 0)")
+    row.empty("II", "on an observation record (EVID 0)")
+    row.empty("ADDL", "on an observation record (EVID 0)")
+    row.empty("CMT", "on an observation record (EVID 0); NAME says what is observed")
+    if mdv == 1:
+        row.empty("DV", "when MDV is 1 (no observed value)")
+        return None
+    dv = row.number("DV", required=True, what="the observed value (a number)")
+    name = row.text("NAME")
+    if not name:
+        raise row.fail("NAME", "missing: an observation names what it observes (a model "
+                               "output or state, or METRIC(VAR))")
+    try:
+        metric, _ = parse_name(name)
+    except ValueError as exc:
+        raise row.fail("NAME", str(exc)) from None
+    tstart = _window_start(row, metric, name, time, first)
+    sd = row.number("SD")
+    if sd is not None and sd <= 0:
+        raise row.fail("SD", f"standard deviation must be > 0, got {sd:g} (leave it empty "
+                             "when unknown)")
+    n = row.integer("N")
+    if n is not None and n < 1:
+        raise row.fail("N", f"number of subjects must be >= 1, got {n}")
+    source = row.text("SOURCE")
+    if not source:
+        raise row.fail("SOURCE", "missing: say where in the study the value was read "
+                                 "(\"Table 1\", \"Fig. 3B\", \"abstract\")")
+    method = row.text("METHOD")
+    if method not in METHODS:
+        raise row.fail("METHOD", f"expected one of {', '.join(METHODS)}, got "
+                                 f"{_short(method)}{suggest(method, METHODS)}")
+    return {"DV": dv, "NAME": name, "SD": math.nan if sd is None else sd,
+            "N": 0 if n is None else n, "TSTART": math.nan if tstart is None else tstart,
+            "SOURCE": source, "METHOD": method, "NOTE": row.text("NOTE")}
+
+
+def _window_start(row, metric, name, time, first):
+    """The record's TSTART (None if empty), checked against its window ending at ``time``."""
+    tstart = row.number("TSTART")
+    if tstart is not None:
+        if metric is None:
+            raise row.fail("TSTART", f"a window start only applies to summary observations "
+                                     f"METRIC(VAR), not to {name!r}")
+        if not first <= tstart < time:
+            raise row.fail("TSTART", f"window [{tstart:g}, {time:g}] must start at or after "
+                                     f"the subject's first record ({first:g}) and "
+                                     "before TIME")
+    elif metric is not None and not time > first:
+        raise row.fail("TIME", f"the window of {name} ends at TIME {time:g}, which is not "
+                               f"after its start (the subject's first record, "
+                               f"{first:g}); give TSTART or a later TIME")
+    return tstart
+
+
+def _predose(rows, subjects, doses, obs):
+    """PREDOSE of each observation: a dose of the same subject at the same time later in the
+    file (``obs["PREDOSE"]`` holds each observation's record index on entry)."""
+    index = {id(r): k for k, r in enumerate(rows)}
+    dose_rows = {s: [(d.time, index[id(r)]) for d, r, _ in doses[s]] for s in subjects}
+    return [any(t == time and j > k for t, j in dose_rows.get(sid, ()))
+            for sid, time, k in zip(obs["ID"], obs["TIME"], obs["PREDOSE"])]
 
 
 def _dose_record(row, time, cmt=None, ss=False):

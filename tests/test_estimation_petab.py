@@ -99,3 +99,9 @@ def test_summary_observations_are_left_out_with_a_warning(tmp_path):
     problem = petab.Problem.from_yaml(yaml)
     assert len(problem.measurement_df) == 1
     assert petab.lint_problem(problem) is False
+
+
+def test_yaml_file_is_named_by_the_name_argument_or_the_model(exported, tmp_path):
+    yaml, pb, _ = exported
+    assert yaml.name == f"{pb.model.name}.yaml"
+    assert export_petab(pb, tmp_path, name="trial") == tmp_path / "trial.yaml"

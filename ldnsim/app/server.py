@@ -275,6 +275,14 @@ class _Page:
         w3.scatter("dose", "p_open", source=self.win_p, color=COLORS["p_open"], size=4)
         w3.line("dose", "p_immune", source=self.win_p, color=COLORS["p_immune"],
                 line_dash="dashed", legend_label="immune readout dampened (any blockade)")
+        self._window_guides(w1, w2, w3)
+        self.window_figs = (w1, w2, w3)
+        self.window_status = Div(text="", name="window_status", sizing_mode="stretch_width",
+                                 stylesheets=[self.css])
+
+    def _window_guides(self, w1, w2, w3):
+        """Reference lines, the window's limits, the dose markers and the legends (above) of
+        the three window figures (hidden until the window table is ready)."""
         w1.add_layout(Span(location=C.IMMUNE_BASELINE, dimension="width", line_dash="dotted",
                            line_color="#555"))
         self.margin_span = Span(location=C.IMMUNE_BASELINE, dimension="width",
@@ -298,9 +306,6 @@ class _Page:
             legend.label_text_font_size, legend.spacing = "11px", 6
             fig.add_layout(legend, "above")
             fig.visible = False
-        self.window_figs = (w1, w2, w3)
-        self.window_status = Div(text="", name="window_status", sizing_mode="stretch_width",
-                                 stylesheets=[self.css])
 
     # ------------------------------------------------------------------------- events
     def _on_slider(self, attr, old, new):
@@ -540,20 +545,49 @@ def serve(port=5006, *, address="127.0.0.1", open_browser=True, window_experimen
     out : callable, optional
         Where the status lines go (default: print to stdout, flushed).
     """
-    from bokeh.application import Application
-    from bokeh.application.handlers.function import FunctionHandler
-    from bokeh.server.server import BaseServer
-    from bokeh.server.tornado import BokehTornado
-    from bokeh.server.util import bind_sockets
     from bokeh.settings import settings
-    from tornado.httpserver import HTTPServer
-    from tornado.ioloop import IOLoop
 
     def say(line):
         (out or partial(print, flush=True))(line)
 
     # BokehJS from this server, never from a CDN: the page must work offline.
     settings.resources.set_value("server")
+    sockets, port = _bind(address, port)
+    say(f"ldnsim app: loading the {C.MODEL} model (compiled once; the first start compiles "
+        "it)")
+    try:
+        explorer = Explorer()
+        explorer.view(C.DOSE_DEFAULT)  # warm: the first page appears at once
+    except BaseException:
+        for sock in sockets:
+            sock.close()
+        raise
+    provider = WindowProvider(window_experiment or C.WINDOW_EXPERIMENT).start()
+    if provider.state == "computing":
+        say("ldnsim app: computing the window plot in the background (once)")
+    elif provider.state == "failed":
+        say(f"ldnsim app: no window plot: {provider.message}")
+    server, url = _start_server(address, port, sockets, explorer, provider)
+    say(f"ldnsim app: serving at {url} (Ctrl+C to stop)")
+    if open_browser:
+        server.io_loop.add_callback(webbrowser.open, url)
+    previous = _stop_on_sigterm()
+    try:
+        server.io_loop.start()
+    except KeyboardInterrupt:
+        say("ldnsim app: stopped")
+    finally:
+        provider.stop()   # a window computation still running is ended, not orphaned
+        server.stop()
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+        sys.stdout.flush()
+
+
+def _bind(address, port):
+    """Listening sockets on ``address:port`` and the port bound (``port`` 0: a free one)."""
+    from bokeh.server.util import bind_sockets
+
     if not isinstance(port, int) or not 0 <= port <= 65535:
         raise AppServeError(f"cannot listen on {address}:{port}: a port is 0-65535 "
                             "(0: any free port)")
@@ -569,20 +603,18 @@ def serve(port=5006, *, address="127.0.0.1", open_browser=True, window_experimen
         gc.collect()
     if error is not None:
         raise AppServeError(f"cannot listen on {address}:{port}: {error}")
-    say(f"ldnsim app: loading the {C.MODEL} model (compiled once; the first start compiles "
-        "it)")
-    try:
-        explorer = Explorer()
-        explorer.view(C.DOSE_DEFAULT)  # warm: the first page appears at once
-    except BaseException:
-        for sock in sockets:
-            sock.close()
-        raise
-    provider = WindowProvider(window_experiment or C.WINDOW_EXPERIMENT).start()
-    if provider.state == "computing":
-        say("ldnsim app: computing the window plot in the background (once)")
-    elif provider.state == "failed":
-        say(f"ldnsim app: no window plot: {provider.message}")
+    return sockets, port
+
+
+def _start_server(address, port, sockets, explorer, provider):
+    """The started Bokeh server of the page on ``sockets``, and its URL."""
+    from bokeh.application import Application
+    from bokeh.application.handlers.function import FunctionHandler
+    from bokeh.server.server import BaseServer
+    from bokeh.server.tornado import BokehTornado
+    from tornado.httpserver import HTTPServer
+    from tornado.ioloop import IOLoop
+
     app = Application(FunctionHandler(partial(make_document, explorer=explorer,
                                               provider=provider)))
     url = f"http://{address}:{port}/"
@@ -593,20 +625,7 @@ def serve(port=5006, *, address="127.0.0.1", open_browser=True, window_experimen
     http.add_sockets(sockets)
     server = BaseServer(IOLoop.current(), tornado_app, http)
     server.start()
-    say(f"ldnsim app: serving at {url} (Ctrl+C to stop)")
-    if open_browser:
-        server.io_loop.add_callback(webbrowser.open, url)
-    previous = _stop_on_sigterm()
-    try:
-        server.io_loop.start()
-    except KeyboardInterrupt:
-        say("ldnsim app: stopped")
-    finally:
-        provider.stop()   # a window computation still running is ended, not orphaned
-        server.stop()
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
-        sys.stdout.flush()
+    return server, url
 
 
 def _interrupt(signum, frame):

@@ -194,12 +194,43 @@ def _result(obj, x_hat, obj_hat, converged, message, cov, runs, profiles, sample
             elapsed, starts, seed, gradient, settings):
     import xarray as xr
 
-    from ..results import provenance_attrs
-
     pb = obj.problem
     names = list(pb.x_names)
-    n = len(names)
-    scales = [p.scale for p in pb.params] + ["log"] * len(obj.err)
+    stats = _parameter_stats(obj, x_hat, cov, level)
+    at_bound, est = stats["at_bound"], stats["estimate"]
+    if at_bound.any():
+        warnings.warn("estimate at its bound: " + ", ".join(
+            f"{names[i]} = {est[i]:.4g}" for i in np.flatnonzero(at_bound))
+            + "; widen the bounds or fix the parameter", FitWarning, stacklevel=3)
+    pred, sigma, wres = obj.weighted_residuals(x_hat)
+    neg2ll, extra = obj.neg2ll(x_hat)
+    n_obs = pb.n_obs
+    data_vars = {**_parameter_vars(obj, stats, cov, level), **_obs_vars(pb, pred, sigma, wres),
+                 "start_objective": ("start", np.array([r[1] for r in runs])),
+                 "start_converged": ("start", np.array([r[2] for r in runs])),
+                 "start_estimate": (("start", "parameter"),
+                                    np.array([obj.natural(r[0]) for r in runs]))}
+    chi2 = _chi2(level)
+    if profiles:
+        data_vars.update(profile_variables(profiles, names, chi2))
+    if samples is not None:
+        data_vars.update(posterior_variables(samples, obj, level))
+    fit_info = {"objective": obj_hat, "neg2ll": neg2ll, "k": len(names) + extra,
+                "converged": converged, "message": message, "level": level, "chi2": chi2,
+                "starts": starts, "seed": seed, "gradient": gradient, "settings": settings,
+                "elapsed": elapsed}
+    ds = xr.Dataset(data_vars, coords={"parameter": names, "parameter2": names,
+                                       "obs": np.arange(n_obs),
+                                       "start": np.arange(len(runs))},
+                    attrs=_fit_attrs(obj, x_hat, fit_info))
+    return ds
+
+
+def _parameter_stats(obj, x_hat, cov, level):
+    """Estimates and their uncertainty on the natural scale: a dict of arrays of shape
+    (n_parameters,) (``correlation``: (n_parameters, n_parameters)) plus ``scales``."""
+    n = len(obj.problem.x_names)
+    scales = [p.scale for p in obj.problem.params] + ["log"] * len(obj.err)
     est = obj.natural(x_hat)
     se_x = np.sqrt(np.maximum(np.diag(cov), 0.0)) if n else np.zeros(0)
     z = _z(level)
@@ -217,39 +248,50 @@ def _result(obj, x_hat, obj_hat, converged, message, cov, runs, profiles, sample
     lower = obj.natural(obj.lower)
     upper = obj.natural(obj.upper)
     at_bound = (np.abs(x_hat - obj.lower) < 1e-6) | (np.abs(x_hat - obj.upper) < 1e-6)
-    if at_bound.any():
-        warnings.warn("estimate at its bound: " + ", ".join(
-            f"{names[i]} = {est[i]:.4g}" for i in np.flatnonzero(at_bound))
-            + "; widen the bounds or fix the parameter", FitWarning, stacklevel=3)
+    return {"scales": scales, "estimate": est, "se": se, "se_log": se_x, "rse": rse,
+            "ci_lower": ci_lo, "ci_upper": ci_hi, "correlation": corr, "initial": init,
+            "lower": lower, "upper": upper, "at_bound": at_bound}
+
+
+def _parameter_vars(obj, stats, cov, level):
+    """The result's variables along ``parameter`` (and ``parameter2``)."""
+    pb = obj.problem
+    names = list(pb.x_names)
     kinds = ["model"] * obj.n_struct + ["residual error"] * len(obj.err)
     units = {p.name: p.unit for p in pb.model.parameters}
-    obs = pb.data.observations
-    pred, sigma, wres = obj.weighted_residuals(x_hat)
-    neg2ll, extra = obj.neg2ll(x_hat)
-    k = n + extra
-    n_obs = pb.n_obs
-    data_vars = {
-        "estimate": ("parameter", est, {"long_name": "estimate"}),
-        "se": ("parameter", se, {"long_name": "standard error (delta method from the fitting "
-                                              "scale)"}),
-        "se_log": ("parameter", se_x, {"long_name": "standard error on the fitting scale "
-                                                    "(log for log-scale parameters)"}),
-        "rse": ("parameter", rse, {"long_name": "relative standard error", "units": "%"}),
-        "ci_lower": ("parameter", ci_lo, {"long_name": f"Wald {level:.0%} CI lower bound "
-                                                       "(on the fitting scale)"}),
-        "ci_upper": ("parameter", ci_hi, {"long_name": f"Wald {level:.0%} CI upper bound"}),
-        "initial": ("parameter", init), "lower": ("parameter", lower),
-        "upper": ("parameter", upper),
-        "scale": ("parameter", np.array(scales, dtype=str)),
+    return {
+        "estimate": ("parameter", stats["estimate"], {"long_name": "estimate"}),
+        "se": ("parameter", stats["se"], {"long_name": "standard error (delta method from "
+                                                       "the fitting scale)"}),
+        "se_log": ("parameter", stats["se_log"], {"long_name": "standard error on the fitting "
+                                                               "scale (log for log-scale "
+                                                               "parameters)"}),
+        "rse": ("parameter", stats["rse"], {"long_name": "relative standard error",
+                                            "units": "%"}),
+        "ci_lower": ("parameter", stats["ci_lower"], {"long_name": f"Wald {level:.0%} CI lower "
+                                                                   "bound (on the fitting "
+                                                                   "scale)"}),
+        "ci_upper": ("parameter", stats["ci_upper"], {"long_name": f"Wald {level:.0%} CI upper "
+                                                                   "bound"}),
+        "initial": ("parameter", stats["initial"]), "lower": ("parameter", stats["lower"]),
+        "upper": ("parameter", stats["upper"]),
+        "scale": ("parameter", np.array(stats["scales"], dtype=str)),
         "kind": ("parameter", np.array(kinds, dtype=str)),
         "units": ("parameter", np.array([units.get(nm, "1") if i < obj.n_struct else
                                          _err_unit(pb, i - obj.n_struct, obj)
                                          for i, nm in enumerate(names)], dtype=str)),
-        "at_bound": ("parameter", at_bound),
-        "correlation": (("parameter", "parameter2"), corr),
+        "at_bound": ("parameter", stats["at_bound"]),
+        "correlation": (("parameter", "parameter2"), stats["correlation"]),
         "covariance": (("parameter", "parameter2"), cov,
                        {"long_name": "covariance on the fitting scale (inverse Fisher "
                                      "information)"}),
+    }
+
+
+def _obs_vars(pb, pred, sigma, wres):
+    """The result's variables along ``obs``: the data and the residuals at the estimate."""
+    obs = pb.data.observations
+    return {
         "ID": ("obs", obs["ID"].values), "TIME": ("obs", obs["TIME"].values,
                                                    {"units": pb.model.time_unit}),
         "NAME": ("obs", obs["NAME"].values), "UNIT": ("obs", obs["UNIT"].values),
@@ -258,25 +300,27 @@ def _result(obj, x_hat, obj_hat, converged, message, cov, runs, profiles, sample
         "SIGMA": ("obs", sigma, {"long_name": "residual sd at the estimate"}),
         "RES": ("obs", pb.y - pred, {"long_name": "DV - PRED"}),
         "WRES": ("obs", wres, {"long_name": "weighted residual (DV - PRED) / SIGMA"}),
-        "start_objective": ("start", np.array([r[1] for r in runs])),
-        "start_converged": ("start", np.array([r[2] for r in runs])),
-        "start_estimate": (("start", "parameter"), np.array([obj.natural(r[0]) for r in runs])),
     }
-    chi2 = _chi2(level)
-    if profiles:
-        data_vars.update(profile_variables(profiles, names, chi2))
-    if samples is not None:
-        data_vars.update(posterior_variables(samples, obj, level))
-    attrs = provenance_attrs(
+
+
+def _fit_attrs(obj, x_hat, info):
+    """The result's attributes: provenance, the fit statistics of ``info`` and the settings."""
+    from ..results import provenance_attrs
+
+    pb = obj.problem
+    neg2ll, k, n_obs = info["neg2ll"], info["k"], pb.n_obs
+    return provenance_attrs(
         title=f"ldnsim fit of {pb.model.name}", model=pb.model.name, model_hash=pb.model.hash,
         model_path=str(pb.model.path or ""), data_files=pb.data.files,
-        method=pb.method, objective=float(obj_hat),
+        method=pb.method, objective=float(info["objective"]),
         objective_name="-2 log likelihood" if pb.method == "ml" else "weighted SSR",
         neg2ll=float(neg2ll), aic=float(neg2ll + 2 * k),
         bic=float(neg2ll + k * math.log(max(n_obs, 1))), n_obs=n_obs, n_parameters=k,
-        n_subjects=pb.n_subjects, converged=bool(converged), optimizer_message=message,
-        residual_scale=float(obj.residual_scale(x_hat)), level=float(level),
-        chi2_threshold=chi2, starts=int(starts), seed=seed, gradient=gradient,
+        n_subjects=pb.n_subjects, converged=bool(info["converged"]),
+        optimizer_message=info["message"],
+        residual_scale=float(obj.residual_scale(x_hat)), level=float(info["level"]),
+        chi2_threshold=info["chi2"], starts=int(info["starts"]), seed=info["seed"],
+        gradient=info["gradient"],
         fixed=dict(pb.fixed), scenarios=list(pb.scenarios), solver=dict(pb.solver),
         error_models={k_: {"model": v.model, "additive": v.additive,
                            "proportional": v.proportional, "estimate": v.estimate}
@@ -284,12 +328,8 @@ def _result(obj, x_hat, obj_hat, converged, message, cov, runs, profiles, sample
         parameters={p.name: {"init": p.init, "lower": p.lower, "upper": p.upper,
                              "scale": p.scale, "prior": list(p.prior) if p.prior else None}
                     for p in pb.params},
-        n_simulations=int(obj.n_sim), fit_seconds=round(elapsed, 3),
-        settings=settings or {}, ldnsim_fit_version=__version__)
-    ds = xr.Dataset(data_vars, coords={"parameter": names, "parameter2": names,
-                                       "obs": np.arange(n_obs),
-                                       "start": np.arange(len(runs))}, attrs=attrs)
-    return ds
+        n_simulations=int(obj.n_sim), fit_seconds=round(info["elapsed"], 3),
+        settings=info["settings"] or {}, ldnsim_fit_version=__version__)
 
 
 def _err_unit(pb, j, obj):

@@ -75,18 +75,7 @@ def predictive_check(fit, problem=None, *, n=200, seed=0, source="auto", level=0
     lo, med, hi = np.quantile(Y, q, axis=0)
     flo, fhi = np.quantile(F, [q[0], q[2]], axis=0)
     inside = (problem.y >= lo) & (problem.y <= hi)
-    # dense bands for the directly observed variables
-    t, curves = problem.curves(obj.theta(X[:, :obj.n_struct]), curve_points)
-    cnames = sorted(curves)
-    S = problem.n_subjects
-    band = np.full((3, len(cnames), S, t.size), np.nan)
-    for i, name in enumerate(cnames):
-        c = curves[name]                               # (R, S, m)
-        spec = problem.errors.get(name)
-        if spec is not None:
-            sd = np.stack([_curve_sigma(obj, name, c[r], X[r]) for r in range(c.shape[0])])
-            c = c + scale * sd * rng.standard_normal(c.shape)
-        band[:, i] = np.nanquantile(c, q, axis=0)
+    t, cnames, band = _bands(obj, X, curve_points, q, scale, rng)
     obs = problem.data.observations
     return xr.Dataset(
         {"pi_lower": ("obs", lo), "pi_median": ("obs", med), "pi_upper": ("obs", hi),
@@ -105,6 +94,24 @@ def predictive_check(fit, problem=None, *, n=200, seed=0, source="auto", level=0
         attrs={"coverage": float(np.mean(inside)), "level": float(level),
                "n_draws": int(F.shape[0]), "source": draws.attrs["source"],
                "seed": -1 if seed is None else int(seed)})
+
+
+def _bands(obj, X, curve_points, q, scale, rng):
+    """Dense bands for the directly observed variables: curve times (shape (m,)), their names
+    and the quantiles ``q`` with residual error, shape (3, n_names, n_subjects, m)."""
+    problem = obj.problem
+    t, curves = problem.curves(obj.theta(X[:, :obj.n_struct]), curve_points)
+    cnames = sorted(curves)
+    S = problem.n_subjects
+    band = np.full((3, len(cnames), S, t.size), np.nan)
+    for i, name in enumerate(cnames):
+        c = curves[name]                               # (R, S, m)
+        spec = problem.errors.get(name)
+        if spec is not None:
+            sd = np.stack([_curve_sigma(obj, name, c[r], X[r]) for r in range(c.shape[0])])
+            c = c + scale * sd * rng.standard_normal(c.shape)
+        band[:, i] = np.nanquantile(c, q, axis=0)
+    return t, cnames, band
 
 
 def _curve_sigma(obj, name, values, x):

@@ -476,65 +476,14 @@ def build_problem(model, data, params, *, method="ml", error=None, fixed=None, s
     pnames = model.parameter_names
     index = np.array([pnames.index(p.name) for p in specs], dtype=np.int64)
     subjects = data.subjects
-    base, tables = [], []
-    for sid in subjects:
-        scen = tuple(scenarios) + tuple(data.scenarios.get(sid, ()))
-        p = model.parameter_vector(fixed, scen)
-        set_by = {k for sc in scen for k in model.scenarios[sc].values}
-        hit = [s.name for s in specs if s.name in set_by]
-        if hit:
-            raise EstimationError(f"parameter {hit[0]!r} is fitted, but a scenario of subject "
-                                  f"{sid} ({'+'.join(scen)}) sets it; fit it under another name "
-                                  "or drop the scenario")
-        base.append(p)
-        t0 = data.start[sid]
-        table = data.regimens[sid].expand(model)
-        tables.append(EventTable(table.time - t0, table.kind, table.index, table.amount))
-    base = np.array(base)
+    base, tables = _subject_setup(model, data, specs, fixed, scenarios)
     if not compiled.autonomous and any(data.start[s] != 0 for s in subjects):
         raise EstimationError(f"model {full.name!r} reads the time t, so each subject must "
                               "start at TIME 0 (their first records differ)")
     obs = data.observations
     sid_index = {s: i for i, s in enumerate(subjects)}
     obs_subject = np.array([sid_index[s] for s in obs["ID"].values.tolist()], dtype=np.int64)
-    rel = obs["TIME"].values - np.array([data.start[s] for s in obs["ID"].values.tolist()])
-    predose = obs["PREDOSE"].values
-    t_needed = np.where(predose, rel - _PREDOSE_EPS * np.maximum(1.0, np.abs(rel)), rel)
-    names = obs["NAME"].values.tolist()
-    points = [np.array([0.0]), t_needed]
-    windows = {}
-    for o, name in enumerate(names):
-        metric, var = parse_name(name)
-        if metric is None:
-            continue
-        s = obs_subject[o]
-        tstart = obs["TSTART"].values[o]
-        start = 0.0 if np.isnan(tstart) else tstart - data.start[subjects[s]]
-        windows.setdefault((var, float(start), float(rel[o])), []).append((o, s, metric))
-        points.append(np.linspace(start, rel[o], WINDOW_POINTS))
-        ev_t = tables[s].time
-        points.append(ev_t[(ev_t >= start) & (ev_t <= rel[o])])
-    grid = np.unique(np.concatenate(points))
-    grid = grid[np.concatenate([[True], np.diff(grid) > 1e-12 * np.maximum(1, np.abs(grid[1:]))])]
-    direct = {}
-    for o, name in enumerate(names):
-        metric, var = parse_name(name)
-        if metric is not None:
-            continue
-        kind, vi = (("outputs", model.output_names.index(var)) if var in model.output_names
-                    else ("states", model.state_names.index(var)))
-        gi = int(np.argmin(np.abs(grid - t_needed[o])))
-        direct.setdefault((int(obs_subject[o]), kind, vi), []).append((o, gi))
-    direct_list = []
-    for (s, kind, vi), items in direct.items():
-        o = np.array([i for i, _ in items])
-        g = np.array([j for _, j in items])
-        direct_list.append((o, s, g, kind, vi))
-    summary_list = []
-    for (var, start, end), items in windows.items():
-        kind, vi = (("outputs", model.output_names.index(var)) if var in model.output_names
-                    else ("states", model.state_names.index(var)))
-        summary_list.append((var, kind, vi, start, end, items))
+    grid, direct_list, summary_list = _read_layout(model, data, tables, obs_subject)
     errors = _errors(data, error, method)
     error_obs = {name: np.flatnonzero((obs["NAME"].values == name) & ~np.isfinite(
         obs["SD"].values)) for name in errors}
@@ -547,3 +496,78 @@ def build_problem(model, data, params, *, method="ml", error=None, fixed=None, s
                    grid=grid, y=obs["DV"].values.astype(float), sd=obs["SD"].values.astype(float),
                    obs_subject=obs_subject, _direct=direct_list, _summary=summary_list,
                    _param_index=index, _error_obs=error_obs)
+
+
+def _subject_setup(model, data, specs, fixed, scenarios):
+    """Each subject's parameter vector (shape (n_subjects, n_parameters)) and event table
+    (times relative to its first record)."""
+    base, tables = [], []
+    for sid in data.subjects:
+        scen = tuple(scenarios) + tuple(data.scenarios.get(sid, ()))
+        p = model.parameter_vector(fixed, scen)
+        set_by = {k for sc in scen for k in model.scenarios[sc].values}
+        hit = [s.name for s in specs if s.name in set_by]
+        if hit:
+            raise EstimationError(f"parameter {hit[0]!r} is fitted, but a scenario of subject "
+                                  f"{sid} ({'+'.join(scen)}) sets it; fit it under another name "
+                                  "or drop the scenario")
+        base.append(p)
+        t0 = data.start[sid]
+        table = data.regimens[sid].expand(model)
+        tables.append(EventTable(table.time - t0, table.kind, table.index, table.amount))
+    return np.array(base), tables
+
+
+def _var_slot(model, var):
+    """("outputs", index) or ("states", index) of the observed variable ``var``."""
+    return (("outputs", model.output_names.index(var)) if var in model.output_names
+            else ("states", model.state_names.index(var)))
+
+
+def _read_layout(model, data, tables, obs_subject):
+    """The shared time grid and where each observation is read from it.
+
+    Returns
+    -------
+    grid : ndarray, shape (n_times,)
+    direct : list of (obs indices, subject, grid indices, kind, variable index)
+    summary : list of (var, kind, variable index, start, end, [(obs, subject, metric)])
+    """
+    obs = data.observations
+    rel = obs["TIME"].values - np.array([data.start[s] for s in obs["ID"].values.tolist()])
+    predose = obs["PREDOSE"].values
+    t_needed = np.where(predose, rel - _PREDOSE_EPS * np.maximum(1.0, np.abs(rel)), rel)
+    names = obs["NAME"].values.tolist()
+    points = [np.array([0.0]), t_needed]
+    windows = {}
+    for o, name in enumerate(names):
+        metric, var = parse_name(name)
+        if metric is None:
+            continue
+        s = obs_subject[o]
+        tstart = obs["TSTART"].values[o]
+        start = 0.0 if np.isnan(tstart) else tstart - data.start[data.subjects[s]]
+        windows.setdefault((var, float(start), float(rel[o])), []).append((o, s, metric))
+        points.append(np.linspace(start, rel[o], WINDOW_POINTS))
+        ev_t = tables[s].time
+        points.append(ev_t[(ev_t >= start) & (ev_t <= rel[o])])
+    grid = np.unique(np.concatenate(points))
+    grid = grid[np.concatenate([[True], np.diff(grid) > 1e-12 * np.maximum(1, np.abs(grid[1:]))])]
+    direct = {}
+    for o, name in enumerate(names):
+        metric, var = parse_name(name)
+        if metric is not None:
+            continue
+        kind, vi = _var_slot(model, var)
+        gi = int(np.argmin(np.abs(grid - t_needed[o])))
+        direct.setdefault((int(obs_subject[o]), kind, vi), []).append((o, gi))
+    direct_list = []
+    for (s, kind, vi), items in direct.items():
+        o = np.array([i for i, _ in items])
+        g = np.array([j for _, j in items])
+        direct_list.append((o, s, g, kind, vi))
+    summary_list = []
+    for (var, start, end), items in windows.items():
+        kind, vi = _var_slot(model, var)
+        summary_list.append((var, kind, vi, start, end, items))
+    return grid, direct_list, summary_list

@@ -16,6 +16,7 @@ too deep for the parser) raises :class:`EstimationError`, and ``gradient="fd"`` 
 from __future__ import annotations
 
 import warnings
+from functools import partial
 
 import numpy as np
 
@@ -105,12 +106,11 @@ def sensitivity_model(model, params):
     """
     import sympy as sp
 
-    from ..model import Definition, Model, Ode, Output, State
-    from ..model.expr import parse_expression
+    from ..model import Model, State
     from ..model.symbolic import model_equations
 
     rhs, jac, outs = model_equations(model)
-    printer = _printer()
+    text = partial(_grammar_text, _printer(), model)
     psyms = [sp.Symbol(p, real=True) for p in params]
     ysyms = [sp.Symbol(s, real=True) for s in model.state_names]
     taken = set(model.state_names) | set(model.parameter_names) | set(model.input_names) \
@@ -118,17 +118,49 @@ def sensitivity_model(model, params):
     n, m = len(ysyms), len(psyms)
     s_names = [[_name(f"S_{model.state_names[i]}__{params[j]}", taken) for j in range(m)]
                for i in range(n)]
+    defs, odes = _sensitivity_odes(rhs, jac, psyms, params, s_names, taken, text)
+    new_outputs, out_index = _sensitivity_outputs(model, outs, ysyms, psyms, params, s_names,
+                                                  taken, text)
+    states = list(model.states) + [State(s_names[i][j], 0.0, "1") for i in range(n)
+                                   for j in range(m)]
+    state_index = np.array([[n + i * m + j for j in range(m)] for i in range(n)],
+                           dtype=np.int64).reshape(n, m)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the original model's warnings were shown already
+        sens = Model(
+            name=f"{model.name}_sens"[:64], description=f"{model.name} with forward "
+            f"sensitivities for {', '.join(params)}", time_unit=model.time_unit,
+            # derived from a checked model; its sensitivity states are labelled "1"
+            check_units=False,
+            dose_target=model.dose_target, states=states, parameters=model.parameters,
+            inputs=model.inputs, definitions=list(model.definitions) + defs,
+            odes=list(model.odes) + odes, outputs=list(model.outputs) + new_outputs,
+            scenarios=model.scenarios)
+    return sens, state_index, out_index
 
-    def text(expr, where):
-        t = printer.doprint(expr)
-        try:
-            parse_expression(t, where=where)
-        except Exception as exc:  # the parser's limits (length, depth) or an unknown form
-            raise EstimationError(f"forward sensitivities are not available for model "
-                                  f"{model.name!r}: {where} cannot be written in the model "
-                                  f"grammar ({str(exc)[:120]}); use gradient = 'fd'") from None
-        return t
 
+def _grammar_text(printer, model, expr, where):
+    """``expr`` (sympy) printed in the model grammar, checked by the model's parser."""
+    from ..model.expr import parse_expression
+
+    t = printer.doprint(expr)
+    try:
+        parse_expression(t, where=where)
+    except Exception as exc:  # the parser's limits (length, depth) or an unknown form
+        raise EstimationError(f"forward sensitivities are not available for model "
+                              f"{model.name!r}: {where} cannot be written in the model "
+                              f"grammar ({str(exc)[:120]}); use gradient = 'fd'") from None
+    return t
+
+
+def _sensitivity_odes(rhs, jac, psyms, params, s_names, taken, text):
+    """Definitions (the nonzero Jacobian entries, then ``df/dp``) and the sensitivity ODEs
+    ``dS_ij/dt = sum_k J_ik S_kj + df_i/dp_j``."""
+    import sympy as sp
+
+    from ..model import Definition, Ode
+
+    n, m = len(s_names), len(psyms)
     defs, odes = [], []
     jname = {}
     for i in range(n):
@@ -151,6 +183,17 @@ def sensitivity_model(model, params):
             if (i, j) in fname:
                 terms.append(fname[i, j])
             odes.append(Ode(s_names[i][j], " + ".join(terms) if terms else "0"))
+    return defs, odes
+
+
+def _sensitivity_outputs(model, outs, ysyms, psyms, params, s_names, taken, text):
+    """One output ``d g_k / d p_j = (dg/dy) S_j + dg/dp_j`` per output and parameter, and
+    their index among the augmented outputs (shape (n_outputs, n_params))."""
+    import sympy as sp
+
+    from ..model import Output
+
+    n, m = len(ysyms), len(psyms)
     new_outputs = []
     out_index = np.zeros((len(outs), m), dtype=np.int64)
     for k, g in enumerate(outs):
@@ -167,22 +210,7 @@ def sensitivity_model(model, params):
             nm = _name(f"dO_{model.output_names[k]}__{params[j]}", taken)
             out_index[k, j] = len(model.outputs) + len(new_outputs)
             new_outputs.append(Output(nm, " + ".join(terms) if terms else "0", "1"))
-    states = list(model.states) + [State(s_names[i][j], 0.0, "1") for i in range(n)
-                                   for j in range(m)]
-    state_index = np.array([[n + i * m + j for j in range(m)] for i in range(n)],
-                           dtype=np.int64).reshape(n, m)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the original model's warnings were shown already
-        sens = Model(
-            name=f"{model.name}_sens"[:64], description=f"{model.name} with forward "
-            f"sensitivities for {', '.join(params)}", time_unit=model.time_unit,
-            # derived from a checked model; its sensitivity states are labelled "1"
-            check_units=False,
-            dose_target=model.dose_target, states=states, parameters=model.parameters,
-            inputs=model.inputs, definitions=list(model.definitions) + defs,
-            odes=list(model.odes) + odes, outputs=list(model.outputs) + new_outputs,
-            scenarios=model.scenarios)
-    return sens, state_index, out_index
+    return new_outputs, out_index
 
 
 class SensitivityProblem:

@@ -53,6 +53,31 @@ def synthetic_dataset(model, doses, times, names, *, params=None, scenarios=None
 
     model = load_model(model)
     params = dict(params or {})
+    rows = _template_rows(model, doses, times, names, scenarios, study)
+    columns = ["ID", "TIME", "EVID", "AMT", "CMT", "RATE", "DV", "MDV", "NAME", "UNIT", "SD",
+               "SCENARIO", "STUDY", "SOURCE", "METHOD"]
+    template = _write(columns, rows, notes)
+    data = read_dataset(template, model, references=False)
+    f = _true_values(model, data, params, scenarios)
+    rng = np.random.default_rng(seed)
+    if error not in ("additive", "proportional", "combined"):
+        raise ValueError(f"unknown error model {error!r}")
+    # the fit's own definition of the sd (ldnsim.observation.residual_sd)
+    s = (residual_sd("additive", f, sd) if error == "additive" else
+         residual_sd(error, f, additive or 0.0, sd))
+    y = f + s * rng.standard_normal(f.shape)
+    k = 0
+    for row in rows:
+        if row["EVID"] == "0":
+            row["DV"] = repr(float(y[k]))
+            if write_sd:
+                row["SD"] = repr(float(s[k]))
+            k += 1
+    return _write(columns, rows, notes)
+
+
+def _template_rows(model, doses, times, names, scenarios, study):
+    """The data set's rows (column -> text), every DV 1.0 until the simulation fills it."""
     units = {s.name: s.unit for s in model.states}
     units.update({o.name: o.unit for o in model.outputs})
     dose_unit = {s.name: s.unit for s in model.states}
@@ -79,10 +104,12 @@ def synthetic_dataset(model, doses, times, names, *, params=None, scenarios=None
                    "SCENARIO": (scenarios or {}).get(sid, "")}
             row.update(cells)
             rows.append(row)
-    columns = ["ID", "TIME", "EVID", "AMT", "CMT", "RATE", "DV", "MDV", "NAME", "UNIT", "SD",
-               "SCENARIO", "STUDY", "SOURCE", "METHOD"]
-    template = _write(columns, rows, notes)
-    data = read_dataset(template, model, references=False)
+    return rows
+
+
+def _true_values(model, data, params, scenarios):
+    """The noise-free observations of ``data`` at ``params``, shape (n_obs,), simulated as a
+    fit predicts them (one parameter "fitted" at its true value, the others fixed)."""
     used = {k for sc in (scenarios or {}).values() for name in sc.split("+") if name
             for k in model.scenarios[name].values}
     first = next(p for p in model.parameter_names if p not in used)
@@ -94,22 +121,7 @@ def synthetic_dataset(model, doses, times, names, *, params=None, scenarios=None
     f, ok = pb.predict([value])
     if not ok[0]:
         raise RuntimeError("the model could not be solved at the true parameters")
-    f = f[0]
-    rng = np.random.default_rng(seed)
-    if error not in ("additive", "proportional", "combined"):
-        raise ValueError(f"unknown error model {error!r}")
-    # the fit's own definition of the sd (ldnsim.observation.residual_sd)
-    s = (residual_sd("additive", f, sd) if error == "additive" else
-         residual_sd(error, f, additive or 0.0, sd))
-    y = f + s * rng.standard_normal(f.shape)
-    k = 0
-    for row in rows:
-        if row["EVID"] == "0":
-            row["DV"] = repr(float(y[k]))
-            if write_sd:
-                row["SD"] = repr(float(s[k]))
-            k += 1
-    return _write(columns, rows, notes)
+    return f[0]
 
 
 def _write(columns, rows, notes):

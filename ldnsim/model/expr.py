@@ -19,6 +19,7 @@ import ast
 import math
 import warnings
 from dataclasses import dataclass
+from functools import partial
 
 from ldnsim.errors import ModelError
 
@@ -551,58 +552,69 @@ def expanded_cost(definitions, roots, *, where="model"):
     max_nodes = limit("MAX_EXPANDED_NODES", MAX_EXPANDED_NODES)
     known: dict = {}
     worst = [0, 0.0, 0.0]
-
-    def check(label, c):
-        if c.depth > max_depth:
-            raise ModelError(f"{where}: {label}: with [definitions] substituted the expression "
-                             f"is nested {c.depth} levels deep, more than {max_depth:g}; "
-                             "shorten the chain of definitions "
-                             f"({raise_hint('MAX_EXPANDED_DEPTH')})")
-        if c.exponent > max_expo:
-            raise ModelError(f"{where}: {label}: with [definitions] substituted a variable is "
-                             f"raised to a power up to {c.exponent:.3g}, more than {max_expo:g}; "
-                             f"check the chain of powers and products "
-                             f"({raise_hint('MAX_EXPANDED_EXPONENT')})")
-        if c.bits > max_bits:
-            raise ModelError(f"{where}: {label}: with [definitions] substituted a constant "
-                             f"factor reaches about 2**{c.high if c.high >= -c.low else c.low:.0f}"
-                             f", beyond 2**+-{max_bits:g} "
-                             "(floating point ends at 2**1024); check the chain of "
-                             "multiplications and divisions "
-                             f"({raise_hint('MAX_COEFFICIENT_BITS')})")
-        worst[0], worst[1], worst[2] = (max(worst[0], c.depth), max(worst[1], c.exponent),
-                                        max(worst[2], c.bits))
-
-    def cost(tree, label):
-        # post-order without recursion; a tree is at most MAX_DEPTH deep, but be uniform
-        done: dict = {}
-        stack = [(tree, False)]
-        while stack:
-            node, ready = stack.pop()
-            if isinstance(node, Num):
-                done[id(node)] = _constant(node.value)
-            elif isinstance(node, Sym):
-                done[id(node)] = known.get(node.name, _constant(math.pi) if node.name == "pi"
-                                           else _ONE)
-            elif node.value is not None and not isinstance(node.value, bool):
-                done[id(node)] = _constant(node.value)
-            elif not ready:
-                stack.append((node, True))
-                stack.extend((a, False) for a in node.args)
-                continue
-            else:
-                done[id(node)] = _combine(node, [done[id(a)] for a in node.args])
-            check(label, done[id(node)])
-        return done[id(tree)]
-
+    check = partial(_check_cost, where, (max_depth, max_expo, max_bits), worst)
     for name, tree in definitions:
-        known[name] = cost(tree, f"[definitions] {name}")
+        known[name] = _tree_cost(tree, f"[definitions] {name}", known, check)
     total = 0.0
     for label, tree in roots:
-        total += cost(tree, label).nodes
+        total += _tree_cost(tree, label, known, check).nodes
         if total > max_nodes:
             raise ModelError(f"{where}: {label}: with [definitions] substituted the model's "
                              f"equations hold over {max_nodes:,g} terms (a definition counts "
                              "once for every use); code generation would take too long "
                              f"({raise_hint('MAX_EXPANDED_NODES')})")
     return ExpandedCost(total, worst[0], worst[1], -worst[2], worst[2])
+
+
+def _check_cost(where, limits, worst, label, c):
+    """Raise when the cost ``c`` of a node of ``label`` exceeds ``limits`` (depth, exponent,
+    coefficient bits); else update ``worst`` ([depth, exponent, bits]) to include it."""
+    max_depth, max_expo, max_bits = limits
+    if c.depth <= max_depth and c.exponent <= max_expo and c.bits <= max_bits:
+        worst[0], worst[1], worst[2] = (max(worst[0], c.depth), max(worst[1], c.exponent),
+                                        max(worst[2], c.bits))
+        return
+    from ldnsim._limits import raise_hint
+
+    if c.depth > max_depth:
+        raise ModelError(f"{where}: {label}: with [definitions] substituted the expression "
+                         f"is nested {c.depth} levels deep, more than {max_depth:g}; "
+                         "shorten the chain of definitions "
+                         f"({raise_hint('MAX_EXPANDED_DEPTH')})")
+    if c.exponent > max_expo:
+        raise ModelError(f"{where}: {label}: with [definitions] substituted a variable is "
+                         f"raised to a power up to {c.exponent:.3g}, more than {max_expo:g}; "
+                         f"check the chain of powers and products "
+                         f"({raise_hint('MAX_EXPANDED_EXPONENT')})")
+    if c.bits > max_bits:
+        raise ModelError(f"{where}: {label}: with [definitions] substituted a constant "
+                         f"factor reaches about 2**{c.high if c.high >= -c.low else c.low:.0f}"
+                         f", beyond 2**+-{max_bits:g} "
+                         "(floating point ends at 2**1024); check the chain of "
+                         "multiplications and divisions "
+                         f"({raise_hint('MAX_COEFFICIENT_BITS')})")
+
+
+def _tree_cost(tree, label, known, check):
+    """The :class:`ExpandedCost` of ``tree`` with the costs ``known`` of definitions; each
+    node's cost goes through ``check(label, cost)``."""
+    # post-order without recursion; a tree is at most MAX_DEPTH deep, but be uniform
+    done: dict = {}
+    stack = [(tree, False)]
+    while stack:
+        node, ready = stack.pop()
+        if isinstance(node, Num):
+            done[id(node)] = _constant(node.value)
+        elif isinstance(node, Sym):
+            done[id(node)] = known.get(node.name, _constant(math.pi) if node.name == "pi"
+                                       else _ONE)
+        elif node.value is not None and not isinstance(node.value, bool):
+            done[id(node)] = _constant(node.value)
+        elif not ready:
+            stack.append((node, True))
+            stack.extend((a, False) for a in node.args)
+            continue
+        else:
+            done[id(node)] = _combine(node, [done[id(a)] for a in node.args])
+        check(label, done[id(node)])
+    return done[id(tree)]

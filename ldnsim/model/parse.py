@@ -81,49 +81,17 @@ def loads_model(text, path=None):
         For TOML syntax errors (with line and column) and any invalid content.
     """
     loc = str(path) if path is not None else "<model text>"
-    if len(text) > MAX_FILE_BYTES:
-        raise ModelError(f"{loc}: file is larger than {MAX_FILE_BYTES} bytes; "
-                         "is this really a model file?")
-    try:
-        doc = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ModelError(f"{loc}: TOML syntax error: {exc}; check quotes, '=' and brackets "
-                         "near that line") from None
-    except (RecursionError, MemoryError):
-        raise ModelError(f"{loc}: TOML could not be parsed: it is nested too deeply") from None
-    for section in doc:
-        if section not in _SECTIONS:
-            raise ModelError(f"{loc}: unknown section [{section}]{suggest(section, _SECTIONS)}"
-                             f"; allowed sections: {', '.join(_SECTIONS)}")
-    for section in _REQUIRED_SECTIONS:
-        if section not in doc:
-            raise ModelError(f"{loc}: missing section [{section}]")
+    doc = _read_toml(loc, text)
     head = _table(loc, "model", None, doc["model"])
     _check_keys(loc, "model", None, head, *_MODEL_KEYS)
-    entries = {}
-    for section, (required, optional) in _ENTRY_KEYS.items():
-        entries[section] = []
-        for key, value in _table(loc, section, None, doc.get(section, {})).items():
-            if section == "definitions" and isinstance(value, str):
-                value = {"expr": value}  # the short form C = "central / V"
-            _check_keys(loc, section, key, _table(loc, section, key, value), required, optional)
-            entries[section].append((key, value))
+    entries = _entries(loc, doc)
     odes = []
     for key, value in _table(loc, "odes", None, doc["odes"]).items():
         if not isinstance(value, str):
             _err(loc, "odes", key, "expected the right-hand side as a string, e.g. "
                  f"{key} = \"-k * {key}\"")
         odes.append(Ode(key, value))
-    scenarios = {}
-    for name, table in _table(loc, "scenarios", None, doc.get("scenarios", {})).items():
-        table = _table(loc, f"scenarios.{name}", None, table)
-        # description and source are text; a number under either name sets a parameter so
-        # named (a model may call a parameter "source")
-        meta = {k: v for k, v in table.items()
-                if k in ("description", "source") and isinstance(v, str)}
-        values = {k: v for k, v in table.items() if k not in meta}
-        scenarios[name] = Scenario(name, meta.get("description", ""), values,
-                                   meta.get("source", ""))
+    scenarios = _scenarios(loc, doc)
     digest = hashlib.sha256((text + "\0" + __version__).encode()).hexdigest()
     return Model(
         name=head["name"], description=head.get("description", ""),
@@ -144,6 +112,56 @@ def loads_model(text, path=None):
                  for k, v in entries["outputs"]],
         scenarios=scenarios,
     )
+
+
+def _read_toml(loc, text):
+    """The TOML document of ``text``, with only known sections and every required one."""
+    if len(text) > MAX_FILE_BYTES:
+        raise ModelError(f"{loc}: file is larger than {MAX_FILE_BYTES} bytes; "
+                         "is this really a model file?")
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ModelError(f"{loc}: TOML syntax error: {exc}; check quotes, '=' and brackets "
+                         "near that line") from None
+    except (RecursionError, MemoryError):
+        raise ModelError(f"{loc}: TOML could not be parsed: it is nested too deeply") from None
+    for section in doc:
+        if section not in _SECTIONS:
+            raise ModelError(f"{loc}: unknown section [{section}]{suggest(section, _SECTIONS)}"
+                             f"; allowed sections: {', '.join(_SECTIONS)}")
+    for section in _REQUIRED_SECTIONS:
+        if section not in doc:
+            raise ModelError(f"{loc}: missing section [{section}]")
+    return doc
+
+
+def _entries(loc, doc):
+    """Section -> [(key, table)] for the sections of ``_ENTRY_KEYS``, keys checked."""
+    entries = {}
+    for section, (required, optional) in _ENTRY_KEYS.items():
+        entries[section] = []
+        for key, value in _table(loc, section, None, doc.get(section, {})).items():
+            if section == "definitions" and isinstance(value, str):
+                value = {"expr": value}  # the short form C = "central / V"
+            _check_keys(loc, section, key, _table(loc, section, key, value), required, optional)
+            entries[section].append((key, value))
+    return entries
+
+
+def _scenarios(loc, doc):
+    """Scenario name -> :class:`Scenario` of the ``[scenarios]`` section."""
+    scenarios = {}
+    for name, table in _table(loc, "scenarios", None, doc.get("scenarios", {})).items():
+        table = _table(loc, f"scenarios.{name}", None, table)
+        # description and source are text; a number under either name sets a parameter so
+        # named (a model may call a parameter "source")
+        meta = {k: v for k, v in table.items()
+                if k in ("description", "source") and isinstance(v, str)}
+        values = {k: v for k, v in table.items() if k not in meta}
+        scenarios[name] = Scenario(name, meta.get("description", ""), values,
+                                   meta.get("source", ""))
+    return scenarios
 
 
 def shipped_model_dirs():

@@ -128,16 +128,7 @@ def analyse(design: Design, metrics: xr.Dataset, outputs, *, sample_dim="sample"
         attribute ``output_dims`` lists each output's own dims. Attrs also: method, design
         size, seed, ranges.
     """
-    arrays = {}
-    for name in outputs:
-        if name in DERIVED_OUTPUTS:
-            arrays[name] = derived_output(name, metrics)
-        elif name in metrics:
-            arrays[name] = metrics[name]
-        else:
-            raise ConfigError(f"sensitivity output {name!r} is not a metric output of this "
-                              f"run; available: {', '.join(map(str, metrics.data_vars))}, "
-                              f"{', '.join(DERIVED_OUTPUTS)}")
+    arrays = _output_arrays(outputs, metrics)
     stacked = xr.concat([da.reset_coords(drop=True).astype(float) for da in arrays.values()],
                         dim=xr.Variable("output", list(arrays)), join="outer", coords="minimal",
                         compat="override")
@@ -146,44 +137,15 @@ def analyse(design: Design, metrics: xr.Dataset, outputs, *, sample_dim="sample"
         raise ConfigError(f"the outputs have {stacked.sizes[sample_dim]} samples, the design "
                           f"{design.X.shape[0]} rows")
     others = [str(d) for d in stacked.dims if d != sample_dim]
-    D = len(design.names)
     keys = (["S1", "S1_conf", "ST", "ST_conf"] + (["S2", "S2_conf"] if design.second_order
                                                   else [])
             if design.method == "sobol" else ["mu", "mu_star", "mu_star_conf", "sigma"])
-    shape = tuple(stacked.sizes[d] for d in others)
-    out = {k: np.full(shape + ((D, D) if k.startswith("S2") else (D,)), np.nan) for k in keys}
-    failed = np.zeros(shape, np.int64)
-    spread = np.full(shape, np.nan)
-    values = stacked.values
     own = {name: set(da.dims) for name, da in arrays.items()}
-    done = {}
-    for idx in itertools.product(*(range(n) for n in shape)):
-        # An output without one of the other dims is analysed once and repeated along it.
-        name = str(stacked["output"].values[idx[0]])
-        key = tuple(i if d == "output" or d in own[name] else 0 for d, i in zip(others, idx))
-        if key not in done:
-            y = values[idx]
-            bad = ~np.isfinite(y)
-            std = float(np.std(y)) if not bad.any() else np.nan
-            # A constant output has no variance to apportion: its indices are undefined (NaN),
-            # not zero (the window closed for every parameter set, say).
-            done[key] = (int(bad.sum()), std, None if bad.any() or std == 0.0 else
-                         _indices(design, y, resamples, confidence, seed))
-        failed[idx], spread[idx], res = done[key]
-        if res is not None:
-            for k in keys:
-                out[k][idx] = res[k]
+    out, failed, spread = _all_indices(design, stacked, others, own, keys,
+                                       (resamples, confidence, seed))
     coords: dict = {d: stacked[d] for d in others if d in stacked.coords}
     coords["parameter"] = ("parameter", list(design.names))
-    data = {}
-    for k in keys:
-        dims = others + (["parameter", "parameter_2"] if k.startswith("S2") else ["parameter"])
-        base = k.removesuffix("_conf")
-        attrs = {"long_name": _LONG[base] + (f" ({confidence:.0%} interval half-width)"
-                                             if k.endswith("_conf") else ""), "units": "1"}
-        if design.method == "morris" and not k.startswith("S"):
-            attrs["units"] = "output unit per analysis unit of the parameter"
-        data[k] = (dims, out[k], attrs)
+    data = _index_variables(design, keys, others, out, confidence)
     if design.second_order and design.method == "sobol":
         coords["parameter_2"] = ("parameter_2", list(design.names))
     data["n_failed"] = (others, failed, {"long_name": "design rows whose output is NaN"})
@@ -203,3 +165,69 @@ def analyse(design: Design, metrics: xr.Dataset, outputs, *, sample_dim="sample"
         warnings.warn(f"{int((failed > 0).sum())} output/dose/scenario combinations have "
                       "failed design rows; their indices are NaN", UserWarning, stacklevel=2)
     return ds
+
+
+def _output_arrays(outputs, metrics):
+    """Output name -> its DataArray (a metric of ``metrics`` or a derived output)."""
+    arrays = {}
+    for name in outputs:
+        if name in DERIVED_OUTPUTS:
+            arrays[name] = derived_output(name, metrics)
+        elif name in metrics:
+            arrays[name] = metrics[name]
+        else:
+            raise ConfigError(f"sensitivity output {name!r} is not a metric output of this "
+                              f"run; available: {', '.join(map(str, metrics.data_vars))}, "
+                              f"{', '.join(DERIVED_OUTPUTS)}")
+    return arrays
+
+
+def _all_indices(design, stacked, others, own, keys, bootstrap):
+    """The indices ``keys`` of every combination of ``others`` (the sample dim last in
+    ``stacked``), the number of failed design rows and the output's spread of each.
+
+    Returns
+    -------
+    out : dict key -> ndarray, shape (*others sizes, D) (``S2*``: (*others sizes, D, D))
+    failed : ndarray of int, shape (*others sizes)
+    spread : ndarray, shape (*others sizes)
+    """
+    resamples, confidence, seed = bootstrap
+    D = len(design.names)
+    shape = tuple(stacked.sizes[d] for d in others)
+    out = {k: np.full(shape + ((D, D) if k.startswith("S2") else (D,)), np.nan) for k in keys}
+    failed = np.zeros(shape, np.int64)
+    spread = np.full(shape, np.nan)
+    values = stacked.values
+    done = {}
+    for idx in itertools.product(*(range(n) for n in shape)):
+        # An output without one of the other dims is analysed once and repeated along it.
+        name = str(stacked["output"].values[idx[0]])
+        key = tuple(i if d == "output" or d in own[name] else 0 for d, i in zip(others, idx))
+        if key not in done:
+            y = values[idx]
+            bad = ~np.isfinite(y)
+            std = float(np.std(y)) if not bad.any() else np.nan
+            # A constant output has no variance to apportion: its indices are undefined (NaN),
+            # not zero (the window closed for every parameter set, say).
+            done[key] = (int(bad.sum()), std, None if bad.any() or std == 0.0 else
+                         _indices(design, y, resamples, confidence, seed))
+        failed[idx], spread[idx], res = done[key]
+        if res is not None:
+            for k in keys:
+                out[k][idx] = res[k]
+    return out, failed, spread
+
+
+def _index_variables(design, keys, others, out, confidence):
+    """The result's index variables: key -> (dims, values, attrs)."""
+    data = {}
+    for k in keys:
+        dims = others + (["parameter", "parameter_2"] if k.startswith("S2") else ["parameter"])
+        base = k.removesuffix("_conf")
+        attrs = {"long_name": _LONG[base] + (f" ({confidence:.0%} interval half-width)"
+                                             if k.endswith("_conf") else ""), "units": "1"}
+        if design.method == "morris" and not k.startswith("S"):
+            attrs["units"] = "output unit per analysis unit of the parameter"
+        data[k] = (dims, out[k], attrs)
+    return data

@@ -85,41 +85,57 @@ def plot_sensitivity(indices, output=None, *, index=None, column_dim="dose", axe
         worst = da.max([d for d in da.dims if d != "parameter"]) if da.ndim > 1 else da
         order = np.argsort(-np.nan_to_num(worst.values, nan=-1.0), kind="stable")
         for c, (label, where) in enumerate(panels):
-            a = axes[r, c]
-            sel = da.isel(where).isel(parameter=order)
-            half = indices[conf].sel(output=out).isel(where).isel(parameter=order) if conf else None
-            if out in own and column_dim in sel.dims and column_dim not in own[out].split(","):
-                sel = sel.isel({column_dim: 0}, drop=True)  # repeated along it: show once
-                half = half.isel({column_dim: 0}, drop=True) if half is not None else None
-            has_col = column_dim in sel.dims
-            std = (indices["output_std"].sel(output=out).isel(where) if "output_std" in indices
-                   else None)
-            if std is not None and not has_col and column_dim in std.dims:
-                std = std.isel({column_dim: 0})
-            std = np.ravel(std.values) if std is not None else None
-            values = np.asarray(sel.transpose("parameter", ...).values, float).reshape(n_par, -1)
-            halfv = (np.asarray(half.transpose("parameter", ...).values, float)
-                     .reshape(n_par, -1) if half is not None else None)
-            image = a.imshow(values, aspect="auto", cmap="viridis", vmin=0.0, vmax=vmax)
-            for (i, j), v in np.ndenumerate(values):
-                if np.isfinite(v):
-                    text = f"{v:.2f}" + (f"\n±{halfv[i, j]:.2f}" if halfv is not None else "")
-                else:
-                    text = "const" if std is not None and std[j] == 0 else "n/a"
-                a.text(j, i, text, ha="center", va="center", fontsize=6,
-                       color="white" if np.isfinite(v) and v < 0.6 * vmax else "black")
-            a.set_yticks(range(n_par), [str(p) for p in sel["parameter"].values], fontsize=7)
-            if has_col:
-                unit = sel[column_dim].attrs.get("units", "")
-                a.set_xticks(range(values.shape[1]), [f"{x:g}" for x in sel[column_dim].values],
-                             fontsize=7)
-                a.set_xlabel(f"{column_dim} ({unit})" if unit else column_dim, fontsize=7)
-            else:
-                a.set_xticks([])
-            a.set_title(f"{index} of {out}" + (f"\n{label}" if label else ""), fontsize=8)
+            panel = _panel_values(indices, index, conf, out, order, where, column_dim, own)
+            image = _draw_panel(axes[r, c], panel, column_dim, vmax,
+                                f"{index} of {out}" + (f"\n{label}" if label else ""))
     if image is not None:
         plt.colorbar(image, ax=axes.ravel().tolist(), shrink=0.6, label=index)
     return axes
+
+
+def _panel_values(indices, index, conf, out, order, where, column_dim, own):
+    """One panel's data: ``sel`` (DataArray over parameter [, column_dim]), ``values`` and
+    ``half`` (ndarray, shape (n_parameters, n_columns); ``half`` None without intervals),
+    ``std`` (output spread per column, or None) and ``has_col``."""
+    n_par = indices.sizes["parameter"]
+    sel = indices[index].sel(output=out).isel(where).isel(parameter=order)
+    half = indices[conf].sel(output=out).isel(where).isel(parameter=order) if conf else None
+    if out in own and column_dim in sel.dims and column_dim not in own[out].split(","):
+        sel = sel.isel({column_dim: 0}, drop=True)  # repeated along it: show once
+        half = half.isel({column_dim: 0}, drop=True) if half is not None else None
+    has_col = column_dim in sel.dims
+    std = (indices["output_std"].sel(output=out).isel(where) if "output_std" in indices
+           else None)
+    if std is not None and not has_col and column_dim in std.dims:
+        std = std.isel({column_dim: 0})
+    std = np.ravel(std.values) if std is not None else None
+    values = np.asarray(sel.transpose("parameter", ...).values, float).reshape(n_par, -1)
+    halfv = (np.asarray(half.transpose("parameter", ...).values, float)
+             .reshape(n_par, -1) if half is not None else None)
+    return {"sel": sel, "values": values, "half": halfv, "std": std, "has_col": has_col}
+
+
+def _draw_panel(a, panel, column_dim, vmax, title):
+    """Draw one heat map with its cell labels on the Axes ``a``; returns the image."""
+    sel, values, halfv, std = panel["sel"], panel["values"], panel["half"], panel["std"]
+    image = a.imshow(values, aspect="auto", cmap="viridis", vmin=0.0, vmax=vmax)
+    for (i, j), v in np.ndenumerate(values):
+        if np.isfinite(v):
+            text = f"{v:.2f}" + (f"\n±{halfv[i, j]:.2f}" if halfv is not None else "")
+        else:
+            text = "const" if std is not None and std[j] == 0 else "n/a"
+        a.text(j, i, text, ha="center", va="center", fontsize=6,
+               color="white" if np.isfinite(v) and v < 0.6 * vmax else "black")
+    a.set_yticks(range(values.shape[0]), [str(p) for p in sel["parameter"].values], fontsize=7)
+    if panel["has_col"]:
+        unit = sel[column_dim].attrs.get("units", "")
+        a.set_xticks(range(values.shape[1]), [f"{x:g}" for x in sel[column_dim].values],
+                     fontsize=7)
+        a.set_xlabel(f"{column_dim} ({unit})" if unit else column_dim, fontsize=7)
+    else:
+        a.set_xticks([])
+    a.set_title(title, fontsize=8)
+    return image
 
 
 def save_sensitivity_figure(indices, path, **kw):
