@@ -341,3 +341,15 @@ def test_every_operator_has_a_sympy_translation():
     ops = set(expr.FUNCTIONS) | set(expr._BINOPS.values()) | set(expr._CMPOPS.values()) | {
         "and", "or", "not", "neg"}
     assert ops <= set(expr._sympy_operators(sympy))
+
+
+def test_nested_min_does_not_send_sympy_into_endless_recursion():
+    """Found by the differential test above: sympy's canonicalisation of the flat Piecewise of
+    min/max recursed without end on this expression (RecursionError)."""
+    text = "min(sqrt(abs(min(V, V)) + 1), (min(V, V) - (9.798 * CL)))"
+    local = {**SYMS, "min": sp.Min, "max": sp.Max, "abs": sp.Abs}
+    at = {SYMS[k]: v for k, v in VALUES.items()}
+    ours = to_sympy(parse_expression(text, names=NAMES), SYMS)
+    theirs = sp.parse_expr(text, local_dict=local)
+    assert complex(ours.subs(at).evalf(30)) == pytest.approx(complex(theirs.subs(at).evalf(30)),
+                                                             rel=1e-12)

@@ -422,7 +422,9 @@ def _sympy_operators(sp):
         def f(*args):
             branches = [(a, sp.And(*(pick(a, b) for b in args[i + 1:])))
                         for i, a in enumerate(args[:-1])]
-            return sp.Piecewise(*branches, (args[-1], True))
+            # evaluate=False: sympy's canonicalisation of nested Piecewise conditions can
+            # recurse without end (min(sqrt(abs(min(V, V)) + 1), min(V, V) - 9.8 * CL))
+            return sp.Piecewise(*branches, (args[-1], True), evaluate=False)
         return f
 
     return {
