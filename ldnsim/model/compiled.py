@@ -184,10 +184,9 @@ def cache_dir():
         return Path(base) / "ldnsim"
 
 
-def structure_key(model: Model) -> str:
-    """Hex sha256 of the model's equations and names (values excluded, and independent of the
-    code generator): a fit made with one structure applies to any model with the same key."""
-    content = {
+def _structure(model: Model) -> dict:
+    """The model's names and equations (no values): what both keys below hash."""
+    return {
         "name": model.name,
         "states": model.state_names, "parameters": model.parameter_names,
         "inputs": model.input_names,
@@ -195,7 +194,16 @@ def structure_key(model: Model) -> str:
         "odes": [o.expr for o in model.odes],
         "outputs": [[o.name, o.expr] for o in model.outputs],
     }
+
+
+def _sha256_json(content: dict) -> str:
     return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
+
+
+def structure_key(model: Model) -> str:
+    """Hex sha256 of the model's equations and names (values excluded, and independent of the
+    code generator): a fit made with one structure applies to any model with the same key."""
+    return _sha256_json(_structure(model))
 
 
 def cache_key(model: Model) -> str:
@@ -207,15 +215,9 @@ def cache_key(model: Model) -> str:
     content = {
         "format": CODEGEN_FORMAT, "ldnsim": __version__,
         "sympy": dist_version("sympy", "unknown"), "numba": dist_version("numba", "unknown"),
-        "generator": generator.hexdigest(),
-        "name": model.name,
-        "states": model.state_names, "parameters": model.parameter_names,
-        "inputs": model.input_names,
-        "definitions": [[d.name, d.expr] for d in model.definitions],
-        "odes": [o.expr for o in model.odes],
-        "outputs": [[o.name, o.expr] for o in model.outputs],
+        "generator": generator.hexdigest(), **_structure(model),
     }
-    return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
+    return _sha256_json(content)
 
 
 def check_cost(model: Model) -> None:
