@@ -9,10 +9,6 @@ import time
 
 import numpy as np
 import pytest
-
-pytest.importorskip("distributed")
-pytest.importorskip("zarr")
-
 import xarray as xr
 from distributed import Client
 

@@ -3,7 +3,9 @@ libroadrunner from the exported SBML gives ldnsim's objective at the fitted valu
 import warnings
 
 import numpy as np
+import petab.v1 as petab
 import pytest
+import roadrunner
 
 from ldnsim.dataset import read_dataset
 from ldnsim.estimation import export_petab, fit, synthetic_dataset
@@ -11,8 +13,6 @@ from ldnsim.estimation.draws import estimate_x
 from ldnsim.estimation.objective import Objective
 from ldnsim.estimation.problem import build_problem
 
-petab = pytest.importorskip("petab.v1")
-roadrunner = pytest.importorskip("roadrunner")
 MODEL = "one_compartment_oral"
 # petab 0.x reads its tables with pandas options pandas 3 deprecates: not ours to fix
 pytestmark = pytest.mark.filterwarnings("ignore:The 'float_precision' argument",

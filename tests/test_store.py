@@ -12,10 +12,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-pytest.importorskip("zarr")
-pytest.importorskip("dask")
-
 import xarray as xr
 import zarr
 
