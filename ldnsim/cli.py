@@ -397,7 +397,7 @@ def _open_any_result(path):
 
     path = Path(path)
     if path.suffix.lower() == ".zarr" or path.is_dir():
-        from .store import is_store
+        from .store import done_chunks, is_store
 
         if not path.exists():
             raise CliError(f"no result store at {path}")
@@ -409,9 +409,9 @@ def _open_any_result(path):
 
         ds = xr.open_zarr(path, decode_times=False, decode_timedelta=False)
         if not int(ds.attrs.get("complete", 1)):
-            done = (f"{int(ds['chunk_done'].sum())} of {ds['chunk_done'].size} chunks done"
-                    if "chunk_done" in ds else "not finished")
-            warnings.warn(f"{path} is incomplete ({done}): rows of the chunks not done read as "
+            done = done_chunks(path)
+            warnings.warn(f"{path} is incomplete ({int(done.sum())} of {done.size} chunks "
+                          "done): rows of the chunks not done read as "
                           "NaN with status 0 (not a success); run the same 'ldnsim run' command "
                           "to finish it", UserWarning, stacklevel=2)
         return ds
