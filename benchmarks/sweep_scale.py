@@ -5,14 +5,15 @@ experiment with metrics only, in-process threads vs a dask LocalCluster(2), and 
 Every measurement runs in a fresh child process (``--child``), so each peak RSS (the kernel's
 ``ru_maxrss``/``VmHWM``) belongs to that case alone. The experiment is
 ``experiments/immunomodulatory_window.toml`` with ``[output] trajectories = false`` (metrics
-computed per chunk, nothing else kept) and ``[sampling] n`` chosen for the row count: 12 doses
-x 4 scenarios x n samples x 6 subjects = 288 n rows.
+computed per chunk, nothing else kept) and ``[sampling] n`` = ``[uncertainty] draws`` chosen for
+the row count: 10 doses x 2 hypotheses x n draws (a virtual subject each) = 20 n rows.
 
     python benchmarks/sweep_scale.py                      # sizes 10^3, 10^4 both backends,
                                                           # the A/B comparison, the 10^6 probe
     python benchmarks/sweep_scale.py --sizes 1000 --compare-rows 1152 --repeats 1 \\
         --probe-seconds 60                                # quick
-    python benchmarks/sweep_scale.py --full 1000000       # the whole 10^6-row run (hours)
+    python benchmarks/sweep_scale.py --full 1000000 --full-store /data/full.zarr
+                                          # the whole 10^6-row run (hours; rerun = resume)
 
 Results: ``results/sweep_scale.json``; the README's "Sweeps at scale" section reads them.
 """
@@ -33,24 +34,31 @@ from common import RESULTS, env_info, write_json
 
 ROOT = Path(__file__).resolve().parents[1]
 EXPERIMENT = ROOT / "experiments" / "immunomodulatory_window.toml"
-ROWS_PER_SAMPLE = 12 * 4 * 6
+_RAW = tomllib.loads(EXPERIMENT.read_text())
+#: Rows per draw of the headline: doses x scenario combinations (one virtual subject per draw).
+ROWS_PER_SAMPLE = len(_RAW["sweep"]["dose"]) * len(_RAW["sweep"]["scenario"])
 
 
 def experiment(rows):
-    """The window experiment's text, metrics only, with about ``rows`` rows."""
+    """The window experiment's text, metrics only, with about ``rows`` rows: ``n`` draws of
+    the fitted parameters paired with ``n`` samples of the hypothesis parameters (each with its
+    own subject), n = rows / (doses x scenarios)."""
     n = max(1, round(rows / ROWS_PER_SAMPLE))
     lines = []
     for line in EXPERIMENT.read_text().splitlines():
         if line.startswith("variables = "):
             line = "trajectories = false  # metrics only"
-        elif line.startswith("n = 20"):
-            line = f"n = {n}"
+        elif line.startswith(("n = ", "draws = ")):
+            line = f"{line.split('=')[0].strip()} = {n}"
+        elif line.startswith("from = "):   # the fits, wherever the text is loaded from
+            line = line.replace('"../models/', f'"{ROOT / "models"}/')
         elif line.startswith('name = "immunomodulatory_window"'):
             line = f'name = "window_scale_{n * ROWS_PER_SAMPLE}"'
         lines.append(line)
     text = "\n".join(lines) + "\n"
     raw = tomllib.loads(text)
-    assert raw["sampling"]["n"] == n and raw["output"]["trajectories"] is False
+    assert raw["sampling"]["n"] == n == raw["uncertainty"]["draws"]
+    assert raw["output"]["trajectories"] is False
     return text
 
 
@@ -216,6 +224,8 @@ def main():
     p.add_argument("--probe-rows", type=int, default=1_000_000)
     p.add_argument("--probe-seconds", type=float, default=300.0)
     p.add_argument("--full", type=int, help="run this many rows to a store, to the end")
+    p.add_argument("--full-store", help="the store of --full (default: a temporary directory); "
+                                        "the same command on an existing store resumes it")
     p.add_argument("--out", default=str(RESULTS / "sweep_scale.json"))
     args = p.parse_args()
     if args.child:
@@ -227,7 +237,7 @@ def main():
                "probe": None}
     tmp = Path(tempfile.mkdtemp(prefix="ldnsim-scale-"))
     if args.full:
-        store = tmp / "full.zarr"
+        store = Path(args.full_store) if args.full_store else tmp / "full.zarr"
         res = run_case("threads", args.full, args, store=store)
         results["full"] = res
         write_json(args.out.replace(".json", "_full.json"), results)

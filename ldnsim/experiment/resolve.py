@@ -127,7 +127,8 @@ class Experiment:
                 + f", seed {seeds.get('observation')}")
         if cfg.sensitivity is not None:
             sa = cfg.sensitivity
-            lines.append(f"sensitivity: {sa.method}, n = {sa.n}, {len(sa.ranges)} parameters, "
+            n_par = len(sa.ranges) + len(sa.normal) + len(sa.lognormal)
+            lines.append(f"sensitivity: {sa.method}, n = {sa.n}, {n_par} parameters, "
                          f"seed {seeds.get('sampling')}, outputs {', '.join(sa.outputs)}")
         return "\n".join(lines)
 
