@@ -337,12 +337,13 @@ def test_missing_outputs_give_messages_not_errors():
 
 
 def test_a_readout_not_at_steady_state_is_noted():
-    # 7 days of dosing leave the receptors (3-day turnover) still moving by about 3% a day
-    # at 50 mg/day; after 56 days nothing moves (test_view_matches_ldnsim_simulate).
+    # 7 days of dosing leave the peripheral receptors (2-day half-life) still moving at
+    # 50 mg/day (the human brain receptors do not up-regulate: up_brain = 0); after 56 days
+    # nothing moves (test_view_matches_ldnsim_simulate).
     v = Explorer(days=7).view(50.0)
     assert [n for n in v.notes if "not yet at steady state" in n] == [
         n for n in v.notes if n.startswith(("receptor_density ", "receptor_density_ogfr "))]
-    assert any(n.startswith("receptor_density still changes by") for n in v.notes)
+    assert any(n.startswith("receptor_density_ogfr still changes by") for n in v.notes)
 
 
 # ------------------------------------------------------------------------------ the window

@@ -28,13 +28,18 @@ def run():
 def test_pet_validation(run):
     """[rabiner2011] peak PET inhibition within 8 h: 27, 43-58, 61, 92-98% at 2, 5, 15, 50 mg
     (each within 2 x 0.08, the data file's SD) under both PK branches, each with its own PET
-    fit, and the slow_biophase alternative; plasma naltrexone linear in dose, Cmax 13.3 ng/mL per
-    50 mg in the label branch ([swisslabel]) and about 3x lower in the Meyer branch."""
+    fit; the slow_biophase alternative, fitted to the same data with Lee 1988's 1 h scan, misses
+    the low doses (it overshoots 2 mg by more than 2 SD: the data reject it, model card); plasma
+    naltrexone linear in dose, Cmax 13.3 ng/mL per 50 mg in the label branch ([swisslabel]) and
+    about 3x lower in the Meyer branch."""
     m = run("pet_validation")
     for sc in ("human_pet", "pk_label", "slow_biophase"):
         occ = m["pet_inhibition_peak"].sel(scenario=sc).values
         assert np.all(np.diff(occ) > 0)
-        assert np.all(np.abs(occ - [0.27, 0.49, 0.61, 0.95]) <= 0.16), (sc, occ)
+        if sc == "slow_biophase":
+            assert occ[0] - 0.27 > 2 * 0.08, occ
+        else:
+            assert np.all(np.abs(occ - [0.27, 0.49, 0.61, 0.95]) <= 0.16), (sc, occ)
         cmax = m["Cmax"].sel(scenario=sc)
         np.testing.assert_allclose(cmax / cmax["dose"], float(cmax[0] / cmax["dose"][0]),
                                    rtol=1e-3)

@@ -61,9 +61,10 @@ def _targets():
         if spec.sensitivity:       # what-if fits are not held by ldn.toml
             continue
         obs = CAL.fit_data(spec, model).observations
-        for k in range(obs.sizes["obs"]):
-            out.append((name, k, f"{name}/{obs['ID'].values[k]}/{obs['NAME'].values[k]}"
-                                 f"@{float(obs['TIME'].values[k]):g}"))
+        ids = [f"{name}/{obs['ID'].values[k]}/{obs['NAME'].values[k]}"
+               f"@{float(obs['TIME'].values[k]):g}" for k in range(obs.sizes["obs"])]
+        for k, i in enumerate(ids):   # rows sharing an id (one subject, several values): #n
+            out.append((name, k, i if ids.count(i) == 1 else f"{i}#{ids[:k].count(i)}"))
     return out
 
 
@@ -114,7 +115,17 @@ def _nca(ds, var, end=240.0):
 # ----------------------------------------------------------------------- one test per target
 #: Targets the calibration does not reach within 2 SD (model card, "Calibration"), recorded as
 #: strict expected failures rather than hidden.
+_SLOW_BIOPHASE_MISS = ("[lee1988]'s 1 h reference scan (0.95) cannot be reached by slow brain "
+                       "equilibration: the slow_biophase alternative is rejected by the PET data "
+                       "(-2 log L -6.2 vs -36.4 for the retention pool, model card)")
 KNOWN_MISSES = {
+    **{f"pet_slow_biophase/{i}": _SLOW_BIOPHASE_MISS for i in (
+        "rabiner2011/rabiner2mg/Cmax(pet_inhibition)@8",
+        "rabiner2011/rabiner5mg/Cmax(pet_inhibition)@8#0",  # 0.43 and 0.46; 0.58 is met
+        "rabiner2011/rabiner5mg/Cmax(pet_inhibition)@8#1",
+        "rabiner2011/rabiner15mg/Cmax(pet_inhibition)@8",
+        "lee1988/lee50/pet_inhibition@72", "lee1988/lee50/pet_inhibition@120",
+        "lee1988_1h/lee50_1h/pet_inhibition@1")},
     "mouse_sc_long/zagon1983/z83_low/pet_inhibition@5":
         "[zagon1983] 0.1 mg/kg blocks 4-6 h: with Misra's long SC plasma phase and no brain "
         "pool the 0.5 crossing comes later (+2.0 SD); the fit trades it against the 24 h "
@@ -231,9 +242,10 @@ def test_dose_linearity_and_isomers(model):
 
 # ----------------------------------------------------------------------------- receptors
 def test_pet_inhibition_is_not_bound_over_total(model):
-    """Review finding 2: PET reports 1 - available/baseline available. With up-regulated receptors
-    (4.5 mg/day, 8 weeks, tonic) bound/total exceeds the PET inhibition; untreated both are 0."""
-    ds = run(model, daily(56, 1.0), 4.5, count=56)
+    """Review finding 2: PET reports 1 - available/baseline available. With up-regulated brain
+    receptors (up_brain = 1, as in the mouse; 4.5 mg/day, 8 weeks, tonic) bound/total exceeds
+    the PET inhibition; untreated both are 0."""
+    ds = run(model, daily(56, 1.0), 4.5, count=56, params={"up_brain": 1.0})
     last = ds.sel(time=slice(55 * 24.0, None))
     assert float(last.receptor_density.min()) > 1.0
     assert float((last.occupancy_mor_drug - last.pet_inhibition).min()) > 0.0
@@ -241,48 +253,59 @@ def test_pet_inhibition_is_not_bound_over_total(model):
     np.testing.assert_allclose(base.pet_inhibition, 0.0, atol=1e-9)
 
 
-@pytest.mark.xfail(strict=True, reason="the PET fits see Lee 1988 as absolute values only: the "
-                   "fitted pool makes PET rise over hours after a dose, so Lee relative to the 1 h "
-                   "scan is missed (review B10; fixed by the sensitivity fit pet_meyer_lee1h)")
 @pytest.mark.parametrize("scen", [("pharmaceutical", "human_pet"),
                                   ("pharmaceutical", "pk_label")])
 def test_lee_relative_to_the_1h_scan(model, scen):
     """[lee1988] reports blockade relative to the 1 h scan: 0.91, 0.80, 0.46, 0.30 at 48, 72,
-    120, 168 h (SEM 0.064, 0.063, 0.074, 0.138). The data file codes them as absolute values
-    (x 0.95); read as the ratio to the model's own 1 h value they are within 2 SEM too, in both
-    PK branches (up-regulation off, as fitted)."""
+    120, 168 h (SEM 0.064, 0.063, 0.074, 0.138). The PET fits take the 1 h scan as a row
+    (lee1988_1h.csv; review B10: without it the pool ran to its bound and PET rose over hours
+    after a dose, so this ratio was missed, fit pet_meyer_no1h); read as the ratio to the
+    model's own 1 h value Lee is within 2 SEM in both PK branches, under both hypotheses
+    (human brain receptors do not up-regulate: up_brain = 0)."""
     t = np.arange(0.0, 168.0 + 1e-9, 0.5)
-    ds = run(model, t, 50.0, scenarios=scen, params=NO_UP)
-    p = ds.pet_inhibition
-    rel = np.array([float(p.sel(time=x) / p.sel(time=1.0)) for x in (48.0, 72.0, 120.0,
-                                                                     168.0)])
     obs, sem = np.array([0.91, 0.80, 0.46, 0.30]), np.array([0.064, 0.063, 0.074, 0.138])
-    assert np.all(np.abs(rel - obs) <= 2 * sem), rel
+    for mech in ("tonic", "rebound"):
+        p = run(model, t, 50.0, scenarios=scen + (mech,)).pet_inhibition
+        rel = np.array([float(p.sel(time=x) / p.sel(time=1.0)) for x in (48.0, 72.0, 120.0,
+                                                                         168.0)])
+        assert np.all(np.abs(rel - obs) <= 2 * sem), (mech, rel)
 
 
-def test_lee_relative_under_the_1h_sensitivity_fit(model):
-    """[lee1988] relative to the 1 h scan (as above) IS reproduced within 2 SEM by the
-    sensitivity fit pet_meyer_lee1h (models/calibration/pet_meyer_lee1h.nc), which adds the 1 h
-    reference scan as a row: the retention pool then rises fast and both its rates become
-    identifiable (model card, Calibration). Not yet the default (its posterior and the headline
-    on it are open)."""
+def test_pet_posterior_carries_brain_upregulation(model):
+    """Third review: the PET fits ran with brain up-regulation off while the headline ran it on.
+    Now up-regulation is on while fitting PET and its share up_brain is fitted (pet_meyer): the
+    data leave it open (posterior 5-95% covers 0.1-0.9), so the headline draws it with the
+    Kd_ntx and retention it needs. The best posterior draw with up_brain > 0.85 still puts Lee
+    1988 relative to the 1 h scan within 2 SEM under both hypotheses, while the brain receptor
+    density rises by more than 50% after 8 weeks of 3 mg/day (1.00 at the file values,
+    up_brain = 0 being the maximum-likelihood estimate)."""
     from ldnsim.estimation import open_fit
-    ds = open_fit(ROOT / "models" / "calibration" / "pet_meyer_lee1h.nc")
-    fitted = {str(p): float(v) for p, v in zip(ds["parameter"].values, ds["estimate"].values)}
-    t = np.arange(0.0, 168.0 + 1e-9, 0.5)
-    out = run(model, t, 50.0, scenarios=("pharmaceutical", "human_pet"),
-              params={**NO_UP, **fitted})
-    p = out.pet_inhibition
-    rel = np.array([float(p.sel(time=x) / p.sel(time=1.0)) for x in (48.0, 72.0, 120.0,
-                                                                     168.0)])
+    fit = open_fit(ROOT / "models" / "calibration" / "pet_meyer.nc")
+    names = [str(p) for p in fit["parameter"].values]
+    post = np.asarray(fit["posterior"].values).reshape(-1, len(names))
+    up = post[:, names.index("up_brain")]
+    assert np.quantile(up, 0.05) < 0.1 and np.quantile(up, 0.95) > 0.9
+    logp = np.asarray(fit["posterior_log_prob"].values).reshape(-1)
+    best = np.flatnonzero(up > 0.85)[np.argmax(logp[up > 0.85])]
+    draw = dict(zip(names, post[best].tolist()))
+    t = np.array([0.0, 1.0, 48.0, 72.0, 120.0, 168.0])
     obs, sem = np.array([0.91, 0.80, 0.46, 0.30]), np.array([0.064, 0.063, 0.074, 0.138])
-    assert np.all(np.abs(rel - obs) <= 2 * sem), rel
+    for mech in ("tonic", "rebound"):
+        p = run(model, t, 50.0, params=draw,
+                scenarios=("pharmaceutical", "human_pet", mech)).pet_inhibition.values
+        assert np.all(np.abs(p[2:] / p[1] - obs) <= 2 * sem), (mech, p[2:] / p[1])
+        dense = run(model, daily(56, 6.0), 3.0, count=56, params=draw,
+                    scenarios=("pharmaceutical", "human_pet", mech))
+        assert float(dense.receptor_density[-1]) > 1.5, mech
+        flat = run(model, daily(56, 6.0), 3.0, count=56,
+                   scenarios=("pharmaceutical", "human_pet", mech))
+        np.testing.assert_allclose(flat.receptor_density, 1.0, rtol=0, atol=1e-9)
 
 
 def test_pet_targets_under_the_benefit_hypotheses(model, predictions):
-    """The PET fits have receptor up-regulation off; with it on, the hypotheses change the
-    later scans. Rabiner's peaks (< 8 h) stay within 2 SD under both hypotheses; the numbers
-    for Lee and Weerts are in the card (tonic up-regulates during a single 50 mg dose)."""
+    """The PET fits have receptor up-regulation off; with the hypotheses on, Rabiner's peaks
+    (< 8 h) stay within 2 SD under both (human brain receptors do not up-regulate, and the
+    brain ligand feedback barely moves PET)."""
     t = np.arange(0.0, 8.0 + 1e-9, 0.05)
     obs = {2.0: [0.27], 5.0: [0.43, 0.46, 0.58], 15.0: [0.61], 50.0: [0.92, 0.98]}
     for mech in ("tonic", "rebound"):
@@ -357,10 +380,11 @@ def test_continuous_blockade_harms_under_both_hypotheses(model):
 @pytest.mark.parametrize("kdeg", [0.00963, 0.0289])
 def test_upregulation_is_capped_at_the_measured_value(model, kdeg):
     """Review B8: under continuous blockade receptor density never exceeds 1 + up_target (+80%,
-    [lesscher2003] [mskcc1988]) whatever the turnover, and after 8 days it reaches the
+    [lesscher2003] [mskcc1988], mouse brain: checked on the brain receptors with up_brain = 1,
+    as in the mouse scenarios) whatever the turnover, and after 8 days it reaches the
     measured +67-81% within 2 SD (0.1) across the sampled turnover range (half-life 1-3 days)."""
     t = daily(56, 6.0)
-    ds = run(model, t, 300.0, count=56, params={"kdeg_R": kdeg})
+    ds = run(model, t, 300.0, count=56, params={"kdeg_R": kdeg, "up_brain": 1.0})
     up = model.parameter_vector()[model.parameter_names.index("up_target")]
     assert float(ds.receptor_density.max()) <= 1 + up + 1e-6
     day8 = float(ds.receptor_density.sel(time=192.0))

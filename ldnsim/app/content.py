@@ -139,10 +139,11 @@ EVIDENCE = (
      "refs": ("swisslabel", "fdalabel", "meyer1984", "wall1981", "contravelabel")},
     {"panel": "brain", "part": "Brain \u03bc-opioid receptors (MOR) over a day", "kind": "data",
      "text": "PET inhibition is what [11C]carfentanil PET reports, fitted to peak inhibition "
-             "after single 2-50 mg doses, its decay 48-168 h after 50 mg and day 4 of 50 "
-             "mg/day (12 observations, all within 1.5 SD; Lee 1988's 1 h reference scan is not "
-             "matched, see the model card). The fitted in vivo Kd with the Meyer PK, 0.126 nM "
-             "(profile 0.097-0.24), lies inside the in vitro range 0.11-1.1 nM. The "
+             "after single 2-50 mg doses, Lee 1988's 1 h reference scan and the decay 48-168 h "
+             "after 50 mg, and day 4 of 50 mg/day (13 observations, all within 1.6 SD). The "
+             "fitted in vivo Kd with the Meyer PK, 0.26 nM (profile 0.059-0.32), lies inside "
+             "the in vitro range 0.11-1.1 nM; whether brain receptors up-regulate is not "
+             "determined by these data (drawn in the window plot). The "
              "data are single doses and one 50 mg/day regimen: the low-dose daily steady "
              "state is a prediction, and why blockade outlasts plasma naltrexone is not known "
              "(see the PET retention scenario). Dashed: receptors bound by drug over all "
@@ -225,7 +226,8 @@ SCENARIO_NOTES = {
     "slow_biophase": (
         "hypothesis", "The alternative to the retention pool: the days-long PET blockade "
         "carried by slow brain equilibration (k_eo fitted to the same PET data, a half-time of "
-        "about a day, implausible as uptake of a small lipophilic drug). Not used in the "
+        "about a day, implausible as uptake of a small lipophilic drug). The PET data reject "
+        "it: it cannot reach the 1 h scan and overshoots the low doses. Not used in the "
         "headline; see the model card.", ("rabiner2011", "lee1988", "weerts2008")),
     "tonic": (
         "hypothesis", "Receptors up-regulate in proportion to mean drug occupancy and signal "

@@ -24,12 +24,18 @@ The fits (see the model card, "Calibration"):
     the labels' Cmax, Tmax and half-lives. The labels' Cmax and Meyer's exposure disagree about
     threefold; no one disposition model reproduces both, so each is fitted on its own.
 ``pet_meyer``, ``pet_label``
-    ``Kd_ntx``, the retention pool (``k_ret_on``, ``k_ret_off``) and the brain exposure of 6BN
-    (``Kp_6bn_brain``, prior log-uniform over its declared range 0.005-0.1) to Rabiner 2011, Lee
-    1988 and Weerts 2008, the PK fixed at the branch's estimate and receptor up-regulation off
-    (both benefit hypotheses are unknowns; the PET fit should not depend on either). The
-    posterior is what the headline draws, so ``Kd_ntx`` is refitted for every 6BN brain
-    exposure the data allow.
+    ``Kd_ntx``, the retention pool (``k_ret_on``, ``k_ret_off``), the brain exposure of 6BN
+    (``Kp_6bn_brain``, prior log-uniform over its declared range 0.005-0.1) and the share of
+    brain receptor up-regulation ``up_brain`` (prior uniform 0-1 of the mouse-measured
+    ``up_target``) to Rabiner 2011, Lee 1988 (with its 1 h reference scan as a row,
+    ``lee1988_1h.csv``: Lee reports blockade relative to that scan) and Weerts 2008, the PK
+    fixed at the branch's estimate. Up-regulation is on in the brain while fitting (the tonic
+    drive; at the PET doses the rebound drive is saturated alike), so every posterior draw
+    carries the ``Kd_ntx`` and retention that fit the data WITH its brain up-regulation: the
+    headline draws them together.
+``pet_meyer_no1h`` (sensitivity)
+    the previous default: without Lee's 1 h scan and without brain up-regulation (the pool
+    then runs to its bound).
 ``extended_release``
     the absorption rate of the Contrave tablet (its Cmax, Tmax and AUC) with the Meyer PK.
 ``pet_slow_biophase``
@@ -73,8 +79,17 @@ JSON_PATH = HERE / "ldn_calibration.json"
 
 #: The one-compartment human PK and no deep phase (fixed in every human fit).
 HUMAN_STRUCTURE = {"Q_ntx": 0.0, "Q_6bn": 0.0, "Q_deep": 0.0, "F_oral": 0.05}
-#: Receptor up-regulation off while fitting PET (hypothesis-neutral).
+#: Receptor up-regulation off (the mouse fits: single-dose blockade durations).
 NO_UPREGULATION = {"w_tonic": 0.0, "w_rebound": 0.0}
+#: Brain up-regulation on while fitting human PET, its share ``up_brain`` fitted: the PET
+#: doses (50 mg for days) block the receptors fully, so the tonic and the rebound drive are
+#: both saturated there and the fit does not depend on which hypothesis drives it (checked:
+#: ``hypothesis_check``, "pet_objective_by_brain_drive" in the JSON).
+BRAIN_UPREGULATION = {"w_tonic": 1.0, "w_rebound": 0.0}
+#: The PET data of every human PET fit: Rabiner, Lee (with its 1 h reference scan), Weerts.
+PET_FILES = ("rabiner2011", "lee1988", "weerts2008", "lee1988_1h")
+#: The emcee run of the PET fits (the headline draws from pet_meyer's posterior).
+PET_POSTERIOR = {"walkers": 24, "steps": 6000, "burn": 2000}
 #: Human PK parameters the PET fits take from their branch.
 PK_NAMES = ("ka", "V_ntx", "CL_ntx", "f_6bn", "V_6bn", "CLnr_6bn")
 
@@ -118,33 +133,39 @@ FITS = {f.name: f for f in (
             fixed={**HUMAN_STRUCTURE, "CLnr_6bn": 0.0}, starts=4,
             description="the labels' Cmax, Tmax and half-lives (6BN clearance at its renal "
                         "minimum: the labels' 6BN Cmax and half-life leave no room for more)"),
-    FitSpec("pet_meyer", ("rabiner2011", "lee1988", "weerts2008"),
-            {"Kd_ntx": _p(0.05, 0.005, 10.0), "k_ret_on": _p(150.0, 1.0, 1000.0),
-             "k_ret_off": _p(0.9, 0.01, 100.0), "Kp_6bn_brain": _p(0.02, 0.005, 0.1)},
-            fixed={**HUMAN_STRUCTURE, **NO_UPREGULATION}, pk_from="pk_meyer",
-            posterior={"walkers": 24, "steps": 4000, "burn": 1000, "seed": 11},
-            description="brain MOR PET with the Meyer-branch PK"),
-    FitSpec("pet_label", ("rabiner2011", "lee1988", "weerts2008"),
-            {"Kd_ntx": _p(0.2, 0.005, 10.0), "k_ret_on": _p(150.0, 1.0, 1000.0),
-             "k_ret_off": _p(0.9, 0.01, 100.0), "Kp_6bn_brain": _p(0.02, 0.005, 0.1)},
-            fixed={**HUMAN_STRUCTURE, **NO_UPREGULATION}, pk_from="pk_label",
-            posterior={"walkers": 24, "steps": 4000, "burn": 1000, "seed": 12},
-            description="brain MOR PET with the label-branch PK"),
+    FitSpec("pet_meyer", PET_FILES,
+            {"Kd_ntx": _p(0.2, 0.005, 10.0), "k_ret_on": _p(15.0, 1.0, 1000.0),
+             "k_ret_off": _p(0.2, 0.01, 100.0), "Kp_6bn_brain": _p(0.02, 0.005, 0.1),
+             "up_brain": _p(0.3, 0.0, 1.0, scale="lin")},
+            fixed={**HUMAN_STRUCTURE, **BRAIN_UPREGULATION}, pk_from="pk_meyer",
+            posterior=PET_POSTERIOR | {"seed": 11},
+            description="brain MOR PET (with Lee 1988's 1 h reference scan) with the "
+                        "Meyer-branch PK"),
+    FitSpec("pet_label", PET_FILES,
+            {"Kd_ntx": _p(0.4, 0.005, 10.0), "k_ret_on": _p(15.0, 1.0, 1000.0),
+             "k_ret_off": _p(0.2, 0.01, 100.0), "Kp_6bn_brain": _p(0.02, 0.005, 0.1),
+             "up_brain": _p(0.3, 0.0, 1.0, scale="lin")},
+            fixed={**HUMAN_STRUCTURE, **BRAIN_UPREGULATION}, pk_from="pk_label",
+            posterior=PET_POSTERIOR | {"seed": 12},
+            description="brain MOR PET (with Lee 1988's 1 h reference scan) with the "
+                        "label-branch PK"),
     FitSpec("extended_release", ("contravelabel",), {"ka": _p(0.35, 0.02, 5.0)},
             fixed=dict(HUMAN_STRUCTURE), pk_from="pk_meyer", strip=("extended_release",),
             values_of="extended_release",
             starts=2, description="Contrave tablet absorption (Meyer-branch disposition)"),
-    FitSpec("pet_slow_biophase", ("rabiner2011", "lee1988", "weerts2008"),
+    FitSpec("pet_slow_biophase", PET_FILES,
             {"Kd_ntx": _p(0.05, 0.005, 10.0), "k_eo": _p(0.02, 0.001, 10.0)},
             fixed={**HUMAN_STRUCTURE, **NO_UPREGULATION, "k_ret_on": 0.0, "k_ret_off": 0.0},
             pk_from="pk_meyer",
             description="phenomenological alternative: slow brain equilibration, no pool"),
-    FitSpec("pet_meyer_lee1h", ("rabiner2011", "lee1988", "weerts2008", "lee1988_1h"),
+    FitSpec("pet_meyer_no1h", ("rabiner2011", "lee1988", "weerts2008"),
             {"Kd_ntx": _p(0.05, 0.005, 10.0), "k_ret_on": _p(150.0, 1.0, 1000.0),
              "k_ret_off": _p(0.9, 0.01, 100.0), "Kp_6bn_brain": _p(0.02, 0.005, 0.1)},
-            fixed={**HUMAN_STRUCTURE, **NO_UPREGULATION}, pk_from="pk_meyer", sensitivity=True,
-            description="sensitivity: pet_meyer with Lee 1988's 1 h reference scan as a row "
-                        "(coded 0.95); not written into ldn.toml"),
+            fixed={**HUMAN_STRUCTURE, **NO_UPREGULATION, "up_brain": 0.0}, pk_from="pk_meyer",
+            sensitivity=True,
+            description="sensitivity: the previous default PET fit, without Lee 1988's 1 h "
+                        "reference scan and without brain up-regulation; not written into "
+                        "ldn.toml"),
     FitSpec("mouse", ("zagon1983", "zagon1984", "zagon1987"),
             {"Kd_ntx": _p(0.1, 0.005, 10.0), "k_ret_on": _p(60.0, 1.0, 1000.0),
              "k_ret_off": _p(0.006, 1e-4, 10.0)},
@@ -162,7 +183,7 @@ FITS = {f.name: f for f in (
 #: Where --write puts each fit's estimates: None = the parameter values, else a scenario.
 WRITE_TO = {"pk_meyer": [None], "pet_meyer": [None, "human_pet"], "pk_label": ["pk_label"],
             "pet_label": ["pk_label"], "extended_release": ["extended_release"],
-            "pet_slow_biophase": ["slow_biophase"], "mouse": ["mouse"], "pet_meyer_lee1h": [],
+            "pet_slow_biophase": ["slow_biophase"], "mouse": ["mouse"], "pet_meyer_no1h": [],
             "mouse_sc_long": ["mouse_sc_long"]}
 
 
@@ -214,8 +235,8 @@ def build(spec, model, estimates, values=None, *, reduce=True):
     """The :class:`ldnsim.estimation.Problem` of a fit (``values``: the fitted parameters'
     values to start from, default the spec's initial values)."""
     from ldnsim.estimation import build_problem
-    params = {k: dict(v, init=float(values[k])) if values else dict(v)
-              for k, v in spec.params.items()}
+    params = {k: dict(v, init=float(np.clip(values[k], v["lower"], v["upper"])))
+              if values else dict(v) for k, v in spec.params.items()}
     return build_problem(model, fit_data(spec, model), params, method="ml",
                          fixed=fit_conditions(spec, model, estimates),
                          scenarios=spec.scenarios, rtol=1e-8, atol=1e-11,
@@ -335,6 +356,43 @@ def checks(model):
         c["CL_6bn_total"] = get["CLr_6bn"] + get["CLnr_6bn"]
         c["Kd_ntx"] = get["Kd_ntx"]
         out[branch] = c
+    return out
+
+
+def hypothesis_check(model, estimates, n=20):
+    """-2 log L of each human PET fit with the brain up-regulation driven by the tonic drive
+    (as fitted) and by the rebound drive, at the estimate and at the ``n`` posterior draws with
+    the most brain up-regulation (``up_brain``): the fit should not depend on the drive."""
+    from ldnsim.estimation import open_fit
+    from ldnsim.estimation.objective import Objective
+
+    out = {}
+    for name in ("pet_meyer", "pet_label"):
+        path = HERE / f"{name}.nc"
+        if name not in estimates or not path.exists():
+            continue
+        spec = FITS[name]
+        fit = open_fit(path)
+        names = [str(x) for x in fit["parameter"].values]
+        post = np.asarray(fit["posterior"].values).reshape(-1, len(names))
+        top = post[np.argsort(post[:, names.index("up_brain")])[-n:]]
+        points = [estimates[name]] + [dict(zip(names, row)) for row in top]
+        values = {}
+        for hyp, drive in (("tonic", BRAIN_UPREGULATION),
+                           ("rebound", {"w_tonic": 0.0, "w_rebound": 1.0})):
+            alt = dataclasses.replace(spec, fixed={**spec.fixed, **drive})
+            obj = Objective(build(alt, model, estimates, estimates[name]))
+            X = np.array([obj.to_x(np.array([pt[q.name] for q in obj.problem.params]))
+                          for pt in points])
+            values[hyp] = obj.neg2ll_values(X)
+        diff = values["rebound"] - values["tonic"]
+        out[name] = {"estimate": {"tonic": float(values["tonic"][0]),
+                                  "rebound": float(values["rebound"][0])},
+                     f"top_{n}_up_brain_draws": {
+                         "up_brain_min": float(top[:, names.index("up_brain")].min()),
+                         "tonic_median": float(np.median(values["tonic"][1:])),
+                         "rebound_median": float(np.median(values["rebound"][1:])),
+                         "max_abs_difference": float(np.max(np.abs(diff[1:])))}}
     return out
 
 
@@ -519,10 +577,12 @@ def main(argv=None):
     summary = {"model": "models/ldn.toml", "model_hash": model.hash,
                "method": "ldnsim.fit: maximum likelihood (every row has its SD), Fisher "
                          "covariance, profile likelihoods; emcee posteriors for the PET fits",
-               "fits": fits, "checks": checks(model)}
+               "fits": fits, "checks": checks(model),
+               "pet_objective_by_brain_drive": hypothesis_check(model, estimates)}
     JSON_PATH.write_text(json.dumps(summary, indent=1) + "\n")
     print(f"wrote {JSON_PATH}")
     print(json.dumps(summary["checks"], indent=1))
+    print(json.dumps(summary["pet_objective_by_brain_drive"], indent=1))
     return 0
 
 
