@@ -11,7 +11,7 @@ from numba import njit
 
 # Changes whenever any kernel source changes (see cachekey.py), so numba never loads machine
 # code built from older kernel sources.
-KERNEL_SOURCES_SHA256 = "ef7b56ad578896914d1aef6844b5c94c92bdf9aaed40f37cb26082d52c1876ef"
+KERNEL_SOURCES_SHA256 = "279a6b0368ddd51061e08eef1a35950107490ff7cca5a596e07f9ed47102495c"
 
 SAFETY = 0.9
 MIN_FACTOR = 0.2

@@ -9,7 +9,7 @@ from numba import njit
 
 # Changes whenever any kernel source changes (see cachekey.py), so numba never loads machine
 # code built from older kernel sources.
-KERNEL_SOURCES_SHA256 = "ef7b56ad578896914d1aef6844b5c94c92bdf9aaed40f37cb26082d52c1876ef"
+KERNEL_SOURCES_SHA256 = "279a6b0368ddd51061e08eef1a35950107490ff7cca5a596e07f9ed47102495c"
 
 
 @njit(cache=True, inline="always", error_model="numpy", _nrt=False)
@@ -69,9 +69,11 @@ def lu_solve(LU, perm, dinv, b):
         for j in range(i):
             s -= LU[i, j] * b[j]
         b[i] = s
-    for i in range(n - 1, -1, -1):
+    un = np.uint64(n)  # unsigned indices: numba checks signed ones for wraparound, and
+    for r in range(un):  # cannot prove a count-down index non-negative
+        i = un - np.uint64(1) - r
         s = b[i]
-        for j in range(i + 1, n):
+        for j in range(i + np.uint64(1), un):
             s -= LU[i, j] * b[j]
         b[i] = s * dinv[i]
 
