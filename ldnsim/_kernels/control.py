@@ -11,7 +11,7 @@ from numba import njit
 
 # Changes whenever any kernel source changes (see cachekey.py), so numba never loads machine
 # code built from older kernel sources.
-KERNEL_SOURCES_SHA256 = "279a6b0368ddd51061e08eef1a35950107490ff7cca5a596e07f9ed47102495c"
+KERNEL_SOURCES_SHA256 = "389f826ad031697adca6deeee3495578c774150a292dccf240d2bfe2e9c24ce6"
 
 SAFETY = 0.9
 MIN_FACTOR = 0.2
@@ -47,13 +47,35 @@ def error_norm(err, y, ynew, rtol, atol):
 @njit(cache=True, inline="always", error_model="numpy", _nrt=False)
 def pi_factor(err, err_prev, q, rejected):
     """Step-size factor from the current and previous error norms (PI control)."""
+    return pi_factor_logs(err, log_err(err), log_prev(err_prev), q, rejected)
+
+
+@njit(cache=True, inline="always", error_model="numpy", _nrt=False)
+def log_err(err):
+    """``log(err)`` as :func:`pi_factor_logs` takes it (0 for err = 0, where it is unused)."""
+    return math.log(err) if err > 0.0 else 0.0
+
+
+@njit(cache=True, inline="always", error_model="numpy", _nrt=False)
+def log_prev(err_prev):
+    """``log(max(err_prev, ERR_FLOOR))`` as :func:`pi_factor_logs` takes it."""
+    return math.log(max(err_prev, ERR_FLOOR))
+
+
+@njit(cache=True, inline="always", error_model="numpy", _nrt=False)
+def pi_factor_logs(err, lerr, lprev, q, rejected):
+    """:func:`pi_factor` from ``lerr = log_err(err)`` and ``lprev = log_prev(err_prev)``.
+
+    The step loops carry ``lprev`` from one accepted step to the next: when ``err >=
+    ERR_FLOOR`` it is the step's own ``lerr`` (the same libm call on the same number), so a
+    step costs one logarithm instead of two, with bit-identical factors.
+    """
     k = q + 1.0
     if err == 0.0:
         fac = MAX_FACTOR
     else:  # one exp and two logs instead of two pow calls (math: the same libm results with
         # and without the JIT, so the pure-Python path takes the same steps)
-        fac = SAFETY * math.exp((BETA2 * math.log(max(err_prev, ERR_FLOOR))
-                                 - BETA1 * math.log(err)) / k)
+        fac = SAFETY * math.exp((BETA2 * lprev - BETA1 * lerr) / k)
     if rejected:
         fac = min(fac, 1.0)
     return min(MAX_FACTOR, max(MIN_FACTOR, fac))

@@ -9,7 +9,7 @@ from numba import njit
 
 # Changes whenever any kernel source changes (see cachekey.py), so numba never loads machine
 # code built from older kernel sources.
-KERNEL_SOURCES_SHA256 = "279a6b0368ddd51061e08eef1a35950107490ff7cca5a596e07f9ed47102495c"
+KERNEL_SOURCES_SHA256 = "389f826ad031697adca6deeee3495578c774150a292dccf240d2bfe2e9c24ce6"
 
 
 @njit(cache=True, inline="always", error_model="numpy", _nrt=False)
@@ -154,11 +154,11 @@ def sparse_factor(Jf, inv_hg, plan, Wc, dinv, rowmax):
             return False
         inv = 1.0 / piv
         dinv[k] = inv
-        for r in range(kptr[k], kptr[k + 1]):
+        for r in range(np.uint64(kptr[k]), np.uint64(kptr[k + 1])):  # unsigned: no wraparound
             v = Wc[r] * inv
             Wc[r] = v
             big |= not (abs(v) < np.inf)
-        for r in range(optr[k], optr[k + 1]):
+        for r in range(np.uint64(optr[k]), np.uint64(optr[k + 1])):  # checks on Wc[r], ops[:, r]
             prod = Wc[ops[1, r]] * Wc[ops[2, r]]
             Wc[ops[0, r]] -= prod
             big |= not (abs(prod) <= rowmax[ops[3, r]])  # a pivot too small here (or NaN)

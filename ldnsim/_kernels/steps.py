@@ -10,7 +10,7 @@ from .linalg import lu_factor, lu_solve, sparse_factor, sparse_solve
 
 # Changes whenever any kernel source changes (see cachekey.py), so numba never loads machine
 # code built from older kernel sources.
-KERNEL_SOURCES_SHA256 = "279a6b0368ddd51061e08eef1a35950107490ff7cca5a596e07f9ed47102495c"
+KERNEL_SOURCES_SHA256 = "389f826ad031697adca6deeee3495578c774150a292dccf240d2bfe2e9c24ce6"
 
 ST_RHS = 2
 ST_JAC = 3
