@@ -63,7 +63,11 @@ if prob in ("ldn", "headline"):
     else:
         from ldnsim.simulation import kernel_functions
         rhs, jac, aut = kernel_functions(c)
-    plan = _sparsity.make_plan(c.jac_sparsity)
+    # as run_rows builds it: the generated Jacobian is exactly zero outside its pattern
+    # (make_plan's exact= since issue 17; older trees check J against the pattern each step)
+    import inspect
+    exact = "exact" in inspect.signature(_sparsity.make_plan).parameters
+    plan = _sparsity.make_plan(c.jac_sparsity, **({"exact": True} if exact else {}))
     y0 = m.initial_state(); rtol = 1e-6; atol = np.full(y0.size, 1e-9)
     if prob == "ldn":
         t_eval = np.arange(0.0, 1345.0)

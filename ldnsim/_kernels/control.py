@@ -11,7 +11,7 @@ from numba import njit
 
 # Changes whenever any kernel source changes (see cachekey.py), so numba never loads machine
 # code built from older kernel sources.
-KERNEL_SOURCES_SHA256 = "389f826ad031697adca6deeee3495578c774150a292dccf240d2bfe2e9c24ce6"
+KERNEL_SOURCES_SHA256 = "1285d97ee104810fbd32a0e703b37a437480f10449821295f38853f5b455ea4c"
 
 SAFETY = 0.9
 MIN_FACTOR = 0.2

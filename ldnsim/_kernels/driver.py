@@ -63,7 +63,7 @@ EPS = 2.220446049250313e-16
 
 # Changes whenever any kernel source changes (see cachekey.py), so numba never loads machine
 # code built from older kernel sources.
-KERNEL_SOURCES_SHA256 = "389f826ad031697adca6deeee3495578c774150a292dccf240d2bfe2e9c24ce6"
+KERNEL_SOURCES_SHA256 = "1285d97ee104810fbd32a0e703b37a437480f10449821295f38853f5b455ea4c"
 
 RODAS5P_A = tb.RODAS5P_A
 RODAS5P_C = tb.RODAS5P_C

@@ -9,7 +9,7 @@ from numba import njit
 
 # Changes whenever any kernel source changes (see cachekey.py), so numba never loads machine
 # code built from older kernel sources.
-KERNEL_SOURCES_SHA256 = "389f826ad031697adca6deeee3495578c774150a292dccf240d2bfe2e9c24ce6"
+KERNEL_SOURCES_SHA256 = "1285d97ee104810fbd32a0e703b37a437480f10449821295f38853f5b455ea4c"
 
 
 @njit(cache=True, inline="always", error_model="numpy", _nrt=False)
@@ -86,9 +86,10 @@ def lu_solve(LU, perm, dinv, b):
 #
 # Static pivots are checked, never trusted: a factorisation is refused (and the caller falls
 # back to the dense, partially pivoted LU for that step) when J has a non-zero outside the
-# declared pattern, when a pivot is zero or anything is not finite, or when a pivot is too
-# small for its row and column: an elimination product l_ik * u_kj larger than GROWTH times
-# the largest entry of row i of W. That bounds the growth, |L||U| <= (1 + GROWTH m) |W| row by
+# declared pattern (unless the caller guarantees it has none: ``outside`` below), when a
+# pivot is zero or anything is not finite, or when a pivot is too small for its row and
+# column: an elimination product l_ik * u_kj larger than GROWTH times the largest entry of
+# row i of W. That bounds the growth, |L||U| <= (1 + GROWTH m) |W| row by
 # row (m = updates into one entry), which is what the backward error of the solves depends on
 # (Higham, Accuracy and Stability of Numerical Algorithms, 9.3). A bound on |L| alone (the
 # usual threshold test) refused pivots whose row holds only small entries: on the LDN model at
@@ -113,7 +114,9 @@ def lu_solve(LU, perm, dinv, b):
 #                                then z *= dinv, then z[t] -= Wc[nl + r] * z[s] for bwd[:, r];
 #                                after factoring, U's entries are scaled to a unit diagonal
 #                                (Wc[nl + r] *= dinv[bwd[0, r]]);
-#   outside (n * n,) int64       1 where the plan holds no entry for J (original numbering).
+#   outside (n * n,) int64       1 where the plan holds no entry for J (original numbering);
+#                                size 0 when the caller guarantees exact zeros there (a
+#                                generated model's Jacobian: ``_sparsity.make_plan(exact=)``).
 # The factor and solve loops run over flat operation lists, not nested per-column loops: with
 # two or three entries per column, loop exits would mispredict more often than they compute.
 # An empty plan (q.size == 0) means: dense LU.
@@ -130,7 +133,7 @@ def sparse_factor(Jf, inv_hg, plan, Wc, dinv, rowmax):
     Wu = Wc[nl:]  # views: a constant offset would cost a negative-index check per access
     Wd = Wc[nl + bwd.shape[1]:]
     bad = 0
-    for r in range(n * n):
+    for r in range(outside.size):  # n * n, or 0 for an exact pattern
         bad |= np.int64(Jf[r] != 0.0) & outside[r]
     if bad != 0:  # J left the declared pattern (NaN counts as a non-zero)
         return False
