@@ -299,18 +299,24 @@ def work_precision(ldn, ref_o, sbml_path, args):
                               ("speedup", "ldnsim speedup", ".2f")],
                     title="\n### ldn: speed at matched accuracy (>1: ldnsim faster)")
     check = wp_check(ldn, Pk, rtols, {p["rtol"]: c.result for p, c in zip(points, cases)
-                                      if p["solver"] == "ldnsim"})
+                                      if p["solver"] == "ldnsim"},
+                     {p["rtol"]: c.result[1] for p, c in zip(points, cases)
+                      if p["solver"] == "libroadrunner"})
     return {"members": k, "atol_over_rtol": 1e-3, "points": points, "rows": rows,
             "matched": matched, "check": check}
 
 
-def wp_check(ldn, Pk, rtols, results):
+def wp_check(ldn, Pk, rtols, results, rr_outputs=None):
     """Each sweep point of ldnsim against a tighter reference (rtol 1e-12, atol 1e-15) of the
     same members, on all four outputs, each scored at its *own* tolerance: the error in units
     of the tolerance, ``max |y - ref| / (atol + rtol |ref|)`` (the Test Set rule of the test
     suite asks for <= 10^1.5 at any tolerance; tolerance proportionality means it stays O(1)),
     and the digits (mescd all at the benchmark's rtol 1e-6 / atol 1e-9 scale). The benchmark
-    reference (rtol 1e-10) is scored the same way, which says how far it can be trusted."""
+    reference (rtol 1e-10) is scored the same way, which says how far it can be trusted.
+
+    ``rr_outputs`` ({rtol: (members, times, 4)}), libroadrunner's outputs at the same sweep
+    points, are scored the same way (columns ``rr_*``): what each solver delivers when asked
+    for the same tolerance, which is what a "same tolerance" speed ratio compares."""
     tight = ldnsim_run(ldn, Pk, rtol=CHECK_RTOL, atol=CHECK_ATOL)
     if not np.all(tight.status == 0):
         raise RuntimeError("the tight reference failed")
@@ -327,12 +333,19 @@ def wp_check(ldn, Pk, rtols, results):
         if res is None:
             res = ldnsim_run(ldn, Pk, rtol=rt, atol=at)
         e, d = score(res.outputs[..., ldn.out_idx], rt, at)
-        rows.append({"rtol": rt, "atol": at, "err_over_tol": e, "digits": d,
-                     "steps": float(np.mean(res.stats["n_accepted"] + res.stats["n_rejected"])),
-                     "rejected": float(np.mean(res.stats["n_rejected"]))})
-    print_table(rows, [("rtol", "rtol", ".0e"), ("atol", "atol", ".0e"),
-                       ("err_over_tol", "max err / tol", ".2f"), ("digits", "digits", ".2f"),
-                       ("steps", "steps", ".0f"), ("rejected", "rejected", ".1f")],
+        row = {"rtol": rt, "atol": at, "err_over_tol": e, "digits": d,
+               "steps": float(np.mean(res.stats["n_accepted"] + res.stats["n_rejected"])),
+               "rejected": float(np.mean(res.stats["n_rejected"]))}
+        if rr_outputs and rt in rr_outputs:
+            row["rr_err_over_tol"], row["rr_digits"] = score(rr_outputs[rt], rt, at)
+        rows.append(row)
+    cols = [("rtol", "rtol", ".0e"), ("atol", "atol", ".0e"),
+            ("err_over_tol", "max err / tol", ".2f"), ("digits", "digits", ".2f"),
+            ("steps", "steps", ".0f"), ("rejected", "rejected", ".1f")]
+    if rr_outputs:
+        cols += [("rr_err_over_tol", "libroadrunner max err / tol", ".2f"),
+                 ("rr_digits", "libroadrunner digits", ".2f")]
+    print_table(rows, cols,
                 title=f"\n### ldn work-precision check: ldnsim against rtol {CHECK_RTOL:g} / "
                       f"atol {CHECK_ATOL:g} ({Pk.shape[0]} members, four outputs; the last row "
                       "is the benchmark's reference)")

@@ -439,8 +439,9 @@ def _first_call(kernel):
     return noticed("loading or compiling the solver kernels (slow on a first run) ...")
 
 
-def _plan(jac_sparsity, method_id, rhs_k, jac_k, have_jac, t0, y0, p):
-    """The sparse-LU plan for this call (``_sparsity``); the empty plan means dense LU."""
+def _plan(jac_sparsity, method_id, rhs_k, jac_k, have_jac, t0, y0, p, exact=False):
+    """The sparse-LU plan for this call (``_sparsity``); the empty plan means dense LU.
+    ``exact`` (honoured with an analytic ``jac`` and a given pattern): see ``make_plan``."""
     n = y0.size
     if jac_sparsity is not None and np.ndim(jac_sparsity) == 0:
         if jac_sparsity is True or jac_sparsity is np.True_:
@@ -457,10 +458,11 @@ def _plan(jac_sparsity, method_id, rhs_k, jac_k, have_jac, t0, y0, p):
         pattern = driver.probe_pattern(rhs_k, jac_k, have_jac, t0, y0, p)
     else:
         pattern = _sparsity.check_pattern(jac_sparsity, n)
-    key = np.packbits(pattern).tobytes() + n.to_bytes(4, "little")
+    exact = bool(exact and have_jac and jac_sparsity is not None)
+    key = np.packbits(pattern).tobytes() + n.to_bytes(4, "little") + bytes([exact])
     plan = _PLANS.get(key)
     if plan is None:
-        plan = _sparsity.make_plan(pattern)
+        plan = _sparsity.make_plan(pattern, exact=exact)
         if len(_PLANS) > 64:
             _PLANS.clear()
         _PLANS[key] = plan
@@ -559,7 +561,7 @@ def integrate(rhs, y0, t_eval, p, *, jac=None, method="rodas5p", rtol=1e-6, atol
 def integrate_batch(rhs, y0s, t_eval, ps, *, jac=None, method="rodas5p", rtol=1e-6, atol=1e-9,
                     doses=None, outputs=None, n_outputs=None, max_steps=100_000,
                     first_step=None, throw=False, autonomous=False, specialize=False,
-                    jac_sparsity=None, boundscheck=False):
+                    jac_sparsity=None, boundscheck=False, jac_sparsity_exact=False):
     """Integrate many rows (parameter sets) in parallel on numba threads.
 
     One failing row never stops the others: its status says why and its values from the
@@ -583,6 +585,10 @@ def integrate_batch(rhs, y0s, t_eval, ps, *, jac=None, method="rodas5p", rtol=1e
         the first row, so pass the pattern when results must not depend on which row comes
         first.
     boundscheck : as in :func:`integrate`, at the start point of every row.
+    jac_sparsity_exact : promise that ``jac`` writes exact zeros outside ``jac_sparsity`` on
+        every call (a generated model's Jacobian does; ``simulation.run_rows`` passes True).
+        The sparse LU then skips checking J outside the pattern each step; a broken promise
+        is not detected (without it, such a J makes the step fall back to the dense LU).
 
     Returns
     -------
@@ -620,7 +626,8 @@ def integrate_batch(rhs, y0s, t_eval, ps, *, jac=None, method="rodas5p", rtol=1e
     status = np.zeros(r, np.int64)
     stats = np.zeros((r, driver.N_STATS), np.int64)
     if r:
-        plan = _plan(jac_sparsity, mid, rhs_k, jac_k, have_jac, t_eval[0], y0s[0], ps[0])
+        plan = _plan(jac_sparsity, mid, rhs_k, jac_k, have_jac, t_eval[0], y0s[0], ps[0],
+                     exact=jac_sparsity_exact)
         with _first_call(driver.solve_batch):
             driver.solve_batch(rhs_k, jac_k, out_k, mid, have_jac, bool(autonomous), y0s,
                                t_eval, ps, ev[0], ev[1], ev[2], ev[3], rtol, atol_arr,

@@ -680,3 +680,45 @@ def test_minimum_degree_plan_structure():
     assert make_plan(np.ones((5, 5), bool))[0].size == 0
     assert make_plan(np.ones((20, 20), bool))[0].size == 0
     assert all(a.dtype == b.dtype and a.ndim == b.ndim for a, b in zip(plan, empty_plan()))
+
+
+def test_exact_plan_skips_the_outside_check_and_factors_the_same():
+    """make_plan(exact=True) (a Jacobian known to be zero outside its pattern) drops the
+    outside mask; the factors are bit for bit those of the checked plan."""
+    from ldnsim._sparsity import make_plan
+    rng = np.random.default_rng(3)
+    n = 12
+    J = _random_jacobian(rng, n, 0.1)
+    checked, exact = make_plan(J != 0), make_plan(J != 0, exact=True)
+    assert checked[-1].size == n * n and exact[-1].size == 0
+    for a, b in zip(checked[:-1], exact[:-1]):
+        assert np.array_equal(a, b)
+    ok_c, W_c, d_c = _sparse_w(J, 10.0, checked)
+    ok_e, W_e, d_e = _sparse_w(J, 10.0, exact)
+    assert ok_c and ok_e
+    assert np.array_equal(W_c, W_e) and np.array_equal(d_c, d_e)
+
+
+def test_run_rows_exact_pattern_takes_the_same_steps():
+    """run_rows promises the generated Jacobian's pattern is exact (no check per step): the
+    LDN model's steps and results are bitwise those of the checked plan."""
+    from ldnsim import solver
+    from ldnsim.dosing import Regimen
+    from ldnsim.events import pad_event_tables
+    from ldnsim.model import load_model
+    from ldnsim.simulation import run_rows
+    m = load_model("ldn")
+    c = m.compile()
+    P = np.tile(m.parameter_vector(), (2, 1))
+    P[1, c.parameter_index("ka")] *= 1.3
+    ev = pad_event_tables([Regimen.repeat(300.0, every=24.0, count=7).expand(m)])
+    t = np.arange(0.0, 7 * 24 + 1.0)
+    fast = run_rows(c, t, P, m.initial_state(), ev, method="rodas5p")
+    rhs, jac, outputs = c.kernel_functions
+    ref = solver.integrate_batch(rhs, m.initial_state(), t, P, jac=jac, outputs=outputs,
+                                 n_outputs=c.n_outputs, doses=(ev[0], ev[2], ev[3], ev[1]),
+                                 autonomous=c.autonomous, jac_sparsity=c.jac_sparsity)
+    assert np.all(fast.status == 0)
+    assert np.array_equal(fast.states, ref.y) and np.array_equal(fast.outputs, ref.outputs)
+    for k in solver.STAT_NAMES:
+        assert np.array_equal(fast.stats[k], ref.stats[k])

@@ -11,7 +11,7 @@ from numba import njit
 
 # Changes whenever any kernel source changes (see cachekey.py), so numba never loads machine
 # code built from older kernel sources.
-KERNEL_SOURCES_SHA256 = "ef7b56ad578896914d1aef6844b5c94c92bdf9aaed40f37cb26082d52c1876ef"
+KERNEL_SOURCES_SHA256 = "1285d97ee104810fbd32a0e703b37a437480f10449821295f38853f5b455ea4c"
 
 SAFETY = 0.9
 MIN_FACTOR = 0.2
@@ -47,13 +47,35 @@ def error_norm(err, y, ynew, rtol, atol):
 @njit(cache=True, inline="always", error_model="numpy", _nrt=False)
 def pi_factor(err, err_prev, q, rejected):
     """Step-size factor from the current and previous error norms (PI control)."""
+    return pi_factor_logs(err, log_err(err), log_prev(err_prev), q, rejected)
+
+
+@njit(cache=True, inline="always", error_model="numpy", _nrt=False)
+def log_err(err):
+    """``log(err)`` as :func:`pi_factor_logs` takes it (0 for err = 0, where it is unused)."""
+    return math.log(err) if err > 0.0 else 0.0
+
+
+@njit(cache=True, inline="always", error_model="numpy", _nrt=False)
+def log_prev(err_prev):
+    """``log(max(err_prev, ERR_FLOOR))`` as :func:`pi_factor_logs` takes it."""
+    return math.log(max(err_prev, ERR_FLOOR))
+
+
+@njit(cache=True, inline="always", error_model="numpy", _nrt=False)
+def pi_factor_logs(err, lerr, lprev, q, rejected):
+    """:func:`pi_factor` from ``lerr = log_err(err)`` and ``lprev = log_prev(err_prev)``.
+
+    The step loops carry ``lprev`` from one accepted step to the next: when ``err >=
+    ERR_FLOOR`` it is the step's own ``lerr`` (the same libm call on the same number), so a
+    step costs one logarithm instead of two, with bit-identical factors.
+    """
     k = q + 1.0
     if err == 0.0:
         fac = MAX_FACTOR
     else:  # one exp and two logs instead of two pow calls (math: the same libm results with
         # and without the JIT, so the pure-Python path takes the same steps)
-        fac = SAFETY * math.exp((BETA2 * math.log(max(err_prev, ERR_FLOOR))
-                                 - BETA1 * math.log(err)) / k)
+        fac = SAFETY * math.exp((BETA2 * lprev - BETA1 * lerr) / k)
     if rejected:
         fac = min(fac, 1.0)
     return min(MAX_FACTOR, max(MIN_FACTOR, fac))

@@ -16,7 +16,7 @@ import numpy as np
 from numba import njit, prange
 
 from . import tableaus as tb
-from .control import error_norm, initial_step, pi_factor
+from .control import ERR_FLOOR, error_norm, initial_step, log_err, log_prev, pi_factor_logs
 from .steps import (
     erk_dense_eval,
     erk_step,
@@ -63,7 +63,7 @@ EPS = 2.220446049250313e-16
 
 # Changes whenever any kernel source changes (see cachekey.py), so numba never loads machine
 # code built from older kernel sources.
-KERNEL_SOURCES_SHA256 = "ef7b56ad578896914d1aef6844b5c94c92bdf9aaed40f37cb26082d52c1876ef"
+KERNEL_SOURCES_SHA256 = "1285d97ee104810fbd32a0e703b37a437480f10449821295f38853f5b455ea4c"
 
 RODAS5P_A = tb.RODAS5P_A
 RODAS5P_C = tb.RODAS5P_C
@@ -113,7 +113,7 @@ def _segment_rodas(rhs, jac, have_jac, autonomous, t, tb_, y, p, t_eval, k, out,
     if h <= 0.0:
         h = initial_step(rhs, t, y, f0, p, span, q, rtol, atol, ytmp, ftmp)
         stats[ST_RHS] += 1
-    err_prev = 1.0
+    lprev = 0.0  # log_prev(err_prev) of the last accepted step (err_prev = 1 at first)
     rejected = False
     nonfinite = False  # was the last rejection caused by NaN/inf in the stages?
     need_jac = True
@@ -162,8 +162,9 @@ def _segment_rodas(rhs, jac, have_jac, autonomous, t, tb_, y, p, t_eval, k, out,
                 return NON_FINITE, k
             t = t_new
             stats[ST_ACCEPTED] += 1
-            fac = pi_factor(err, err_prev, q, rejected)
-            err_prev = err
+            lerr = log_err(err)
+            fac = pi_factor_logs(err, lerr, lprev, q, rejected)
+            lprev = lerr if err >= ERR_FLOOR else log_prev(err)
             rejected = False
             h_next = h * fac
             if not last:
@@ -175,7 +176,7 @@ def _segment_rodas(rhs, jac, have_jac, autonomous, t, tb_, y, p, t_eval, k, out,
             stats[ST_REJECTED] += 1
             nonfinite = ok and not _all_finite(ynew)
             if ok:
-                h = h * pi_factor(err, err_prev, q, True)
+                h = h * pi_factor_logs(err, log_err(err), lprev, q, True)
             else:
                 h = 0.25 * h
                 if not (h > 10.0 * EPS * abs(t)) or not (h >= 1e-300):
@@ -235,7 +236,7 @@ def _segment_dopri5(rhs, t, tb_, y, p, t_eval, k, out, rtol, atol, max_steps, h,
     if h <= 0.0:
         h = initial_step(rhs, t, y, K[0], p, span, q, rtol, atol, ytmp, ynew)
         stats[ST_RHS] += 1
-    err_prev = 1.0
+    lprev = 0.0  # log_prev(err_prev) of the last accepted step (err_prev = 1 at first)
     rejected = False
     nonfinite = False
     s = DOPRI5_B.size
@@ -276,8 +277,9 @@ def _segment_dopri5(rhs, t, tb_, y, p, t_eval, k, out, rtol, atol, max_steps, h,
                 return NON_FINITE, k, t_new
             t = t_new
             stats[ST_ACCEPTED] += 1
-            fac = pi_factor(err, err_prev, q, rejected)
-            err_prev = err
+            lerr = log_err(err)
+            fac = pi_factor_logs(err, lerr, lprev, q, rejected)
+            lprev = lerr if err >= ERR_FLOOR else log_prev(err)
             rejected = False
             h = h * fac
             if stiff and t < tb_:
@@ -286,7 +288,7 @@ def _segment_dopri5(rhs, t, tb_, y, p, t_eval, k, out, rtol, atol, max_steps, h,
         else:
             stats[ST_REJECTED] += 1
             nonfinite = not _all_finite(ynew)
-            h = h * pi_factor(err, err_prev, q, True)
+            h = h * pi_factor_logs(err, log_err(err), lprev, q, True)
             rejected = True
     hbuf[0] = h
     return SUCCESS, k, t

@@ -9,7 +9,7 @@ from numba import njit
 
 # Changes whenever any kernel source changes (see cachekey.py), so numba never loads machine
 # code built from older kernel sources.
-KERNEL_SOURCES_SHA256 = "ef7b56ad578896914d1aef6844b5c94c92bdf9aaed40f37cb26082d52c1876ef"
+KERNEL_SOURCES_SHA256 = "1285d97ee104810fbd32a0e703b37a437480f10449821295f38853f5b455ea4c"
 
 
 @njit(cache=True, inline="always", error_model="numpy", _nrt=False)
@@ -69,9 +69,11 @@ def lu_solve(LU, perm, dinv, b):
         for j in range(i):
             s -= LU[i, j] * b[j]
         b[i] = s
-    for i in range(n - 1, -1, -1):
+    un = np.uint64(n)  # unsigned indices: numba checks signed ones for wraparound, and
+    for r in range(un):  # cannot prove a count-down index non-negative
+        i = un - np.uint64(1) - r
         s = b[i]
-        for j in range(i + 1, n):
+        for j in range(i + np.uint64(1), un):
             s -= LU[i, j] * b[j]
         b[i] = s * dinv[i]
 
@@ -84,9 +86,10 @@ def lu_solve(LU, perm, dinv, b):
 #
 # Static pivots are checked, never trusted: a factorisation is refused (and the caller falls
 # back to the dense, partially pivoted LU for that step) when J has a non-zero outside the
-# declared pattern, when a pivot is zero or anything is not finite, or when a pivot is too
-# small for its row and column: an elimination product l_ik * u_kj larger than GROWTH times
-# the largest entry of row i of W. That bounds the growth, |L||U| <= (1 + GROWTH m) |W| row by
+# declared pattern (unless the caller guarantees it has none: ``outside`` below), when a
+# pivot is zero or anything is not finite, or when a pivot is too small for its row and
+# column: an elimination product l_ik * u_kj larger than GROWTH times the largest entry of
+# row i of W. That bounds the growth, |L||U| <= (1 + GROWTH m) |W| row by
 # row (m = updates into one entry), which is what the backward error of the solves depends on
 # (Higham, Accuracy and Stability of Numerical Algorithms, 9.3). A bound on |L| alone (the
 # usual threshold test) refused pivots whose row holds only small entries: on the LDN model at
@@ -111,7 +114,9 @@ def lu_solve(LU, perm, dinv, b):
 #                                then z *= dinv, then z[t] -= Wc[nl + r] * z[s] for bwd[:, r];
 #                                after factoring, U's entries are scaled to a unit diagonal
 #                                (Wc[nl + r] *= dinv[bwd[0, r]]);
-#   outside (n * n,) int64       1 where the plan holds no entry for J (original numbering).
+#   outside (n * n,) int64       1 where the plan holds no entry for J (original numbering);
+#                                size 0 when the caller guarantees exact zeros there (a
+#                                generated model's Jacobian: ``_sparsity.make_plan(exact=)``).
 # The factor and solve loops run over flat operation lists, not nested per-column loops: with
 # two or three entries per column, loop exits would mispredict more often than they compute.
 # An empty plan (q.size == 0) means: dense LU.
@@ -128,7 +133,7 @@ def sparse_factor(Jf, inv_hg, plan, Wc, dinv, rowmax):
     Wu = Wc[nl:]  # views: a constant offset would cost a negative-index check per access
     Wd = Wc[nl + bwd.shape[1]:]
     bad = 0
-    for r in range(n * n):
+    for r in range(outside.size):  # n * n, or 0 for an exact pattern
         bad |= np.int64(Jf[r] != 0.0) & outside[r]
     if bad != 0:  # J left the declared pattern (NaN counts as a non-zero)
         return False
@@ -152,11 +157,11 @@ def sparse_factor(Jf, inv_hg, plan, Wc, dinv, rowmax):
             return False
         inv = 1.0 / piv
         dinv[k] = inv
-        for r in range(kptr[k], kptr[k + 1]):
+        for r in range(np.uint64(kptr[k]), np.uint64(kptr[k + 1])):  # unsigned: no wraparound
             v = Wc[r] * inv
             Wc[r] = v
             big |= not (abs(v) < np.inf)
-        for r in range(optr[k], optr[k + 1]):
+        for r in range(np.uint64(optr[k]), np.uint64(optr[k + 1])):  # checks on Wc[r], ops[:, r]
             prod = Wc[ops[1, r]] * Wc[ops[2, r]]
             Wc[ops[0, r]] -= prod
             big |= not (abs(prod) <= rowmax[ops[3, r]])  # a pivot too small here (or NaN)
