@@ -275,8 +275,12 @@ def test_view_numbers_behave_as_the_model_says(explorer):
     assert explorer.view(0.1).numbers["blockade_hours"] == 0.0
     assert hi.numbers["immune_end"] > 1.2
     assert explorer.view(50.0, ("rebound",)).numbers["immune_end"] > 1.2
-    # Bound/total exceeds PET inhibition once receptors are up-regulated (review finding 2).
-    assert lo.numbers["occupancy_mor_drug_trough"] > lo.numbers["pet_inhibition_peak"] + 0.1
+    # The page shows both bound/total and PET inhibition (review finding 2). At the file values
+    # the brain receptors do not up-regulate (up_brain = 0, the PET fit's estimate), so they
+    # differ only by the endogenous ligand's share: PET inhibition is a little higher. (With
+    # brain up-regulation, bound/total exceeds PET: test_pet_inhibition_is_not_bound_over_total.)
+    gap = lo.numbers["pet_inhibition_trough"] - lo.numbers["occupancy_mor_drug_trough"]
+    assert 0.0 < gap < 0.05, gap
     # Tonic: 1 mg/day dampens the readout with no brain blockade and OGFr occupancy below
     # 0.5; rebound: no benefit at 1 mg/day (the model card's mechanism checks).
     tonic, rebound = explorer.view(1.0), explorer.view(1.0, ("rebound",))

@@ -176,32 +176,45 @@ EVIDENCE = (
              "transferred to human immune cells.",
      "refs": ("zagon2002", "lesscher2003")},
     {"panel": "window", "part": "Window plot", "kind": "hypothesis",
-     "text": "A parameter sample is in the window when at least half of its virtual subjects "
-             "end the {days:g} days with the immune readout at least {margin:g} below "
-             "untreated and have at most {hours:g} h/day of brain blockade (PET inhibition > "
-             "{threshold:g}) over the last week; P(window open) is the share of samples in "
-             "the window, the definition of the headline experiment. Uncertainty: "
-             "{n_samples} Latin-hypercube samples of the hypothesis parameters no data "
-             "constrain ({sampled}; declared ranges, never tuned to produce a window) \u00d7 "
-             "{n_subjects} virtual subjects with assumed PK variability (no oral population "
-             "PK with variances is published). Not included: the uncertainty of the fitted "
-             "parameters. The headline runs 20 samples \u00d7 6 subjects; this smaller run "
-             "moves in steps of 1/{n_samples}.",
+     "text": "A draw is in the window when at least half of its virtual subjects end the "
+             "{days:g} days with the immune readout at least {margin:g} below untreated and "
+             "have at most {hours:g} h/day of brain blockade (PET inhibition > {threshold:g}) "
+             "over the last week; P(window open) is the share of draws in the window, the "
+             "definition of the headline experiment. Uncertainty: {n_samples} draws, each of "
+             "the fitted parameters (PK from the fit's covariance; Kd, the brain retention "
+             "pool, 6BN's brain share and brain receptor up-regulation together from the PET "
+             "posterior), of the hypothesis parameters no data constrain ({sampled}; declared "
+             "ranges, never tuned to produce a window) and of {n_subjects} virtual subject(s) "
+             "with assumed PK variability (no oral population PK with variances is "
+             "published). The headline runs 200 draws; this smaller run moves in steps of "
+             "1/{n_samples}.",
+     # the same for a window run without [uncertainty] (parameter samples only)
+     "text_samples": "A parameter sample is in the window when at least half of its virtual "
+                     "subjects end the {days:g} days with the immune readout at least "
+                     "{margin:g} below untreated and have at most {hours:g} h/day of brain "
+                     "blockade (PET inhibition > {threshold:g}) over the last week; P(window "
+                     "open) is the share of samples in the window, the definition of the "
+                     "headline experiment. Uncertainty: {n_samples} Latin-hypercube samples of "
+                     "the hypothesis parameters no data constrain ({sampled}; declared ranges, "
+                     "never tuned to produce a window) \u00d7 {n_subjects} virtual subjects "
+                     "with assumed PK variability. Not included: the uncertainty of the fitted "
+                     "parameters (the headline draws it, 200 draws); this run moves in steps of "
+                     "1/{n_samples}.",
      "refs": ("zagon1984", "lesscher2003")},
     {"panel": "trials", "part": "4.5 mg/day and the clinical trials", "kind": "data",
      "text": "Trials (a consistency check, not fitted): positive at 4.5 mg/day in Crohn's "
              "disease, fibromyalgia and multiple sclerosis; null at 4.5 mg/day (multiple "
-             "sclerosis) and 6 mg/day (fibromyalgia). The headline experiment found the "
-             "window closed at 4.5 mg/day in every scenario and sample, with brain blockade "
-             "round the clock in most samples. Either the trials' benefit does not run "
+             "sclerosis) and 6 mg/day (fibromyalgia). The headline experiment puts 4.5 mg/day "
+             "in the window in 1% of draws under the tonic hypothesis and none under rebound: "
+             "the brain is blocked round the clock in most draws from 3 mg/day on. Either the "
+             "trials' benefit does not run "
              "through the mechanism modelled here (they measured symptoms, not OGF signalling "
              "or immune cells), or the model is wrong where it is weakest: the blockade "
              "criterion, the peripheral affinities, the benefit mechanism itself.",
      # added when the window run has the trial dose:
      "run_text": "This page's smaller run gives P(window open) at {dose:g} mg/day: {values}. "
-                 "This dose lies where daily blockade jumps from none to round the clock (the "
-                 "middle window plot), so whether a sample is in the window there depends on "
-                 "the draw of samples and subjects.",
+                 "Daily blockade jumps from none to round the clock between about 1.5 and 3 "
+                 "mg/day (the middle window plot), below this dose.",
      "refs": ("smith2011", "younger2013", "cree2010", "sharafaddinzadeh2010", "bruun2024")},
 )
 

@@ -176,7 +176,8 @@ def _tag(kind):
 
 def _window_text(item, table):
     names = ", ".join(table.sampled) or "none"
-    text = item["text"].format(days=table.days, margin=table.immune_margin,
+    template = item["text"] if table.across == "draw" else item["text_samples"]
+    text = template.format(days=table.days, margin=table.immune_margin,
                                hours=table.max_blockade_hours, threshold=table.threshold,
                                n_samples=table.n_samples, n_subjects=table.n_subjects,
                                sampled=names)
