@@ -10,7 +10,9 @@ peripheral receptors the benefit uses (peripheral MOR; OGFr); the immune index a
 the daily brain blockade as median [5%, 95%] over the draws; P(imm), the share of draws whose
 immune index ends at least the margin below untreated, ignoring the blockade criterion.
 Then: brain blockade hours at the thresholds 0.4, 0.5 and 0.6; how P(open) depends on the
-declared range of theta50_tonic (the tonic drive's half-saturation); and with --trials, each
+declared range of theta50_tonic (the tonic drive's half-saturation); which parameters decide
+the immune index and, at 3 and 4.5 mg/day, the brain blockade (virtual-subject random effects
+included); P(open) with the blockade threshold at 0.4, 0.5 and 0.6; and with --trials, each
 clinical trial against the window (a consistency check, not a fit).
 """
 from __future__ import annotations
@@ -116,6 +118,21 @@ def thresholds(ds, options, levels=(0.4, 0.5, 0.6)):
     return out
 
 
+def open_by_threshold(ds, options, levels=(0.4, 0.5, 0.6)):
+    """P(open) (brain definition) with the PET-inhibition threshold of the blockade criterion
+    at each level: {(scenario, dose): [share per level]}."""
+    out = {}
+    for thr in levels:
+        m = window_summary(ds, **{**options, "occupancy_var": "pet_inhibition",
+                                  "signal_var": None, "proliferation_var": None,
+                                  "threshold": thr})
+        for sc in m["scenario"].values:
+            for d in m["dose"].values:
+                out.setdefault((str(sc), float(d)), []).append(
+                    _share(m["in_window"].sel(scenario=sc, dose=d))[0])
+    return out
+
+
 def theta_dependence(ds, m):
     """P(open) at each dose by band of theta50_tonic, under the tonic hypothesis."""
     if "theta50_tonic" not in ds.coords or "tonic" not in list(m["scenario"].values):
@@ -136,20 +153,30 @@ def theta_dependence(ds, m):
 
 #: Doses at which the report ranks the parameters that decide the outcome.
 DRIVER_DOSES = (0.5, 1.0, 4.5)
+#: Doses where the window closes (the brain blockade criterion starts to bite).
+EDGE_DOSES = (3.0, 4.5)
 
 
-def drivers(ds, m, top=4, var="immune_index_end"):
+def drivers(ds, m, top=4, var="immune_index_end", doses=DRIVER_DOSES):
     """Per scenario and dose in DRIVER_DOSES: the uncertain parameters (drawn from the fits or
     sampled from declared ranges) ranked by |Spearman correlation| with the immune index at the
     end, and the P(open) in the lower and upper half of the top one."""
     from scipy.stats import spearmanr
-    names = [str(c) for c in ds.coords if ds[c].dims == ("draw",) and c != "draw"
-             and np.issubdtype(ds[c].dtype, np.floating) and float(ds[c].std()) > 0]
+    cols = {}
+    for c in ds.coords:
+        v = ds[c]
+        if c == "draw" or not np.issubdtype(v.dtype, np.floating):
+            continue
+        if v.dims == ("draw", "subject") and v.sizes["subject"] == 1:
+            v = v.isel(subject=0)            # a virtual subject's random effect (eta_...)
+        if v.dims == ("draw",) and float(v.std()) > 0:
+            cols[str(c)] = v
+    names = list(cols)
     if not names:
         return []
     out = []
     for sc in m["scenario"].values:
-        for d in DRIVER_DOSES:
+        for d in doses:
             if d not in m["dose"].values:
                 continue
             imm = m[var].sel(scenario=sc, dose=d)
@@ -163,13 +190,13 @@ def drivers(ds, m, top=4, var="immune_index_end"):
                     continue
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
-                    r = spearmanr(ds[n].values, imm.values, nan_policy="omit")[0]
+                    r = spearmanr(cols[n].values, imm.values, nan_policy="omit")[0]
                 if np.isfinite(r):
                     rho[n] = float(r)
             ranked = sorted(rho.items(), key=lambda kv: -abs(kv[1]))[:top]
             split = None
             if ranked:
-                x = ds[ranked[0][0]].values
+                x = cols[ranked[0][0]].values
                 low = x <= np.median(x)
                 split = (float(np.nanmean(flag.values[low])), float(np.nanmean(flag.values[~low])))
             out.append(dict(scenario=str(sc), dose=float(d), ranked=ranked, split=split))
@@ -235,12 +262,32 @@ def main(argv=None):
                   + ", ".join(f"{n} {v:+.2f}" for n, v in r["ranked"])
                   + (f"   P(open) {first} low/high half: {r['split'][0]:.2f} / "
                      f"{r['split'][1]:.2f}" if r["split"] else ""))
-    drv = [r for r in drivers(ds, tables["brain"], var="blockade_hours") if r["dose"] == 4.5]
+    drv = drivers(ds, tables["brain"], var="blockade_hours", doses=EDGE_DOSES)
     if drv:
-        print("\nwhat decides the brain blockade at 4.5 mg/day: Spearman correlation of the "
-              "blockade hours with each uncertain parameter (top 4)")
+        print("\nwhat decides the brain blockade where the window closes: Spearman correlation "
+              "of the blockade hours with each uncertain parameter (top 4; eta_*: the virtual "
+              "subject's assumed random effects), and P(open) in the lower / upper half of "
+              "up_brain's draws")
+        split = {}
+        if "up_brain" in ds.coords and float(ds["up_brain"].std()) > 0:
+            low = ds["up_brain"].values <= np.median(ds["up_brain"].values)
+            for sc in tables["brain"]["scenario"].values:
+                for d in EDGE_DOSES:
+                    if d in tables["brain"]["dose"].values:
+                        f = tables["brain"]["in_window"].sel(scenario=sc, dose=d)
+                        f = f.isel(subject=0) if "subject" in f.dims else f
+                        split[(str(sc), d)] = (float(np.nanmean(f.values[low])),
+                                               float(np.nanmean(f.values[~low])))
         for r in drv:
-            print(f"  {r['scenario']:8s} " + ", ".join(f"{n} {v:+.2f}" for n, v in r["ranked"]))
+            sp = split.get((r["scenario"], r["dose"]))
+            print(f"  {r['scenario']:8s} {r['dose']:4g} mg  "
+                  + ", ".join(f"{n} {v:+.2f}" for n, v in r["ranked"])
+                  + (f"   P(open) up_brain low/high half: {sp[0]:.2f} / {sp[1]:.2f}"
+                     if sp else ""))
+    print("\nP(open) (brain definition) with the blockade criterion's PET threshold at "
+          "0.4 / 0.5 / 0.6:")
+    for (sc, d), ps in open_by_threshold(ds, options).items():
+        print(f"  {sc:8s} {d:5g} mg  " + " / ".join(f"{x:4.2f}" for x in ps))
     if args.trials:
         text = [ln for ln in Path(args.trials).read_text().splitlines() if not ln.startswith("#")]
         print("\nclinical trials (consistency check): P(open) [MC 90%] at the trial dose, per "

@@ -28,8 +28,8 @@ def run():
 def test_pet_validation(run):
     """[rabiner2011] peak PET inhibition within 8 h: 27, 43-58, 61, 92-98% at 2, 5, 15, 50 mg
     (each within 2 x 0.08, the data file's SD) under both PK branches, each with its own PET
-    fit; the slow_biophase alternative, fitted to the same data with Lee 1988's 1 h scan, misses
-    the low doses (it overshoots 2 mg by more than 2 SD: the data reject it, model card); plasma
+    fit; the slow_biophase alternative, fitted to the same data with Lee 1988's 1 h scan,
+    overshoots 15 mg by more than 2 SD (and misses the 1 h scan: model card); plasma
     naltrexone linear in dose, Cmax 13.3 ng/mL per 50 mg in the label branch ([swisslabel]) and
     about 3x lower in the Meyer branch."""
     m = run("pet_validation")
@@ -37,7 +37,7 @@ def test_pet_validation(run):
         occ = m["pet_inhibition_peak"].sel(scenario=sc).values
         assert np.all(np.diff(occ) > 0)
         if sc == "slow_biophase":
-            assert occ[0] - 0.27 > 2 * 0.08, occ
+            assert occ[2] - 0.61 > 2 * 0.08, occ
         else:
             assert np.all(np.abs(occ - [0.27, 0.49, 0.61, 0.95]) <= 0.16), (sc, occ)
         cmax = m["Cmax"].sel(scenario=sc)

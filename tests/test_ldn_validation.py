@@ -115,20 +115,21 @@ def _nca(ds, var, end=240.0):
 # ----------------------------------------------------------------------- one test per target
 #: Targets the calibration does not reach within 2 SD (model card, "Calibration"), recorded as
 #: strict expected failures rather than hidden.
-_SLOW_BIOPHASE_MISS = ("[lee1988]'s 1 h reference scan (0.95) cannot be reached by slow brain "
-                       "equilibration: the slow_biophase alternative is rejected by the PET data "
-                       "(-2 log L -6.2 vs -36.4 for the retention pool, model card)")
+_SLOW_BIOPHASE_MISS = ("slow brain equilibration cannot reach [lee1988]'s 1 h reference scan "
+                       "(coded 0.95 +- 0.05) and overshoots 15 mg: the slow_biophase "
+                       "alternative fits the PET data worse than the pool (-2 log L -6.1 vs "
+                       "-36.4, model card)")
 KNOWN_MISSES = {
     **{f"pet_slow_biophase/{i}": _SLOW_BIOPHASE_MISS for i in (
-        "rabiner2011/rabiner2mg/Cmax(pet_inhibition)@8",
-        "rabiner2011/rabiner5mg/Cmax(pet_inhibition)@8#0",  # 0.43 and 0.46; 0.58 is met
-        "rabiner2011/rabiner5mg/Cmax(pet_inhibition)@8#1",
-        "rabiner2011/rabiner15mg/Cmax(pet_inhibition)@8",
-        "lee1988/lee50/pet_inhibition@72", "lee1988/lee50/pet_inhibition@120",
-        "lee1988_1h/lee50_1h/pet_inhibition@1")},
+        "rabiner2011/rabiner15mg/Cmax(pet_inhibition)@8",       # +2.5 SD
+        "lee1988_1h/lee50_1h/pet_inhibition@1")},                # -4.7 SD
+    "mouse/zagon1984/z84_04/pet_inhibition@10":
+        "[zagon1984] 0.4 mg/kg blocks about 10 h: with brain up-regulation on (up_brain = 1, "
+        "as the mouse scenarios run) the fit trades it (+2.2 SD) against the 24 h blockade "
+        "every 6 h (-1.9 SD); the pool rates are not identified",
     "mouse_sc_long/zagon1983/z83_low/pet_inhibition@5":
         "[zagon1983] 0.1 mg/kg blocks 4-6 h: with Misra's long SC plasma phase and no brain "
-        "pool the 0.5 crossing comes later (+2.0 SD); the fit trades it against the 24 h "
+        "pool the 0.5 crossing comes later (+2.5 SD); the fit trades it against the 24 h "
         "blockade at 10 mg/kg and every 6 h",
 }
 
@@ -162,6 +163,20 @@ def test_model_file_holds_the_calibration(model):
     values = dict(zip(model.parameter_names, model.parameter_vector()))
     for k, v in model.scenarios["human_pet"].values.items():
         assert values[k] == pytest.approx(v, rel=1e-9), k
+
+
+def test_file_values_reproduce_each_fit(model, predictions):
+    """Third review: ldn.toml must hold each fit's whole state, not only its estimates: -2 log L
+    of every fit's data at the values in ldn.toml (fixed parameters included) equals the
+    objective stored in models/calibration/<fit>.nc (a scenario missing one fixed value, as
+    slow_biophase's Kp_6bn_brain once did, changes it)."""
+    from ldnsim.estimation import open_fit
+    for name in (n for n, spec in CAL.FITS.items() if not spec.sensitivity):
+        y, sd, f = predictions(name)
+        neg2ll = float(np.sum(np.log(2 * np.pi) + 2 * np.log(sd) + ((f - y) / sd) ** 2))
+        stored = float(open_fit(ROOT / "models" / "calibration" / f"{name}.nc")
+                       .attrs["objective"])
+        assert neg2ll == pytest.approx(stored, abs=1e-3), (name, neg2ll, stored)
 
 
 # ------------------------------------------------------------------- PK: the two branches

@@ -243,7 +243,7 @@ SCENARIO_NOTES = {
         "it: it cannot reach the 1 h scan and overshoots the low doses. Not used in the "
         "headline; see the model card.", ("rabiner2011", "lee1988", "weerts2008")),
     "tonic": (
-        "hypothesis", "Receptors up-regulate in proportion to mean drug occupancy and signal "
+        "hypothesis", "Receptors up-regulate with drug occupancy (a saturable drive) and signal "
         "continuously, so the benefit needs no blockade: in the model's checks 1 mg/day "
         "dampens the immune readout with no brain blockade and OGFr occupancy below 0.5, and "
         "switching the tonic drive off removes the benefit. It is not the rebound of the LDN "
@@ -253,8 +253,8 @@ SCENARIO_NOTES = {
         "hypothesis", "Only blockade drives up-regulation and ligand build-up, which signal "
         "once the receptor is free again (Zagon's intermittent-blockade idea). This "
         "hypothesis opens no window: no dose of 0.25-10 mg/day lowers the immune readout at "
-        "the file's values, and the headline's window opens in no sample at any dose from 0.1 "
-        "to 150 mg/day: the signal lost during blockade is not made up afterwards when "
+        "the file's values, and the headline's window opens in at most 1% of draws at any dose "
+        "from 0.1 to 50 mg/day: the signal lost during blockade is not made up afterwards when "
         "up-regulation is bounded by +80%. In the mouse it does not reproduce Zagon's "
         "low-dose tumour slowing either.", ("zagon1984", "zagon1989", "lesscher2003")),
     "trif_branch": (

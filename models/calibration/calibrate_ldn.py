@@ -79,9 +79,10 @@ JSON_PATH = HERE / "ldn_calibration.json"
 
 #: The one-compartment human PK and no deep phase (fixed in every human fit).
 HUMAN_STRUCTURE = {"Q_ntx": 0.0, "Q_6bn": 0.0, "Q_deep": 0.0, "F_oral": 0.05}
-#: Receptor up-regulation off (the mouse fits: single-dose blockade durations).
+#: Receptor up-regulation off (the sensitivity fit without it).
 NO_UPREGULATION = {"w_tonic": 0.0, "w_rebound": 0.0}
-#: Brain up-regulation on while fitting human PET, its share ``up_brain`` fitted: the PET
+#: Brain up-regulation on while fitting PET (human: its share ``up_brain`` fitted; mouse: the
+#: mouse scenarios' up_brain = 1, measured in mouse brain), as the experiments run it. The PET
 #: doses (50 mg for days) block the receptors fully, so the tonic and the rebound drive are
 #: both saturated there and the fit does not depend on which hypothesis drives it (checked:
 #: ``hypothesis_check``, "pet_objective_by_brain_drive" in the JSON).
@@ -155,9 +156,11 @@ FITS = {f.name: f for f in (
             starts=2, description="Contrave tablet absorption (Meyer-branch disposition)"),
     FitSpec("pet_slow_biophase", PET_FILES,
             {"Kd_ntx": _p(0.05, 0.005, 10.0), "k_eo": _p(0.02, 0.001, 10.0)},
-            fixed={**HUMAN_STRUCTURE, **NO_UPREGULATION, "k_ret_on": 0.0, "k_ret_off": 0.0},
+            fixed={**HUMAN_STRUCTURE, **NO_UPREGULATION, "k_ret_on": 0.0, "k_ret_off": 0.0,
+                   "Kp_6bn_brain": 0.02, "up_brain": 0.0},
             pk_from="pk_meyer",
-            description="phenomenological alternative: slow brain equilibration, no pool"),
+            description="phenomenological alternative: slow brain equilibration, no pool "
+                        "(6BN's brain share fixed at the same-laboratory ratio 0.02)"),
     FitSpec("pet_meyer_no1h", ("rabiner2011", "lee1988", "weerts2008"),
             {"Kd_ntx": _p(0.05, 0.005, 10.0), "k_ret_on": _p(150.0, 1.0, 1000.0),
              "k_ret_off": _p(0.9, 0.01, 100.0), "Kp_6bn_brain": _p(0.02, 0.005, 0.1)},
@@ -169,13 +172,13 @@ FITS = {f.name: f for f in (
     FitSpec("mouse", ("zagon1983", "zagon1984", "zagon1987"),
             {"Kd_ntx": _p(0.1, 0.005, 10.0), "k_ret_on": _p(60.0, 1.0, 1000.0),
              "k_ret_off": _p(0.006, 1e-4, 10.0)},
-            fixed=dict(NO_UPREGULATION), scenarios=(), strip=("mouse",), values_of="mouse",
+            fixed=dict(BRAIN_UPREGULATION), scenarios=(), strip=("mouse",), values_of="mouse",
             description="mouse blockade durations, rat IV PK, brain retention pool; Kd_ntx is "
                         "the mouse's functional (analgesia-blocking) constant"),
     FitSpec("mouse_sc_long", ("zagon1983", "zagon1984", "zagon1987", "misra1976"),
             {"Kd_ntx": _p(0.1, 0.005, 10.0), "Q_deep": _p(0.001, 1e-6, 1.0),
              "V_deep": _p(0.05, 0.001, 100.0)},
-            fixed=dict(NO_UPREGULATION), scenarios=(), strip=("mouse", "mouse_sc_long"),
+            fixed=dict(BRAIN_UPREGULATION), scenarios=(), strip=("mouse", "mouse_sc_long"),
             values_of="mouse_sc_long",
             description="mouse blockade durations with Misra's long SC plasma phase, no pool"),
 )}
@@ -299,6 +302,9 @@ def summary_of(spec, ds):
                                 float(ds["profile_ci_upper"][i])]
             row["verdict"] = str(ds["identifiability"].values[i])
         if "posterior_median" in ds:
+            import emcee   # integrated autocorrelation time, in steps, over the kept chains
+            chain = np.transpose(ds["posterior"].values[..., i])[..., None]  # (draw, walker, 1)
+            row["autocorr_steps"] = float(emcee.autocorr.integrated_time(chain, quiet=True)[0])
             row["posterior"] = {"median": float(ds["posterior_median"][i]),
                                 "q05": float(np.quantile(ds["posterior"].values[..., i], 0.05)),
                                 "q95": float(np.quantile(ds["posterior"].values[..., i], 0.95)),
@@ -421,7 +427,8 @@ def write_toml(updates, path=MODEL_PATH):
 
 #: Fixed values a fit's estimates need beside them in the model file (the PK structure).
 WRITE_FIXED = {"pk_meyer": ("Q_ntx", "Q_6bn", "Q_deep", "F_oral", "f_6bn"),
-               "pk_label": ("CLnr_6bn",)}
+               "pk_label": ("CLnr_6bn",),
+               "pet_slow_biophase": ("Kp_6bn_brain", "up_brain", "k_ret_on", "k_ret_off")}
 
 
 def updates_from(estimates):
