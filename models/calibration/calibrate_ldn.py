@@ -302,7 +302,7 @@ def summary_of(spec, ds):
                                 float(ds["profile_ci_upper"][i])]
             row["verdict"] = str(ds["identifiability"].values[i])
         if "posterior_median" in ds:
-            import emcee   # integrated autocorrelation time, in steps, over the kept chains
+            import emcee  # integrated autocorrelation time, in steps, over the kept chains
             chain = np.transpose(ds["posterior"].values[..., i])[..., None]  # (draw, walker, 1)
             row["autocorr_steps"] = float(emcee.autocorr.integrated_time(chain, quiet=True)[0])
             row["posterior"] = {"median": float(ds["posterior_median"][i]),
