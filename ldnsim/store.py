@@ -156,6 +156,11 @@ def create_store(path, layout: StoreLayout, *, overwrite=False) -> Path:
     return path
 
 
+def _dims_of(dim):
+    """A coordinate's dims as a tuple (one name or several)."""
+    return tuple(dim) if isinstance(dim, tuple) else (dim,)
+
+
 def _create(zarr, path, layout):
     group = zarr.open_group(str(path), mode="w", zarr_format=ZARR_FORMAT)
     dims, shape, chunks = layout.dims, layout.shape, layout.chunk_shape
@@ -166,7 +171,7 @@ def _create(zarr, path, layout):
     coord_names = [c for c in layout.coords if c not in dims]
     for name, (dim, values, attrs) in layout.coords.items():
         values = np.asarray(values)
-        _array(group, name, (dim,), values.shape, values.shape, values.dtype, attrs)[:] = values
+        _array(group, name, _dims_of(dim), values.shape, values.shape, values.dtype, attrs)[:] = values
     coordinates = {"coordinates": " ".join(coord_names)} if coord_names else {}
     for name, attrs in layout.trajectories.items():
         _array(group, name, dims + ("time",), shape + (m,), chunks + (m,), np.float64,
@@ -176,7 +181,7 @@ def _create(zarr, path, layout):
     for name, (vdims, dtype, attrs) in layout.metrics.items():
         vshape = tuple(shape[dims.index(d)] for d in vdims)
         vchunks = tuple(chunks[dims.index(d)] for d in vdims)
-        local = [c for c in coord_names if layout.coords[c][0] in vdims]
+        local = [c for c in coord_names if set(_dims_of(layout.coords[c][0])) <= set(vdims)]
         extra = {"coordinates": " ".join(local)} if local else {}
         _array(group, name, vdims, vshape, vchunks, dtype, {**attrs, **extra})
     _array(group, "chunk_done", ("chunk",), (layout.n_chunks,), (1,), np.uint8,

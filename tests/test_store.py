@@ -250,3 +250,29 @@ def test_sigkill_at_random_moments_then_resume_gives_the_uninterrupted_store(tmp
     assert kills == 4 and partial >= 3, (kills, partial)
     assert json.loads(json.dumps(_attrs(store)))["complete"] == 1
     assert_same_store(store, whole)
+
+
+def test_headline_metrics_only_with_drawn_subjects(tmp_path):
+    """The headline's own design ([uncertainty] draws, a virtual subject per draw, so the
+    subjects' random effects are coordinates over (draw, subject)) with trajectories = false:
+    in memory and in a Zarr store the window metrics equal, bit for bit, those computed from
+    the stored trajectories, and the eta coordinates keep their two dims. (Before this test
+    a metrics-only run of the headline failed on those two-dim coordinates.)"""
+    from ldnsim.experiment import load_experiment
+    text = (ROOT / "experiments" / "immunomodulatory_window.toml").read_text()
+    text = (text.replace("../models/", f"{ROOT / 'models'}/")
+            .replace("draws = 200", "draws = 3").replace("n = 200", "n = 3")
+            .replace("dose = [0.1, 0.25, 0.5, 1.0, 1.5, 3.0, 4.5, 6.0, 10.0, 50.0]",
+                     "dose = [1.0, 4.5]"))
+    metrics_only = "\n".join("trajectories = false" if ln.startswith("variables = ") else ln
+                             for ln in text.splitlines())
+    full = run_experiment(load_experiment(text), progress=False)
+    mem = run_experiment(load_experiment(metrics_only), progress=False)
+    store = tmp_path / "w.zarr"
+    run_experiment(load_experiment(metrics_only), progress=False, store=str(store))
+    z = xr.open_zarr(store)
+    assert z["eta_CL_ntx"].dims == ("draw", "subject")
+    np.testing.assert_array_equal(z["eta_CL_ntx"].values, full["eta_CL_ntx"].values)
+    for name in ("metric_immune_index_end", "metric_blockade_hours", "metric_in_window"):
+        np.testing.assert_array_equal(mem[name].values, full[name].values)
+        np.testing.assert_array_equal(z[name].values, full[name].values)

@@ -148,7 +148,10 @@ def _block_coords(spec: RunSpec, region) -> dict:
     where = dict(zip(spec.dims, region))
     out = {}
     for name, (dim, values, attrs) in spec.coords.items():
-        out[name] = (dim, np.asarray(values)[where[dim]], attrs)
+        # a coordinate over several dims (e.g. a subject's eta over (draw, subject)): one
+        # slice per dim
+        index = tuple(where[d] for d in dim) if isinstance(dim, tuple) else where[dim]
+        out[name] = (dim, np.asarray(values)[index], attrs)
     return out
 
 
