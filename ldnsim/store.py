@@ -171,7 +171,9 @@ def _create(zarr, path, layout):
     coord_names = [c for c in layout.coords if c not in dims]
     for name, (dim, values, attrs) in layout.coords.items():
         values = np.asarray(values)
-        _array(group, name, _dims_of(dim), values.shape, values.shape, values.dtype, attrs)[:] = values
+        array = _array(group, name, _dims_of(dim), values.shape, values.shape, values.dtype,
+                       attrs)
+        array[:] = values
     coordinates = {"coordinates": " ".join(coord_names)} if coord_names else {}
     for name, attrs in layout.trajectories.items():
         _array(group, name, dims + ("time",), shape + (m,), chunks + (m,), np.float64,
