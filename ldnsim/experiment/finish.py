@@ -17,6 +17,7 @@ import xarray as xr
 
 from ldnsim.errors import ConfigError, LdnsimError
 from ldnsim.metrics import merge_metrics, metric_parts
+from ldnsim.metrics.window import window_probability
 from ldnsim.observation import add_observations
 from ldnsim.results import make_dataset, netcdf_safe_attrs
 
@@ -37,12 +38,12 @@ def uncertainty_summaries(metrics: xr.Dataset) -> xr.Dataset:
     ``<name>_median``, ``<name>_lower`` and ``<name>_upper`` (5 % and 95 % quantiles over
     ``draw`` and, when present, ``sample`` together; NaN values, e.g. failed rows, are left
     out and counted in the attribute ``n_missing``). The per-draw values stay as they are.
-    Without a ``draw`` dim nothing is added.
+    ``window_summary``'s flag ``in_window`` over ``draw`` and/or ``sample`` also gives
+    ``p_in_window``, the share of them in the window, and ``p_in_window_n``. Without either
+    dim nothing is added.
     """
-    if "draw" not in metrics.dims:
-        return metrics
     out = {}
-    for name, da in metrics.data_vars.items():
+    for name, da in (metrics.data_vars.items() if "draw" in metrics.dims else ()):
         dims = [d for d in UNCERTAINTY_DIMS if d in da.dims]
         if "draw" not in dims or da.dtype.kind not in "fiu":
             continue
@@ -57,6 +58,13 @@ def uncertainty_summaries(metrics: xr.Dataset) -> xr.Dataset:
                                                               f" ({level:.0%} quantile)"),
                        "n_missing": n_missing}
             out[f"{name}_{label}"] = v
+    for name in ("in_window", f"{METRIC_PREFIX}in_window"):   # window_summary's flag per draw
+        if name in metrics:
+            table = xr.Dataset({"in_window": metrics[name]})
+            window_probability(table, UNCERTAINTY_DIMS)
+            prefix = name[:-len("in_window")]
+            out.update({f"{prefix}{k}": table[k] for k in ("p_in_window", "p_in_window_n")
+                        if k in table})
     return metrics.assign(out)
 
 

@@ -76,7 +76,7 @@ def _run_chunked(exp, **kw):
     cfg = exp.config.metrics
     metrics = (tuple(cfg.names), cfg.options()) if cfg is not None else None
     ds = run_plan(exp.plan, metrics=metrics, trajectories=_kept(exp), **kw)
-    if "draw" in ds.dims:
+    if "draw" in ds.dims or "sample" in ds.dims:
         names = [v for v in ds.data_vars if str(v).startswith(METRIC_PREFIX)]
         summaries = uncertainty_summaries(ds[names])
         ds = ds.assign({k: v for k, v in summaries.data_vars.items() if k not in names})

@@ -186,8 +186,21 @@ def _window_outputs(o):
         cols += ["rebound_max", "rebound_mean"]
     if o["proliferation_var"] is not None:
         cols.append(f"{o['proliferation_var']}_end")
-    return (*cols, "in_window", "in_window_fraction", "n_subjects_ok", "p_in_window",
-            "p_in_window_n")
+    return (*cols, "in_window", "in_window_fraction", "n_subjects_ok")
+
+
+def _window_per_draw(ds, **options):
+    """``window_summary`` as experiments run it: one value per draw and sample, no share over
+    them. A chunk of a sweep may hold only some of the draws, so ``p_in_window`` (the share of
+    draws in the window) is added once all chunks are in
+    (:func:`ldnsim.experiment.finish.uncertainty_summaries`)."""
+    return window_summary(ds, **options, uncertainty_dims=())
+
+
+_WINDOW_SIGNATURE = inspect.signature(window_summary)
+_window_per_draw.__signature__ = _WINDOW_SIGNATURE.replace(  # type: ignore[attr-defined]
+    parameters=[p for p in _WINDOW_SIGNATURE.parameters.values()
+                if p.name != "uncertainty_dims"])
 
 
 def _window_reads(o):
@@ -212,7 +225,7 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
     Metric("steady_state_nca", steady_state_nca, lambda o: SS_OUTPUTS, lambda o: (o["var"],),
            "steady state over one dosing interval: AUCtau, Cavg, Cmax/Cmin/Ctrough, %PTF, "
            "accumulation ratio"),
-    Metric("window_summary", window_summary, _window_outputs, _window_reads,
+    Metric("window_summary", _window_per_draw, _window_outputs, _window_reads,
            "the LDN immunomodulatory window per dose (see ldnsim.metrics.window)",
            types=_WINDOW_TYPES),
 )}

@@ -16,7 +16,7 @@ from .readouts import baseline_of, blockade_hours, end_value, rebound
 __all__ = ["window_summary"]
 
 
-def _window_probability(table, uncertainty_dims):
+def window_probability(table, uncertainty_dims):
     """Add ``p_in_window`` (share of draws/samples in the window, unknown ones left out) and
     ``p_in_window_n`` to ``table`` when it has uncertainty dims."""
     dims = [d for d in ((uncertainty_dims,) if isinstance(uncertainty_dims, str)
@@ -155,7 +155,7 @@ def window_summary(ds, *, immune_var="immune_index", occupancy_var="occupancy_mo
         table["in_window"].attrs = {
             "long_name": "dose in the immunomodulatory window (1 = yes)", "units": "1",
             "definition": f"fraction of subjects with [{definition}] >= {min_fraction:g}"}
-    _window_probability(table, uncertainty_dims)
+    window_probability(table, uncertainty_dims)
     table.attrs = {"window_definition": definition, "max_blockade_hours": float(max_blockade_hours),
                    "immune_margin": float(immune_margin), "immune_direction": immune_direction,
                    "threshold": float(threshold)}
