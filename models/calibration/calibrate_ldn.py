@@ -119,6 +119,20 @@ class FitSpec:
     sensitivity: bool = False      # a what-if fit: summarised, never written into ldn.toml
 
 
+def _pet_fit(branch, pk_label, *, kd_init, seed):
+    """The human PET fit of one PK branch (``pet_meyer``, ``pet_label``): the same data,
+    parameters and brain up-regulation, the branch's PK, its own start and posterior seed."""
+    return FitSpec(
+        f"pet_{branch}", PET_FILES,
+        {"Kd_ntx": _p(kd_init, 0.005, 10.0), "k_ret_on": _p(15.0, 1.0, 1000.0),
+         "k_ret_off": _p(0.2, 0.01, 100.0), "Kp_6bn_brain": _p(0.02, 0.005, 0.1),
+         "up_brain": _p(0.3, 0.0, 1.0, scale="lin")},
+        fixed={**HUMAN_STRUCTURE, **BRAIN_UPREGULATION}, pk_from=f"pk_{branch}",
+        posterior=PET_POSTERIOR | {"seed": seed},
+        description=f"brain MOR PET (with Lee 1988's 1 h reference scan) with the "
+                    f"{pk_label} PK")
+
+
 FITS = {f.name: f for f in (
     FitSpec("pk_meyer", ("swisslabel", "meyer1984"),
             {"ka": _p(3.0, 0.2, 20.0), "V_ntx": _p(450.0, 20.0, 5000.0),
@@ -134,22 +148,8 @@ FITS = {f.name: f for f in (
             fixed={**HUMAN_STRUCTURE, "CLnr_6bn": 0.0}, starts=4,
             description="the labels' Cmax, Tmax and half-lives (6BN clearance at its renal "
                         "minimum: the labels' 6BN Cmax and half-life leave no room for more)"),
-    FitSpec("pet_meyer", PET_FILES,
-            {"Kd_ntx": _p(0.2, 0.005, 10.0), "k_ret_on": _p(15.0, 1.0, 1000.0),
-             "k_ret_off": _p(0.2, 0.01, 100.0), "Kp_6bn_brain": _p(0.02, 0.005, 0.1),
-             "up_brain": _p(0.3, 0.0, 1.0, scale="lin")},
-            fixed={**HUMAN_STRUCTURE, **BRAIN_UPREGULATION}, pk_from="pk_meyer",
-            posterior=PET_POSTERIOR | {"seed": 11},
-            description="brain MOR PET (with Lee 1988's 1 h reference scan) with the "
-                        "Meyer-branch PK"),
-    FitSpec("pet_label", PET_FILES,
-            {"Kd_ntx": _p(0.4, 0.005, 10.0), "k_ret_on": _p(15.0, 1.0, 1000.0),
-             "k_ret_off": _p(0.2, 0.01, 100.0), "Kp_6bn_brain": _p(0.02, 0.005, 0.1),
-             "up_brain": _p(0.3, 0.0, 1.0, scale="lin")},
-            fixed={**HUMAN_STRUCTURE, **BRAIN_UPREGULATION}, pk_from="pk_label",
-            posterior=PET_POSTERIOR | {"seed": 12},
-            description="brain MOR PET (with Lee 1988's 1 h reference scan) with the "
-                        "label-branch PK"),
+    _pet_fit("meyer", "Meyer-branch", kd_init=0.2, seed=11),
+    _pet_fit("label", "label-branch", kd_init=0.4, seed=12),
     FitSpec("extended_release", ("contravelabel",), {"ka": _p(0.35, 0.02, 5.0)},
             fixed=dict(HUMAN_STRUCTURE), pk_from="pk_meyer", strip=("extended_release",),
             values_of="extended_release",
