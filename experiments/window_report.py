@@ -151,6 +151,12 @@ def theta_dependence(ds, m):
     return out
 
 
+def half_split(x, flags):
+    """Mean of ``flags`` (P(open)) over the draws in the lower and the upper half of ``x``."""
+    low = x <= np.median(x)
+    return float(np.nanmean(flags[low])), float(np.nanmean(flags[~low]))
+
+
 #: Doses at which the report ranks the parameters that decide the outcome.
 DRIVER_DOSES = (0.5, 1.0, 4.5)
 #: Doses where the window closes (the brain blockade criterion starts to bite).
@@ -196,9 +202,7 @@ def drivers(ds, m, top=4, var="immune_index_end", doses=DRIVER_DOSES):
             ranked = sorted(rho.items(), key=lambda kv: -abs(kv[1]))[:top]
             split = None
             if ranked:
-                x = cols[ranked[0][0]].values
-                low = x <= np.median(x)
-                split = (float(np.nanmean(flag.values[low])), float(np.nanmean(flag.values[~low])))
+                split = half_split(cols[ranked[0][0]].values, flag.values)
             out.append(dict(scenario=str(sc), dose=float(d), ranked=ranked, split=split))
     return out
 
@@ -270,14 +274,12 @@ def main(argv=None):
               "up_brain's draws")
         split = {}
         if "up_brain" in ds.coords and float(ds["up_brain"].std()) > 0:
-            low = ds["up_brain"].values <= np.median(ds["up_brain"].values)
             for sc in tables["brain"]["scenario"].values:
                 for d in EDGE_DOSES:
                     if d in tables["brain"]["dose"].values:
                         f = tables["brain"]["in_window"].sel(scenario=sc, dose=d)
                         f = f.isel(subject=0) if "subject" in f.dims else f
-                        split[(str(sc), d)] = (float(np.nanmean(f.values[low])),
-                                               float(np.nanmean(f.values[~low])))
+                        split[(str(sc), d)] = half_split(ds["up_brain"].values, f.values)
         for r in drv:
             sp = split.get((r["scenario"], r["dose"]))
             print(f"  {r['scenario']:8s} {r['dose']:4g} mg  "
