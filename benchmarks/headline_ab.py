@@ -3,7 +3,7 @@
 Question answered (issue 17, third target): how much CPU and wall time does
 ``ldnsim run experiments/immunomodulatory_window.toml --threads 2`` take with today's
 solver kernels and with the kernels of an earlier commit (``--base``, default ``9502a41``:
-the kernels of ``b682810`` plus output evaluation, the state when issue 17 was filed), on
+the kernels of ``b682810``, whose benchmarks issue 17 quotes, plus output evaluation), on
 the *same* model file and the *same* experiment file, and are the window conclusions the same?
 
 The base commit's experiment runner cannot run today's headline (it has no ``[uncertainty]``
