@@ -5,9 +5,10 @@ growth limit) or another first step after a dose make Rodas5P take fewer steps *
 accuracy* on the LDN model, the headline experiment's rows, the Test Set problems and the PK/PD
 model, and how honest does the tolerance stay (error / tol, dense output on Prothero-Robinson)?
 
-    python benchmarks/controller.py                      # all variants, ~25 min on 2 cores
+    python benchmarks/controller.py                      # all variants, ~6 min on 2 cores
     python benchmarks/controller.py --variants base,i    # a subset (base is always run)
     python benchmarks/controller.py --quick              # smoke test: 3 tolerances, 2 variants
+    python benchmarks/controller.py --report benchmarks/results/controller.json  # tables again
 
 How: every variant is a temporary copy of this checkout (``ldnsim``, ``models``,
 ``experiments``, ``tests/ivp_problems.py``, ``benchmarks/problems.py``) with the constants of
@@ -351,6 +352,7 @@ def verdict(table, names):
 
 
 def print_tables(results, table, names, problems):
+    """The README's tables (Markdown) from the results and their summary."""
     print("\nwork (accepted + rejected steps) at matched accuracy, variant / base: "
           "geometric mean [min - max] over common digit levels")
     print("| variant | " + " | ".join(problems) + " |")
@@ -364,15 +366,38 @@ def print_tables(results, table, names, problems):
             cells.append(f"{m['geomean']:.3f} [{m['min']:.2f}-{m['max']:.2f}]"
                          if m["levels"] else "-")
         print(f"| {v} | " + " | ".join(cells) + " |")
+    for p in ("ldn", "headline"):
+        if p not in problems:
+            continue
+        levels = [6.0, 7.0, 8.0, 9.0, 10.0]
+        print(f"\n{p}: work / base at matched digits, and steps / base at the same rtol")
+        print("| variant | " + " | ".join(f"{lv:g} digits" for lv in levels)
+              + " | same rtol 1e-4 ... 1e-10 |")
+        print("|---|" + "---|" * (len(levels) + 1))
+        for v in names:
+            if v == "base":
+                continue
+            m = table[v][p]["matched"]
+            at = dict(zip(m["levels"], m["ratios"]))
+            cells = [f"{at[lv]:.3f}" if lv in at else "-" for lv in levels]
+            st = table[v][p]["same_tol_step_ratio"]
+            print(f"| {v} | " + " | ".join(cells) + f" | {min(st):.2f}-{max(st):.2f} |")
     print("\nlargest err/tol over the sweep (share of rejected steps)")
-    print("| variant | " + " | ".join(problems) + " | Prothero-Robinson dense err/tol, "
-          "rtol 1e-4..1e-8 |")
-    print("|---|" + "---|" * (len(problems) + 1))
+    print("| variant | " + " | ".join(problems) + " |")
+    print("|---|" + "---|" * len(problems))
     for v in names:
         cells = [f"{table[v][p]['err_over_tol_max']:.2f} ({table[v][p]['rejected_share']:.1%})"
                  for p in problems]
-        pr = ", ".join(f"{r['err_over_tol']:.1f}" for r in results[v]["prothero_robinson"])
-        print(f"| {v} | " + " | ".join(cells) + f" | {pr} |")
+        print(f"| {v} | " + " | ".join(cells) + " |")
+    pr0 = results["base"]["prothero_robinson"]
+    print("\nProthero-Robinson (lambda 1e4, 1001 outputs on [0, 5]): dense-output error / tol "
+          "(steps)")
+    print("| variant | " + " | ".join(f"rtol {r['rtol']:g}" for r in pr0) + " |")
+    print("|---|" + "---|" * len(pr0))
+    for v in names:
+        cells = [f"{r['err_over_tol']:.1f} ({r['steps']})"
+                 for r in results[v]["prothero_robinson"]]
+        print(f"| {v} | " + " | ".join(cells) + " |")
 
 
 def main(argv=None):
@@ -382,7 +407,15 @@ def main(argv=None):
     ap.add_argument("--rtols", default=",".join(f"{r:g}" for r in RTOLS))
     ap.add_argument("--quick", action="store_true", help="3 tolerances, base and i, 3 problems")
     ap.add_argument("--out", default=str(RESULTS / "controller.json"))
+    ap.add_argument("--report", metavar="JSON", help="print the tables of an earlier run")
     args = ap.parse_args(argv)
+    if args.report:
+        old = json.loads(Path(args.report).read_text())
+        names = list(old["variants"])
+        problems = [p for p in old["results"]["base"] if p != "prothero_robinson"]
+        print_tables(old["results"], old["summary"], names, problems)
+        print("\nqualifies:", old["qualifies"])
+        return old
     names = ["base"] + [v for v in args.variants.split(",") if v and v != "base"]
     problems = args.problems.split(",")
     rtols = [float(r) for r in args.rtols.split(",")]
@@ -413,6 +446,9 @@ def main(argv=None):
     out = {"variants": {v: {"description": VARIANTS[v][0],
                             "constants": {**BASE, **VARIANTS[v][1]},
                             "after_dose": VARIANTS[v][2]} for v in names},
+           "ldnsim_commit": subprocess.run(["git", "-C", str(REPO), "describe", "--always",
+                                            "--dirty"], capture_output=True,
+                                           text=True).stdout.strip(),
            "rtols": rtols, "ref_rtol": REF_RTOL, "reference_check": ref_info,
            "results": results, "summary": table, "qualifies": ok}
     sys.path.insert(0, str(HERE))
