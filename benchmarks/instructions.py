@@ -60,6 +60,7 @@ if prob in ("ldn", "headline"):
     m = load_model("ldn"); c = m.compile()
     if hasattr(c, "kernel_functions"):
         rhs, jac, _ = c.kernel_functions; aut = c.autonomous
+        jac = getattr(c, "jac_nonzeros_kernel", jac)  # what run_rows passes (since issue 17)
     else:
         from ldnsim.simulation import kernel_functions
         rhs, jac, aut = kernel_functions(c)

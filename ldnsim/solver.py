@@ -585,10 +585,12 @@ def integrate_batch(rhs, y0s, t_eval, ps, *, jac=None, method="rodas5p", rtol=1e
         the first row, so pass the pattern when results must not depend on which row comes
         first.
     boundscheck : as in :func:`integrate`, at the start point of every row.
-    jac_sparsity_exact : promise that ``jac`` writes exact zeros outside ``jac_sparsity`` on
-        every call (a generated model's Jacobian does; ``simulation.run_rows`` passes True).
-        The sparse LU then skips checking J outside the pattern each step; a broken promise
-        is not detected (without it, such a J makes the step fall back to the dense LU).
+    jac_sparsity_exact : promise that J is exactly zero outside ``jac_sparsity`` after every
+        call of ``jac``: ``jac`` writes zeros there, or never writes there at all (the kernels
+        start J at zero; a generated model's ``jac_nonzeros``, which ``simulation.run_rows``
+        passes with True, writes only the pattern's entries). The sparse LU then skips
+        checking J outside the pattern each step; a broken promise is not detected (without
+        it, such a J makes the step fall back to the dense LU).
 
     Returns
     -------

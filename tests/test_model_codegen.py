@@ -279,14 +279,39 @@ def test_generated_modules_keep_the_contract():
     """The names ldnsim.model.codegen documents, and that CompiledModel hands to the solver."""
     cm = load_model("two_compartment_iv").compile()
     mod = cm.module
-    for name in ("rhs", "jac", "outputs", "rhs_cfunc", "jac_cfunc", "outputs_cfunc",
-                 "CACHE_KEY", "MODEL_NAME", "STATE_NAMES", "PARAMETER_NAMES", "INPUT_NAMES",
+    for name in ("rhs", "jac", "jac_nonzeros", "outputs", "rhs_cfunc", "jac_cfunc",
+                 "jac_nonzeros_cfunc", "outputs_cfunc", "CACHE_KEY", "MODEL_NAME",
+                 "STATE_NAMES", "PARAMETER_NAMES", "INPUT_NAMES",
                  "OUTPUT_NAMES", "N_STATES", "N_PARAMS", "N_OUTPUTS", "JAC_PATTERN"):
         assert hasattr(mod, name), name
     assert cm.kernel_functions == (mod.rhs_cfunc, mod.jac_cfunc, mod.outputs_cfunc)
+    assert cm.jac_nonzeros_kernel is mod.jac_nonzeros_cfunc
     assert (mod.N_STATES, mod.N_PARAMS, mod.N_OUTPUTS) == (cm.n_states, cm.n_params,
                                                            cm.n_outputs)
     assert mod.STATE_NAMES == cm.model.state_names
+
+
+@pytest.mark.parametrize("name", ["ldn", "pkpd_indirect"])
+def test_jac_nonzeros_writes_exactly_the_pattern(name):
+    """jac_nonzeros (what the solver kernels call, on a J they zeroed) writes every entry of
+    JAC_PATTERN with jac's value and leaves every other entry untouched."""
+    m = load_model(name)
+    cm = m.compile()
+    n = cm.n_states
+    rng = np.random.default_rng(3)
+    y = m.initial_state() + rng.uniform(0.1, 2.0, n)
+    p = m.parameter_vector()
+    full = np.empty((n, n))
+    cm.jac(0.5, y, p, full)
+    pattern = np.zeros((n, n), bool)
+    for i, j in cm.module.JAC_PATTERN:
+        pattern[i, j] = True
+    for f in (cm.module.jac_nonzeros, cm.jac_nonzeros_kernel):
+        J = np.full((n, n), np.nan)
+        f(0.5, y, p, J)
+        assert np.array_equal(J[pattern], full[pattern])
+        assert np.all(np.isnan(J[~pattern]))
+    assert np.all(full[~pattern] == 0.0)
 
 
 def test_modules_are_registered_before_they_run():

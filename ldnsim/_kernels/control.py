@@ -11,7 +11,7 @@ from numba import njit
 
 # Changes whenever any kernel source changes (see cachekey.py), so numba never loads machine
 # code built from older kernel sources.
-KERNEL_SOURCES_SHA256 = "3af7a934d33cb7bb7cf26826723804e3b79c09ffb397cbace8cb7b86b74ef780"
+KERNEL_SOURCES_SHA256 = "1ebfb2ef581c7f2749accc62fe6a2c35599c51f5d9f1ebc20a0977601df02324"
 
 SAFETY = 0.9
 MIN_FACTOR = 0.2

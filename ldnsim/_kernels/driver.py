@@ -63,7 +63,7 @@ EPS = 2.220446049250313e-16
 
 # Changes whenever any kernel source changes (see cachekey.py), so numba never loads machine
 # code built from older kernel sources.
-KERNEL_SOURCES_SHA256 = "3af7a934d33cb7bb7cf26826723804e3b79c09ffb397cbace8cb7b86b74ef780"
+KERNEL_SOURCES_SHA256 = "1ebfb2ef581c7f2749accc62fe6a2c35599c51f5d9f1ebc20a0977601df02324"
 
 RODAS5P_A = tb.RODAS5P_A
 RODAS5P_C = tb.RODAS5P_C
@@ -349,7 +349,9 @@ def solve_one(rhs, jac, outf, method, have_jac, autonomous, y0, t_eval, p0, ev_t
     ynew = np.empty(n)
     ytmp = np.empty(n)
     ftmp = np.empty(n)
-    Jf = np.empty(n * n)  # the Jacobian, flat (the sparse LU reads it so)
+    # The Jacobian, flat (the sparse LU reads it so), zero at the start: a generated model's
+    # jac_nonzeros writes only its pattern's entries, so the others stay exactly zero.
+    Jf = np.zeros(n * n)
     W = np.empty((n, n))
     Wc = np.empty(plan[1].shape[1] + plan[0].size)  # the factors: off-diagonal, then pivots
     perm = np.empty(n, dtype=np.int64)
@@ -441,6 +443,6 @@ def probe_pattern(rhs, jac, have_jac, t, y0, p):
     """(n, n) bool: where J is non-zero near ``y0`` (``steps.jacobian_pattern``)."""
     n = y0.size
     pattern = np.zeros((n, n), dtype=np.bool_)
-    jacobian_pattern(rhs, jac, have_jac, t, y0, p, pattern, np.empty((n, n)),
+    jacobian_pattern(rhs, jac, have_jac, t, y0, p, pattern, np.zeros((n, n)),
                      np.empty(n), np.empty(n), np.empty(n), np.empty(n))
     return pattern

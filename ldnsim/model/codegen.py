@@ -9,10 +9,13 @@ name                       what
 =========================  =================================================================
 ``rhs(t, y, p, dydt)``     ``@numba.njit(cache=True)``; ``dydt[i] = d y[i] / dt``
 ``jac(t, y, p, J)``        ``J[i, j] = d rhs[i] / d y[j]``, every entry written (zeros by a loop)
+``jac_nonzeros(t, y, p,    the entries of ``JAC_PATTERN`` only, every call; the others are left
+J)``                       untouched (the solver kernels start J at zero and call this one)
 ``outputs(t, y, p, out)``  ``out[k]`` = output k
-``rhs_cfunc``,             C-callable twins of the three (``numba.cfunc(..., cache=True)`` with
+``rhs_cfunc``,             C-callable twins of the four (``numba.cfunc(..., cache=True)`` with
 ``jac_cfunc``,             ``ldnsim.solver.RHS_SIGNATURE`` / ``JAC_SIGNATURE``): what the solver
-``outputs_cfunc``          kernels call. Under ``NUMBA_DISABLE_JIT`` they are the plain functions.
+``jac_nonzeros_cfunc``,    kernels call. Under ``NUMBA_DISABLE_JIT`` they are the plain functions.
+``outputs_cfunc``
 ``CACHE_KEY``              the key the file was generated for (see ``compiled.cache_key``)
 ``MODEL_NAME``,            names and sizes, for checks and messages
 ``STATE_NAMES``, ...,
@@ -36,7 +39,7 @@ if TYPE_CHECKING:
 
 __all__ = ["generate_source", "KEY_LINE", "CODEGEN_FORMAT"]
 
-CODEGEN_FORMAT = 4
+CODEGEN_FORMAT = 5
 """Bump when the layout of generated modules changes in a way old files cannot serve."""
 
 #: The first line of a cached module starts with this, the cache key and the sha256 of the rest
@@ -56,6 +59,7 @@ from ldnsim.solver import RHS_SIGNATURE as _RHS_SIGNATURE, JAC_SIGNATURE as _JAC
 
 if numba.config.DISABLE_JIT:
     rhs_cfunc, jac_cfunc, outputs_cfunc = rhs, jac, outputs
+    jac_nonzeros_cfunc = jac_nonzeros
 else:
     # _nrt=False: no reference counting of the arrays on every call (the generated functions
     # never allocate); with it on, each call paid six atomic operations.
@@ -66,6 +70,10 @@ else:
     @numba.cfunc(_JAC_SIGNATURE, cache=True, error_model="numpy", _nrt=False)
     def jac_cfunc(t, y, p, J):
         jac(t, y, p, J)
+
+    @numba.cfunc(_JAC_SIGNATURE, cache=True, error_model="numpy", _nrt=False)
+    def jac_nonzeros_cfunc(t, y, p, J):
+        jac_nonzeros(t, y, p, J)
 
     @numba.cfunc(_RHS_SIGNATURE, cache=True, error_model="numpy", _nrt=False)
     def outputs_cfunc(t, y, p, out):
@@ -115,19 +123,24 @@ def generate_source(model: Model, *, key: str = "") -> str:
     ]
     mapping = _name_mapping(model)
     nonzero = [(i, j) for i in range(n) for j in range(n) if jac[i][j] != 0]
-    # The Jacobian is zeroed by a loop, then its structural non-zeros are written: the same
-    # values as writing all n*n entries, in source that grows with the non-zeros, not n**2.
+    # jac_nonzeros writes the structural non-zeros only; jac zeroes the Jacobian by a loop and
+    # calls it: the same values as writing all n*n entries, in source that grows with the
+    # non-zeros, not n**2. The solver's kernels start J at zero and call jac_nonzeros (the
+    # zeroing was half of the Jacobian's cost per step).
     zero_fill = [f"for _i in range({n}):", f"    for _j in range({n}):",
                  "        J[_i, _j] = 0.0"]
-    for name, args, exprs, targets, head in (
-            ("rhs", "t, y, p, dydt", rhs, [f"dydt[{i}]" for i in range(n)], []),
-            ("jac", "t, y, p, J", [jac[i][j] for i, j in nonzero],
-             [f"J[{i}, {j}]" for i, j in nonzero], zero_fill),
-            ("outputs", "t, y, p, out", outs, [f"out[{k}]" for k in range(m)], [])):
+    for name, args, exprs, targets in (
+            ("rhs", "t, y, p, dydt", rhs, [f"dydt[{i}]" for i in range(n)]),
+            ("jac_nonzeros", "t, y, p, J", [jac[i][j] for i, j in nonzero],
+             [f"J[{i}, {j}]" for i, j in nonzero]),
+            ("outputs", "t, y, p, out", outs, [f"out[{k}]" for k in range(m)])):
         parts += ["", _JIT, f"def {name}({args}):"]
-        body = head + python_lines(exprs, targets, mapping)
+        body = python_lines(exprs, targets, mapping)
         parts += ["    " + line for line in body] or ["    pass"]
         parts.append("")
+    parts += ["", _JIT, "def jac(t, y, p, J):"]
+    parts += ["    " + line for line in zero_fill + ["jac_nonzeros(t, y, p, J)"]]
+    parts.append("")
     parts += [_KERNEL_ENTRY_POINTS.rstrip("\n"), ""]
     return "\n".join(parts) + "\n"
 
