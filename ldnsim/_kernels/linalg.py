@@ -9,7 +9,7 @@ from numba import njit
 
 # Changes whenever any kernel source changes (see cachekey.py), so numba never loads machine
 # code built from older kernel sources.
-KERNEL_SOURCES_SHA256 = "1285d97ee104810fbd32a0e703b37a437480f10449821295f38853f5b455ea4c"
+KERNEL_SOURCES_SHA256 = "a91e6a8ccb70194c30374e4768ca284c2b94a6390bf208ae6e40f941fc51a0ac"
 
 
 @njit(cache=True, inline="always", error_model="numpy", _nrt=False)
