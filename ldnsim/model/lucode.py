@@ -46,35 +46,71 @@ def lu_lines(pattern, jit: str):
             plan_digest(plan))
 
 
+class _Versions:
+    """Single-assignment names: ``new(v)`` names the next value of variable ``v``, ``cur(v)``
+    its current one (numba compiles a long function much faster when no name is assigned
+    twice: it need not rebuild single-assignment form)."""
+
+    def __init__(self):
+        self.count = {}
+
+    def new(self, v):
+        self.count[v] = self.count.get(v, -1) + 1
+        return self.cur(v)
+
+    def cur(self, v):
+        k = self.count[v]
+        return v if k == 0 else f"{v}_{k}"
+
+
 def _factor_lines(plan, pattern, jit):
     q, asm, kptr, optr, ops, fwd, bwd, _ = (np.asarray(a, np.int64) for a in plan)
     n = q.size
     nl, nu = fwd.shape[1], bwd.shape[1]
     nd = nl + nu
-    body = [f"m{a} = 0.0" for a in range(n)]  # largest |W| entry of row a (growth check)
+    v = _Versions()
+    # m<a>: the largest |W| entry of row a (growth check), then GROWTH times it
+    body = [f"{v.new(f'm{a}')} = 0.0" for a in range(n)]
     for pos, src, a in asm.T:
         i, j = divmod(int(src), n)
-        body.append(f"w{pos} = -Jf[{src}]" if pattern[i, j] else f"w{pos} = -0.0  # fill")
-        body.append(f"m{a} = max(m{a}, abs(w{pos}))")
+        w = v.new(f"w{pos}")
+        body.append(f"{w} = -Jf[{src}]" if pattern[i, j] else f"{w} = -0.0  # fill")
+        m = v.cur(f"m{a}")
+        body.append(f"{v.new(f'm{a}')} = max({m}, abs({w}))")
     for a in range(n):
-        body.append(f"w{nd + a} = inv_hg - Jf[{q[a] * (n + 1)}]")
-        body.append(f"m{a} = {GROWTH!r} * max(m{a}, abs(w{nd + a}))")
-    body.append("big = False")
+        w = v.new(f"w{nd + a}")
+        body.append(f"{w} = inv_hg - Jf[{q[a] * (n + 1)}]")
+        m = v.cur(f"m{a}")
+        body.append(f"{v.new(f'm{a}')} = {GROWTH!r} * max({m}, abs({w}))")
+    # sparse_factor returns False at the first bad pivot, and after the elimination when an
+    # L entry is not finite or an update too large ("big"); here every check is ANDed into
+    # one flag tested once (the same answer; the factors are not used when it is False)
+    body += [f"{v.new('ok')} = True", "inf = np.inf"]
     for k in range(n):
-        body += [f"a = abs(w{nd + k})",
-                 "if not (a > 0.0) or not (a < np.inf):",
-                 "    return False",
-                 f"i{k} = 1.0 / w{nd + k}"]
+        piv = v.cur(f"w{nd + k}")
+        a = v.new("a")
+        ok = v.cur("ok")
+        body += [f"{a} = abs({piv})",
+                 f"{v.new('ok')} = {ok} & (({a} > 0.0) & ({a} < inf))",
+                 f"i{k} = 1.0 / {piv}"]
         for r in range(kptr[k], kptr[k + 1]):
-            body += [f"w{r} = w{r} * i{k}", f"big |= not (abs(w{r}) < np.inf)"]
+            old = v.cur(f"w{r}")
+            w = v.new(f"w{r}")
+            ok = v.cur("ok")
+            body += [f"{w} = {old} * i{k}", f"{v.new('ok')} = {ok} & (abs({w}) < inf)"]
         for r in range(optr[k], optr[k + 1]):
             o0, o1, o2, row = ops[:, r]
-            body += [f"x = w{o1} * w{o2}", f"w{o0} = w{o0} - x",
-                     f"big |= not (abs(x) <= m{row})"]
-    body.append("if big:")
-    body.append("    return False")
-    body += [f"w{nl + r} = w{nl + r} * i{bwd[0, r]}" for r in range(nu)]
-    body += [f"Wc[{pos}] = w{pos}" for pos in range(nd + n)]
+            x = v.new("x")
+            old = v.cur(f"w{o0}")
+            body.append(f"{x} = {v.cur(f'w{o1}')} * {v.cur(f'w{o2}')}")
+            body.append(f"{v.new(f'w{o0}')} = {old} - {x}")
+            ok = v.cur("ok")
+            body.append(f"{v.new('ok')} = {ok} & (abs({x}) <= {v.cur(f'm{row}')})")
+    body += [f"if not {v.cur('ok')}:", "    return False"]
+    for r in range(nu):
+        old = v.cur(f"w{nl + r}")
+        body.append(f"{v.new(f'w{nl + r}')} = {old} * i{bwd[0, r]}")
+    body += [f"Wc[{pos}] = {v.cur(f'w{pos}')}" for pos in range(nd + n)]
     body += [f"dinv[{k}] = i{k}" for k in range(n)]
     body.append("return True")
     head = [jit, "def lu_factor_sparse(Jf, inv_hg, Wc, dinv):",
@@ -86,11 +122,19 @@ def _factor_lines(plan, pattern, jit):
 def _solve_lines(plan, jit):
     q, fwd, bwd = (np.asarray(plan[i], np.int64) for i in (0, 5, 6))
     n, nl = q.size, fwd.shape[1]
-    body = [f"z{a} = b[{q[a]}]" for a in range(n)]
-    body += [f"z{t} = z{t} - Wc[{r}] * z{s}" for r, (t, s) in enumerate(fwd.T)]
-    body += [f"z{a} = z{a} * dinv[{a}]" for a in range(n)]
-    body += [f"z{t} = z{t} - Wc[{nl + r}] * z{s}" for r, (t, s) in enumerate(bwd.T)]
-    body += [f"b[{q[a]}] = z{a}" for a in range(n)]
+    v = _Versions()
+    body = [f"{v.new(f'z{a}')} = b[{q[a]}]" for a in range(n)]
+
+    def update(t, s, r):
+        old, src = v.cur(f"z{t}"), v.cur(f"z{s}")
+        return f"{v.new(f'z{t}')} = {old} - Wc[{r}] * {src}"
+
+    body += [update(t, s, r) for r, (t, s) in enumerate(fwd.T)]
+    for a in range(n):
+        old = v.cur(f"z{a}")
+        body.append(f"{v.new(f'z{a}')} = {old} * dinv[{a}]")
+    body += [update(t, s, nl + r) for r, (t, s) in enumerate(bwd.T)]
+    body += [f"b[{q[a]}] = {v.cur(f'z{a}')}" for a in range(n)]
     head = [jit, "def lu_solve_sparse(Wc, dinv, b):",
             '    """Solve W x = b in place in b from lu_factor_sparse\'s Wc and dinv."""']
     return head + ["    " + line for line in body]
