@@ -139,7 +139,9 @@ def _solve(compiled, t_eval, P, Y0, doses, opts, what):
                                  jac=jac, outputs=outputs, n_outputs=compiled.n_outputs,
                                  doses=doses, throw=False,
                                  autonomous=compiled.autonomous,
-                                 jac_sparsity=compiled.jac_sparsity, **opts)
+                                 jac_sparsity=compiled.jac_sparsity,
+                                 jac_sparsity_exact=True,  # as run_rows: generated code
+                                 sparse_lu=compiled.sparse_lu, **opts)
     bad = np.flatnonzero(res.status != int(solver.Status.SUCCESS))
     if bad.size:
         status = solver.Status(int(res.status[bad[0]]))

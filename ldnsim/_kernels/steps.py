@@ -10,7 +10,7 @@ from .linalg import lu_factor, lu_solve, sparse_factor, sparse_solve
 
 # Changes whenever any kernel source changes (see cachekey.py), so numba never loads machine
 # code built from older kernel sources.
-KERNEL_SOURCES_SHA256 = "a91e6a8ccb70194c30374e4768ca284c2b94a6390bf208ae6e40f941fc51a0ac"
+KERNEL_SOURCES_SHA256 = "d785ace06f9a7196283034c351188a3d969bb0ddacc9b180ea6d546a29b5aa74"
 
 ST_RHS = 2
 ST_JAC = 3
