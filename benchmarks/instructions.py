@@ -113,10 +113,19 @@ out = np.empty((t_eval.size, y0.size)); st = np.zeros(6, np.int64)
 # kinds of tree count the solver alone
 outputs_api = "outf" in driver.solve_one.py_func.__code__.co_varnames
 outs = np.empty((t_eval.size, 0))
+# kernels since issue 17 take the generated straight-line LU (glu); a generated model hands it
+# to them as run_rows does (CompiledModel.sparse_lu), other problems pass the unused default
+glu_api = "glu" in driver.solve_one.py_func.__code__.co_varnames
+if glu_api:
+    from ldnsim.solver import _glu
+    glu = _glu(getattr(c, "sparse_lu", None) if prob in ("ldn", "headline") else None, plan)
 def solve():
     for r in range(P.shape[0]):
         p_r = np.ascontiguousarray(P[r])
-        if outputs_api:
+        if glu_api:
+            driver.solve_one(rhs, jac, rhs, 0, True, aut, y0, t_eval, p_r, *E[r], rtol, atol,
+                             10**7, 0.0, plan, glu, out, outs, st)
+        elif outputs_api:
             driver.solve_one(rhs, jac, rhs, 0, True, aut, y0, t_eval, p_r, *E[r], rtol, atol,
                              10**7, 0.0, plan, out, outs, st)
         else:

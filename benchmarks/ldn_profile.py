@@ -3,8 +3,10 @@
 Question answered: for the full ``ldn`` model on 8 weeks of daily doses (the ``ldn_model.py``
 setting: 4.5 mg a day, hourly outputs, rtol 1e-6 / atol 1e-9, default scenarios), how many
 Rodas5P steps does a day take, and when after the dose; and what does one step cost, split
-into right-hand sides, the Jacobian, the sparse LU, the eight triangular solves, the stage
-arithmetic, the error norm and step-size control, dense output and the restart at each dose?
+into right-hand sides, the Jacobian, the sparse LU, the eight triangular solves (the model's
+generated straight-line LU, as ``run_rows`` uses it; the generic plan loops are timed too),
+the stage arithmetic, the error norm and step-size control, dense output and the restart at
+each dose?
 
     python benchmarks/ldn_profile.py                    # ~1 min; writes results/ldn_profile.json
     python benchmarks/ldn_profile.py --dose 50 --scenario racemic --scenario rodent_transient
@@ -40,7 +42,7 @@ from ldnsim.dosing import Regimen
 from ldnsim.events import pad_event_tables
 from ldnsim.model import load_model
 from ldnsim.simulation import run_rows
-from ldnsim.solver import integrate
+from ldnsim.solver import _glu, integrate
 
 import common
 from common import print_env, print_table, write_json
@@ -53,6 +55,7 @@ WINDOWS_H = (0.125, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 12.0, 24.0)
 def kernel_functions(compiled):
     """(rhs, jac, autonomous) of a CompiledModel in the form the solver kernels take."""
     rhs, jac, _ = compiled.kernel_functions
+    jac = getattr(compiled, "jac_nonzeros_kernel", jac)  # as run_rows (the kernels zero J)
     return rhs, jac, compiled.autonomous
 
 
@@ -88,15 +91,31 @@ def _t_solve(plan, Wc, dinv, z, B, reps):
 
 
 @njit(error_model="numpy", _nrt=False)  # as the kernels are compiled
+def _t_factor_glu(factor, Jfs, inv_hg, Wc, dinv, reps):
+    ok = True
+    for i in range(Jfs.shape[0]):
+        for _ in range(reps):
+            ok &= factor(Jfs[i], inv_hg, Wc, dinv)
+    return ok
+
+
+@njit(error_model="numpy", _nrt=False)  # as the kernels are compiled
+def _t_solve_glu(solve, Wc, dinv, B, reps):
+    for i in range(B.shape[0]):
+        for _ in range(reps):
+            solve(Wc, dinv, B[i])
+
+
+@njit(error_model="numpy", _nrt=False)  # as the kernels are compiled
 def _t_step(rhs, T, Y, h, p, F0, ft, Js, Jfs, W, perm, K, ynew, ytmp, stats, plan, Wc, dinv,
-            z, reps):
+            z, glu, reps):
     ok = True
     for i in range(Y.shape[0]):
         for _ in range(reps):
             ok &= rosenbrock_step(rhs, T[i], Y[i], h, p, F0[i], ft, False, Js[i], Jfs[i],
                                   W, perm, K, ynew, ytmp, tb.RODAS5P_A, tb.RODAS5P_C,
                                   tb.RODAS5P_GAMMA, tb.RODAS5P_c, tb.RODAS5P_d, tb.RODAS5P_M,
-                                  tb.RODAS5P_CHAIN, stats, plan, Wc, dinv, z)
+                                  tb.RODAS5P_CHAIN, stats, plan, Wc, dinv, z, glu)
     return ok
 
 
@@ -174,7 +193,8 @@ def run(args):
     p = model.parameter_vector(scenarios=tuple(args.scenario))
     n = compiled.n_states
     rhs, jac, aut = kernel_functions(compiled)
-    plan = _sparsity.make_plan(compiled.jac_sparsity)
+    plan = _sparsity.make_plan(compiled.jac_sparsity, exact=True)  # as run_rows factors
+    glu = _glu(compiled.sparse_lu, plan)  # the generated straight-line LU, as run_rows uses it
     print(f"\n## ldn profile: {n} states, {args.dose:g} mg every {EVERY_H:g} h x {N_DOSES}, "
           f"rtol {RTOL:g} atol {ATOL:g}, scenarios {args.scenario or 'default'}", flush=True)
 
@@ -223,30 +243,36 @@ def run(args):
     ynew, ytmp, ftmp, f = (np.empty(n) for _ in range(4))
     for i in range(m):  # one real step from each state: stage vectors for the dense output
         _t_step(rhs, T[i:i + 1], Y[i:i + 1], h, p, F0[i:i + 1], np.zeros(n), Js[i:i + 1],
-                Jfs[i:i + 1], W, perm, Ks[i], Ynew[i], ytmp, stats, plan, Wc, dinv, z, 1)
+                Jfs[i:i + 1], W, perm, Ks[i], Ynew[i], ytmp, stats, plan, Wc, dinv, z, glu, 1)
     E = np.ascontiguousarray(Ks[:, -1, :])
     D = np.empty((3, n))
     R = args.repeats
     ns = {
         "rhs": best_ns(_t_rhs, (rhs, T, Y, p, f), 2000, m, R),
         "jac": best_ns(_t_jac, (jac, T, Y, p, np.empty((n, n))), 2000, m, R),
-        "lu": best_ns(_t_factor, (Jfs, inv_hg, plan, Wc, dinv, z), 2000, m, R),
-        "solve": best_ns(_t_solve, (plan, Wc, dinv, z, B), 4000, m, R),
+        "lu_generic": best_ns(_t_factor, (Jfs, inv_hg, plan, Wc, dinv, z), 2000, m, R),
+        "solve_generic": best_ns(_t_solve, (plan, Wc, dinv, z, B), 4000, m, R),
         "step": best_ns(_t_step, (rhs, T, Y, h, p, F0, np.zeros(n), Js, Jfs, W, perm, K,
-                                  ynew, ytmp, stats, plan, Wc, dinv, z), 300, m, R),
+                                  ynew, ytmp, stats, plan, Wc, dinv, z, glu), 300, m, R),
         "control": best_ns(_t_control, (E, Y, Ynew, atol), 4000, m, R),
         "dense": best_ns(_t_dense, (Ks, tb.RODAS5P_H, D, Y, Ynew, np.empty(n)), 2000, m, R),
         "restart": best_ns(_t_restart, (rhs, T, Y, p, np.empty(n), atol, ytmp, ftmp), 300, m,
                            R),
     }
+    if glu[0]:
+        ns["lu"] = best_ns(_t_factor_glu, (glu[1], Jfs, inv_hg, Wc, dinv), 2000, m, R)
+        ns["solve"] = best_ns(_t_solve_glu, (glu[2], Wc, dinv, B), 4000, m, R)
+    else:
+        ns["lu"], ns["solve"] = ns["lu_generic"], ns["solve_generic"]
+    lu_kind = "generated straight-line" if glu[0] else "generic"
     n_stage_rhs = s - 1
     arith = ns["step"] - n_stage_rhs * ns["rhs"] - ns["lu"] - s * ns["solve"]
     outputs_per_step = (t_eval.size - N_DOSES) / steps_total  # dose-time outputs: no step
     parts = [
         ("right-hand sides (7 stages + f at the new point)", s * ns["rhs"]),
         ("Jacobian (analytic, generated)", ns["jac"]),
-        ("sparse LU of W", ns["lu"]),
-        ("8 triangular solves", s * ns["solve"]),
+        (f"sparse LU of W ({lu_kind})", ns["lu"]),
+        (f"8 triangular solves ({lu_kind})", s * ns["solve"]),
         ("stage arithmetic and the rest of the step", arith),
         ("error norm and step-size control", ns["control"]),
         (f"dense output ({outputs_per_step:.2f} outputs per step)",
@@ -277,6 +303,8 @@ def run(args):
                             ("share", "% of sum", ".1f")],
                 title=f"\n### cost of one step (h = {h:g} h; best of {R}; one RHS "
                       f"{ns['rhs']:.0f} ns, one solve {ns['solve']:.0f} ns)")
+    print(f"  generic sparse LU over the plan's index lists: factor {ns['lu_generic']:.0f} ns, "
+          f"one solve {ns['solve_generic']:.0f} ns")
     return {"dose_mg": args.dose, "scenarios": args.scenario, "rtol": RTOL, "atol": ATOL,
             "run_stats": st, "steps_per_dosing_day": steps_total / N_DOSES,
             "windows_h": list(WINDOWS_H), "cumulative_steps_after_dose": cum.tolist(),

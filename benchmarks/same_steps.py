@@ -10,16 +10,19 @@ files (``compare``):
     python benchmarks/same_steps.py compare /tmp/a.npz /tmp/b.npz
 
 Battery (``driver.solve_one`` directly, so a plan or method is not chosen for it): the LDN
-model, 8 weeks of daily 4.5 or 300 mg, three perturbed members at rtol 1e-4 / 1e-6 / 1e-9
-(atol 1e-3 rtol), and at 1e-6 also with finite-difference Jacobians, the dense LU and
-``auto``; the Test Set problems of ``tests/ivp_problems.py`` (ROBER, POLLU, OREGO, VDPOL,
-VDPOLM) at rtol 1e-4 ... 1e-10 with Rodas5P and ``auto`` (and DOPRI5 on the non-stiff
-ones), analytic and finite-difference Jacobians, autonomous or not (the df/dt path). About
-a minute. ``compare`` prints the runs whose counters or status differ and the largest
-relative difference of outputs that are not bitwise equal; exit status 1 if any differ.
+model (with its analytic Jacobian solved as ``run_rows`` solves it: the exact plan and, since
+issue 17, the generated straight-line LU), 8 weeks of daily 4.5 or 300 mg, three perturbed
+members at rtol 1e-4 / 1e-6 / 1e-9 (atol 1e-3 rtol), and at 1e-6 also with finite-difference
+Jacobians, the dense LU and ``auto``; the Test Set problems of ``tests/ivp_problems.py``
+(ROBER, POLLU, OREGO, VDPOL, VDPOLM) at rtol 1e-4 ... 1e-10 with Rodas5P and ``auto`` (and
+DOPRI5 on the non-stiff ones), analytic and finite-difference Jacobians, autonomous or not
+(the df/dt path). About a minute. ``compare`` prints the runs whose counters or status differ
+and the largest relative difference of outputs that are not bitwise equal; exit status 1 if
+any differ.
 """
 from __future__ import annotations
 
+import inspect
 import sys
 from pathlib import Path
 
@@ -38,13 +41,19 @@ def _ldn_runs(res):
     m = load_model("ldn")
     c = m.compile()
     rhs, jac, outf = c.kernel_functions
-    plan = _sparsity.make_plan(c.jac_sparsity)
+    jac = getattr(c, "jac_nonzeros_kernel", jac)  # as run_rows since issue 17
+    # as run_rows solves: the exact plan and, in trees since issue 17, the generated LU (a
+    # tree without them checks J outside the pattern each step: the same factors, bitwise)
+    exact = "exact" in inspect.signature(_sparsity.make_plan).parameters
+    plan = _sparsity.make_plan(c.jac_sparsity, **({"exact": True} if exact else {}))
+    checked = _sparsity.make_plan(c.jac_sparsity)  # finite differences: J is checked
     dense = _sparsity.empty_plan()
+    glu_api = "glu" in driver.solve_one.py_func.__code__.co_varnames
     y0 = m.initial_state()
     t_eval = np.arange(0.0, 1345.0)
     p0 = m.parameter_vector()
     idx = [c.parameter_index(k) for k in ("ka", "CL_ntx", "V_ntx", "Kd_ntx")]
-    variants = ((0, True, plan), (0, False, plan), (0, True, dense), (2, True, plan))
+    variants = ((0, True, plan), (0, False, checked), (0, True, dense), (2, True, plan))
     for dose in (4.5, 300.0):
         ev = tuple(a[0] for a in pad_event_tables(
             [Regimen.repeat(dose, every=24.0, count=56).expand(m)]))
@@ -58,9 +67,13 @@ def _ldn_runs(res):
                     atol = np.full(y0.size, 1e-3 * rtol)
                     out = np.empty((t_eval.size, y0.size))
                     st = np.zeros(driver.N_STATS, np.int64)
+                    extra = ()
+                    if glu_api:
+                        from ldnsim.solver import _glu
+                        extra = (_glu(c.sparse_lu if have_jac else None, pl),)
                     s = driver.solve_one(rhs, jac, outf, method, have_jac, c.autonomous, y0,
-                                         t_eval, p, *ev, rtol, atol, 10**7, 0.0, pl, out,
-                                         np.empty((t_eval.size, 0)), st)
+                                         t_eval, p, *ev, rtol, atol, 10**7, 0.0, pl, *extra,
+                                         out, np.empty((t_eval.size, 0)), st)
                     key = f"ldn_d{dose:g}_r{r}_rt{rtol:g}_m{method}_j{int(have_jac)}_p{pl[0].size}"
                     res[key + "_y"], res[key + "_st"] = out, np.append(st, s)
 
@@ -84,6 +97,10 @@ def _testset_runs(res):
             j_(0.0, y0 + s_ * np.maximum(np.abs(y0), 1.0), p, J)
             pattern |= J != 0
         plan = _sparsity.make_plan(pattern)
+        extra = ()
+        if "glu" in driver.solve_one.py_func.__code__.co_varnames:  # since issue 17: unused
+            from ldnsim.solver import _glu
+            extra = (_glu(None, plan),)
         methods = (0, 2) if prob in ("rober", "pollu", "vdpolm") else (0, 1, 2)
         for rtol in (1e-4, 1e-6, 1e-8, 1e-10):
             for method in methods:
@@ -95,8 +112,8 @@ def _testset_runs(res):
                         out = np.empty((t_eval.size, n))
                         st = np.zeros(driver.N_STATS, np.int64)
                         s = driver.solve_one(rhs, jac, rhs, method, have_jac, aut, y0, t_eval,
-                                             p, *none, rtol, atol, 10**6, 0.0, plan, out,
-                                             np.empty((t_eval.size, 0)), st)
+                                             p, *none, rtol, atol, 10**6, 0.0, plan, *extra,
+                                             out, np.empty((t_eval.size, 0)), st)
                         key = f"{prob}_rt{rtol:g}_m{method}_j{int(have_jac)}_a{int(aut)}"
                         res[key + "_y"], res[key + "_st"] = out, np.append(st, s)
 

@@ -11,6 +11,8 @@ when a pivot is too small for its row and column.
 """
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 
 # Below this many states the dense LU is as fast (and the plan not worth building).
@@ -130,6 +132,17 @@ def _operation_lists(order, filled, exact=False):
 
     return (order.astype(np.uint64), asm.astype(np.uint64), kptr, optr, table(ops, 4),
             table(fwd, 2), table(bwd, 2), outside.reshape(-1)[:0 if exact else n * n].copy())
+
+
+def plan_digest(plan) -> str:
+    """Hex sha256 of a plan's arrays (dtype, shape and values of each): identifies the plan a
+    generated straight-line LU was written for (``ldnsim.model.lucode``)."""
+    h = hashlib.sha256()
+    for a in plan:
+        a = np.ascontiguousarray(a)
+        h.update(f"{a.dtype.str}{a.shape}".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
 
 
 def check_pattern(jac_sparsity, n):

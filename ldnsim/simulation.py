@@ -60,7 +60,8 @@ def run_rows(compiled, t_eval, P, Y0, events=None, *, method="auto", rtol=1e-6, 
                                  atol=atol, doses=(ev_t, ev_i, ev_a, ev_k),
                                  max_steps=max_steps, autonomous=compiled.autonomous,
                                  jac_sparsity=compiled.jac_sparsity, throw=False,
-                                 jac_sparsity_exact=True)  # J is exactly zero off the pattern
+                                 jac_sparsity_exact=True,  # J is exactly zero off the pattern
+                                 sparse_lu=compiled.sparse_lu)
     return RowResult(states=res.y, outputs=res.outputs, status=res.status, stats=res.stats)
 
 

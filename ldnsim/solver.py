@@ -43,7 +43,8 @@ from .errors import SolverError
 from .events import normalise_doses
 
 __all__ = ["integrate", "integrate_batch", "Status", "METHODS", "Solution", "BatchSolution",
-           "as_kernel_function", "RHS_SIGNATURE", "JAC_SIGNATURE", "MAX_STEPS_LIMIT",
+           "as_kernel_function", "RHS_SIGNATURE", "JAC_SIGNATURE", "LU_FACTOR_SIGNATURE",
+           "LU_SOLVE_SIGNATURE", "MAX_STEPS_LIMIT",
            "MIN_RTOL", "check_max_steps"]
 
 METHODS = {
@@ -74,6 +75,9 @@ RHS_SIGNATURE = types.void(types.float64, types.float64[::1], types.float64[::1]
                            types.float64[::1])
 JAC_SIGNATURE = types.void(types.float64, types.float64[::1], types.float64[::1],
                            types.float64[:, ::1])
+LU_FACTOR_SIGNATURE = types.boolean(types.float64[::1], types.float64, types.float64[::1],
+                                    types.float64[::1])
+LU_SOLVE_SIGNATURE = types.void(types.float64[::1], types.float64[::1], types.float64[::1])
 STAT_NAMES = ("n_accepted", "n_rejected", "n_rhs", "n_jac", "n_lu", "n_lu_dense")
 """Counters in ``res.stats``: accepted and rejected steps, RHS and Jacobian evaluations, LU
 decompositions, and of those the dense ones taken although a sparse plan was in use (see
@@ -469,6 +473,37 @@ def _plan(jac_sparsity, method_id, rhs_k, jac_k, have_jac, t0, y0, p, exact=Fals
     return plan
 
 
+def _no_lu_factor(Jf, inv_hg, Wc, dinv):  # never called: glu's use flag is False
+    return False
+
+
+def _no_lu_solve(Wc, dinv, b):  # never called
+    pass
+
+
+def _glu(sparse_lu, plan):
+    """The kernels' ``glu`` argument: ``(use, factor, solve)`` (``steps.rosenbrock_step``).
+
+    Raises
+    ------
+    ValueError
+        ``sparse_lu`` was generated for another plan than the one this call factors with.
+    """
+    if sparse_lu is None or plan[0].size == 0:
+        return (False, _placeholder("lu_factor", _no_lu_factor, LU_FACTOR_SIGNATURE),
+                _placeholder("lu_solve", _no_lu_solve, LU_SOLVE_SIGNATURE))
+    try:
+        factor, solve, digest = sparse_lu
+    except (TypeError, ValueError):
+        raise ValueError("sparse_lu must be (factor, solve, plan digest), as "
+                         "CompiledModel.sparse_lu gives it") from None
+    if digest != _sparsity.plan_digest(plan):
+        raise ValueError("sparse_lu was generated for another sparse-LU plan than this call's: "
+                         "pass the jac and jac_sparsity it was generated with, and "
+                         "jac_sparsity_exact=True")
+    return (True, factor, solve)
+
+
 _JAC_SPARSITY_DOC = """jac_sparsity : None, False or (n, n) booleans. Where J can be non-zero.
         With 8 or more states the Rosenbrock matrix is then factored by a sparse LU in a
         fill-reducing order (much less work on typical ODE models). None (default) probes J's
@@ -550,7 +585,8 @@ def integrate(rhs, y0, t_eval, p, *, jac=None, method="rodas5p", rtol=1e-6, atol
     with _first_call(driver.solve_one):
         code = driver.solve_one(rhs_k, jac_k, out_k, mid, have_jac, bool(autonomous), y0,
                                 t_eval, p, ev[0][0], ev[1][0], ev[2][0], ev[3][0], rtol,
-                                atol_arr, max_steps, fs, plan, out, outs, stats)
+                                atol_arr, max_steps, fs, plan, _glu(None, plan), out, outs,
+                                stats)
     status = Status(int(code))
     if throw and status != Status.SUCCESS:
         raise SolverError(status.message, status)
@@ -561,7 +597,8 @@ def integrate(rhs, y0, t_eval, p, *, jac=None, method="rodas5p", rtol=1e-6, atol
 def integrate_batch(rhs, y0s, t_eval, ps, *, jac=None, method="rodas5p", rtol=1e-6, atol=1e-9,
                     doses=None, outputs=None, n_outputs=None, max_steps=100_000,
                     first_step=None, throw=False, autonomous=False, specialize=False,
-                    jac_sparsity=None, boundscheck=False, jac_sparsity_exact=False):
+                    jac_sparsity=None, boundscheck=False, jac_sparsity_exact=False,
+                    sparse_lu=None):
     """Integrate many rows (parameter sets) in parallel on numba threads.
 
     One failing row never stops the others: its status says why and its values from the
@@ -591,6 +628,11 @@ def integrate_batch(rhs, y0s, t_eval, ps, *, jac=None, method="rodas5p", rtol=1e
         passes with True, writes only the pattern's entries). The sparse LU then skips
         checking J outside the pattern each step; a broken promise is not detected (without
         it, such a J makes the step fall back to the dense LU).
+    sparse_lu : None, or ``(factor, solve, digest)``: a straight-line sparse LU generated for
+        the plan of ``jac_sparsity`` (``CompiledModel.sparse_lu``; ``ldnsim.model.lucode``),
+        called instead of the generic sparse LU, with the same results bit for bit. Needs
+        ``jac``, ``jac_sparsity`` and ``jac_sparsity_exact=True`` (``digest`` must match
+        that plan); ignored where the solver uses no sparse plan (``dopri5``).
 
     Returns
     -------
@@ -600,7 +642,7 @@ def integrate_batch(rhs, y0s, t_eval, ps, *, jac=None, method="rodas5p", rtol=1e
     Raises
     ------
     ValueError
-        Bad arguments (as in :func:`integrate`).
+        Bad arguments (as in :func:`integrate`); ``sparse_lu`` not generated for this plan.
     SolverError
         Some row failed and ``throw`` is true.
     """
@@ -630,10 +672,11 @@ def integrate_batch(rhs, y0s, t_eval, ps, *, jac=None, method="rodas5p", rtol=1e
     if r:
         plan = _plan(jac_sparsity, mid, rhs_k, jac_k, have_jac, t_eval[0], y0s[0], ps[0],
                      exact=jac_sparsity_exact)
+        glu = _glu(sparse_lu, plan)
         with _first_call(driver.solve_batch):
             driver.solve_batch(rhs_k, jac_k, out_k, mid, have_jac, bool(autonomous), y0s,
                                t_eval, ps, ev[0], ev[1], ev[2], ev[3], rtol, atol_arr,
-                               max_steps, fs, plan, out, outs, status, stats,
+                               max_steps, fs, plan, glu, out, outs, status, stats,
                                numba.get_num_threads())
     res = BatchSolution(t=t_eval, y=out, status=status,
                         stats={k: stats[:, i] for i, k in enumerate(STAT_NAMES)},

@@ -23,8 +23,9 @@ import ivp_problems as P
 
 
 def _dense(n):
-    """Plan and work arrays for rosenbrock_step: the dense LU."""
-    return empty_plan(), np.empty(0), np.empty(n), np.empty(n)
+    """Plan, work arrays and (unused) generated LU for rosenbrock_step: the dense LU."""
+    from ldnsim.solver import _glu
+    return empty_plan(), np.empty(0), np.empty(n), np.empty(n), _glu(None, empty_plan())
 
 
 TOL = 1e-12

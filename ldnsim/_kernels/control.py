@@ -11,7 +11,7 @@ from numba import njit
 
 # Changes whenever any kernel source changes (see cachekey.py), so numba never loads machine
 # code built from older kernel sources.
-KERNEL_SOURCES_SHA256 = "1ebfb2ef581c7f2749accc62fe6a2c35599c51f5d9f1ebc20a0977601df02324"
+KERNEL_SOURCES_SHA256 = "ffb413b325b895f0238dbf8b067921ac4a7bcd8a02c2e1233e388b406490d017"
 
 SAFETY = 0.9
 MIN_FACTOR = 0.2

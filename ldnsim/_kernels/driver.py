@@ -63,7 +63,7 @@ EPS = 2.220446049250313e-16
 
 # Changes whenever any kernel source changes (see cachekey.py), so numba never loads machine
 # code built from older kernel sources.
-KERNEL_SOURCES_SHA256 = "1ebfb2ef581c7f2749accc62fe6a2c35599c51f5d9f1ebc20a0977601df02324"
+KERNEL_SOURCES_SHA256 = "ffb413b325b895f0238dbf8b067921ac4a7bcd8a02c2e1233e388b406490d017"
 
 RODAS5P_A = tb.RODAS5P_A
 RODAS5P_C = tb.RODAS5P_C
@@ -90,20 +90,23 @@ def _all_finite(y):
 
 @njit(cache=True, error_model="numpy", _nrt=False)
 def _segment_rodas(rhs, jac, have_jac, autonomous, t, tb_, y, p, t_eval, k, out, rtol, atol,
-                   max_steps, h, stats, f0, ft, Jf, W, perm, K, ynew, ytmp, ftmp, D, hbuf,
-                   plan, Wc, dz):
+                   max_steps, h, stats, f0, ft, Jf, W, perm, K, ynew, ytmp, D, hbuf,
+                   plan, Wc, dz, glu):
     """Integrate y from t to tb_ with Rodas5P; fill outputs t_eval[k:] that lie in (t, tb_).
 
     Returns (status, k). ``hbuf[0]`` carries the step-size proposal between segments. ``Jf``
-    (n * n,) holds the Jacobian (the sparse LU reads it flat); ``dz`` (2, n) the sparse LU's
-    work vectors. No more than 30 arguments: above that CPython passes the call's arguments as
-    one tuple, which numba types with a warning about first-class functions.
+    (n * n,) holds the Jacobian (the sparse LU reads it flat); ``dz`` (3, n) the sparse LU's
+    work vectors and one more (``dinv``, ``z``, ``ftmp``); ``glu`` the generated LU, if any
+    (``steps.rosenbrock_step``). No more than 30 arguments: above that CPython passes the
+    call's arguments as one tuple, which numba types with a warning about first-class
+    functions.
     """
     n = y.size
     m = t_eval.size
     J = Jf.reshape((n, n))
     dinv = dz[0]
     z = dz[1]
+    ftmp = dz[2]
     q = 4.0  # order of the error estimate
     rhs(t, y, p, f0)
     stats[ST_RHS] += 1
@@ -142,7 +145,7 @@ def _segment_rodas(rhs, jac, have_jac, autonomous, t, tb_, y, p, t_eval, k, out,
             need_jac = False
         ok = rosenbrock_step(rhs, t, y, h, p, f0, ft, not autonomous, J, Jf, W, perm, K, ynew,
                              ytmp, RODAS5P_A, RODAS5P_C, RODAS5P_GAMMA, RODAS5P_c, RODAS5P_d,
-                             RODAS5P_M, RODAS5P_CHAIN, stats, plan, Wc, dinv, z)
+                             RODAS5P_M, RODAS5P_CHAIN, stats, plan, Wc, dinv, z, glu)
         if ok:
             err = error_norm(K[K.shape[0] - 1], y, ynew, rtol, atol)
         else:
@@ -305,7 +308,8 @@ def _eval_outputs(outf, t_eval, out, p, outs, k0, k1):
 
 @njit(cache=True, error_model="numpy")
 def solve_one(rhs, jac, outf, method, have_jac, autonomous, y0, t_eval, p0, ev_t, ev_kind,
-              ev_idx, ev_amt, rtol, atol, max_steps, first_step, plan, out, outs, stats):
+              ev_idx, ev_amt, rtol, atol, max_steps, first_step, plan, glu, out, outs,
+              stats):
     """Integrate one trajectory through its events.
 
     Parameters
@@ -326,6 +330,11 @@ def solve_one(rhs, jac, outf, method, have_jac, autonomous, y0, t_eval, p0, ev_t
     max_steps : int, accepted plus rejected steps over the whole trajectory.
     first_step : float, initial step (<= 0: automatic).
     plan : sparse-LU plan for W (``linalg``; arrays of size 0: dense LU).
+    glu : ``(use, factor, solve)``: with ``use``, the first-class functions
+        ``factor(Jf, inv_hg, Wc, dinv) -> bool`` and ``solve(Wc, dinv, b)`` factor and solve
+        over ``plan`` instead of the generic sparse LU (a generated model's straight-line LU
+        for exactly this plan; see ``steps.rosenbrock_step``). Not called when ``use`` is
+        False or the plan is empty.
     out : (m, n) output, filled with NaN where not reached.
     outs : (m, n_out) outputs of ``outf`` at ``t_eval`` (n_out may be 0), NaN where not reached.
     stats : (6,) int64 counters (accepted, rejected, rhs, jac, lu, dense lu), added to.
@@ -348,7 +357,6 @@ def solve_one(rhs, jac, outf, method, have_jac, autonomous, y0, t_eval, p0, ev_t
     ft = np.empty(n)
     ynew = np.empty(n)
     ytmp = np.empty(n)
-    ftmp = np.empty(n)
     # The Jacobian, flat (the sparse LU reads it so), zero at the start: a generated model's
     # jac_nonzeros writes only its pattern's entries, so the others stay exactly zero.
     Jf = np.zeros(n * n)
@@ -359,7 +367,8 @@ def solve_one(rhs, jac, outf, method, have_jac, autonomous, y0, t_eval, p0, ev_t
     Kd = np.empty((DOPRI5_B.size + 1, n))  # DOPRI5's stages and f(ynew)
     D = np.empty((3, n))
     hbuf = np.zeros(1)
-    dz = np.empty((2, n))
+    dz = np.empty((3, n))  # the sparse LU's dinv and z, and a work vector
+    ftmp = dz[2]
     t = t_eval[0]
     tend = t_eval[m - 1]
     e = 0
@@ -397,7 +406,7 @@ def solve_one(rhs, jac, outf, method, have_jac, autonomous, y0, t_eval, p0, ev_t
         if stiff:
             status, k = _segment_rodas(rhs, jac, have_jac, autonomous, ts, tseg, y, p, t_eval,
                                        k, out, rtol, atol, max_steps, h, stats, f0, ft, Jf,
-                                       W, perm, K, ynew, ytmp, ftmp, D, hbuf, plan, Wc, dz)
+                                       W, perm, K, ynew, ytmp, D, hbuf, plan, Wc, dz, glu)
         _eval_outputs(outf, t_eval, out, p, outs, k0, k)  # p is constant over the segment
         if status != SUCCESS:
             return status
@@ -409,13 +418,13 @@ def solve_one(rhs, jac, outf, method, have_jac, autonomous, y0, t_eval, p0, ev_t
 
 @njit(cache=True, parallel=True, error_model="numpy")
 def solve_batch(rhs, jac, outf, method, have_jac, autonomous, y0s, t_eval, ps, ev_t, ev_kind,
-                ev_idx, ev_amt, rtol, atol, max_steps, first_step, plan, out, outs, status,
-                stats, n_threads):
+                ev_idx, ev_amt, rtol, atol, max_steps, first_step, plan, glu, out, outs,
+                status, stats, n_threads):
     """Rows in parallel on numba threads; row r uses ``y0s[r]``, ``ps[r]`` and event row
     ``min(r, ev_t.shape[0] - 1)`` (one shared event row, or one per row).
 
     Shapes: y0s (r, n), ps (r, k), ev_* (1 or r, d), out (r, m, n), outs (r, m, n_out),
-    status (r,), stats (r, 6); ``plan`` is shared. Each row is computed exactly as
+    status (r,), stats (r, 6); ``plan`` and ``glu`` are shared. Each row is computed exactly as
     ``solve_one`` would, so results do not depend on the thread count.
 
     ``n_threads`` is ``numba.get_num_threads()`` of the caller (read there: a kernel that calls
@@ -435,7 +444,8 @@ def solve_batch(rhs, jac, outf, method, have_jac, autonomous, y0s, t_eval, ps, e
             er = min(np.int64(r), ev_last)  # one shared event row, or one per row
             status[r] = solve_one(rhs, jac, outf, method, have_jac, autonomous, y0s[r], t_eval,
                                   ps[r], ev_t[er], ev_kind[er], ev_idx[er], ev_amt[er], rtol,
-                                  atol, max_steps, first_step, plan, out[r], outs[r], stats[r])
+                                  atol, max_steps, first_step, plan, glu, out[r], outs[r],
+                                  stats[r])
 
 
 @njit(cache=True, error_model="numpy")

@@ -9,7 +9,7 @@ from numba import njit
 
 # Changes whenever any kernel source changes (see cachekey.py), so numba never loads machine
 # code built from older kernel sources.
-KERNEL_SOURCES_SHA256 = "1ebfb2ef581c7f2749accc62fe6a2c35599c51f5d9f1ebc20a0977601df02324"
+KERNEL_SOURCES_SHA256 = "ffb413b325b895f0238dbf8b067921ac4a7bcd8a02c2e1233e388b406490d017"
 
 
 @njit(cache=True, inline="always", error_model="numpy", _nrt=False)
@@ -120,6 +120,12 @@ def lu_solve(LU, perm, dinv, b):
 # The factor and solve loops run over flat operation lists, not nested per-column loops: with
 # two or three entries per column, loop exits would mispredict more often than they compute.
 # An empty plan (q.size == 0) means: dense LU.
+# A generated model carries the exact plan of its pattern written out as straight-line code
+# (``ldnsim.model.lucode``: every index a constant, the factors in locals; on the LDN model
+# half the time of the factorisation below, two thirds of a solve's), which
+# ``steps.rosenbrock_step`` calls instead when given
+# (``glu``). It performs the same floating-point operations in the same order, so a change
+# here must be made there too (``tests/test_generated_lu.py`` compares them bit for bit).
 GROWTH = 10.0
 
 

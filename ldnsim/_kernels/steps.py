@@ -10,7 +10,7 @@ from .linalg import lu_factor, lu_solve, sparse_factor, sparse_solve
 
 # Changes whenever any kernel source changes (see cachekey.py), so numba never loads machine
 # code built from older kernel sources.
-KERNEL_SOURCES_SHA256 = "1ebfb2ef581c7f2749accc62fe6a2c35599c51f5d9f1ebc20a0977601df02324"
+KERNEL_SOURCES_SHA256 = "ffb413b325b895f0238dbf8b067921ac4a7bcd8a02c2e1233e388b406490d017"
 
 ST_RHS = 2
 ST_JAC = 3
@@ -93,7 +93,7 @@ def jacobian_pattern(rhs, jac, have_jac, t, y0, p, pattern, J, y, f0, ytmp, ftmp
 
 @njit(cache=True, inline="always", error_model="numpy", _nrt=False)
 def rosenbrock_step(rhs, t, y, h, p, f0, ft, use_ft, J, Jf, W, perm, K, ynew, ytmp,
-                    A, C, gamma, c, d, M, chain, stats, plan, Wc, dinv, z):
+                    A, C, gamma, c, d, M, chain, stats, plan, Wc, dinv, z, glu):
     """One Rosenbrock step in transformed form (see ``tableaus``); False if W is singular.
 
     ``ft`` (n,) is df/dt at (t, y), used only if ``use_ft``; ``Jf`` is the flat (n * n,)
@@ -101,7 +101,11 @@ def rosenbrock_step(rhs, t, y, h, p, f0, ft, use_ft, J, Jf, W, perm, K, ynew, yt
     plus its k (``tableaus._chained``). ``plan`` is a sparse-LU plan (``linalg``; empty: dense
     LU into ``W``) with ``Wc`` (nf,), ``dinv``, ``z`` (n,) its work arrays. A step whose W the
     plan cannot factor safely falls back to the dense, partially pivoted LU (counted in
-    ``stats[ST_DENSE]``). The stage sums run over contiguous rows of ``K`` (vectorisable).
+    ``stats[ST_DENSE]``). ``glu = (use, factor, solve)``: with ``use``, a non-empty plan is
+    factored and solved by the first-class functions ``factor(Jf, inv_hg, Wc, dinv) -> bool``
+    and ``solve(Wc, dinv, b)`` instead of ``sparse_factor``/``sparse_solve`` (a generated
+    model's straight-line LU for exactly this plan, ``ldnsim.model.lucode``: the same results
+    bit for bit). The stage sums run over contiguous rows of ``K`` (vectorisable).
     Reference: Hairer & Wanner, Solving ODEs II, IV.7 (eq. 7.25) and ``rodas.f``.
     """
     n = y.size
@@ -109,7 +113,11 @@ def rosenbrock_step(rhs, t, y, h, p, f0, ft, use_ft, J, Jf, W, perm, K, ynew, yt
     inv_hg = 1.0 / (h * gamma)
     stats[ST_LU] += 1
     have_plan = plan[0].size == n
-    sparse = have_plan and sparse_factor(Jf, inv_hg, plan, Wc, dinv, z)
+    use_glu, glu_factor, glu_solve = glu
+    if use_glu:
+        sparse = have_plan and glu_factor(Jf, inv_hg, Wc, dinv)
+    else:
+        sparse = have_plan and sparse_factor(Jf, inv_hg, plan, Wc, dinv, z)
     if not sparse:
         if have_plan:
             stats[ST_DENSE] += 1
@@ -163,7 +171,10 @@ def rosenbrock_step(rhs, t, y, h, p, f0, ft, use_ft, J, Jf, W, perm, K, ynew, yt
                 for l in range(n):
                     Ki[l] += cij * Kj[l]
         if sparse:
-            sparse_solve(plan, Wc, dinv, z, Ki)
+            if use_glu:
+                glu_solve(Wc, dinv, Ki)
+            else:
+                sparse_solve(plan, Wc, dinv, z, Ki)
         else:
             lu_solve(W, perm, dinv, Ki)
     if chain[s]:

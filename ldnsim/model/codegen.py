@@ -22,6 +22,15 @@ J)``                       untouched (the solver kernels start J at zero and cal
 ``N_STATES``, ``N_PARAMS``,
 ``N_OUTPUTS``
 ``JAC_PATTERN``            list of (i, j) where ``d rhs[i] / d y[j]`` is not identically zero
+``SPARSE_LU_DIGEST``       ``_sparsity.plan_digest`` of ``make_plan(pattern, exact=True)``, or
+                           None when that plan is the dense LU (fewer than 8 states, or too
+                           much fill): then the four LU names below are None
+``lu_factor_sparse``,      the straight-line sparse LU of W = I/(h gamma) - J for that plan
+``lu_solve_sparse``        (``ldnsim.model.lucode``), njit; bit for bit the solver's generic
+                           ``sparse_factor``/``sparse_solve`` over the plan
+``lu_factor_cfunc``,       their C-callable twins (``ldnsim.solver.LU_FACTOR_SIGNATURE`` /
+``lu_solve_cfunc``         ``LU_SOLVE_SIGNATURE``), which the kernels call instead of the
+                           generic LU when the solver is given them (``sparse_lu=``)
 =========================  =================================================================
 
 States are read from ``y[i]``, parameters from ``p[i]`` and inputs from ``p[n_parameters + j]``;
@@ -39,7 +48,7 @@ if TYPE_CHECKING:
 
 __all__ = ["generate_source", "KEY_LINE", "CODEGEN_FORMAT"]
 
-CODEGEN_FORMAT = 5
+CODEGEN_FORMAT = 6
 """Bump when the layout of generated modules changes in a way old files cannot serve."""
 
 #: The first line of a cached module starts with this, the cache key and the sha256 of the rest
@@ -50,6 +59,8 @@ KEY_LINE = "# ldnsim-codegen-key: "
 # instead of raising: kernels must never raise, the solver turns non-finite values into a
 # status code.
 _JIT = '@numba.njit(cache=True, fastmath=False, error_model="numpy")'
+# The generated LU allocates nothing: compiled, like the kernels, without reference counting.
+_JIT_NO_NRT = '@numba.njit(cache=True, fastmath=False, error_model="numpy", _nrt=False)'
 
 # C-callable twins for the solver kernels, which are compiled once for all models and take
 # these as first-class functions; cache=True keeps them on disk with the module.
@@ -78,6 +89,22 @@ else:
     @numba.cfunc(_RHS_SIGNATURE, cache=True, error_model="numpy", _nrt=False)
     def outputs_cfunc(t, y, p, out):
         outputs(t, y, p, out)
+'''
+
+_LU_ENTRY_POINTS = '''
+from ldnsim.solver import LU_FACTOR_SIGNATURE as _LU_FACTOR_SIGNATURE
+from ldnsim.solver import LU_SOLVE_SIGNATURE as _LU_SOLVE_SIGNATURE
+
+if numba.config.DISABLE_JIT:
+    lu_factor_cfunc, lu_solve_cfunc = lu_factor_sparse, lu_solve_sparse
+else:
+    @numba.cfunc(_LU_FACTOR_SIGNATURE, cache=True, error_model="numpy", _nrt=False)
+    def lu_factor_cfunc(Jf, inv_hg, Wc, dinv):
+        return lu_factor_sparse(Jf, inv_hg, Wc, dinv)
+
+    @numba.cfunc(_LU_SOLVE_SIGNATURE, cache=True, error_model="numpy", _nrt=False)
+    def lu_solve_cfunc(Wc, dinv, b):
+        lu_solve_sparse(Wc, dinv, b)
 '''
 
 
@@ -142,7 +169,24 @@ def generate_source(model: Model, *, key: str = "") -> str:
     parts += ["    " + line for line in zero_fill + ["jac_nonzeros(t, y, p, J)"]]
     parts.append("")
     parts += [_KERNEL_ENTRY_POINTS.rstrip("\n"), ""]
+    parts += _lu_part(n, nonzero)
     return "\n".join(parts) + "\n"
+
+
+def _lu_part(n, nonzero):
+    """The generated straight-line sparse LU and its twins (``lucode``), or None names."""
+    from ldnsim.model.lucode import lu_lines
+
+    pattern = [[False] * n for _ in range(n)]
+    for i, j in nonzero:
+        pattern[i][j] = True
+    lines, digest = lu_lines(pattern, _JIT_NO_NRT) if n else ([], None)
+    head = ["", "# ---- straight-line sparse LU of W = I/(h gamma) - J (ldnsim.model.lucode) ----",
+            f"SPARSE_LU_DIGEST = {digest!r}"]
+    if not lines:
+        return head + ["lu_factor_sparse = lu_solve_sparse = None",
+                       "lu_factor_cfunc = lu_solve_cfunc = None", ""]
+    return head + ["", ""] + lines + ["", _LU_ENTRY_POINTS.rstrip("\n"), ""]
 
 
 def _name_mapping(model):

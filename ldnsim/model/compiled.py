@@ -119,6 +119,17 @@ class CompiledModel:
             pattern[i, j] = True
         return pattern
 
+    @cached_property
+    def sparse_lu(self):
+        """``(lu_factor_cfunc, lu_solve_cfunc, SPARSE_LU_DIGEST)``: the generated straight-line
+        sparse LU for :attr:`jac_sparsity` (``ldnsim.model.lucode``), which the solver calls
+        instead of its generic sparse LU (``solver.integrate_batch(sparse_lu=)``); None when
+        the solver factors this model's W densely (fewer than 8 states, or too much fill)."""
+        digest = getattr(self.module, "SPARSE_LU_DIGEST", None)
+        if digest is None:
+            return None
+        return (self.module.lu_factor_cfunc, self.module.lu_solve_cfunc, digest)
+
     @property
     def n_inputs(self):
         return len(self.model.inputs)
@@ -218,8 +229,8 @@ def cache_key(model: Model) -> str:
     """Hex sha256 of everything the generated module depends on (values excluded)."""
     here = Path(__file__).parent
     generator = hashlib.sha256()
-    for part in ("codegen.py", "symbolic.py", "expr.py"):
-        generator.update((here / part).read_bytes())
+    for part in ("codegen.py", "symbolic.py", "expr.py", "lucode.py", "../_sparsity.py"):
+        generator.update((here / part).read_bytes())  # _sparsity: the generated LU's plan
     content = {
         "format": CODEGEN_FORMAT, "ldnsim": __version__,
         "sympy": dist_version("sympy", "unknown"), "numba": dist_version("numba", "unknown"),
