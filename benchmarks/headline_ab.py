@@ -16,9 +16,11 @@ of the base commit laid over it, namely
 * the model's generated ``cfunc``s with numba's reference counting, as the base compiled them
   (``_nrt=False`` removed from ``ldnsim/model/codegen.py`` and ``ldnsim/solver.py``),
 
-plus three adapter lines so today's ``solver.py`` can call the older kernels (no ``auto``
-method id, no ``exact`` argument to ``make_plan``, no ``n_threads`` argument to
-``solve_batch``; the headline names ``rodas5p``). Everything above the solver (model file,
+plus adapter lines so today's ``solver.py`` can call the older kernels (no ``auto`` method
+id, no ``exact`` argument to ``make_plan``, no ``n_threads`` or ``glu`` argument to the
+kernels; the headline names ``rodas5p``), and so the model hands the older kernels what they
+took: the Jacobian that zero-fills all n * n entries (``jac_cfunc``, not ``jac_nonzeros``)
+and no generated straight-line LU. Everything above the solver (model file,
 compiler, experiment runner, metrics) is today's in both trees. Each tree gets its own numba
 and model cache; one untimed run per tree fills it, then ``--pairs`` A/B pairs run in
 alternating order (A B, B A, ...), one process at a time, each timed for wall and CPU
@@ -52,7 +54,15 @@ _ADAPT = [
     ("ldnsim/solver.py", r'\n    "auto": driver\.METHOD_AUTO,', "", 1),
     ("ldnsim/solver.py", r",\n\s*numba\.get_num_threads\(\)\)", ")", 1),
     ("ldnsim/solver.py", r", _nrt=False", "", 2),
-    ("ldnsim/model/codegen.py", r", _nrt=False\)", ")", 3),
+    # the generated straight-line LU (glu) and jac_nonzeros came after the base: the base
+    # kernels take no glu, and start J uninitialised, so they get the zero-filling jac
+    ("ldnsim/solver.py", r"plan, _glu\(None, plan\), out, outs,", "plan, out, outs,", 1),
+    ("ldnsim/solver.py", r"plan, glu, out, outs,", "plan, out, outs,", 1),
+    ("ldnsim/model/compiled.py", r"return self\.module\.jac_nonzeros_cfunc",
+     "return self.module.jac_cfunc", 1),
+    ("ldnsim/model/compiled.py", r'digest = getattr\(self\.module, "SPARSE_LU_DIGEST", None\)',
+     "digest = None", 1),
+    ("ldnsim/model/codegen.py", r", _nrt=False\)", ")", 7),
 ]
 _SPARSITY_SHIM = '''
 
@@ -203,7 +213,8 @@ def main(argv=None):
         "what": ("headline experiment A/B: ldnsim run " + EXPERIMENT + f" --threads "
                  f"{args.threads} --no-progress; A = HEAD {head} with the solver kernels of "
                  f"{args.base} (ldnsim/_kernels, _sparsity, model cfuncs with reference "
-                 f"counting), B = HEAD {head}; same model and experiment files"),
+                 f"counting, the zero-filling jac, no generated LU), B = HEAD {head}; same "
+                 f"model and experiment files"),
         "command": "python benchmarks/headline_ab.py " + " ".join(argv or sys.argv[1:]),
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "cpus": os.cpu_count(),
