@@ -63,6 +63,8 @@ _ADAPT = [
     ("ldnsim/model/compiled.py", r'digest = getattr\(self\.module, "SPARSE_LU_DIGEST", None\)',
      "digest = None", 1),
     ("ldnsim/model/codegen.py", r", _nrt=False\)", ")", 7),
+    ("ldnsim/model/codegen.py", r"lines, digest = lu_lines\(pattern, _JIT_NO_NRT\) if n else",
+     "lines, digest = ([], None) if True else", 1),
 ]
 _SPARSITY_SHIM = '''
 
