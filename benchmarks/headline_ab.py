@@ -109,15 +109,36 @@ def build_trees(work, base):
     return head, tree_a, tree_b
 
 
+# The child: today's CLI, with the wall time spent inside solver.integrate_batch (the solver
+# kernels, all threads) summed and printed on stderr; the rest of the wall time is Python on
+# one core (imports, reading fits, drawing, dose tables, metrics, writing the NetCDF).
+_CHILD = """
+import sys, time
+import ldnsim
+assert ldnsim.__file__.startswith(sys.argv[1]), ldnsim.__file__
+from ldnsim import solver
+_spent = [0.0]
+_orig = solver.integrate_batch
+def _timed(*a, **k):
+    t0 = time.perf_counter()
+    try:
+        return _orig(*a, **k)
+    finally:
+        _spent[0] += time.perf_counter() - t0
+solver.integrate_batch = _timed
+from ldnsim.cli import main
+rc = main(sys.argv[2:])
+print(f"SOLVER_S {_spent[0]:.3f}", file=sys.stderr)
+sys.exit(rc)
+"""
+
+
 def run_once(tree, out, threads, cache):
     """One headline run in a child process; wall and child CPU seconds."""
     env = dict(os.environ, PYTHONPATH=str(tree), LDNSIM_CACHE_DIR=str(cache),
                MPLBACKEND="Agg")
-    cmd = [sys.executable, "-c",
-           "import sys, ldnsim; assert ldnsim.__file__.startswith(sys.argv[1]), ldnsim.__file__;"
-           "from ldnsim.cli import main; sys.exit(main(sys.argv[2:]))",
-           str(tree), "run", EXPERIMENT, "-o", str(out), "--threads", str(threads),
-           "--no-progress"]
+    cmd = [sys.executable, "-c", _CHILD, str(tree), "run", EXPERIMENT, "-o", str(out),
+           "--threads", str(threads), "--no-progress"]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     load = os.getloadavg()
     t0 = time.perf_counter()
@@ -126,7 +147,10 @@ def run_once(tree, out, threads, cache):
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
         raise SystemExit(f"headline run in {tree} failed:\n{proc.stderr[-3000:]}")
-    return {"wall_s": round(wall, 2), "user_s": round(after.ru_utime - before.ru_utime, 2),
+    solver_s = float(next(ln for ln in proc.stderr.splitlines()
+                          if ln.startswith("SOLVER_S ")).split()[1])
+    return {"wall_s": round(wall, 2), "solver_wall_s": round(solver_s, 2),
+            "user_s": round(after.ru_utime - before.ru_utime, 2),
             "sys_s": round(after.ru_stime - before.ru_stime, 2),
             "load_start": [round(x, 2) for x in load]}
 
@@ -184,8 +208,9 @@ def main(argv=None):
                 r = run_once(trees[side], work / f"{side}-{rep}.nc", args.threads,
                              work / f"cache-{side}")
                 runs.append(dict(r, side=side, rep=rep))
-                print(f"pair {rep} {side}: wall {r['wall_s']} s, CPU "
-                      f"{r['user_s'] + r['sys_s']:.1f} s, load {r['load_start'][0]}", flush=True)
+                print(f"pair {rep} {side}: wall {r['wall_s']} s (solver {r['solver_wall_s']} s),"
+                      f" CPU {r['user_s'] + r['sys_s']:.1f} s, load {r['load_start'][0]}",
+                      flush=True)
         rep_a = report(tree_a, work / "A-1.nc")
         rep_b = report(tree_b, work / "B-1.nc")
         diff, where = max_scaled_diff(work / "A-1.nc", work / "B-1.nc")
@@ -198,6 +223,7 @@ def main(argv=None):
     summary = {
         "cpu_s_median": {s: med(s, "user_s") for s in "AB"},
         "wall_s_median": {s: med(s, "wall_s") for s in "AB"},
+        "solver_wall_s_median": {s: med(s, "solver_wall_s") for s in "AB"},
     }
     summary["cpu_ratio_A_over_B"] = round(summary["cpu_s_median"]["A"]
                                           / summary["cpu_s_median"]["B"], 3)
@@ -230,7 +256,9 @@ def main(argv=None):
     Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
     print(f"A/B CPU {summary['cpu_s_median']['A']:.1f} / {summary['cpu_s_median']['B']:.1f} s "
           f"= {summary['cpu_ratio_A_over_B']}x; wall {summary['wall_s_median']['A']:.1f} / "
-          f"{summary['wall_s_median']['B']:.1f} s = {summary['wall_ratio_A_over_B']}x; "
+          f"{summary['wall_s_median']['B']:.1f} s = {summary['wall_ratio_A_over_B']}x "
+          f"(in the solver {summary['solver_wall_s_median']['A']:.1f} / "
+          f"{summary['solver_wall_s_median']['B']:.1f} s); "
           f"pairs {pair_ratios}")
     print(f"window_report identical: {same_report}; largest difference {diff:.3g} x "
           f"(1e-9 + 1e-6 |x|) in {where}; written {args.out}")
