@@ -269,15 +269,28 @@ def normalise_doses(doses, n_states, n_params, t0, rows=None):
         tt, idx, amt, kind = arrs
         if rows is not None and tt.shape[0] not in (1, rows):
             raise ValueError(f"per-row doses have {tt.shape[0]} rows, expected 1 or {rows}")
-        keep = [tt[r] != np.inf for r in range(tt.shape[0])]  # +inf pads ragged rows
+        # Rows are checked and normalised once per distinct row (a sweep chunk usually repeats
+        # one regimen over all its rows), then spread back: the same arrays as row by row.
+        first, where = {}, []
+        for r in range(tt.shape[0]):
+            key = tuple(np.ascontiguousarray(a[r]).tobytes() for a in (tt, idx, amt, kind))
+            where.append(first.setdefault(key, r))
+        distinct = sorted(set(where))
+        slot = {r: i for i, r in enumerate(distinct)}
+        keep = {r: tt[r] != np.inf for r in distinct}  # +inf pads ragged rows
         per_row = [as_events((tt[r][keep[r]], idx[r][keep[r]], amt[r][keep[r]],
                               kind[r][keep[r]]), n_states, n_params)
-                   for r in range(tt.shape[0])]
+                   for r in distinct]
+        spread = np.array([slot[r] for r in where], dtype=np.int64)
     else:
         per_row = [as_events(doses, n_states, n_params)]
+        spread = None
     for times, *_ in per_row:
         if np.any(times < t0):
             raise ValueError(f"a dose at t={times[times < t0][0]:g} lies before the start time "
                              f"t_eval[0]={t0:g}; start the output grid at or before the first "
                              "dose")
-    return pad_event_tables([EventTable(*row) for row in per_row])
+    padded = pad_event_tables([EventTable(*row) for row in per_row])
+    if spread is None or spread.size == len(per_row):
+        return padded
+    return tuple(np.ascontiguousarray(a[spread]) for a in padded)

@@ -124,3 +124,31 @@ def test_property_as_events_raises_only_regimen_error(doses):
         return
     assert np.all(np.isfinite(t)) and np.all(np.diff(t) >= 0)
     assert np.all(((k == 0) & (i < 2)) | ((k == 1) & (i < 4))) and np.all(i >= 0)
+
+
+def test_per_row_doses_normalised_once_per_distinct_row_give_the_same_arrays():
+    """normalise_doses checks each distinct row once and spreads it back: the result equals
+    normalising every row on its own (ragged rows, unsorted times, repeated rows)."""
+    from ldnsim.events import normalise_doses
+    inf = np.inf
+    tt = np.array([[5.0, 1.0, inf], [0.0, 2.0, 3.0], [5.0, 1.0, inf], [0.0, 2.0, 3.0],
+                   [7.0, inf, inf]])
+    idx = np.array([[0, 1, 0], [1, 1, 0], [0, 1, 0], [1, 1, 0], [2, 0, 0]])
+    amt = np.array([[1.0, 2.0, 0.0], [3.0, 4.0, 5.0], [1.0, 2.0, 0.0], [3.0, 4.0, 5.0],
+                    [6.0, 0.0, 0.0]])
+    kind = np.zeros_like(idx)
+    got = normalise_doses((tt, idx, amt, kind), 3, 4, 0.0, rows=5)
+    rows = [normalise_doses((tt[r:r + 1], idx[r:r + 1], amt[r:r + 1], kind[r:r + 1]), 3, 4,
+                            0.0) for r in range(5)]
+    width = got[0].shape[1]
+    assert width == 3
+    for r, one in enumerate(rows):
+        for a, b in zip(got, one):
+            row = np.full(width, np.inf if a.dtype.kind == "f" and a is got[0] else 0,
+                          dtype=a.dtype)
+            row[:b.shape[1]] = b[0]
+            assert np.array_equal(a[r], row), (r, a[r], row)
+    assert got[0][0].tolist() == [1.0, 5.0, inf]  # sorted within the row
+    assert np.array_equal(got[0][2], got[0][0]) and np.array_equal(got[3][3], got[3][1])
+    with pytest.raises(ValueError, match="before the start time"):
+        normalise_doses((tt, idx, amt, kind), 3, 4, 0.5, rows=5)
