@@ -72,9 +72,10 @@ def make_plan(pattern, exact=False):
     """Plan for a Jacobian with non-zeros where ``pattern`` (n, n) is True, or the empty
     (dense) plan when the factors would not be sparse enough to pay off.
 
-    ``exact``: the caller guarantees that the Jacobian function writes exact zeros outside
-    ``pattern`` on every call (a generated model's symbolic Jacobian: ``model.codegen`` zeroes
-    every entry, then writes the structural non-zeros). The plan then carries no ``outside``
+    ``exact``: the caller guarantees that J is exactly zero outside ``pattern`` after every
+    call of the Jacobian function (a generated model's ``jac`` zeroes every entry, then writes
+    the structural non-zeros; its ``jac_nonzeros``, which ``run_rows`` passes, writes only the
+    structural non-zeros into a J the kernels zeroed once). The plan then carries no ``outside``
     mask (size 0) and the kernels skip checking J against it, a pass over all n * n entries
     per step (5 % of an LDN step); the factors and results are the same bit for bit.
     """

@@ -508,9 +508,11 @@ _JAC_SPARSITY_DOC = """jac_sparsity : None, False or (n, n) booleans. Where J ca
         With 8 or more states the Rosenbrock matrix is then factored by a sparse LU in a
         fill-reducing order (much less work on typical ODE models). None (default) probes J's
         structure at two points near ``y0`` (of the first row); False always uses the dense
-        LU. The pattern is never trusted: a step whose J has a non-zero outside it, or whose
-        static pivot is small, is factored densely with partial pivoting instead (counted in
-        ``stats["n_lu_dense"]``), so a wrong pattern costs speed, not accuracy."""
+        LU. The pattern is not trusted unless ``jac_sparsity_exact=True`` promises it: a step
+        whose J has a non-zero outside it, or whose static pivot is small, is factored densely
+        with partial pivoting instead (counted in ``stats["n_lu_dense"]``), so a wrong pattern
+        costs speed, not accuracy. (With the promise, J is not checked outside the pattern;
+        small pivots still are.)"""
 
 
 # ---------------------------------------------------------------------------- API

@@ -345,3 +345,54 @@ def test_generated_lu_under_numba_disable_jit(tmp_path, ldn):
     t = np.linspace(0.0, 6.0, 4)
     jit = run_rows(c, t, m.parameter_vector()[None], m.initial_state(), ev, method="rodas5p")
     np.testing.assert_allclose(np.array(got["y"]), jit.states[0], rtol=1e-12, atol=1e-300)
+
+
+def test_plans_above_the_operation_budget_get_no_generated_lu(ldn):
+    """Straight-line code is written only for plans within lucode.MAX_OPERATIONS (numba's
+    compile time grows faster than the source); larger sparse plans keep the generic loops."""
+    from ldnsim.model import lucode
+    from ldnsim.model.codegen import _lu_part
+    _, c, plan = ldn
+    assert lucode.plan_operations(plan) <= lucode.MAX_OPERATIONS  # the LDN model: 213
+    assert lucode.lu_lines(c.jac_sparsity, "@x")[1] is not None
+    rng = np.random.default_rng(0)
+    pat = rng.random((60, 60)) < 4 / 60
+    np.fill_diagonal(pat, True)
+    big = _sparsity.make_plan(pat, exact=True)
+    assert big[0].size == 60  # sparse: the generic sparse LU runs it
+    assert lucode.plan_operations(big) > lucode.MAX_OPERATIONS
+    assert lucode.lu_lines(pat, "@x") == ([], None)
+    nonzero = [(int(i), int(j)) for i, j in zip(*np.nonzero(pat))]
+    text = "\n".join(_lu_part(60, nonzero))
+    assert "SPARSE_LU_DIGEST = None" in text and "lu_factor_sparse = lu_solve_sparse = None" in text
+
+
+def test_probed_pattern_is_the_same_with_jac_nonzeros(ldn):
+    """probe_pattern hands the Jacobian a zeroed J, so jac_nonzeros (which writes only its
+    pattern) gives the same probed pattern as the zero-filling jac."""
+    from ldnsim._kernels import driver
+    m, c, _ = ldn
+    rhs, jac, _ = c.kernel_functions
+    y0, p = m.initial_state(), m.parameter_vector()
+    a = driver.probe_pattern(rhs, jac, True, 0.0, y0, p)
+    b = driver.probe_pattern(rhs, c.jac_nonzeros_kernel, True, 0.0, y0, p)
+    assert np.array_equal(a, b) and a.sum() > 0
+    assert not np.any(a & ~c.jac_sparsity)
+
+
+def test_steady_state_same_with_and_without_generated_lu(ldn, monkeypatch):
+    """steady_state (jac_nonzeros + the generated LU) equals the generic path (zero-filling jac,
+    generic sparse LU over the checked plan) bit for bit."""
+    from ldnsim.dosing import Dose
+    from ldnsim.model.compiled import CompiledModel
+    from ldnsim.steady import steady_state
+    m, c, _ = ldn
+    reg = Regimen([Dose(4.5, every=24.0, ss=True)])
+    P = m.parameter_vector()[None]
+    fast = steady_state(c, reg, P, m.initial_state())
+    monkeypatch.setattr(CompiledModel, "sparse_lu", property(lambda self: None))
+    monkeypatch.setattr(CompiledModel, "jac_nonzeros_kernel",
+                        property(lambda self: self.kernel_functions[1]))
+    slow = steady_state(c, reg, P, m.initial_state())
+    assert np.array_equal(fast.states, slow.states)
+    assert fast.intervals == slow.intervals
