@@ -52,16 +52,11 @@ def run_rows(compiled, t_eval, P, Y0, events=None, *, method="auto", rtol=1e-6, 
     compiled.check_arrays(P, Y0)  # the generated code does not check its indices
     if events is None:
         events = pad_event_tables([None])
-    rhs, _, outputs = compiled.kernel_functions
-    jac = compiled.jac_nonzeros_kernel  # writes the pattern's entries; the kernels zero J first
     ev_t, ev_k, ev_i, ev_a = events
-    res = solver.integrate_batch(rhs, Y0, t_eval, P, jac=jac, outputs=outputs,
-                                 n_outputs=compiled.n_outputs, method=method, rtol=rtol,
-                                 atol=atol, doses=(ev_t, ev_i, ev_a, ev_k),
-                                 max_steps=max_steps, autonomous=compiled.autonomous,
-                                 jac_sparsity=compiled.jac_sparsity, throw=False,
-                                 jac_sparsity_exact=True,  # J is exactly zero off the pattern
-                                 sparse_lu=compiled.sparse_lu)
+    res = solver.integrate_batch(compiled.kernel_functions[0], Y0, t_eval, P, method=method,
+                                 rtol=rtol, atol=atol, doses=(ev_t, ev_i, ev_a, ev_k),
+                                 max_steps=max_steps, throw=False,
+                                 **compiled.solver_arguments())
     return RowResult(states=res.y, outputs=res.outputs, status=res.status, stats=res.stats)
 
 

@@ -134,15 +134,10 @@ def _values(model, row):
 
 def _solve(compiled, t_eval, P, Y0, doses, opts, what):
     """States (r, m, n); ``doses`` as ``solver.integrate_batch`` takes them."""
-    rhs, _, outputs = compiled.kernel_functions
-    jac = compiled.jac_nonzeros_kernel  # as run_rows: the kernels zero J first
-    res = solver.integrate_batch(rhs, np.ascontiguousarray(Y0, dtype=np.float64), t_eval, P,
-                                 jac=jac, outputs=outputs, n_outputs=compiled.n_outputs,
-                                 doses=doses, throw=False,
-                                 autonomous=compiled.autonomous,
-                                 jac_sparsity=compiled.jac_sparsity,
-                                 jac_sparsity_exact=True,  # as run_rows: generated code
-                                 sparse_lu=compiled.sparse_lu, **opts)
+    res = solver.integrate_batch(compiled.kernel_functions[0],
+                                 np.ascontiguousarray(Y0, dtype=np.float64), t_eval, P,
+                                 doses=doses, throw=False, **compiled.solver_arguments(),
+                                 **opts)  # as run_rows
     bad = np.flatnonzero(res.status != int(solver.Status.SUCCESS))
     if bad.size:
         status = solver.Status(int(res.status[bad[0]]))

@@ -124,11 +124,23 @@ class CompiledModel:
         """``(lu_factor_cfunc, lu_solve_cfunc, SPARSE_LU_DIGEST)``: the generated straight-line
         sparse LU for :attr:`jac_sparsity` (``ldnsim.model.lucode``), which the solver calls
         instead of its generic sparse LU (``solver.integrate_batch(sparse_lu=)``); None when
-        the solver factors this model's W densely (fewer than 8 states, or too much fill)."""
+        the solver factors this model's W densely (fewer than 8 states, or too much fill), or
+        when the plan is too large to write out (``lucode.MAX_OPERATIONS``)."""
         digest = getattr(self.module, "SPARSE_LU_DIGEST", None)
         if digest is None:
             return None
         return (self.module.lu_factor_cfunc, self.module.lu_solve_cfunc, digest)
+
+    def solver_arguments(self) -> dict:
+        """The keyword arguments of ``solver.integrate_batch`` that hand this model to the
+        kernels (``run_rows`` and the periodic steady state use exactly these): ``jac``
+        (:attr:`jac_nonzeros_kernel`), ``outputs``, ``n_outputs``, ``autonomous``,
+        ``jac_sparsity`` with ``jac_sparsity_exact=True`` (J is exactly zero off the pattern:
+        the kernels zero it, ``jac_nonzeros`` never writes there) and ``sparse_lu``."""
+        return dict(jac=self.jac_nonzeros_kernel, outputs=self.kernel_functions[2],
+                    n_outputs=self.n_outputs, autonomous=self.autonomous,
+                    jac_sparsity=self.jac_sparsity, jac_sparsity_exact=True,
+                    sparse_lu=self.sparse_lu)
 
     @property
     def n_inputs(self):
