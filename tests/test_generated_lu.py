@@ -11,25 +11,16 @@ import sys
 import numba
 import numpy as np
 import pytest
+from sparse_lu_kernels import generic_factor, generic_solve
 
 from ldnsim import _sparsity, solver
-from ldnsim._kernels.linalg import GROWTH, sparse_factor, sparse_solve
+from ldnsim._kernels.linalg import GROWTH
 from ldnsim.dosing import Regimen
 from ldnsim.events import pad_event_tables
 from ldnsim.model import load_model, loads_model
 from ldnsim.simulation import run_rows
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
-
-
-@numba.njit
-def _generic_factor(Jf, inv_hg, plan, Wc, dinv):
-    return sparse_factor(Jf, inv_hg, plan, Wc, dinv, np.empty(dinv.size))
-
-
-@numba.njit
-def _generic_solve(plan, Wc, dinv, b):
-    sparse_solve(plan, Wc, dinv, np.empty(b.size), b)
 
 
 @numba.njit
@@ -56,7 +47,7 @@ def _both(c, plan, J, inv_hg):
     nf = plan[1].shape[1] + n
     g = (np.full(nf, np.nan), np.full(n, np.nan))
     s = (np.full(nf, np.nan), np.full(n, np.nan))
-    ok_g = _generic_factor(Jf, inv_hg, plan, *g)
+    ok_g = generic_factor(Jf, inv_hg, plan, *g)
     ok_s = _call_factor(c.sparse_lu[0], Jf, inv_hg, *s)
     return (ok_g, *g), (bool(ok_s), *s)
 
@@ -107,7 +98,7 @@ def test_factor_and_solve_bitwise_on_ldn_w(ldn, inv_hg):
         for _ in range(3):
             b = rng.standard_normal(c.n_states) * 10.0 ** rng.uniform(-6, 6, c.n_states)
             x_g, x_s = b.copy(), b.copy()
-            _generic_solve(plan, W_g, d_g, x_g)
+            generic_solve(plan, W_g, d_g, x_g)
             _call_solve(c.sparse_lu[1], W_s, d_s, x_s)
             assert np.array_equal(x_g, x_s)
     assert n_ok > 0

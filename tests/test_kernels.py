@@ -7,15 +7,14 @@ tolerance 1e-12 is far above rounding (~1e-14 for these tables) and far below an
 """
 from math import factorial
 
-import numba
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sparse_lu_kernels import generic_factor, generic_solve
 
 from ldnsim._kernels import control, linalg, steps
 from ldnsim._kernels import tableaus as tb
-from ldnsim._kernels.linalg import sparse_factor, sparse_solve
 from ldnsim._sparsity import empty_plan
 from ldnsim.solver import as_kernel_function
 
@@ -528,18 +527,8 @@ def _sparse_w(J, inv_hg, plan):
     n = J.shape[0]
     Wc = np.zeros(plan[1].shape[1] + n)
     dinv = np.empty(n)
-    ok = _sparse_factor_kernel(np.ascontiguousarray(J).reshape(-1), inv_hg, plan, Wc, dinv)
+    ok = generic_factor(np.ascontiguousarray(J).reshape(-1), inv_hg, plan, Wc, dinv)
     return ok, Wc, dinv
-
-
-@numba.njit
-def _sparse_factor_kernel(Jf, inv_hg, plan, Wc, dinv):
-    return sparse_factor(Jf, inv_hg, plan, Wc, dinv, np.empty(dinv.size))
-
-
-@numba.njit
-def _sparse_solve_kernel(plan, Wc, dinv, b):
-    sparse_solve(plan, Wc, dinv, np.empty(b.size), b)
 
 
 def _random_jacobian(rng, n, density):
@@ -567,7 +556,7 @@ def test_sparse_lu_solves_w(n, density, inv_hg):
     for _ in range(3):
         b = rng.standard_normal(n)
         x = b.copy()
-        _sparse_solve_kernel(plan, W, dinv, x)
+        generic_solve(plan, W, dinv, x)
         ref = np.linalg.solve(Wd, b)
         assert np.linalg.norm(x - ref) <= 1e-12 * np.linalg.cond(Wd) * np.linalg.norm(ref)
 
@@ -589,7 +578,7 @@ def test_sparse_lu_property(seed, n, density, log_inv_hg):
         Wd = np.eye(n) * inv_hg - J
         b = rng.standard_normal(n)
         x = b.copy()
-        _sparse_solve_kernel(plan, W, dinv, x)
+        generic_solve(plan, W, dinv, x)
         resid = np.linalg.norm(Wd @ x - b) / (np.linalg.norm(Wd, 1) * np.linalg.norm(x) + 1e-300)
         assert resid < 1e-13
 
@@ -644,7 +633,7 @@ def test_sparse_factor_refuses_entries_outside_the_plan_nan_and_small_pivots():
     assert ok
     b = rng.standard_normal(n)
     x = b.copy()
-    _sparse_solve_kernel(plan, Wc, dinv, x)
+    generic_solve(plan, Wc, dinv, x)
     np.testing.assert_allclose(x, np.linalg.solve(np.eye(n) * 10.0 - J7, b), rtol=1e-12)
     assert GROWTH >= 1.0
 
