@@ -53,6 +53,8 @@ import numba
 import numpy as np
 from numba import njit
 
+from ldnsim._kernels import control, linalg
+
 import common
 import problems as P
 from common import Case, accuracy, print_table, run_interleaved, timing_row, write_json
@@ -133,98 +135,33 @@ def rodas5p():
 METHODS = {"ros3p": ros3p, "rodas3": rodas3, "rodas4": rodas4, "rodas5p": rodas5p}
 
 # ---------------------------------------------------------------------------- control
-# The same constants as ldnsim/_kernels/control.py (copied, so the prototype stands alone).
-SAFETY, MIN_FACTOR, MAX_FACTOR, BETA1, BETA2, ERR_FLOOR = 0.9, 0.2, 6.0, 0.7, 0.4, 1e-4
+# ldnsim's own control and dense-LU kernels (ldnsim/_kernels/control.py, linalg.py), so the
+# prototype's steps are controlled and factored exactly as the package's are.
+ERR_FLOOR = control.ERR_FLOOR
 
 
 @njit(cache=False, error_model="numpy")
 def _initial_step(rhs, y, f0, p, span, q, rtol, atol, ytmp, ftmp):
-    """Hairer's initial step, as ldnsim's control.initial_step (autonomous)."""
-    n = y.size
-    d0 = 0.0
-    d1 = 0.0
-    for i in range(n):
-        sc = atol[i] + abs(y[i]) * rtol
-        d0 += (y[i] / sc) ** 2
-        d1 += (f0[i] / sc) ** 2
-    d0 = math.sqrt(d0 / n)
-    d1 = math.sqrt(d1 / n)
-    h0 = 1e-6 if (d0 < 1e-5 or d1 < 1e-5) else 0.01 * d0 / d1
-    h0 = min(h0, span)
-    for i in range(n):
-        ytmp[i] = y[i] + h0 * f0[i]
-    rhs(0.0, ytmp, p, ftmp)
-    d2 = 0.0
-    for i in range(n):
-        sc = atol[i] + abs(y[i]) * rtol
-        d2 += ((ftmp[i] - f0[i]) / sc) ** 2
-    d2 = math.sqrt(d2 / n) / h0
-    if d1 <= 1e-15 and d2 <= 1e-15:
-        h1 = max(1e-6, h0 * 1e-3)
-    else:
-        h1 = (0.01 / max(d1, d2)) ** (1.0 / (q + 1.0))
-    return min(100.0 * h0, h1, span)
+    """Hairer's initial step: ldnsim's ``control.initial_step`` at t = 0 (autonomous)."""
+    return control.initial_step(rhs, 0.0, y, f0, p, span, q, rtol, atol, ytmp, ftmp)
 
 
 @njit(cache=False, error_model="numpy")
 def _pi(err, lprev, q, rejected):
-    if err == 0.0:
-        fac = MAX_FACTOR
-    else:
-        fac = SAFETY * math.exp((BETA2 * lprev - BETA1 * math.log(err)) / (q + 1.0))
-    if rejected:
-        fac = min(fac, 1.0)
-    return min(MAX_FACTOR, max(MIN_FACTOR, fac))
-
-
-# ---------------------------------------------------------------------------- stepper
-@njit(cache=False, error_model="numpy")
-def _lu(W, perm):
-    """In-place LU with partial pivoting of the (n, n) matrix W; False if singular."""
-    n = W.shape[0]
-    for k in range(n):
-        piv = k
-        big = abs(W[k, k])
-        for i in range(k + 1, n):
-            if abs(W[i, k]) > big:
-                big = abs(W[i, k])
-                piv = i
-        perm[k] = piv
-        if big == 0.0:
-            return False
-        if piv != k:
-            for j in range(n):
-                tmp = W[k, j]
-                W[k, j] = W[piv, j]
-                W[piv, j] = tmp
-        inv = 1.0 / W[k, k]
-        for i in range(k + 1, n):
-            W[i, k] *= inv
-            lik = W[i, k]
-            for j in range(k + 1, n):
-                W[i, j] -= lik * W[k, j]
-    return True
+    """ldnsim's PI factor (``control.pi_factor_logs``)."""
+    return control.pi_factor_logs(err, control.log_err(err), lprev, q, rejected)
 
 
 @njit(cache=False, error_model="numpy")
-def _lu_solve(W, perm, x):
-    n = W.shape[0]
-    for k in range(n):
-        piv = perm[k]
-        if piv != k:
-            tmp = x[k]
-            x[k] = x[piv]
-            x[piv] = tmp
-    for i in range(n):
-        s = x[i]
-        for j in range(i):
-            s -= W[i, j] * x[j]
-        x[i] = s
-    for i in range(n - 1, -1, -1):
-        s = x[i]
-        for j in range(i + 1, n):
-            s -= W[i, j] * x[j]
-        x[i] = s / W[i, i]
+def _lu(W, perm, dinv):
+    """ldnsim's dense LU with partial pivoting (``linalg.lu_factor``); False if singular."""
+    return linalg.lu_factor(W, perm, dinv)
+
+
+@njit(cache=False, error_model="numpy")
+def _lu_solve(W, perm, dinv, x):
+    """``linalg.lu_solve`` in place in ``x``."""
+    linalg.lu_solve(W, perm, dinv, x)
 
 
 @njit(cache=False, error_model="numpy")
@@ -249,6 +186,7 @@ def solve_one(rhs, jac, y0, p, t_eval, rtol, atol, A, C, b, e, gamma, q, zero_ro
     J = np.empty((n, n))
     W = np.empty((n, n))
     perm = np.empty(n, np.int64)
+    dinv = np.empty(n)
     t = t_eval[0]
     tb = t_eval[m - 1]
     for i in range(n):
@@ -280,7 +218,7 @@ def solve_one(rhs, jac, y0, p, t_eval, rtol, atol, A, C, b, e, gamma, q, zero_ro
                 W[i, j] = -J[i, j]
             W[i, i] += ihg
         stats[3] += 1
-        if not _lu(W, perm):
+        if not _lu(W, perm, dinv):
             h *= 0.25
             rejected = True
             continue
@@ -302,7 +240,7 @@ def solve_one(rhs, jac, y0, p, t_eval, rtol, atol, A, C, b, e, gamma, q, zero_ro
                 for j in range(st):
                     acc += C[st, j] * ih * K[j, i]
                 K[st, i] = acc
-            _lu_solve(W, perm, K[st])
+            _lu_solve(W, perm, dinv, K[st])
         sq = 0.0
         for i in range(n):
             yn = y[i]
