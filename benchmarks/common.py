@@ -249,6 +249,30 @@ def _git(*args):
         return None
 
 
+def git_archive(commit, dest, paths=()) -> Path:
+    """Extract ``commit`` of this repository (or only ``paths`` of it) into ``dest``, over
+    whatever is there (``git archive | tar -x``): the trees that A/B scripts compare."""
+    dest = Path(dest)
+    data = subprocess.run(["git", "-C", str(REPO), "archive", commit, *paths],
+                          check=True, capture_output=True).stdout
+    dest.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["tar", "-x", "-C", str(dest)], input=data, check=True)
+    return dest
+
+
+def rewrite_exactly(path, pattern, replacement, count, flags=0):
+    """``re.subn`` in the file ``path``, which must match exactly ``count`` times: a tree
+    patched for a comparison stops the script when the code it patches has moved, instead of
+    silently measuring something else."""
+    import re
+    path = Path(path)
+    text, n = re.subn(pattern, replacement, path.read_text(), flags=flags)
+    if n != count:
+        raise SystemExit(f"{path}: {pattern!r} matched {n} times, expected {count} (the code "
+                         "it patches has moved)")
+    path.write_text(text)
+
+
 def env_info() -> dict:
     """Machine, thread and version facts to store next to every result."""
     import numba

@@ -41,6 +41,8 @@ from pathlib import Path
 
 import numpy as np
 
+from common import rewrite_exactly
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 RESULTS = HERE / "results"
@@ -78,13 +80,9 @@ def build_tree(dest: Path, consts: dict, dose_rule: str | None) -> Path:
     (dest / "benchmarks").mkdir()
     shutil.copy(REPO / "benchmarks" / "problems.py", dest / "benchmarks")
     kern = dest / "ldnsim" / "_kernels"
-    ctl = kern / "control.py"
-    text = ctl.read_text()
     for name, value in consts.items():
-        text, n = re.subn(rf"^{name} = .*$", f"{name} = {value!r}", text, flags=re.M)
-        if n != 1:
-            raise RuntimeError(f"control.py: no unique line '{name} = ...'")
-    ctl.write_text(text)
+        rewrite_exactly(kern / "control.py", rf"^{name} = .*$", f"{name} = {value!r}", 1,
+                        flags=re.M)
     if dose_rule is not None:
         _patch_dose_rule(kern / "driver.py", dose_rule)
     subprocess.run([sys.executable, "-m", "ldnsim._kernels.cachekey"], cwd=dest, check=True,

@@ -35,13 +35,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import resource
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from common import git_archive, rewrite_exactly
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -77,35 +78,20 @@ def make_plan(pattern, exact=False):  # noqa: F811
 '''
 
 
-def _archive(commit, dest, paths=()):
-    data = subprocess.run(["git", "-C", str(REPO), "archive", commit, *paths],
-                          check=True, capture_output=True).stdout
-    dest.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["tar", "-x", "-C", str(dest)], input=data, check=True)
-
-
 def build_trees(work, base):
     """Tree B = HEAD; tree A = HEAD with ``base``'s solver core (see the module docstring)."""
     head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
                           check=True, capture_output=True, text=True).stdout.strip()
     tree_a, tree_b = work / "A", work / "B"
-    _archive("HEAD", tree_b)
-    _archive("HEAD", tree_a)
-    for sub in ("ldnsim/_kernels",):
-        for f in (tree_a / sub).glob("*.py"):
-            f.unlink()
-    _archive(base, work / "base", ["ldnsim/_kernels", "ldnsim/_sparsity.py"])
-    for f in (work / "base/ldnsim/_kernels").glob("*.py"):
-        (tree_a / "ldnsim/_kernels" / f.name).write_text(f.read_text())
-    sp = (work / "base/ldnsim/_sparsity.py").read_text()
-    (tree_a / "ldnsim/_sparsity.py").write_text(sp + _SPARSITY_SHIM)
-    for rel, pat, rep, count in _ADAPT:
-        path = tree_a / rel
-        text, n = re.subn(pat, rep, path.read_text())
-        if n != count:
-            raise SystemExit(f"adapter {pat!r} matched {n} times in {rel} (expected {count}): "
-                             "the trees have drifted; update _ADAPT")
-        path.write_text(text)
+    git_archive("HEAD", tree_b)
+    git_archive("HEAD", tree_a)
+    for f in (tree_a / "ldnsim/_kernels").glob("*.py"):
+        f.unlink()  # the base's kernel files replace today's, none left over
+    git_archive(base, tree_a, ["ldnsim/_kernels", "ldnsim/_sparsity.py"])
+    sparsity = tree_a / "ldnsim/_sparsity.py"
+    sparsity.write_text(sparsity.read_text() + _SPARSITY_SHIM)
+    for rel, pat, rep, count in _ADAPT:  # stops the script when the trees have drifted
+        rewrite_exactly(tree_a / rel, pat, rep, count)
     return head, tree_a, tree_b
 
 

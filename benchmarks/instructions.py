@@ -31,6 +31,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from common import git_archive
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 
@@ -182,11 +184,7 @@ def main(argv=None):
                        check=True)
         trees = [("this checkout", REPO)]
         if args.base:
-            base = Path(work) / "base"
-            base.mkdir()
-            archive = subprocess.run(["git", "-C", str(REPO), "archive", args.base],
-                                     check=True, capture_output=True).stdout
-            subprocess.run(["tar", "-x", "-C", str(base)], input=archive, check=True)
+            base = git_archive(args.base, Path(work) / "base")
             trees.append((f"commit {args.base}", base))
         results = {}
         for name, tree in trees:
