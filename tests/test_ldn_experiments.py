@@ -62,6 +62,15 @@ def test_blockade_duration_mouse(run):
         assert float(m["proliferation_end"].sel(scenario=sc, dose=0.25)) > 1.0
 
 
+def test_pk_single_dose_auc_is_dose_over_clearance(run):
+    """The pipeline sanity check of the README's table: in the one-compartment model (CL 210
+    L/h) the NCA AUC to infinity equals dose / CL within 0.2 %, for every dose and both
+    absorption scenarios (linear PK: absorption changes the shape, not the AUC)."""
+    auc = run("pk_single_dose")["AUCinf"].transpose("dose", "scenario")
+    expected = 1000.0 * auc["dose"] / 210.0  # mg / (L/h) -> ng h / mL
+    np.testing.assert_allclose(auc, expected.broadcast_like(auc), rtol=2e-3)
+
+
 def test_tlr4_potency(run):
     """[wang2016]: at the published potency TLR4 inhibition stays < 0.1%; 50% at racemic
     4.5 mg/day needs a multiplier of 10^4-10^6."""
