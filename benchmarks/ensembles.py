@@ -402,25 +402,34 @@ def bench_problem(prob, args):
             "targets": summary, "table_markdown": table, "work_precision": wp}
 
 
+def _wp_label(method, kern):
+    """Solver label of an ldnsim work-precision point (Rodas5P keeps its historical one)."""
+    return f"ldnsim {kern}" if method == "rodas5p" else f"ldnsim {method} {kern}"
+
+
 def work_precision(prob, ps, ref, seg, addr, args):
     """Time against accuracy over a tolerance sweep (atol/rtol fixed at the problem's ratio),
-    for ldnsim (1 thread, both kernel kinds) and numbalsoda (1 thread); then the speed ratio
-    at matched accuracy: for each numbalsoda point, ldnsim's time interpolated (log time,
-    linear in digits) at the same ``mescd_all``."""
+    for ldnsim (1 thread, both kernel kinds, each method of ``--wp-methods``) and numbalsoda
+    (1 thread); then the speed ratio at matched accuracy: for each numbalsoda point, ldnsim's
+    time interpolated (log time, linear in digits) at the same ``mescd_all``."""
     R = ps.shape[0]
     ratio = prob.atol / prob.rtol
     rtols = [float(x) for x in args.wp_rtols.split(",")]
-    print(f"\n  work-precision sweep on {R} members, rtol in {rtols}, atol = {ratio:g} * rtol",
-          flush=True)
+    methods = [m.strip() for m in args.wp_methods.split(",") if m.strip()]
+    print(f"\n  work-precision sweep on {R} members, rtol in {rtols}, atol = {ratio:g} * rtol, "
+          f"ldnsim methods {methods}", flush=True)
     cases = []
     for rt in rtols:
         kw = dict(rtol=rt, atol=ratio * rt)
-        for spec in (False, True):
-            cases.append(Case(f"ldnsim {'specialize' if spec else 'default'} 1t @{rt:g}",
-                              lambda s=spec, kw=kw: ldnsim_batch(prob, ps, specialize=s, **kw),
-                              repeats=args.wp_repeats, members=R, setup=set_threads(1),
-                              meta=dict(solver=f"ldnsim {'specialize' if spec else 'default'}",
-                                        rtol=rt)))
+        for meth in methods:
+            for spec in (False, True):
+                kern = "specialize" if spec else "default"
+                cases.append(Case(f"{_wp_label(meth, kern)} 1t @{rt:g}",
+                                  lambda s=spec, kw=kw, meth=meth: ldnsim_batch(
+                                      prob, ps, specialize=s, method=meth, **kw),
+                                  repeats=args.wp_repeats, members=R, setup=set_threads(1),
+                                  meta=dict(solver=_wp_label(meth, kern), method=meth,
+                                            kernels=kern, rtol=rt)))
         cases.append(Case(f"numbalsoda 1t @{rt:g}",
                           lambda kw=kw: numbalsoda_run(prob, addr, ps, seg, False, **kw),
                           repeats=args.wp_repeats, members=R, setup=set_threads(1),
@@ -428,46 +437,58 @@ def work_precision(prob, ps, ref, seg, addr, args):
     run_interleaved(cases, verbose=False)
     points = []
     for c in cases:
-        y = c.result.y if c.meta["solver"].startswith("ldnsim") else c.result[0]
+        ours = c.meta["solver"].startswith("ldnsim")
+        y = c.result.y if ours else c.result[0]
         acc = accuracy(y, ref, prob.rtol, prob.atol)   # fixed scale: comparable digits
+        extra = ldnsim_stats(c.result) if ours else {}
+        ok = bool(np.all(c.result.status == 0)) if ours else bool(np.all(c.result[1]))
         points.append({**c.meta, "ms_per_member": 1e3 * c.per_member,
+                       "ms_per_member_min": 1e3 * min(c.times) / c.members,
                        "mescd_all": acc["mescd_all"], "mescd_end": acc["mescd_end"],
-                       "max_rel": acc["max_rel"]})
+                       "max_rel": acc["max_rel"], "all_succeeded": ok, **extra})
     matched = []
-    for kern in ("default", "specialize"):
-        for q, t_l in common.matched_accuracy(
-                [p for p in points if p["solver"] == f"ldnsim {kern}"],
-                [p for p in points if p["solver"] == "numbalsoda"]):
-            matched.append({"kernels": kern, "numbalsoda_rtol": q["rtol"],
-                            "digits": q["mescd_all"], "numbalsoda_ms": q["ms_per_member"],
-                            "ldnsim_ms": t_l, "speedup": q["ms_per_member"] / t_l})
+    nbl = [p for p in points if p["solver"] == "numbalsoda"]
+    for meth in methods:
+        for kern in ("default", "specialize"):
+            for q, t_l in common.matched_accuracy(
+                    [p for p in points if p["solver"] == _wp_label(meth, kern)], nbl):
+                matched.append({"method": meth, "kernels": kern,
+                                "numbalsoda_rtol": q["rtol"],
+                                "digits": q["mescd_all"], "numbalsoda_ms": q["ms_per_member"],
+                                "ldnsim_ms": t_l, "speedup": q["ms_per_member"] / t_l})
     sweep_rows = []
+    cols = [("rtol", "rtol", ".0e")]
+    for meth in methods:
+        for short in ("def", "spec"):
+            key = f"{meth}_{short}"
+            cols += [(f"{key}_ms", f"{meth} {short} ms", ".4g"),
+                     (f"{key}_digits", "digits", ".2f")]
+    cols += [("nbl_ms", "numbalsoda ms", ".4g"), ("nbl_digits", "digits", ".2f")]
     for rt in rtols:
         row = {"rtol": rt}
         for p in points:
             if p["rtol"] == rt:
-                key = {"ldnsim default": "def", "ldnsim specialize": "spec",
-                       "numbalsoda": "nbl"}[p["solver"]]
+                if p["solver"] == "numbalsoda":
+                    key = "nbl"
+                else:
+                    key = f"{p['method']}_{'def' if p['kernels'] == 'default' else 'spec'}"
                 row[f"{key}_ms"] = p["ms_per_member"]
                 row[f"{key}_digits"] = p["mescd_all"]
         sweep_rows.append(row)
-    print_table(sweep_rows, [("rtol", "rtol", ".0e"), ("def_ms", "ldnsim default ms", ".4g"),
-                             ("def_digits", "digits", ".2f"),
-                             ("spec_ms", "ldnsim spec ms", ".4g"),
-                             ("spec_digits", "digits", ".2f"),
-                             ("nbl_ms", "numbalsoda ms", ".4g"), ("nbl_digits", "digits", ".2f")],
+    print_table(sweep_rows, cols,
                 title=f"\n### {prob.name} work-precision (1 thread, per member; digits = mescd "
                       f"over all outputs, worst member)")
     if matched:
-        print_table(matched, [("kernels", "ldnsim kernels", None),
+        print_table(matched, [("method", "ldnsim method", None),
+                              ("kernels", "ldnsim kernels", None),
                               ("numbalsoda_rtol", "numbalsoda rtol", ".0e"),
                               ("digits", "digits", ".2f"),
                               ("numbalsoda_ms", "numbalsoda ms", ".4g"),
                               ("ldnsim_ms", "ldnsim ms (interp.)", ".4g"),
                               ("speedup", "ldnsim speedup", ".2f")],
                     title=f"\n### {prob.name}: speed at matched accuracy (>1: ldnsim faster)")
-    return {"members": R, "atol_over_rtol": ratio, "points": points, "matched": matched,
-            "rows": sweep_rows}
+    return {"members": R, "atol_over_rtol": ratio, "methods": methods, "points": points,
+            "matched": matched, "rows": sweep_rows}
 
 
 def targets(name, by, ceiling=None):
@@ -525,6 +546,8 @@ def main(argv=None):
         helps={"quick": "smoke test: 40 members, 4 for scipy/roadrunner checks, 3 repeats",
                "ref_check": "members on which the reference is cross-checked with scipy Radau"})
     ap.add_argument("--problems", default="rober,pollu,pkpd")
+    ap.add_argument("--wp-methods", default="rodas5p",
+                    help="ldnsim methods in the work-precision sweep, comma-separated")
     args = common.apply_quick(ap.parse_args(argv), members=40, scipy_members=4, rr_members=40,
                               ref_check=2, repeats=3, wp_members=40, wp_repeats=1,
                               wp_rtols="1e-6,1e-8,1e-10")

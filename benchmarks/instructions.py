@@ -43,11 +43,13 @@ void cg_stop(void) { CALLGRIND_TOGGLE_COLLECT; CALLGRIND_DUMP_STATS_AT("measured
 """
 
 # The child: builds the problem with the ldnsim on sys.path, solves it once, then again
-# between the two client requests. argv: problem members helper.so
+# between the two client requests. argv: problem members helper.so method-id rtol (the last
+# two only for the Test Set problems; 0 = Rodas5P, rtol 1e-8 as before)
 _CHILD = r'''
 import ctypes, json, os, sys
 import numpy as np
 prob, members, helper = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+method_id, tol = int(sys.argv[4]), float(sys.argv[5])
 from ldnsim import _sparsity
 from ldnsim._kernels import driver
 from ldnsim.solver import STAT_NAMES
@@ -101,7 +103,7 @@ else:
     P = np.asarray(p) * np.exp(0.1 * rng.standard_normal((members, len(p))))
     t_eval = (np.concatenate([[0.0], np.logspace(-5, 5, 99)]) if prob == "rober"
               else np.linspace(0.0, t1, 61))
-    rtol = 1e-8; atol = np.full(n, rule(rtol))
+    rtol = tol; atol = np.full(n, rule(rtol))
     pat = np.zeros((n, n), bool)
     J = np.empty((n, n))
     for s in (0.37, 0.71):
@@ -125,13 +127,13 @@ def solve():
     for r in range(P.shape[0]):
         p_r = np.ascontiguousarray(P[r])
         if glu_api:
-            driver.solve_one(rhs, jac, rhs, 0, True, aut, y0, t_eval, p_r, *E[r], rtol, atol,
-                             10**7, 0.0, plan, glu, out, outs, st)
+            driver.solve_one(rhs, jac, rhs, method_id, True, aut, y0, t_eval, p_r, *E[r], rtol,
+                             atol, 10**7, 0.0, plan, glu, out, outs, st)
         elif outputs_api:
-            driver.solve_one(rhs, jac, rhs, 0, True, aut, y0, t_eval, p_r, *E[r], rtol, atol,
-                             10**7, 0.0, plan, out, outs, st)
+            driver.solve_one(rhs, jac, rhs, method_id, True, aut, y0, t_eval, p_r, *E[r], rtol,
+                             atol, 10**7, 0.0, plan, out, outs, st)
         else:
-            driver.solve_one(rhs, jac, 0, True, aut, y0, t_eval, p_r, *E[r], rtol, atol,
+            driver.solve_one(rhs, jac, method_id, True, aut, y0, t_eval, p_r, *E[r], rtol, atol,
                              10**7, 0.0, plan, out, st)
 solve()
 st[:] = 0
@@ -141,7 +143,7 @@ print("STATS " + json.dumps(dict(zip(STAT_NAMES, st.tolist()))))
 '''
 
 
-def count(tree, problem, members, helper, work):
+def count(tree, problem, members, helper, work, method_id=0, rtol=1e-8):
     """Instructions and solver counters for ``problem`` with the ldnsim of ``tree``."""
     env = dict(os.environ, PYTHONPATH=str(tree), NUMBA_CPU_NAME="haswell", NUMBA_CPU_FEATURES="",
                OMP_WAIT_POLICY="passive", NUMBA_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1",
@@ -149,7 +151,8 @@ def count(tree, problem, members, helper, work):
                LDNSIM_CACHE_DIR=str(Path(work) / ("cache-" + Path(tree).name)))
     script = Path(work) / "child.py"
     script.write_text(_CHILD)
-    cmd = [sys.executable, str(script), problem, str(members), str(helper)]
+    cmd = [sys.executable, str(script), problem, str(members), str(helper), str(method_id),
+           repr(rtol)]
     subprocess.run(cmd, env=env, check=True, capture_output=True)  # compile/load natively
     out = Path(work) / f"cg-{Path(tree).name}"
     out.mkdir(exist_ok=True)
@@ -175,7 +178,16 @@ def main(argv=None):
     ap.add_argument("problem", help="ldn, headline, rober, pollu, orego, vdpol, vdpolm")
     ap.add_argument("--members", type=int, default=1)
     ap.add_argument("--base", help="also count this commit (git archive into a temporary tree)")
+    ap.add_argument("--method", default="rodas5p",
+                    help="Test Set problems only: rodas5p or rodas3 (the base must have it)")
+    ap.add_argument("--rtol", type=float, default=1e-8,
+                    help="Test Set problems only (atol by the problem's rule)")
     args = ap.parse_args(argv)
+    from ldnsim.solver import METHODS
+    if args.method not in ("rodas5p", "rodas3"):
+        ap.error(f"--method: rodas5p or rodas3, got {args.method!r}")
+    if args.problem in ("ldn", "headline") and (args.method != "rodas5p" or args.rtol != 1e-8):
+        ap.error("--method and --rtol apply to the Test Set problems only")
     with tempfile.TemporaryDirectory(prefix="ldnsim_instr_") as work:
         src = Path(work) / "cg.c"
         src.write_text(_HELPER_C)
@@ -188,7 +200,8 @@ def main(argv=None):
             trees.append((f"commit {args.base}", base))
         results = {}
         for name, tree in trees:
-            r = count(tree, args.problem, args.members, helper, work)
+            r = count(tree, args.problem, args.members, helper, work, METHODS[args.method],
+                      args.rtol)
             results[name] = r
             print(f"{args.problem} ({name}): {r['per_step']:.0f} instructions per step, "
                   f"{r['steps_per_member']:.1f} steps per member, "

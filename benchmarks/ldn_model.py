@@ -252,6 +252,8 @@ def work_precision(ldn, ref_o, sbml_path, args):
     k = min(args.wp_members, ldn.P.shape[0])
     Pk = ldn.P[:k]
     rtols = [float(x) for x in args.wp_rtols.split(",")]
+    # other ldnsim methods (--wp-methods) run beside Rodas5P, labelled "ldnsim <method>"
+    extra = [m.strip() for m in args.wp_methods.split(",") if m.strip() not in ("", "rodas5p")]
     print(f"\n  work-precision sweep on {k} members, rtol in {rtols}, atol = 1e-3 rtol",
           flush=True)
     cases = []
@@ -260,6 +262,11 @@ def work_precision(ldn, ref_o, sbml_path, args):
         cases.append(Case(f"ldnsim 1t @{rt:g}", lambda kw=kw: ldnsim_run(ldn, Pk, **kw),
                           repeats=args.wp_repeats, members=k, setup=set_threads(1),
                           meta=dict(solver="ldnsim", rtol=rt)))
+        for meth in extra:
+            cases.append(Case(f"ldnsim {meth} 1t @{rt:g}",
+                              lambda kw=kw, meth=meth: ldnsim_run(ldn, Pk, method=meth, **kw),
+                              repeats=args.wp_repeats, members=k, setup=set_threads(1),
+                              meta=dict(solver=f"ldnsim {meth}", rtol=rt)))
         if roadrunner is not None:
             r = roadrunner_model(ldn, sbml_path, **kw)
             cases.append(Case(f"libroadrunner @{rt:g}", lambda r=r: roadrunner_run(ldn, r, Pk),
@@ -268,31 +275,41 @@ def work_precision(ldn, ref_o, sbml_path, args):
     run_interleaved(cases, verbose=False)
     points = []
     for c in cases:
-        o = c.result.outputs[..., ldn.out_idx] if c.meta["solver"] == "ldnsim" else c.result[1]
+        ours = c.meta["solver"].startswith("ldnsim")
+        o = c.result.outputs[..., ldn.out_idx] if ours else c.result[1]
         acc = accuracy(o, ref_o[:k], RTOL, ATOL)
         points.append({**c.meta, "ms_per_member": 1e3 * c.per_member,
                        "mescd_all": acc["mescd_all"], "max_rel": acc["max_rel"]})
-    matched = [{"roadrunner_rtol": q["rtol"], "digits": q["mescd_all"],
+        if ours:
+            points[-1]["steps"] = float(np.mean(c.result.stats["n_accepted"]
+                                                + c.result.stats["n_rejected"]))
+    matched = [{"method": meth, "roadrunner_rtol": q["rtol"], "digits": q["mescd_all"],
                 "roadrunner_ms": q["ms_per_member"], "ldnsim_ms": t_l,
                 "speedup": q["ms_per_member"] / t_l}
+               for meth, label in [("rodas5p", "ldnsim")] + [(m, f"ldnsim {m}") for m in extra]
                for q, t_l in common.matched_accuracy(
-                   [p for p in points if p["solver"] == "ldnsim"],
+                   [p for p in points if p["solver"] == label],
                    [p for p in points if p["solver"] == "libroadrunner"])]
     rows = []
     for rt in rtols:
         row = {"rtol": rt}
         for p in points:
             if p["rtol"] == rt:
-                key = "l" if p["solver"] == "ldnsim" else "r"
+                key = {"ldnsim": "l", "libroadrunner": "r"}.get(p["solver"])
+                key = key or p["solver"].split()[1]
                 row[f"{key}_ms"], row[f"{key}_digits"] = p["ms_per_member"], p["mescd_all"]
         rows.append(row)
-    print_table(rows, [("rtol", "rtol", ".0e"), ("l_ms", "ldnsim 1t ms", ".4g"),
-                       ("l_digits", "digits", ".2f"), ("r_ms", "libroadrunner ms", ".4g"),
-                       ("r_digits", "digits", ".2f")],
+    cols = [("rtol", "rtol", ".0e"), ("l_ms", "ldnsim 1t ms", ".4g"),
+            ("l_digits", "digits", ".2f")]
+    for m in extra:
+        cols += [(f"{m}_ms", f"ldnsim {m} ms", ".4g"), (f"{m}_digits", "digits", ".2f")]
+    cols += [("r_ms", "libroadrunner ms", ".4g"), ("r_digits", "digits", ".2f")]
+    print_table(rows, cols,
                 title=f"\n### ldn work-precision ({k} members, per member; digits = mescd all "
                       "on the four outputs, worst member)")
     if matched:
-        print_table(matched, [("roadrunner_rtol", "libroadrunner rtol", ".0e"),
+        print_table(matched, [("method", "ldnsim method", None),
+                              ("roadrunner_rtol", "libroadrunner rtol", ".0e"),
                               ("digits", "digits", ".2f"),
                               ("roadrunner_ms", "libroadrunner ms", ".4g"),
                               ("ldnsim_ms", "ldnsim 1t ms (interp.)", ".4g"),
@@ -505,7 +522,7 @@ def run(args):
     if args.wp_members > 0:
         wp = work_precision(ldn, ref_o, sbml_path, args)
         if wp["matched"]:
-            sp = [m_["speedup"] for m_ in wp["matched"]]
+            sp = [m_["speedup"] for m_ in wp["matched"] if m_["method"] == "rodas5p"]
             lines.append(f"[ldn] ldnsim 1t vs libroadrunner at matched accuracy: "
                          f"{min(sp):.2f}-{max(sp):.2f}x over {len(sp)} libroadrunner tolerances")
         ch = wp["check"]
@@ -540,6 +557,8 @@ def main(argv=None):
                "ref_check": "members for the tight scipy/libroadrunner check of the reference",
                "wp_members": "members for the ldnsim/libroadrunner tolerance sweep (0 skips)"})
     ap.add_argument("--bdf-members", type=int, default=5, help="members solved with BDF (0 skips)")
+    ap.add_argument("--wp-methods", default="rodas5p",
+                    help="ldnsim methods in the tolerance sweep, comma-separated (Rodas5P always)")
     args = common.apply_quick(ap.parse_args(argv), members=20, scipy_members=2, bdf_members=1,
                               rr_members=20, ref_check=1, repeats=3, wp_members=10,
                               wp_repeats=1, wp_rtols="1e-4,1e-6,1e-8")

@@ -22,6 +22,7 @@ from .steps import (
     erk_step,
     fd_jacobian,
     fd_time_derivative,
+    hermite_eval,
     jacobian_pattern,
     rosenbrock_dense_coefficients,
     rosenbrock_dense_eval,
@@ -37,6 +38,7 @@ SINGULAR = 4
 METHOD_RODAS5P = 0
 METHOD_DOPRI5 = 1
 METHOD_AUTO = 2  # DOPRI5 until it finds the problem stiff, then Rodas5P (``_segment_dopri5``)
+METHOD_RODAS3 = 3
 STIFF = -1  # internal: the DOPRI5 segment stopped because the problem is stiff
 
 # Hairer's stiffness test for DOPRI5 (dopri5.f; Hairer & Wanner, Solving ODEs II, IV.2):
@@ -63,7 +65,7 @@ EPS = 2.220446049250313e-16
 
 # Changes whenever any kernel source changes (see cachekey.py), so numba never loads machine
 # code built from older kernel sources.
-KERNEL_SOURCES_SHA256 = "ffb413b325b895f0238dbf8b067921ac4a7bcd8a02c2e1233e388b406490d017"
+KERNEL_SOURCES_SHA256 = "5ba49230e086d0faf142f5645148b1fda1fc375d55eff8d0d30f3d1056c3ae8c"
 
 RODAS5P_A = tb.RODAS5P_A
 RODAS5P_C = tb.RODAS5P_C
@@ -73,6 +75,13 @@ RODAS5P_M = tb.RODAS5P_M
 RODAS5P_H = tb.RODAS5P_H
 RODAS5P_GAMMA = tb.RODAS5P_GAMMA
 RODAS5P_CHAIN = tb.RODAS5P_CHAIN
+RODAS3_A = tb.RODAS3_A
+RODAS3_C = tb.RODAS3_C
+RODAS3_c = tb.RODAS3_c
+RODAS3_d = tb.RODAS3_d
+RODAS3_M = tb.RODAS3_M
+RODAS3_GAMMA = tb.RODAS3_GAMMA
+RODAS3_CHAIN = tb.RODAS3_CHAIN
 DOPRI5_A = tb.DOPRI5_A
 DOPRI5_B = tb.DOPRI5_B
 DOPRI5_C = tb.DOPRI5_C
@@ -89,11 +98,15 @@ def _all_finite(y):
 
 
 @njit(cache=True, error_model="numpy", _nrt=False)
-def _segment_rodas(rhs, jac, have_jac, autonomous, t, tb_, y, p, t_eval, k, out, rtol, atol,
+def _segment_rodas(rhs, jac, opts, t, tb_, y, p, t_eval, k, out, rtol, atol,
                    max_steps, h, stats, f0, ft, Jf, W, perm, K, ynew, ytmp, D, hbuf,
                    plan, Wc, dz, glu):
-    """Integrate y from t to tb_ with Rodas5P; fill outputs t_eval[k:] that lie in (t, tb_).
+    """Integrate y from t to tb_ with Rodas5P or Rodas3; fill outputs t_eval[k:] that lie in
+    (t, tb_).
 
+    ``opts = (have_jac, autonomous, rodas3)``: use ``jac`` (else finite differences); df/dt
+    = 0; Rodas3 (order 3, outputs from the cubic Hermite interpolant through y and f at both
+    ends of a step) instead of Rodas5P (order 5, its own order-4 dense output).
     Returns (status, k). ``hbuf[0]`` carries the step-size proposal between segments. ``Jf``
     (n * n,) holds the Jacobian (the sparse LU reads it flat); ``dz`` (3, n) the sparse LU's
     work vectors and one more (``dinv``, ``z``, ``ftmp``); ``glu`` the generated LU, if any
@@ -107,7 +120,11 @@ def _segment_rodas(rhs, jac, have_jac, autonomous, t, tb_, y, p, t_eval, k, out,
     dinv = dz[0]
     z = dz[1]
     ftmp = dz[2]
-    q = 4.0  # order of the error estimate
+    have_jac, autonomous, rodas3 = opts
+    # order of the error estimate; stages (the last one is the error estimate)
+    q = float(tb.RODAS3_ERROR_ORDER) if rodas3 else float(tb.RODAS5P_ERROR_ORDER)
+    s = RODAS3_c.size if rodas3 else RODAS5P_c.size
+    f1 = D[0]  # Rodas3: f at the end of the step
     rhs(t, y, p, f0)
     stats[ST_RHS] += 1
     if not (_all_finite(y) and _all_finite(f0)):
@@ -143,21 +160,37 @@ def _segment_rodas(rhs, jac, have_jac, autonomous, t, tb_, y, p, t_eval, k, out,
                 fd_time_derivative(rhs, t, y, p, f0, ft, ftmp)
                 stats[ST_RHS] += 1
             need_jac = False
-        ok = rosenbrock_step(rhs, t, y, h, p, f0, ft, not autonomous, J, Jf, W, perm, K, ynew,
-                             ytmp, RODAS5P_A, RODAS5P_C, RODAS5P_GAMMA, RODAS5P_c, RODAS5P_d,
-                             RODAS5P_M, RODAS5P_CHAIN, stats, plan, Wc, dinv, z, glu)
+        if rodas3:
+            ok = rosenbrock_step(rhs, t, y, h, p, f0, ft, not autonomous, J, Jf, W, perm, K,
+                                 ynew, ytmp, RODAS3_A, RODAS3_C, RODAS3_GAMMA, RODAS3_c,
+                                 RODAS3_d, RODAS3_M, RODAS3_CHAIN, stats, plan, Wc, dinv, z,
+                                 glu)
+        else:
+            ok = rosenbrock_step(rhs, t, y, h, p, f0, ft, not autonomous, J, Jf, W, perm, K,
+                                 ynew, ytmp, RODAS5P_A, RODAS5P_C, RODAS5P_GAMMA, RODAS5P_c,
+                                 RODAS5P_d, RODAS5P_M, RODAS5P_CHAIN, stats, plan, Wc, dinv, z,
+                                 glu)
         if ok:
-            err = error_norm(K[K.shape[0] - 1], y, ynew, rtol, atol)
+            err = error_norm(K[s - 1], y, ynew, rtol, atol)
         else:
             err = np.inf
         if err <= 1.0:
             t_new = tb_ if last else t + h
             have_dense = False
+            if rodas3:
+                # f at the new point: the interpolant's slope there and, unless the segment
+                # ends here, the next step's first stage (also on a segment's last step, so
+                # that the counts do not depend on where the outputs fall)
+                rhs(t_new, ynew, p, f1)
+                stats[ST_RHS] += 1
             while k < m and t_eval[k] < tb_ and t_eval[k] <= t_new:
-                if not have_dense:
-                    rosenbrock_dense_coefficients(K, RODAS5P_H, D)
-                    have_dense = True
-                rosenbrock_dense_eval((t_eval[k] - t) / h, y, ynew, D, out[k])
+                if rodas3:
+                    hermite_eval((t_eval[k] - t) / h, h, y, f0, ynew, f1, out[k])
+                else:
+                    if not have_dense:
+                        rosenbrock_dense_coefficients(K, RODAS5P_H, D)
+                        have_dense = True
+                    rosenbrock_dense_eval((t_eval[k] - t) / h, y, ynew, D, out[k])
                 k += 1
             for i in range(n):
                 y[i] = ynew[i]
@@ -171,8 +204,12 @@ def _segment_rodas(rhs, jac, have_jac, autonomous, t, tb_, y, p, t_eval, k, out,
             rejected = False
             h_next = h * fac
             if not last:
-                rhs(t, y, p, f0)
-                stats[ST_RHS] += 1
+                if rodas3:
+                    for i in range(n):
+                        f0[i] = f1[i]
+                else:
+                    rhs(t, y, p, f0)
+                    stats[ST_RHS] += 1
                 need_jac = True
             h = h_next
         else:
@@ -318,9 +355,9 @@ def solve_one(rhs, jac, outf, method, have_jac, autonomous, y0, t_eval, p0, ev_t
     outf : first-class function ``outf(t, y, p, o)`` writing the outputs at one time; called
         once per output time with the parameters in force then (events applied), so outputs
         follow the same event rule as the states. Not called when ``outs`` has no columns.
-    method : int, METHOD_RODAS5P, METHOD_DOPRI5 or METHOD_AUTO (DOPRI5 with Hairer's
-        stiffness test; once it finds the problem stiff, Rodas5P from that step on, for the
-        rest of the trajectory).
+    method : int, METHOD_RODAS5P, METHOD_RODAS3, METHOD_DOPRI5 or METHOD_AUTO (DOPRI5 with
+        Hairer's stiffness test; once it finds the problem stiff, Rodas5P from that step on,
+        for the rest of the trajectory).
     have_jac, autonomous : bool; use ``jac`` (else finite differences); assume df/dt = 0.
     y0 : (n,) initial state at ``t_eval[0]``.
     t_eval : (m,) increasing output times.
@@ -376,7 +413,8 @@ def solve_one(rhs, jac, outf, method, have_jac, autonomous, y0, t_eval, p0, ev_t
         e += 1
     k = 0
     h = first_step
-    stiff = method == METHOD_RODAS5P
+    stiff = method == METHOD_RODAS5P or method == METHOD_RODAS3
+    opts = (have_jac, autonomous, method == METHOD_RODAS3)
     while True:
         while e < ne and ev_t[e] <= t:
             if ev_kind[e] == 0:
@@ -404,9 +442,9 @@ def solve_one(rhs, jac, outf, method, have_jac, autonomous, y0, t_eval, p0, ev_t
                 stiff = True
                 h = 0.0
         if stiff:
-            status, k = _segment_rodas(rhs, jac, have_jac, autonomous, ts, tseg, y, p, t_eval,
-                                       k, out, rtol, atol, max_steps, h, stats, f0, ft, Jf,
-                                       W, perm, K, ynew, ytmp, D, hbuf, plan, Wc, dz, glu)
+            status, k = _segment_rodas(rhs, jac, opts, ts, tseg, y, p, t_eval, k, out, rtol,
+                                       atol, max_steps, h, stats, f0, ft, Jf, W, perm, K, ynew,
+                                       ytmp, D, hbuf, plan, Wc, dz, glu)
         _eval_outputs(outf, t_eval, out, p, outs, k0, k)  # p is constant over the segment
         if status != SUCCESS:
             return status

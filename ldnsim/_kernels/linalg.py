@@ -9,7 +9,7 @@ from numba import njit
 
 # Changes whenever any kernel source changes (see cachekey.py), so numba never loads machine
 # code built from older kernel sources.
-KERNEL_SOURCES_SHA256 = "ffb413b325b895f0238dbf8b067921ac4a7bcd8a02c2e1233e388b406490d017"
+KERNEL_SOURCES_SHA256 = "5ba49230e086d0faf142f5645148b1fda1fc375d55eff8d0d30f3d1056c3ae8c"
 
 
 @njit(cache=True, inline="always", error_model="numpy", _nrt=False)

@@ -7,10 +7,11 @@ import numpy as np
 from numba import njit
 
 from .linalg import lu_factor, lu_solve, sparse_factor, sparse_solve
+from .tableaus import STAGE_CHAIN, STAGE_F0
 
 # Changes whenever any kernel source changes (see cachekey.py), so numba never loads machine
 # code built from older kernel sources.
-KERNEL_SOURCES_SHA256 = "ffb413b325b895f0238dbf8b067921ac4a7bcd8a02c2e1233e388b406490d017"
+KERNEL_SOURCES_SHA256 = "5ba49230e086d0faf142f5645148b1fda1fc375d55eff8d0d30f3d1056c3ae8c"
 
 ST_RHS = 2
 ST_JAC = 3
@@ -97,8 +98,9 @@ def rosenbrock_step(rhs, t, y, h, p, f0, ft, use_ft, J, Jf, W, perm, K, ynew, yt
     """One Rosenbrock step in transformed form (see ``tableaus``); False if W is singular.
 
     ``ft`` (n,) is df/dt at (t, y), used only if ``use_ft``; ``Jf`` is the flat (n * n,)
-    view of ``J``; ``chain`` (s+1,) marks stages whose input is the previous stage's input
-    plus its k (``tableaus._chained``). ``plan`` is a sparse-LU plan (``linalg``; empty: dense
+    view of ``J``; ``chain`` (s+1,) int64 says how each stage's input (and y_new) is formed:
+    a sum, the previous stage's input plus its k, or (y, c_i = 0) reusing ``f0``
+    (``tableaus.STAGE_*``). ``plan`` is a sparse-LU plan (``linalg``; empty: dense
     LU into ``W``) with ``Wc`` (nf,), ``dinv``, ``z`` (n,) its work arrays. A step whose W the
     plan cannot factor safely falls back to the dense, partially pivoted LU (counted in
     ``stats[ST_DENSE]``). ``glu = (use, factor, solve)``: with ``use``, a non-empty plan is
@@ -130,11 +132,11 @@ def rosenbrock_step(rhs, t, y, h, p, f0, ft, use_ft, J, Jf, W, perm, K, ynew, yt
     inv_h = 1.0 / h
     for i in range(s):
         Ki = K[i]
-        if i == 0:
+        if i == 0 or chain[i] == STAGE_F0:  # f(t, y), given
             for l in range(n):
                 Ki[l] = f0[l]
         else:
-            if chain[i]:  # ytmp still holds stage i-1's input
+            if chain[i] == STAGE_CHAIN:  # ytmp still holds stage i-1's input
                 Kp = K[i - 1]
                 for l in range(n):
                     ytmp[l] += Kp[l]
@@ -177,7 +179,7 @@ def rosenbrock_step(rhs, t, y, h, p, f0, ft, use_ft, J, Jf, W, perm, K, ynew, yt
                 sparse_solve(plan, Wc, dinv, z, Ki)
         else:
             lu_solve(W, perm, dinv, Ki)
-    if chain[s]:
+    if chain[s] == STAGE_CHAIN:
         Kp = K[s - 1]
         for l in range(n):
             ynew[l] = ytmp[l] + Kp[l]
@@ -213,6 +215,19 @@ def rosenbrock_dense_eval(theta, y0, y1, D, out):
     t1 = 1.0 - theta
     for l in range(y0.size):
         out[l] = t1 * y0[l] + theta * (y1[l] + t1 * (D[0, l] + theta * (D[1, l] + theta * D[2, l])))
+
+
+@njit(cache=True, error_model="numpy", _nrt=False)
+def hermite_eval(theta, h, y0, f0, y1, f1, out):
+    """Cubic Hermite interpolant through ``y0, f0`` (θ = 0) and ``y1, f1`` (θ = 1), step ``h``
+    (order 3; the dense output of methods without one of their own, e.g. Rodas3)."""
+    t1 = 1.0 - theta
+    a = t1 * t1 * (1.0 + 2.0 * theta)  # h00
+    b = theta * theta * (3.0 - 2.0 * theta)  # h01
+    c0 = h * theta * t1 * t1  # h * h10
+    c1 = -h * theta * theta * t1  # h * h11
+    for l in range(y0.size):
+        out[l] = a * y0[l] + b * y1[l] + c0 * f0[l] + c1 * f1[l]
 
 
 @njit(cache=True, error_model="numpy", _nrt=False)

@@ -76,19 +76,56 @@ RODAS5P_ORDER = 5
 RODAS5P_ERROR_ORDER = 4
 
 
-def _chained(A, M):
-    """(s+1,) bool: row i of [A; M] equals row i-1 plus the unit vector e_{i-1} (exactly), so
-    stage i's input (or y_new, i = s) is stage i-1's input plus k_{i-1}."""
+# How a stage's input is formed (``steps.rosenbrock_step``), per row of [A; M]:
+STAGE_SUM = 0    # y + sum_j A[i, j] k_j
+STAGE_CHAIN = 1  # stage i-1's input plus k_{i-1} (row i = row i-1 + e_{i-1}, exactly)
+STAGE_F0 = 2     # the input is y and c_i = 0: f there is f(t, y), which the step is given
+
+
+def _stage_inputs(A, M, c):
+    """(s+1,) int64 codes, one per stage and one for y_new (``STAGE_*``)."""
     rows = np.vstack([A, M])
-    out = np.zeros(rows.shape[0], np.bool_)
-    for i in range(2, rows.shape[0]):
+    out = np.full(rows.shape[0], STAGE_SUM, np.int64)
+    for i in range(1, rows.shape[0]):
+        if i < A.shape[0] and c[i] == 0.0 and not rows[i].any():
+            out[i] = STAGE_F0
+            continue
+        if i < 2:
+            continue
         e = np.zeros(rows.shape[1])
         e[i - 1] = 1.0
-        out[i] = np.array_equal(rows[i], rows[i - 1] + e)
+        if out[i - 1] != STAGE_F0 and np.array_equal(rows[i], rows[i - 1] + e):
+            out[i] = STAGE_CHAIN
     return out
 
 
-RODAS5P_CHAIN = _chained(RODAS5P_A, RODAS5P_M)  # stages 7, 8 and y_new
+RODAS5P_CHAIN = _stage_inputs(RODAS5P_A, RODAS5P_M, RODAS5P_c)  # stages 7, 8 and y_new chain
+
+# --------------------------------------------------------------------------------------------
+# Rodas3: A. Sandu, J. G. Verwer, J. G. Blom, E. J. Spee, G. R. Carmichael, F. A. Potra,
+# "Benchmarking stiff ODE solvers for atmospheric chemistry problems II: Rosenbrock solvers",
+# Atmos. Environ. 31 (1997) 3459-3472, doi:10.1016/S1352-2310(97)83212-8. Values as in
+# OrdinaryDiffEq.jl (rosenbrock_tableaus.jl, Rodas3Tableau). 4 stages, order 3, embedded
+# order 2, L-stable and stiffly accurate (y_new = stage-4 input + k4, error estimate k4).
+# Stage 2 is evaluated at (t, y) (its A row and c are zero), so it reuses f(t, y): three
+# right-hand sides less per step than Rodas5P's seven new ones, four linear solves. It has no
+# dense output of its own; the driver uses the cubic Hermite interpolant through y and f at
+# both ends of the step (f at the new point is the next step's first stage).
+RODAS3_GAMMA = 0.5
+RODAS3_A = np.zeros((4, 4))
+RODAS3_A[2, 0] = 2.0
+RODAS3_A[3, 0] = 2.0
+RODAS3_A[3, 2] = 1.0
+RODAS3_C = np.zeros((4, 4))
+RODAS3_C[1, 0] = 4.0
+RODAS3_C[2, :2] = [1.0, -1.0]
+RODAS3_C[3, :3] = [1.0, -1.0, -8.0 / 3.0]
+RODAS3_M = np.array([2.0, 0.0, 1.0, 1.0])
+RODAS3_c = np.array([0.0, 0.0, 1.0, 1.0])
+RODAS3_d = np.array([0.5, 1.5, 0.0, 0.0])
+RODAS3_CHAIN = _stage_inputs(RODAS3_A, RODAS3_M, RODAS3_c)  # stage 2 reuses f; 4, y_new chain
+RODAS3_ORDER = 3
+RODAS3_ERROR_ORDER = 2
 
 # --------------------------------------------------------------------------------------------
 # Dormand-Prince 5(4): J. R. Dormand, P. J. Prince, J. Comput. Appl. Math. 6 (1980) 19-26;
