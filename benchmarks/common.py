@@ -205,8 +205,16 @@ def matched_accuracy(ours, peers):
 
     Points are dicts with ``mescd_all`` and ``ms_per_member``; our sweep is interpolated in
     log time, linear in digits, and only peer points inside it count (our digits must rise
-    strictly with the tolerance, else nothing is matched).
+    strictly with the tolerance, else nothing is matched). Points without finite digits (a
+    member failed, or erred by inf) take no part, ours or the peer's.
     """
+    def finite(x):
+        return isinstance(x, (int, float)) and math.isfinite(x)
+
+    ours = [p for p in ours if finite(p["mescd_all"])]
+    peers = [q for q in peers if finite(q["mescd_all"])]
+    if not ours:
+        return []
     L = sorted(ours, key=lambda p: p["mescd_all"])
     d = np.array([p["mescd_all"] for p in L])
     lt = np.log([p["ms_per_member"] for p in L])

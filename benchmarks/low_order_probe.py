@@ -410,6 +410,10 @@ def main(argv=None):
         cases.append(Case(f"ldnsim Rodas5P @{rt:g}", lambda kw=kw: ldnsim_batch(prob, ps, **kw),
                           repeats=args.repeats, members=args.members,
                           meta=dict(solver="ldnsim Rodas5P", rtol=rt)))
+        cases.append(Case(f"ldnsim Rodas3 @{rt:g}",
+                          lambda kw=kw: ldnsim_batch(prob, ps, method="rodas3", **kw),
+                          repeats=args.repeats, members=args.members,
+                          meta=dict(solver="ldnsim-Rodas3", rtol=rt)))
         cases.append(Case(f"numbalsoda @{rt:g}",
                           lambda kw=kw: numbalsoda_run(prob, addr, ps, seg, False, **kw),
                           repeats=args.repeats, members=args.members,
@@ -448,7 +452,8 @@ def main(argv=None):
             row["us_per_step"] = 1e3 * row["ms_per_member_min"] / row["steps"]
         points.append(row)
 
-    solvers = (["numbalsoda LSODA", "ldnsim Rodas5P"] + [f"prototype {t['name']}" for t in tabs]
+    solvers = (["numbalsoda LSODA", "ldnsim Rodas5P", "ldnsim-Rodas3"]
+               + [f"prototype {t['name']}" for t in tabs]
                + [f"prototype {t['name']}-stop" for t in stop_tabs])
     print_table(points, [("solver", "solver", None), ("rtol", "rtol", ".0e"),
                          ("mescd_all", "digits", ".2f"), ("ms_per_member_min", "ms (best)",
@@ -495,10 +500,15 @@ def main(argv=None):
                 + [(f"{s.split()[-1]}_x", f"{s.split()[-1]} vs LSODA", ".2f")
                    for s in solvers[1:]],
                 title="\n### At each LSODA point (issue 17's criterion; >1: faster)")
-    impl = []  # the same method (Rodas5P), the same steps: ldnsim's kernel against the prototype
-    if "prototype proto-Rodas5P" in by:
-        for a in by["ldnsim Rodas5P"]:
-            b_ = next(x for x in by["prototype proto-Rodas5P"] if x["rtol"] == a["rtol"])
+    controls = {}  # the same method, the same steps: ldnsim's kernel against the prototype
+    for name, ours, proto, dense in (
+            ("rodas5p", "ldnsim Rodas5P", "prototype proto-Rodas5P", "its dense output"),
+            ("rodas3", "ldnsim-Rodas3", "prototype Rodas3", "Hermite")):
+        if proto not in by:
+            continue
+        impl = []
+        for a in by[ours]:
+            b_ = next(x for x in by[proto] if x["rtol"] == a["rtol"])
             impl.append({"rtol": a["rtol"], "steps_ldnsim": a["steps"],
                          "steps_proto": b_["steps"],
                          "time_ldnsim_over_proto": a["ms_per_member_min"]
@@ -507,10 +517,11 @@ def main(argv=None):
         print_table(impl, [("rtol", "rtol", ".0e"), ("steps_ldnsim", "steps ldnsim", ".1f"),
                            ("steps_proto", "steps proto", ".1f"),
                            ("time_ldnsim_over_proto", "time ldnsim / proto", ".2f"),
-                           ("digits_ldnsim", "digits ldnsim (dense output)", ".2f"),
+                           ("digits_ldnsim", f"digits ldnsim ({dense})", ".2f"),
                            ("digits_proto", "digits proto (Hermite)", ".2f")],
-                    title="\n### Control: Rodas5P in ldnsim's kernel against the prototype "
+                    title=f"\n### Control: {name} in ldnsim's kernel against the prototype "
                           "stepper (same method, same controller)")
+        controls[name] = impl
     out = {"benchmark": "low_order_probe", "args": vars(args), "env": env,
            "problem": "rober", "members": args.members, "atol_over_rtol": ratio,
            "perturbation": "p * exp(0.1 z), z ~ N(0,1) per parameter and member",
@@ -518,10 +529,11 @@ def main(argv=None):
            "observed_orders": orders,
            "methods": {t["name"]: {"stages": t["stages"], "order": t["order"],
                                    "error_order": t["q"], "gamma": t["gamma"]} for t in tabs},
-           "outputs": "cubic Hermite between step ends (prototype); Rodas5P dense output "
-                      "(ldnsim); LSODA's own interpolation (numbalsoda)",
+           "outputs": "cubic Hermite between step ends (prototype, ldnsim Rodas3); Rodas5P "
+                      "dense output (ldnsim Rodas5P); LSODA's own interpolation (numbalsoda)",
            "points": points, "matched": matched, "matched_markdown": table,
-           "rodas5p_kernel_vs_prototype": impl, "at_lsoda_points": at_lsoda,
+           "rodas5p_kernel_vs_prototype": controls.get("rodas5p", []),
+           "rodas3_kernel_vs_prototype": controls.get("rodas3", []), "at_lsoda_points": at_lsoda,
            "loadavg_end": common.env_info()["loadavg_1_5_15"],
            "wall_s": time.perf_counter() - t_start}
     path = write_json(args.out, out)

@@ -65,7 +65,7 @@ EPS = 2.220446049250313e-16
 
 # Changes whenever any kernel source changes (see cachekey.py), so numba never loads machine
 # code built from older kernel sources.
-KERNEL_SOURCES_SHA256 = "5ba49230e086d0faf142f5645148b1fda1fc375d55eff8d0d30f3d1056c3ae8c"
+KERNEL_SOURCES_SHA256 = "6da28f560f3a84c4fc9e74927844b589e048ca415405d31218cf0fda0a032524"
 
 RODAS5P_A = tb.RODAS5P_A
 RODAS5P_C = tb.RODAS5P_C

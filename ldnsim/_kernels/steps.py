@@ -11,7 +11,7 @@ from .tableaus import STAGE_CHAIN, STAGE_F0
 
 # Changes whenever any kernel source changes (see cachekey.py), so numba never loads machine
 # code built from older kernel sources.
-KERNEL_SOURCES_SHA256 = "5ba49230e086d0faf142f5645148b1fda1fc375d55eff8d0d30f3d1056c3ae8c"
+KERNEL_SOURCES_SHA256 = "6da28f560f3a84c4fc9e74927844b589e048ca415405d31218cf0fda0a032524"
 
 ST_RHS = 2
 ST_JAC = 3
@@ -194,7 +194,7 @@ def rosenbrock_step(rhs, t, y, h, p, f0, ft, use_ft, J, Jf, W, perm, K, ynew, yt
     return True
 
 
-@njit(cache=True, error_model="numpy", _nrt=False)
+@njit(cache=True, inline="always", error_model="numpy", _nrt=False)
 def rosenbrock_dense_coefficients(K, H, D):
     """``D`` (3, n) = ``H`` (3, s) @ ``K`` (s, n): the dense-output vectors of one step."""
     n = K.shape[1]
@@ -209,7 +209,7 @@ def rosenbrock_dense_coefficients(K, H, D):
                 Dr[l] += hrj * Kj[l]
 
 
-@njit(cache=True, error_model="numpy", _nrt=False)
+@njit(cache=True, inline="always", error_model="numpy", _nrt=False)
 def rosenbrock_dense_eval(theta, y0, y1, D, out):
     """Order-4 interpolant ``(1-θ) y0 + θ (y1 + (1-θ)(D0 + θ (D1 + θ D2)))``."""
     t1 = 1.0 - theta
@@ -217,7 +217,7 @@ def rosenbrock_dense_eval(theta, y0, y1, D, out):
         out[l] = t1 * y0[l] + theta * (y1[l] + t1 * (D[0, l] + theta * (D[1, l] + theta * D[2, l])))
 
 
-@njit(cache=True, error_model="numpy", _nrt=False)
+@njit(cache=True, inline="always", error_model="numpy", _nrt=False)
 def hermite_eval(theta, h, y0, f0, y1, f1, out):
     """Cubic Hermite interpolant through ``y0, f0`` (θ = 0) and ``y1, f1`` (θ = 1), step ``h``
     (order 3; the dense output of methods without one of their own, e.g. Rodas3)."""
