@@ -54,6 +54,7 @@ import numpy as np
 from numba import njit
 
 from ldnsim._kernels import control, linalg
+from ldnsim.solver import integrate_batch
 
 import common
 import problems as P
@@ -364,6 +365,34 @@ def time_at(points, digits):
     return float(np.exp(np.interp(digits, d, lt)))
 
 
+def output_cost(prob, ps, tab, repeats, rtol=1e-3):
+    """Cost of the outputs: ldnsim's Rodas3 and the prototype's on the same members with the
+    problem's outputs and with only the two ends (same steps either way, since outputs never
+    shorten a step); the difference per output time is what writing one output costs."""
+    class Ends:  # the problem with only t0 and t_end as output times
+        rhs, jac, y0, n = prob.rhs, prob.jac, prob.y0, prob.n
+        t_eval = np.array([prob.t_eval[0], prob.t_eval[-1]])
+
+    kw = dict(rtol=rtol, atol=prob.atol / prob.rtol * rtol)
+    cases = []
+    for label, pr in (("all", prob), ("ends", Ends)):
+        cases.append(Case(f"ldnsim Rodas3 {label}", lambda pr=pr: integrate_batch(
+            pr.rhs, pr.y0, pr.t_eval, ps, jac=pr.jac, method="rodas3", max_steps=1_000_000,
+            autonomous=True, **kw), repeats=repeats, members=ps.shape[0]))
+        cases.append(Case(f"prototype Rodas3 {label}", lambda pr=pr: proto_run(pr, tab, ps, **kw),
+                          repeats=repeats, members=ps.shape[0]))
+    run_interleaved(cases, verbose=False)
+    best = {c.name: 1e6 * min(c.times) / c.members for c in cases}  # us per member
+    extra = prob.t_eval.size - 2
+    out = {"rtol": rtol, "outputs": prob.t_eval.size, "us_per_member": best,
+           "ns_per_output": {who: 1e3 * (best[f"{who} Rodas3 all"] - best[f"{who} Rodas3 ends"])
+                             / extra for who in ("ldnsim", "prototype")}}
+    print(f"\n# cost of an output (Rodas3, rtol {rtol:g}, {prob.t_eval.size} against 2 output "
+          f"times): ldnsim {out['ns_per_output']['ldnsim']:.1f} ns, prototype "
+          f"{out['ns_per_output']['prototype']:.1f} ns per output", flush=True)
+    return out
+
+
 # ---------------------------------------------------------------------------- main
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -376,6 +405,9 @@ def main(argv=None):
     ap.add_argument("--digits", default="3.5,3.75,4.0,4.25,4.5,5.0",
                     help="accuracies (mescd over all outputs) at which to compare times")
     ap.add_argument("--seed", type=int, default=20240601)
+    ap.add_argument("--output-cost-only", action="store_true",
+                    help="only time the outputs (ldnsim against the prototype, Rodas3); "
+                         "prints, writes nothing")
     ap.add_argument("--out", default=str(common.RESULTS / "low_order_probe.json"))
     args = ap.parse_args(argv)
     if lsoda is None:
@@ -389,6 +421,8 @@ def main(argv=None):
     ratio = prob.atol / prob.rtol
     ps = P.perturbed(prob.p, args.members, args.seed)
     seg = P.dose_segments(prob.t_eval, prob.doses)
+    if args.output_cost_only:
+        return output_cost(prob, ps, METHODS["rodas3"](), args.repeats)
     tabs = [METHODS[s.strip()]() for s in args.methods.split(",") if s.strip()]
     rtols = [float(x) for x in args.rtols.split(",")]
     stop_tabs = [METHODS[s.strip()]() for s in args.stop_methods.split(",") if s.strip()]
@@ -500,6 +534,7 @@ def main(argv=None):
                 + [(f"{s.split()[-1]}_x", f"{s.split()[-1]} vs LSODA", ".2f")
                    for s in solvers[1:]],
                 title="\n### At each LSODA point (issue 17's criterion; >1: faster)")
+    outputs = output_cost(prob, ps, METHODS["rodas3"](), args.repeats)
     controls = {}  # the same method, the same steps: ldnsim's kernel against the prototype
     for name, ours, proto, dense in (
             ("rodas5p", "ldnsim Rodas5P", "prototype proto-Rodas5P", "its dense output"),
@@ -534,6 +569,7 @@ def main(argv=None):
            "points": points, "matched": matched, "matched_markdown": table,
            "rodas5p_kernel_vs_prototype": controls.get("rodas5p", []),
            "rodas3_kernel_vs_prototype": controls.get("rodas3", []), "at_lsoda_points": at_lsoda,
+           "output_cost": outputs,
            "loadavg_end": common.env_info()["loadavg_1_5_15"],
            "wall_s": time.perf_counter() - t_start}
     path = write_json(args.out, out)
