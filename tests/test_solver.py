@@ -253,8 +253,9 @@ def _mixed_err(y, ref, rtol, atol):
     return np.abs(y - ref) / (np.abs(ref) + atol / rtol)
 
 
-@pytest.mark.parametrize("use_jac", [True, False])
-def test_multiple_oral_doses_against_bateman(use_jac):
+@pytest.mark.parametrize("method,use_jac", [("rodas5p", True), ("rodas5p", False),
+                                            ("rodas3", True)])
+def test_multiple_oral_doses_against_bateman(method, use_jac):
     """Six oral doses into the gut of a one-compartment model, including a dose at t_eval[0],
     doses exactly at output times (right-continuous outputs include them), two doses at one
     time (both apply), a dose off the output grid and a dose at the last output time. Against
@@ -266,7 +267,7 @@ def test_multiple_oral_doses_against_bateman(use_jac):
     t_eval = np.linspace(0.0, 48.0, 97)  # step 0.5: 0, 12, 24, 36.5, 48 on the grid; 30.3 not
     res = integrate(P.onecpt_rhs, [0.0, 0.0], t_eval, PK_P,
                     jac=P.onecpt_jac if use_jac else None, rtol=rtol, atol=atol,
-                    doses=(times, np.zeros(times.size, np.int64), amounts))
+                    doses=(times, np.zeros(times.size, np.int64), amounts), method=method)
     ref = P.bateman(t_eval, times, amounts, KA, KE)
     central, ref_c = res.y[:, 1], ref[:, 1]
     assert central[0] == 0.0 and res.y[0, 0] == 100.0  # the dose at the start is in out[0]
@@ -322,7 +323,8 @@ def test_bateman_property(ka, ke, doses):
     assert np.max(_mixed_err(res.y, ref, rtol, atol)) < 1e-7
 
 
-def test_infusion_via_parameter_events():
+@pytest.mark.parametrize("method", ["rodas5p", "rodas3"])
+def test_infusion_via_parameter_events(method):
     """Zero-order infusion R over [2, 7.5) into central as kind-1 events (+R, -R into p[2]),
     start on the output grid, stop between outputs; against the closed form. Then two
     overlapping infusions add."""
@@ -331,7 +333,7 @@ def test_infusion_via_parameter_events():
     t_eval = np.linspace(0.0, 30.0, 61)
     y0 = np.zeros(2)
     res = integrate(P.onecpt_rhs, y0, t_eval, PK_P, jac=P.onecpt_jac, rtol=rtol,
-                    atol=atol, doses=([start, stop], [2, 2], [R, -R], [1, 1]))
+                    atol=atol, doses=([start, stop], [2, 2], [R, -R], [1, 1]), method=method)
     ref = P.infusion_central(t_eval, start, stop, R, KE)
     assert np.all(res.y[t_eval <= start, 1] == 0.0)
     on = ref > 0
@@ -342,7 +344,8 @@ def test_infusion_via_parameter_events():
     # two overlapping infusions (rates add in the same slot) plus an oral dose: superposition
     res2 = integrate(P.onecpt_rhs, [0.0, 0.0], t_eval, PK_P, jac=P.onecpt_jac, rtol=rtol,
                      atol=atol, doses=([1.0, 4.0, 5.0, 9.0, 3.0], [2, 2, 2, 2, 0],
-                                       [3.0, 5.0, -3.0, -5.0, 50.0], [1, 1, 1, 1, 0]))
+                                       [3.0, 5.0, -3.0, -5.0, 50.0], [1, 1, 1, 1, 0]),
+                     method=method)
     ref2 = (P.infusion_central(t_eval, 1.0, 5.0, 3.0, KE)
             + P.infusion_central(t_eval, 4.0, 9.0, 5.0, KE)
             + P.bateman(t_eval, [3.0], [50.0], KA, KE)[:, 1])
@@ -1032,6 +1035,8 @@ _NOJIT_SCRIPT = textwrap.dedent("""
                              atol=1e-10).y.tolist()
     out["rodas_fd"] = integrate(rhs, [0.0, 0.0], t, p, doses=doses, rtol=1e-8,
                                 atol=1e-10).y.tolist()
+    out["rodas3"] = integrate(rhs, [0.0, 0.0], t, p, jac=jac, doses=doses, rtol=1e-8,
+                              atol=1e-10, method="rodas3").y.tolist()
     out["dopri5"] = integrate(rhs, [0.0, 0.0], t, p, doses=doses, rtol=1e-8, atol=1e-10,
                               method="dopri5").y.tolist()
     b = integrate_batch(rhs, [0.0, 0.0], t, np.array([p, p * 2]), jac=jac, doses=doses,
@@ -1055,7 +1060,7 @@ _NOJIT_SCRIPT = textwrap.dedent("""
 @pytest.mark.slow
 def test_runs_under_numba_disable_jit():
     """The pure-Python path (NUMBA_DISABLE_JIT=1, for coverage) runs a small dosed problem
-    with both methods and the batch loop, and a 10-state chain on the sparse LU, and agrees
+    with each method and the batch loop, and a 10-state chain on the sparse LU, and agrees
     with the compiled path."""
     env = dict(os.environ, NUMBA_DISABLE_JIT="1",
                PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
@@ -1072,6 +1077,8 @@ def test_runs_under_numba_disable_jit():
     jit = {
         "rodas": integrate(P.onecpt_rhs, [0.0, 0.0], t, p, jac=P.onecpt_jac, **kw).y,
         "rodas_fd": integrate(P.onecpt_rhs, [0.0, 0.0], t, p, **kw).y,
+        "rodas3": integrate(P.onecpt_rhs, [0.0, 0.0], t, p, jac=P.onecpt_jac, method="rodas3",
+                            **kw).y,
         "dopri5": integrate(P.onecpt_rhs, [0.0, 0.0], t, p, method="dopri5", **kw).y,
         "batch": integrate_batch(P.onecpt_rhs, [0.0, 0.0], t, np.array([p, p * 2]),
                                  jac=P.onecpt_jac, **kw).y,
