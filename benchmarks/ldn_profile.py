@@ -115,7 +115,7 @@ def _t_step(rhs, T, Y, h, p, F0, ft, Js, Jfs, W, perm, K, ynew, ytmp, stats, pla
             ok &= rosenbrock_step(rhs, T[i], Y[i], h, p, F0[i], ft, False, Js[i], Jfs[i],
                                   W, perm, K, ynew, ytmp, tb.RODAS5P_A, tb.RODAS5P_C,
                                   tb.RODAS5P_GAMMA, tb.RODAS5P_c, tb.RODAS5P_d, tb.RODAS5P_M,
-                                  tb.RODAS5P_CHAIN, stats, plan, Wc, dinv, z, glu)
+                                  tb.RODAS5P_STAGE_INPUTS, stats, plan, Wc, dinv, z, glu)
     return ok
 
 

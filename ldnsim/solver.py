@@ -54,20 +54,21 @@ METHODS = {
     "auto": driver.METHOD_AUTO,
 }
 """Method names -> kernel ids. ``rodas5p`` is for stiff problems (Steinebach 2023; order 5,
-8 stages); ``rodas3`` (Sandu et al. 1997; order 3, 4 stages, 2 new right-hand sides and 4
-linear solves a step against Rodas5P's 7 and 8) for stiff problems at loose tolerances, where
-its cheaper steps win: on ROBER it is the faster of the two from rtol 1e-2 to about 3e-5
-(benchmarks/README.md, "Rodas3"); at tight tolerances it needs many more steps. Its outputs
-come from the cubic Hermite interpolant through y and f at both ends of a step, which is not
-stiffly accurate inside a step that crosses a fast transient. Two known limits: with a
-finite-difference Jacobian it loses digits where the Jacobian's slow eigenvalues matter (ROBER
-to t = 1e11: 7.6 digits at any rtol, 11.1 with the analytic Jacobian), and its order-2 error
-estimate can step over a pole of the solution without noticing. ``dopri5`` (Dormand-Prince
-5(4)) is for non-stiff problems; ``auto`` starts with DOPRI5 and runs Hairer's stiffness test
-after every accepted step (``h * |lambda|`` estimated from the last two stages; 15 steps at
-the stability boundary declare the problem stiff, as ``dopri5.f`` does), then goes on with
-Rodas5P from that step for the rest of the trajectory. Each trajectory decides for itself;
-the results are within tolerance of either method's."""
+8 stages). ``rodas3`` (Sandu et al. 1997; order 3, 4 stages: 2 new right-hand sides and 4
+linear solves a step against Rodas5P's 7 and 8) is for stiff kinetics like ROBER at loose
+tolerances (about 3 to 5 digits), where its cheaper steps win; on the other problems measured
+(POLLU, a PK/PD model, the LDN model) Rodas5P is faster at every accuracy both reach, since it
+delivers more digits than asked at loose tolerances (benchmarks/README.md, "Rodas3 in the
+package"). Rodas3's outputs come from the cubic Hermite interpolant through y and f at both
+ends of a step; a step is accepted only if the interpolant passes an error test of its own
+(``driver._segment_rodas``). A known limit: with a finite-difference Jacobian it loses digits
+where the Jacobian's slow eigenvalues matter (ROBER to t = 1e11 at rtol 1e-10: 7.7 digits,
+13.5 with the analytic Jacobian). ``dopri5`` (Dormand-Prince 5(4)) is for non-stiff
+problems; ``auto`` starts with DOPRI5 and runs Hairer's stiffness test after every accepted
+step (``h * |lambda|`` estimated from the last two stages; 15 steps at the stability boundary
+declare the problem stiff, as ``dopri5.f`` does), then goes on with Rodas5P from that step for
+the rest of the trajectory. Each trajectory decides for itself; the results are within
+tolerance of either method's."""
 
 STIFF_METHODS = ("rodas5p", "rodas3")
 """Methods that never run an explicit step (``auto`` may run a few before it switches)."""
@@ -540,7 +541,7 @@ def integrate(rhs, y0, t_eval, p, *, jac=None, method="rodas5p", rtol=1e-6, atol
     p : (k,) float64 parameters (inputs switched by events live here too).
     jac : njit function ``jac(t, y, p, J)``, optional; finite differences otherwise.
     method : one of :data:`METHODS` (``"auto"``: DOPRI5, switching to Rodas5P when the
-        problem turns out stiff; ``"rodas3"``: stiff, for loose tolerances).
+        problem turns out stiff; ``"rodas3"``: stiff kinetics like ROBER at loose tolerances).
     rtol, atol : relative and absolute tolerance (atol scalar or (n,)).
     doses : None, ``(times, state_index, amounts)`` boluses, ``(times, index, amounts, kind)``
         with kind 0 = add to state, 1 = add to parameter slot, or a ``dosing.EventTable``.

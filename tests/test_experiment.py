@@ -312,6 +312,25 @@ def test_a_metric_that_fails_after_solving_keeps_the_simulation(monkeypatch, err
     assert str(error) in ds.attrs["metrics_error"]
 
 
+def test_every_solver_method_runs_from_a_config():
+    """``[solver] method`` takes each name of ``ldnsim.METHODS`` (``rodas3`` included): the
+    same concentrations within 10 x the tolerance of a tight Rodas5P run, and the method is
+    recorded in the result's provenance."""
+    from ldnsim import METHODS
+    from ldnsim.results import provenance
+    cfg = copy.deepcopy(BASE)
+    del cfg["population"]
+    ref_cfg = copy.deepcopy(cfg)
+    ref_cfg["solver"].update(rtol=1e-11, atol=1e-14)
+    ref = run_experiment(ref_cfg, progress=False)["C_plasma"].values
+    for method in sorted(METHODS):
+        cfg["solver"]["method"] = method
+        ds = run_experiment(cfg, progress=False)
+        assert provenance(ds)["solver"]["method"] == method
+        err = np.abs(ds["C_plasma"].values - ref) / (1e-9 + 1e-6 * np.abs(ref))
+        assert np.max(err) < 10.0, (method, np.max(err))
+
+
 # ------------------------------------------------------------------ property-based checks
 def _leaves(node, prefix=()):
     if isinstance(node, dict):

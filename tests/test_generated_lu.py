@@ -158,7 +158,7 @@ def _step(c, plan, glu, J, y, h):
                                np.empty((n, n)), np.empty(n, np.int64),
                                np.empty((tb.RODAS5P_c.size, n)), ynew, np.empty(n),
                                tb.RODAS5P_A, tb.RODAS5P_C, tb.RODAS5P_GAMMA, tb.RODAS5P_c,
-                               tb.RODAS5P_d, tb.RODAS5P_M, tb.RODAS5P_CHAIN, stats, plan,
+                               tb.RODAS5P_d, tb.RODAS5P_M, tb.RODAS5P_STAGE_INPUTS, stats, plan,
                                np.empty(plan[1].shape[1] + n), np.empty(n), np.empty(n), glu)
     return ok, ynew, stats
 

@@ -321,8 +321,8 @@ def test_stage_input_codes():
     """How each stage's input is formed: Rodas5P chains stages 7, 8 and y_new; Rodas3's stage 2
     is f(t, y) itself (zero A row, c = 0: no right-hand side), stage 4 and y_new chain."""
     S, C_, F = tb.STAGE_SUM, tb.STAGE_CHAIN, tb.STAGE_F0
-    np.testing.assert_array_equal(tb.RODAS5P_CHAIN, [S, S, S, S, S, S, C_, C_, C_])
-    np.testing.assert_array_equal(tb.RODAS3_CHAIN, [S, F, S, C_, C_])
+    np.testing.assert_array_equal(tb.RODAS5P_STAGE_INPUTS, [S, S, S, S, S, S, C_, C_, C_])
+    np.testing.assert_array_equal(tb.RODAS3_STAGE_INPUTS, [S, F, S, C_, C_])
     # a stage after one that reuses f0 never chains (ytmp was not written for it)
     A = np.zeros((3, 3))
     A[2, 1] = 1.0
@@ -368,9 +368,9 @@ def test_hermite_eval_endpoints_and_cubics():
 
 # -------------------------------------------------------------- Rosenbrock step, fixed steps
 RODAS5P_TABLE = (tb.RODAS5P_A, tb.RODAS5P_C, tb.RODAS5P_GAMMA, tb.RODAS5P_c, tb.RODAS5P_d,
-                 tb.RODAS5P_M, tb.RODAS5P_CHAIN)
+                 tb.RODAS5P_M, tb.RODAS5P_STAGE_INPUTS)
 RODAS3_TABLE = (tb.RODAS3_A, tb.RODAS3_C, tb.RODAS3_GAMMA, tb.RODAS3_c, tb.RODAS3_d,
-                tb.RODAS3_M, tb.RODAS3_CHAIN)
+                tb.RODAS3_M, tb.RODAS3_STAGE_INPUTS)
 
 
 def _rodas_step(rhs_k, rhs_py, jac_py, t, y, h, p, ft, table=RODAS5P_TABLE):
@@ -499,7 +499,7 @@ def test_rosenbrock_step_singular_matrix_returns_false():
                                np.zeros(n), False, J, J.reshape(-1), np.empty((n, n)),
                                np.empty(n, np.int64), np.empty((s, n)), np.empty(n),
                                np.empty(n), tb.RODAS5P_A, tb.RODAS5P_C, tb.RODAS5P_GAMMA,
-                               tb.RODAS5P_c, tb.RODAS5P_d, tb.RODAS5P_M, tb.RODAS5P_CHAIN,
+                               tb.RODAS5P_c, tb.RODAS5P_d, tb.RODAS5P_M, tb.RODAS5P_STAGE_INPUTS,
                                stats, *_dense(n))
     assert ok is False
     assert stats[steps.ST_LU] == 1

@@ -11,7 +11,7 @@ from numba import njit
 
 # Changes whenever any kernel source changes (see cachekey.py), so numba never loads machine
 # code built from older kernel sources.
-KERNEL_SOURCES_SHA256 = "6da28f560f3a84c4fc9e74927844b589e048ca415405d31218cf0fda0a032524"
+KERNEL_SOURCES_SHA256 = "6e61179feed3991b3613aa890fc92c069e28cfbc8788b15a23f9c02d6b8fdc85"
 
 SAFETY = 0.9
 MIN_FACTOR = 0.2

@@ -11,7 +11,7 @@ from .tableaus import STAGE_CHAIN, STAGE_F0
 
 # Changes whenever any kernel source changes (see cachekey.py), so numba never loads machine
 # code built from older kernel sources.
-KERNEL_SOURCES_SHA256 = "6da28f560f3a84c4fc9e74927844b589e048ca415405d31218cf0fda0a032524"
+KERNEL_SOURCES_SHA256 = "6e61179feed3991b3613aa890fc92c069e28cfbc8788b15a23f9c02d6b8fdc85"
 
 ST_RHS = 2
 ST_JAC = 3
@@ -94,14 +94,14 @@ def jacobian_pattern(rhs, jac, have_jac, t, y0, p, pattern, J, y, f0, ytmp, ftmp
 
 @njit(cache=True, inline="always", error_model="numpy", _nrt=False)
 def rosenbrock_step(rhs, t, y, h, p, f0, ft, use_ft, J, Jf, W, perm, K, ynew, ytmp,
-                    A, C, gamma, c, d, M, chain, stats, plan, Wc, dinv, z, glu):
+                    A, C, gamma, c, d, M, stage_inputs, stats, plan, Wc, dinv, z, glu):
     """One Rosenbrock step in transformed form (see ``tableaus``); False if W is singular.
 
     ``ft`` (n,) is df/dt at (t, y), used only if ``use_ft``; ``Jf`` is the flat (n * n,)
-    view of ``J``; ``chain`` (s+1,) int64 says how each stage's input (and y_new) is formed:
-    a sum, the previous stage's input plus its k, or (y, c_i = 0) reusing ``f0``
-    (``tableaus.STAGE_*``). ``plan`` is a sparse-LU plan (``linalg``; empty: dense
-    LU into ``W``) with ``Wc`` (nf,), ``dinv``, ``z`` (n,) its work arrays. A step whose W the
+    view of ``J``; ``stage_inputs`` (s+1,) int64 says how each stage's input (and y_new) is
+    formed: a sum, the previous stage's input plus its k, or (y, c_i = 0) reusing ``f0``
+    (``tableaus.STAGE_*``). ``plan`` is a sparse-LU plan (``linalg``; empty: dense LU into
+    ``W``) with ``Wc`` (nf,), ``dinv``, ``z`` (n,) its work arrays. A step whose W the
     plan cannot factor safely falls back to the dense, partially pivoted LU (counted in
     ``stats[ST_DENSE]``). ``glu = (use, factor, solve)``: with ``use``, a non-empty plan is
     factored and solved by the first-class functions ``factor(Jf, inv_hg, Wc, dinv) -> bool``
@@ -132,11 +132,11 @@ def rosenbrock_step(rhs, t, y, h, p, f0, ft, use_ft, J, Jf, W, perm, K, ynew, yt
     inv_h = 1.0 / h
     for i in range(s):
         Ki = K[i]
-        if i == 0 or chain[i] == STAGE_F0:  # f(t, y), given
+        if i == 0 or stage_inputs[i] == STAGE_F0:  # f(t, y), given
             for l in range(n):
                 Ki[l] = f0[l]
         else:
-            if chain[i] == STAGE_CHAIN:  # ytmp still holds stage i-1's input
+            if stage_inputs[i] == STAGE_CHAIN:  # ytmp still holds stage i-1's input
                 Kp = K[i - 1]
                 for l in range(n):
                     ytmp[l] += Kp[l]
@@ -179,7 +179,7 @@ def rosenbrock_step(rhs, t, y, h, p, f0, ft, use_ft, J, Jf, W, perm, K, ynew, yt
                 sparse_solve(plan, Wc, dinv, z, Ki)
         else:
             lu_solve(W, perm, dinv, Ki)
-    if chain[s] == STAGE_CHAIN:
+    if stage_inputs[s] == STAGE_CHAIN:
         Kp = K[s - 1]
         for l in range(n):
             ynew[l] = ytmp[l] + Kp[l]

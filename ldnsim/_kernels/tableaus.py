@@ -99,7 +99,8 @@ def _stage_inputs(A, M, c):
     return out
 
 
-RODAS5P_CHAIN = _stage_inputs(RODAS5P_A, RODAS5P_M, RODAS5P_c)  # stages 7, 8 and y_new chain
+# stages 7, 8 and y_new chain
+RODAS5P_STAGE_INPUTS = _stage_inputs(RODAS5P_A, RODAS5P_M, RODAS5P_c)
 
 # --------------------------------------------------------------------------------------------
 # Rodas3: A. Sandu, J. G. Verwer, J. G. Blom, E. J. Spee, G. R. Carmichael, F. A. Potra,
@@ -107,10 +108,11 @@ RODAS5P_CHAIN = _stage_inputs(RODAS5P_A, RODAS5P_M, RODAS5P_c)  # stages 7, 8 an
 # Atmos. Environ. 31 (1997) 3459-3472, doi:10.1016/S1352-2310(97)83212-8. Values as in
 # OrdinaryDiffEq.jl (rosenbrock_tableaus.jl, Rodas3Tableau). 4 stages, order 3, embedded
 # order 2, L-stable and stiffly accurate (y_new = stage-4 input + k4, error estimate k4).
-# Stage 2 is evaluated at (t, y) (its A row and c are zero), so it reuses f(t, y): three
-# right-hand sides less per step than Rodas5P's seven new ones, four linear solves. It has no
-# dense output of its own; the driver uses the cubic Hermite interpolant through y and f at
-# both ends of the step (f at the new point is the next step's first stage).
+# Stage 2 is evaluated at (t, y) (its A row and c are zero), so it reuses f(t, y): a step
+# evaluates 2 new right-hand sides in its stages (Rodas5P: 7) plus f at the new point (both:
+# the next step's first stage), and solves 4 linear systems (Rodas5P: 8). It has no dense
+# output of its own; the driver uses the cubic Hermite interpolant through y and f at both
+# ends of the step.
 RODAS3_GAMMA = 0.5
 RODAS3_A = np.zeros((4, 4))
 RODAS3_A[2, 0] = 2.0
@@ -123,7 +125,8 @@ RODAS3_C[3, :3] = [1.0, -1.0, -8.0 / 3.0]
 RODAS3_M = np.array([2.0, 0.0, 1.0, 1.0])
 RODAS3_c = np.array([0.0, 0.0, 1.0, 1.0])
 RODAS3_d = np.array([0.5, 1.5, 0.0, 0.0])
-RODAS3_CHAIN = _stage_inputs(RODAS3_A, RODAS3_M, RODAS3_c)  # stage 2 reuses f; 4, y_new chain
+# stage 2 reuses f(t, y); stage 4 and y_new chain
+RODAS3_STAGE_INPUTS = _stage_inputs(RODAS3_A, RODAS3_M, RODAS3_c)
 RODAS3_ORDER = 3
 RODAS3_ERROR_ORDER = 2
 

@@ -45,7 +45,7 @@ An experiment names a model, a dosing regimen, output times, solver settings and
     # trajectories = false           # keep only the metrics (computed chunk by chunk)
 
     [solver]
-    method = "auto"                  # or "rodas5p", "rodas3" (stiff; rodas3: loose rtol), "dopri5"
+    method = "auto"                  # or "rodas5p" (stiff), "dopri5" (non-stiff), "rodas3"
     rtol = 1e-6
     atol = 1e-9
     max_steps = 100000
