@@ -8,15 +8,16 @@ kernels: a generic numba Rosenbrock stepper driven by a tableau, run with
 
 * ROS3P (Lang & Verwer 2001, BIT 41: 3 stages, order 3, embedded 2, L-stable);
 * Rodas3 (Sandu et al. 1997, Atmos. Environ. 31: 4 stages, order 3, embedded 2, L-stable,
-  stiffly accurate);
+  stiffly accurate), and "Rodas3-itest": the same with the interpolant's own error test that
+  ldnsim's ``method="rodas3"`` applies (the control for the package's Rodas3: same steps);
 * Rodas4 (Hairer & Wanner, Solving ODEs II, ``rodas.f``: 6 stages, order 4, embedded 3,
   stiffly accurate), for comparison,
 * Rodas5P through the same prototype stepper (ldnsim's coefficients), as a control: its
   distance to ldnsim's Rodas5P is the implementation's (per-step cost, Hermite outputs
   against Rodas5P's own dense output), not the method's,
 
-side by side, in the same run and on the same perturbed members, with ldnsim's Rodas5P
-(``ldnsim.solver.integrate_batch``, default kernels) and numbalsoda's LSODA (called as
+side by side, in the same run and on the same perturbed members, with ldnsim's Rodas5P and
+Rodas3 (``ldnsim.solver.integrate_batch``, default kernels) and numbalsoda's LSODA (called as
 ``ensembles.py`` calls it).
 
 Coefficients: OrdinaryDiffEq.jl, ``src/tableaus/rosenbrock_tableaus.jl`` (ROS3PTableau,
@@ -133,7 +134,13 @@ def rodas5p():
                 b=T.RODAS5P_M.copy(), e=e)
 
 
-METHODS = {"ros3p": ros3p, "rodas3": rodas3, "rodas4": rodas4, "rodas5p": rodas5p}
+def rodas3_itest():
+    """Rodas3 with the interpolant's own error test, as ldnsim's ``method="rodas3"``."""
+    return dict(rodas3(), name="Rodas3-itest", itest=True)
+
+
+METHODS = {"ros3p": ros3p, "rodas3": rodas3, "rodas3i": rodas3_itest, "rodas4": rodas4,
+           "rodas5p": rodas5p}
 
 # ---------------------------------------------------------------------------- control
 # ldnsim's own control and dense-LU kernels (ldnsim/_kernels/control.py, linalg.py), so the
@@ -167,7 +174,7 @@ def _lu_solve(W, perm, dinv, x):
 
 @njit(cache=False, error_model="numpy")
 def solve_one(rhs, jac, y0, p, t_eval, rtol, atol, A, C, b, e, gamma, q, zero_row,
-              max_steps, out, stats, h0=0.0, stop=False):
+              max_steps, out, stats, h0=0.0, stop=False, itest=False):
     """One trajectory; ``out`` (m, n) at ``t_eval`` (m,), ``t_eval[0]`` the start; first
     step ``h0`` if > 0, else Hairer's initial step. ``stop``: shorten steps to land on every
     output time (no interpolation) instead of the cubic Hermite interpolant.
@@ -255,10 +262,27 @@ def solve_one(rhs, jac, y0, p, t_eval, rtol, atol, A, C, b, e, gamma, q, zero_ro
         err = math.sqrt(sq / n)
         if not np.isfinite(err):
             err = np.inf
+        have_f1 = False
+        if itest and err <= 1.0:
+            # the interpolant's own error test, as ldnsim's Rodas3 (driver._segment_rodas):
+            # || (y1 - y0 - h (f0 + f1) / 2) / 4 || <= 1 as well
+            rhs(t_end if last else t + h, ynew, p, f1)
+            stats[2] += 1
+            have_f1 = True
+            sq = 0.0
+            for i in range(n):
+                sc = atol[i] + rtol * max(abs(y[i]), abs(ynew[i]))
+                dv = 0.25 * (ynew[i] - y[i] - 0.5 * h * (f0[i] + f1[i]))
+                sq += (dv / sc) * (dv / sc)
+            ei = math.sqrt(sq / n)
+            if not np.isfinite(ei):
+                ei = np.inf
+            err = max(err, ei)
         if err <= 1.0:
             t_new = t_end if last else t + h
-            rhs(t_new, ynew, p, f1)
-            stats[2] += 1
+            if not have_f1:
+                rhs(t_new, ynew, p, f1)
+                stats[2] += 1
             while k < m and t_eval[k] <= t_new:
                 th = (t_eval[k] - t) / h
                 # cubic Hermite from (y, f0) at t and (ynew, f1) at t + h
@@ -289,12 +313,12 @@ def solve_one(rhs, jac, y0, p, t_eval, rtol, atol, A, C, b, e, gamma, q, zero_ro
 
 @njit(cache=False, error_model="numpy")
 def solve_batch(rhs, jac, y0, ps, t_eval, rtol, atol, A, C, b, e, gamma, q, zero_row,
-                max_steps, out, stats, ok, stop):
+                max_steps, out, stats, ok, stop, itest):
     """Every member of ``ps`` (R, k) in turn, on one thread: ``out`` (R, m, n),
     ``stats`` (R, 4), ``ok`` (R,)."""
     for r in range(ps.shape[0]):
         ok[r] = solve_one(rhs, jac, y0, ps[r], t_eval, rtol, atol, A, C, b, e, gamma, q,
-                          zero_row, max_steps, out[r], stats[r], 0.0, stop)
+                          zero_row, max_steps, out[r], stats[r], 0.0, stop, itest)
 
 
 def proto_run(prob, tab, ps, *, rtol, atol, stop=False):
@@ -306,7 +330,7 @@ def proto_run(prob, tab, ps, *, rtol, atol, stop=False):
     zero_row[0] = True
     solve_batch(prob.rhs, prob.jac, prob.y0, ps, prob.t_eval, rtol, np.full(n, atol),
                 tab["A"], tab["C"], tab["b"], tab["e"], tab["gamma"], tab["q"], zero_row,
-                1_000_000, out, stats, ok, stop)
+                1_000_000, out, stats, ok, stop, tab.get("itest", False))
     return out, ok, stats
 
 
@@ -399,7 +423,7 @@ def main(argv=None):
     ap.add_argument("--members", type=int, default=300)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--rtols", default="1e-2,3e-3,1e-3,3e-4,1e-4,3e-5,1e-5,1e-6,1e-7")
-    ap.add_argument("--methods", default="ros3p,rodas3,rodas4,rodas5p")
+    ap.add_argument("--methods", default="ros3p,rodas3,rodas3i,rodas4,rodas5p")
     ap.add_argument("--stop-methods", default="rodas3",
                     help="methods also run stopping at every output time (no interpolation)")
     ap.add_argument("--digits", default="3.5,3.75,4.0,4.25,4.5,5.0",
@@ -422,7 +446,7 @@ def main(argv=None):
     ps = P.perturbed(prob.p, args.members, args.seed)
     seg = P.dose_segments(prob.t_eval, prob.doses)
     if args.output_cost_only:
-        return output_cost(prob, ps, METHODS["rodas3"](), args.repeats)
+        return output_cost(prob, ps, METHODS["rodas3i"](), args.repeats)
     tabs = [METHODS[s.strip()]() for s in args.methods.split(",") if s.strip()]
     rtols = [float(x) for x in args.rtols.split(",")]
     stop_tabs = [METHODS[s.strip()]() for s in args.stop_methods.split(",") if s.strip()]
@@ -534,11 +558,11 @@ def main(argv=None):
                 + [(f"{s.split()[-1]}_x", f"{s.split()[-1]} vs LSODA", ".2f")
                    for s in solvers[1:]],
                 title="\n### At each LSODA point (issue 17's criterion; >1: faster)")
-    outputs = output_cost(prob, ps, METHODS["rodas3"](), args.repeats)
+    outputs = output_cost(prob, ps, METHODS["rodas3i"](), args.repeats)
     controls = {}  # the same method, the same steps: ldnsim's kernel against the prototype
     for name, ours, proto, dense in (
             ("rodas5p", "ldnsim Rodas5P", "prototype proto-Rodas5P", "its dense output"),
-            ("rodas3", "ldnsim-Rodas3", "prototype Rodas3", "Hermite")):
+            ("rodas3", "ldnsim-Rodas3", "prototype Rodas3-itest", "Hermite")):
         if proto not in by:
             continue
         impl = []
