@@ -53,22 +53,32 @@ METHODS = {
     "dopri5": driver.METHOD_DOPRI5,
     "auto": driver.METHOD_AUTO,
 }
-"""Method names -> kernel ids. ``rodas5p`` is for stiff problems (Steinebach 2023; order 5,
-8 stages). ``rodas3`` (Sandu et al. 1997; order 3, 4 stages: 2 new right-hand sides and 4
-linear solves a step against Rodas5P's 7 and 8) is for stiff kinetics like ROBER at loose
-tolerances (about 3 to 5 digits), where its cheaper steps win; on the other problems measured
-(POLLU, a PK/PD model, the LDN model) Rodas5P is faster at every accuracy both reach, since it
-delivers more digits than asked at loose tolerances (benchmarks/README.md, "Rodas3 in the
-package"). Rodas3's outputs come from the cubic Hermite interpolant through y and f at both
-ends of a step; a step is accepted only if the interpolant passes an error test of its own
-(``driver._segment_rodas``). A known limit: with a finite-difference Jacobian it loses digits
-where the Jacobian's slow eigenvalues matter (ROBER to t = 1e11 at rtol 1e-10: 7.7 digits,
-13.5 with the analytic Jacobian). ``dopri5`` (Dormand-Prince 5(4)) is for non-stiff
-problems; ``auto`` starts with DOPRI5 and runs Hairer's stiffness test after every accepted
-step (``h * |lambda|`` estimated from the last two stages; 15 steps at the stability boundary
-declare the problem stiff, as ``dopri5.f`` does), then goes on with Rodas5P from that step for
-the rest of the trajectory. Each trajectory decides for itself; the results are within
-tolerance of either method's."""
+"""Method names -> kernel ids.
+
+``rodas5p`` (Steinebach 2023; order 5, 8 stages) is for stiff problems. A known limit: far
+into the stiff regime its dense output suffers order reduction, so outputs *between* steps can
+be off while the step values are right (Prothero-Robinson with lambda = 1e8: 760 x tol at
+rtol 1e-3, 2.6e4 x at 1e-6; 11-15 x at lambda = 1e4; the LDN model's outputs stay within 0.21 x
+tol, benchmarks/README.md).
+
+``rodas3`` (Sandu et al. 1997; order 3, 4 stages: 2 new right-hand sides and 4 linear solves
+a step against Rodas5P's 7 and 8) is an option for ROBER-like kinetics at loose tolerances
+(about 2 to 4.5 digits), where its cheaper steps win; on the other problems measured (POLLU, a
+PK/PD model, the LDN model) Rodas5P is faster at every accuracy both reach. Its outputs come
+from the cubic Hermite interpolant through y and f at both ends of a step, and a step is
+accepted only if that interpolant passes an error test of its own (``driver._segment_rodas``),
+so its outputs stay within tolerance also far into the stiff regime, but there its steps
+shrink with the stiffness (Prothero-Robinson, lambda = 1e8, rtol 1e-6: 4,331 steps against
+Rodas5P's 12), and with a component relaxing at lambda = 1e12 it stopped with
+``STEP_UNDERFLOW`` at rtol 1e-6 (rounding in f exceeds what the test allows). With a
+finite-difference Jacobian it loses digits where the Jacobian's slow eigenvalues matter (ROBER
+to t = 1e11 at rtol 1e-10: 7.7 digits, 13.5 with the analytic Jacobian).
+
+``dopri5`` (Dormand-Prince 5(4)) is for non-stiff problems; ``auto`` starts with DOPRI5 and
+runs Hairer's stiffness test after every accepted step (``h * |lambda|`` estimated from the
+last two stages; 15 steps at the stability boundary declare the problem stiff, as
+``dopri5.f`` does), then goes on with Rodas5P from that step for the rest of the trajectory.
+Each trajectory decides for itself; the results are within tolerance of either method's."""
 
 STIFF_METHODS = ("rodas5p", "rodas3")
 """Methods that never run an explicit step (``auto`` may run a few before it switches)."""
@@ -541,7 +551,8 @@ def integrate(rhs, y0, t_eval, p, *, jac=None, method="rodas5p", rtol=1e-6, atol
     p : (k,) float64 parameters (inputs switched by events live here too).
     jac : njit function ``jac(t, y, p, J)``, optional; finite differences otherwise.
     method : one of :data:`METHODS` (``"auto"``: DOPRI5, switching to Rodas5P when the
-        problem turns out stiff; ``"rodas3"``: stiff kinetics like ROBER at loose tolerances).
+        problem turns out stiff; ``"rodas3"``: ROBER-like kinetics at loose tolerances; see
+        :data:`METHODS` for each method's limits).
     rtol, atol : relative and absolute tolerance (atol scalar or (n,)).
     doses : None, ``(times, state_index, amounts)`` boluses, ``(times, index, amounts, kind)``
         with kind 0 = add to state, 1 = add to parameter slot, or a ``dosing.EventTable``.

@@ -153,17 +153,20 @@ def test_dopri5_dense_eval_kernel_endpoints():
 
 
 # --------------------------------------------------------------------------------- Rodas5P
-def _rodas5p_standard_form():
+def _standard_form(g, A, C, M):
     """Transform Hairer's stored form back (tableaus.py docstring; Hairer-Wanner II, IV.7):
     Gamma^{-1} = diag(1/gamma) - C, alpha = A Gamma, b = M Gamma; the embedded method's
-    weights are those of the stage-8 input (M without k8), bhat = (M - e_8) Gamma."""
-    g = tb.RODAS5P_GAMMA
-    s = tb.RODAS5P_c.size
-    Gamma = np.linalg.inv(np.diag(np.full(s, 1.0 / g)) - tb.RODAS5P_C)
-    alpha = tb.RODAS5P_A @ Gamma
-    b = tb.RODAS5P_M @ Gamma
-    bhat = (tb.RODAS5P_M - np.eye(s)[s - 1]) @ Gamma
+    weights are those of the last stage's input (M without k_s), bhat = (M - e_s) Gamma."""
+    s = M.size
+    Gamma = np.linalg.inv(np.diag(np.full(s, 1.0 / g)) - C)
+    alpha = A @ Gamma
+    b = M @ Gamma
+    bhat = (M - np.eye(s)[s - 1]) @ Gamma
     return g, Gamma, alpha, b, bhat
+
+
+def _rodas5p_standard_form():
+    return _standard_form(tb.RODAS5P_GAMMA, tb.RODAS5P_A, tb.RODAS5P_C, tb.RODAS5P_M)
 
 
 def test_rodas5p_published_constants():
@@ -283,14 +286,7 @@ def test_rodas5p_dense_eval_endpoints_exact():
 
 # ---------------------------------------------------------------------------------- Rodas3
 def _rodas3_standard_form():
-    """As ``_rodas5p_standard_form``, for Rodas3 (embedded weights: M without k4)."""
-    g = tb.RODAS3_GAMMA
-    s = tb.RODAS3_c.size
-    Gamma = np.linalg.inv(np.diag(np.full(s, 1.0 / g)) - tb.RODAS3_C)
-    alpha = tb.RODAS3_A @ Gamma
-    b = tb.RODAS3_M @ Gamma
-    bhat = (tb.RODAS3_M - np.eye(s)[s - 1]) @ Gamma
-    return g, Gamma, alpha, b, bhat
+    return _standard_form(tb.RODAS3_GAMMA, tb.RODAS3_A, tb.RODAS3_C, tb.RODAS3_M)
 
 
 def test_rodas3_published_constants():
@@ -400,43 +396,54 @@ def _order_fit(hs, errs):
     return np.polyfit(np.log(hs), np.log(errs), 1)[0]
 
 
-def test_rosenbrock_step_observed_order_fixed_steps():
-    """Fixed-step Rodas5P (the kernel step, exact Jacobian) on the nonlinear limit-cycle problem
-    over [0, 2]: the global error of y1 falls like h^5 and that of the embedded solution
-    the embedded order-4 solution is covered by the local-order test below."""
+def _limit_cycle_fixed_steps(T, Ns, table):
+    """Global errors (max over the state) at ``T`` of the kernel step with fixed steps T/N on
+    the nonlinear limit-cycle problem (exact Jacobian); returns (hs, errors)."""
     p = np.array([1.0, 2.0])
     y0 = np.array([0.5, 0.1])
-    T = 2.0
     rhs_k = as_kernel_function(P.limit_cycle_rhs)
     exact = P.limit_cycle_exact(T, y0, p)
-    hs, e5 = [], []
-    for N in (10, 20, 40, 80):
+    hs, errs = [], []
+    for N in Ns:
         h = T / N
         y = y0.copy()
         for i in range(N):
             y, _ = _rodas_step(rhs_k, P.limit_cycle_rhs.py_func, P.limit_cycle_jac.py_func,
-                               i * h, y, h, p, np.zeros(2))
+                               i * h, y, h, p, np.zeros(2), table)
         hs.append(h)
-        e5.append(np.max(np.abs(y - exact)))
+        errs.append(np.max(np.abs(y - exact)))
+    return hs, errs
+
+
+def test_rosenbrock_step_observed_order_fixed_steps():
+    """Fixed-step Rodas5P (the kernel step, exact Jacobian) on the nonlinear limit-cycle problem
+    over [0, 2]: the global error of y1 falls like h^5 and that of the embedded solution
+    the embedded order-4 solution is covered by the local-order test below."""
+    hs, e5 = _limit_cycle_fixed_steps(2.0, (10, 20, 40, 80), RODAS5P_TABLE)
     # measured: 1.3e-4, 3.3e-6, 9.7e-8, 3.0e-9 -> slope 5.1
     assert 4.6 < _order_fit(hs, e5) < 5.6, e5
+
+
+def _forced_decay_one_steps(hs, table, ft=None):
+    """One kernel step of y' = -y + sin t from t = 0.3, y = 1, for each h (df/dt = cos t
+    unless ``ft`` is given): (|error estimate|, |error of y1|) arrays."""
+    rhs_k = as_kernel_function(P.forced_decay_rhs)
+    t, y0 = 0.3, np.array([1.0])
+    est, err = [], []
+    for h in hs:
+        ynew, K = _rodas_step(rhs_k, P.forced_decay_rhs.py_func, P.forced_decay_jac.py_func,
+                              t, y0, h, np.zeros(1), [np.cos(t)] if ft is None else ft, table)
+        est.append(abs(K[table[3].size - 1, 0]))
+        err.append(abs(ynew[0] - P.forced_decay_exact(t + h, t, y0[0])))
+    return np.array(est), np.array(err)
 
 
 def test_rosenbrock_step_local_orders_nonautonomous():
     """One step of y' = -y + sin t from t = 0.3 (df/dt = cos t enters through d_i): the local
     error of y1 is O(h^6), the error estimate k8 (= local error of the order-4 embedded
     solution) is O(h^5) and bounds the error of y1."""
-    rhs_k = as_kernel_function(P.forced_decay_rhs)
-    t, y0 = 0.3, np.array([1.0])
     hs = np.array([0.4, 0.2, 0.1, 0.05])
-    est, e5 = [], []
-    for h in hs:
-        ynew, K = _rodas_step(rhs_k, P.forced_decay_rhs.py_func, P.forced_decay_jac.py_func,
-                              t, y0, h, np.zeros(1), [np.cos(t)])
-        exact = P.forced_decay_exact(t + h, t, y0[0])
-        est.append(abs(K[-1, 0]))
-        e5.append(abs(ynew[0] - exact))
-    est, e5 = np.array(est), np.array(e5)
+    est, e5 = _forced_decay_one_steps(hs, RODAS5P_TABLE)
     assert 4.6 < _order_fit(hs, est) < 5.6, est
     assert np.all(e5 < est)
     # first three h: errors well above rounding, slope ~6 (the last is at ~1e-14, rounding)
@@ -448,20 +455,7 @@ def test_rodas3_fixed_steps_observed_order_3():
     (the reuse of f(t, y) in stage 2 and the chained stages exercised). Measured: 2.3e-5,
     2.9e-6, 3.5e-7, 4.4e-8, successive slopes 3.03, 3.02, 3.01. (Over [0, 2] the first
     component's leading error term nearly cancels and its slopes wander from 4 to 6.)"""
-    p = np.array([1.0, 2.0])
-    y0 = np.array([0.5, 0.1])
-    T = 1.0
-    rhs_k = as_kernel_function(P.limit_cycle_rhs)
-    exact = P.limit_cycle_exact(T, y0, p)
-    hs, e3 = [], []
-    for N in (20, 40, 80, 160):
-        h = T / N
-        y = y0.copy()
-        for i in range(N):
-            y, _ = _rodas_step(rhs_k, P.limit_cycle_rhs.py_func, P.limit_cycle_jac.py_func,
-                               i * h, y, h, p, np.zeros(2), RODAS3_TABLE)
-        hs.append(h)
-        e3.append(np.max(np.abs(y - exact)))
+    hs, e3 = _limit_cycle_fixed_steps(1.0, (20, 40, 80, 160), RODAS3_TABLE)
     assert 2.85 < _order_fit(hs, e3) < 3.15, e3
 
 
@@ -469,24 +463,14 @@ def test_rodas3_step_local_orders_nonautonomous():
     """One Rodas3 step of y' = -y + sin t from t = 0.3 (df/dt enters through d_i): the local
     error of y1 is O(h^4); the error estimate k4 (the local error of the order-2 embedded
     solution) is O(h^3) and bounds the error of y1."""
-    rhs_k = as_kernel_function(P.forced_decay_rhs)
-    t, y0 = 0.3, np.array([1.0])
     hs = np.array([0.2, 0.1, 0.05, 0.025])
-    est, e3 = [], []
-    for h in hs:
-        ynew, K = _rodas_step(rhs_k, P.forced_decay_rhs.py_func, P.forced_decay_jac.py_func,
-                              t, y0, h, np.zeros(1), [np.cos(t)], RODAS3_TABLE)
-        exact = P.forced_decay_exact(t + h, t, y0[0])
-        est.append(abs(K[3, 0]))
-        e3.append(abs(ynew[0] - exact))
-    est, e3 = np.array(est), np.array(e3)
+    est, e3 = _forced_decay_one_steps(hs, RODAS3_TABLE)
     assert 2.7 < _order_fit(hs, est) < 3.3, est
     assert 3.6 < _order_fit(hs, e3) < 4.4, e3
     assert np.all(e3 < est)
     # without the d_i terms (df/dt dropped) the method loses its order: the test can fail
-    ynew, _ = _rodas_step(rhs_k, P.forced_decay_rhs.py_func, P.forced_decay_jac.py_func, t, y0,
-                          0.025, np.zeros(1), [1e-300], RODAS3_TABLE)
-    assert abs(ynew[0] - P.forced_decay_exact(t + 0.025, t, y0[0])) > 10 * e3[-1]
+    _, wrong = _forced_decay_one_steps(hs[-1:], RODAS3_TABLE, ft=[1e-300])
+    assert wrong[0] > 10 * e3[-1]
 
 
 def test_rosenbrock_step_singular_matrix_returns_false():

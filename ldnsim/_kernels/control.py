@@ -11,7 +11,7 @@ from numba import njit
 
 # Changes whenever any kernel source changes (see cachekey.py), so numba never loads machine
 # code built from older kernel sources.
-KERNEL_SOURCES_SHA256 = "6e61179feed3991b3613aa890fc92c069e28cfbc8788b15a23f9c02d6b8fdc85"
+KERNEL_SOURCES_SHA256 = "61ea6faf554c8be212a4797aa026ece2d259bf5b2dfd474cd2a825a8cac0cf7b"
 
 SAFETY = 0.9
 MIN_FACTOR = 0.2

@@ -65,7 +65,7 @@ EPS = 2.220446049250313e-16
 
 # Changes whenever any kernel source changes (see cachekey.py), so numba never loads machine
 # code built from older kernel sources.
-KERNEL_SOURCES_SHA256 = "6e61179feed3991b3613aa890fc92c069e28cfbc8788b15a23f9c02d6b8fdc85"
+KERNEL_SOURCES_SHA256 = "61ea6faf554c8be212a4797aa026ece2d259bf5b2dfd474cd2a825a8cac0cf7b"
 
 RODAS5P_A = tb.RODAS5P_A
 RODAS5P_C = tb.RODAS5P_C
@@ -187,7 +187,9 @@ def _segment_rodas(rhs, jac, opts, t, tb_, y, p, t_eval, k, out, rtol, atol,
             # error test, since the step's estimate says nothing about it: the cubic Hermite
             # and the quadratic through y0, f0, y1 differ at the midpoint by
             # d = (y1 - y0 - h (f0 + f1) / 2) / 4, an O(h^3) estimate of the quadratic's error
-            # there (an upper bound, to leading order, of the cubic's); ||d|| <= 1 too. Without
+            # there (h^3 y^(3) / 48; the cubic's is O(h^4)), where the cubic's error peaks;
+            # ||d|| <= 1 too. On stiff components f1 carries y1's error times lambda, so d is
+            # then O(h^2) and the steps shrink with the stiffness (benchmarks/README.md). Without
             # it, on y' = y^2 (where Rodas3's steps are exact and its estimate is 0) the steps
             # grew sixfold each and outputs between them erred by 139 % at rtol 1e-4.
             rhs(tb_ if last else t + h, ynew, p, f1)
