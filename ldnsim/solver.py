@@ -69,8 +69,8 @@ from the cubic Hermite interpolant through y and f at both ends of a step, and a
 accepted only if that interpolant passes an error test of its own (``driver._segment_rodas``),
 so its outputs stay within tolerance also far into the stiff regime, but there its steps
 shrink with the stiffness (Prothero-Robinson, lambda = 1e8, rtol 1e-6: 4,331 steps against
-Rodas5P's 12), and with a component relaxing at lambda = 1e12 it stopped with
-``STEP_UNDERFLOW`` at rtol 1e-6 (rounding in f exceeds what the test allows). With a
+Rodas5P's 12), and after a bolus into a component relaxing at lambda = 1e12 (at t = 40, rtol
+1e-6) it stops with ``STEP_UNDERFLOW``: the test asks for steps below the resolution of t. With a
 finite-difference Jacobian it loses digits where the Jacobian's slow eigenvalues matter (ROBER
 to t = 1e11 at rtol 1e-10: 7.7 digits, 13.5 with the analytic Jacobian).
 
