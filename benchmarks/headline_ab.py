@@ -53,6 +53,8 @@ EXPERIMENT = "experiments/immunomodulatory_window.toml"
 # drift of either side stops the script instead of measuring something else.
 _ADAPT = [
     ("ldnsim/solver.py", r'\n    "auto": driver\.METHOD_AUTO,', "", 1),
+    # Rodas3 came after the base (issue 17): the base kernels have no such method
+    ("ldnsim/solver.py", r'\n    "rodas3": driver\.METHOD_RODAS3,', "", 1),
     ("ldnsim/solver.py", r",\n\s*numba\.get_num_threads\(\)\)", ")", 1),
     ("ldnsim/solver.py", r", _nrt=False", "", 2),
     # the generated straight-line LU (glu) and jac_nonzeros came after the base: the base

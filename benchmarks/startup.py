@@ -80,12 +80,12 @@ STAGES = ["script", "numpy_numba", "ldnsim", "ldnsim_solver", "user_cfuncs", "fi
           "second_solve"]
 
 
-def run_child(cache_dir, mode):
+def run_child(cache_dir, mode, tree=common.REPO):
     specialize = mode == "specialize"
     env = dict(os.environ)
     env["NUMBA_CACHE_DIR"] = os.path.join(cache_dir, "numba")
     env["LDNSIM_CACHE_DIR"] = os.path.join(cache_dir, "ldnsim")
-    env["PYTHONPATH"] = str(common.REPO) + os.pathsep + env.get("PYTHONPATH", "")
+    env["PYTHONPATH"] = str(tree) + os.pathsep + env.get("PYTHONPATH", "")
     env.pop("NUMBA_DISABLE_JIT", None)
     code = (CHILD.replace("SPECIALIZE", repr(specialize))
             .replace("CACHED_CFUNCS", repr(mode == "cached-cfunc")))
@@ -114,6 +114,9 @@ def main(argv=None):
                     help="also measure specialize=True (compiles per process; ~10 s a run)")
     ap.add_argument("--quick", action="store_true", help="one cold and one warm run")
     ap.add_argument("--out", default=str(common.RESULTS / "startup.json"))
+    ap.add_argument("--tree", default=str(common.REPO),
+                    help="the checkout whose ldnsim the children import (default: this one), "
+                         "e.g. a `git archive` of another commit")
     args = ap.parse_args(argv)
     if args.quick:
         args.repeats = 1
@@ -128,7 +131,7 @@ def main(argv=None):
                 # cold: empty cache dir; then warm: a new process, same (filled) cache dir.
                 # Cold and warm alternate so both see the same background load.
                 for kind in ("cold", "warm"):
-                    rel, err = run_child(d, name)
+                    rel, err = run_child(d, name, args.tree)
                     runs.append({"kernels": name, "kind": kind, "repeat": r, "rel_err": err,
                                  **rel})
                     print(f"  {name:10s} {kind} #{r + 1}: first solve at "
