@@ -65,7 +65,7 @@ EPS = 2.220446049250313e-16
 
 # Changes whenever any kernel source changes (see cachekey.py), so numba never loads machine
 # code built from older kernel sources.
-KERNEL_SOURCES_SHA256 = "61ea6faf554c8be212a4797aa026ece2d259bf5b2dfd474cd2a825a8cac0cf7b"
+KERNEL_SOURCES_SHA256 = "300e267a0693c477b2a0515880fbeea5839ff8c550a04cd56d6940a34cf989ff"
 
 RODAS5P_A = tb.RODAS5P_A
 RODAS5P_C = tb.RODAS5P_C
@@ -124,7 +124,7 @@ def _segment_rodas(rhs, jac, opts, t, tb_, y, p, t_eval, k, out, rtol, atol,
     ftmp = dz[2]
     have_jac, autonomous, rodas3 = opts
     # The method's coefficients, chosen once: one call site of the (inlined) step, so numba
-    # compiles it once (two call sites cost 6 s more on a cold cache).
+    # compiles it once (two call sites cost 4.3 s more on a cold start: benchmarks/startup.py).
     if rodas3:
         A, C, gamma, c, d, M = RODAS3_A, RODAS3_C, RODAS3_GAMMA, RODAS3_c, RODAS3_d, RODAS3_M
         stage_inputs = RODAS3_STAGE_INPUTS

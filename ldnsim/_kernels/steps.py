@@ -11,7 +11,7 @@ from .tableaus import STAGE_CHAIN, STAGE_F0
 
 # Changes whenever any kernel source changes (see cachekey.py), so numba never loads machine
 # code built from older kernel sources.
-KERNEL_SOURCES_SHA256 = "61ea6faf554c8be212a4797aa026ece2d259bf5b2dfd474cd2a825a8cac0cf7b"
+KERNEL_SOURCES_SHA256 = "300e267a0693c477b2a0515880fbeea5839ff8c550a04cd56d6940a34cf989ff"
 
 ST_RHS = 2
 ST_JAC = 3
