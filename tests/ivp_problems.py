@@ -480,3 +480,20 @@ def blowup_jac(t, y, p, J):
         for j in range(y.size):
             J[i, j] = 0.0
         J[i, i] = 2.0 * p[0] * y[i]
+
+
+# ------------------------------------------------------------- very stiff relaxation pair
+@njit
+def relax_rhs(t, y, p, dydt):
+    """y0 relaxes onto y1 at rate p0 (very stiff), y1 decays slowly: from y = (1, 1),
+    y ~ exp(-0.1 t)."""
+    dydt[0] = -p[0] * (y[0] - y[1])
+    dydt[1] = -0.1 * y[1]
+
+
+@njit
+def relax_jac(t, y, p, J):
+    J[0, 0] = -p[0]
+    J[0, 1] = p[0]
+    J[1, 0] = 0.0
+    J[1, 1] = -0.1

@@ -164,12 +164,17 @@ def test_dense_output_stiff_nonautonomous():
     1e-7, order reduction of the dense output in the stiff regime; benchmarks/README.md,
     "Step-size controller tuning", measured with ``benchmarks/controller.py``. Step values
     stay at 0.1 x tol.)"""
-    p = np.array([1e4, 3.0])
-    t_eval = np.linspace(0.0, 5.0, 1001)
-    res = integrate(P.prothero_robinson_rhs, np.zeros(3), t_eval, p,
-                    jac=P.prothero_robinson_jac, rtol=1e-8, atol=1e-8)
-    err = np.max(np.abs(res.y - np.sin(3 * t_eval)[:, None]))
+    err = _prothero_robinson_output_error(1e4, 1e-8, "rodas5p")
     assert err <= 10 * 1e-8, err
+
+
+def _prothero_robinson_output_error(lam, rtol, method):
+    """Largest error of the outputs (1001 on [0, 5]) on Prothero-Robinson with stiffness
+    ``lam`` (exact y = sin 3t), rtol = atol."""
+    t_eval = np.linspace(0.0, 5.0, 1001)
+    res = integrate(P.prothero_robinson_rhs, np.zeros(3), t_eval, np.array([lam, 3.0]),
+                    jac=P.prothero_robinson_jac, rtol=rtol, atol=rtol, method=method)
+    return np.max(np.abs(res.y - np.sin(3 * t_eval)[:, None]))
 
 
 @pytest.mark.parametrize("lam,rtol", [(1e4, 1e-3), (1e4, 1e-6), (1e8, 1e-3), (1e8, 1e-6)])
@@ -178,26 +183,8 @@ def test_rodas3_dense_output_stiff_nonautonomous(lam, rtol):
     own error test, so they stay within tolerance however stiff (measured 0.48 / 0.46 x tol
     at lambda 1e4, 0.70 / 0.41 x at 1e8), at a cost in steps that grows with the stiffness
     and the accuracy (138 / 3,614 at 1e4; 138 / 4,331 at 1e8; Rodas5P: 15 / 46 and 8 / 12)."""
-    t_eval = np.linspace(0.0, 5.0, 1001)
-    res = integrate(P.prothero_robinson_rhs, np.zeros(3), t_eval, np.array([lam, 3.0]),
-                    jac=P.prothero_robinson_jac, rtol=rtol, atol=rtol, method="rodas3")
-    err = np.max(np.abs(res.y - np.sin(3 * t_eval)[:, None]))
+    err = _prothero_robinson_output_error(lam, rtol, "rodas3")
     assert err <= rtol, err / rtol
-
-
-@numba.njit
-def _relax_rhs(t, y, p, dydt):
-    """y0 relaxes onto y1 at rate p0 (very stiff), y1 decays slowly: y ~ exp(-0.1 t)."""
-    dydt[0] = -p[0] * (y[0] - y[1])
-    dydt[1] = -0.1 * y[1]
-
-
-@numba.njit
-def _relax_jac(t, y, p, J):
-    J[0, 0] = -p[0]
-    J[0, 1] = p[0]
-    J[1, 0] = 0.0
-    J[1, 1] = -0.1
 
 
 def _very_stiff_relaxation(method, dose_at):
@@ -205,7 +192,7 @@ def _very_stiff_relaxation(method, dose_at):
     into y0 at ``dose_at``, 81 outputs on [0, 40] and the end; rtol 1e-6, atol 1e-9. Returns
     the solution and the error in units of the tolerance before the dose."""
     t = np.append(np.linspace(0.0, 40.0, 81), 41.0)
-    res = integrate(_relax_rhs, [1.0, 1.0], t, [1e12], jac=_relax_jac, method=method,
+    res = integrate(P.relax_rhs, [1.0, 1.0], t, [1e12], jac=P.relax_jac, method=method,
                     rtol=1e-6, atol=1e-9, doses=([dose_at], [0], [1.0]), throw=False)
     before = t < dose_at
     exact = np.exp(-0.1 * t[before])[:, None]
@@ -241,10 +228,7 @@ def test_rodas5p_dense_output_very_stiff_nonautonomous():
     its outputs between steps err by 2.6e4 x tol (760 x at rtol 1e-3, 4.2e5 x at 1e-8) under
     a status of success: order reduction of its dense output far into the stiff regime. Kept
     as a strict xfail so that a fix shows up."""
-    t_eval = np.linspace(0.0, 5.0, 1001)
-    res = integrate(P.prothero_robinson_rhs, np.zeros(3), t_eval, np.array([1e8, 3.0]),
-                    jac=P.prothero_robinson_jac, rtol=1e-6, atol=1e-6)
-    err = np.max(np.abs(res.y - np.sin(3 * t_eval)[:, None]))
+    err = _prothero_robinson_output_error(1e8, 1e-6, "rodas5p")
     assert err <= 10 * 1e-6, err / 1e-6
 
 

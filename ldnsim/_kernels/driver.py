@@ -65,7 +65,7 @@ EPS = 2.220446049250313e-16
 
 # Changes whenever any kernel source changes (see cachekey.py), so numba never loads machine
 # code built from older kernel sources.
-KERNEL_SOURCES_SHA256 = "300e267a0693c477b2a0515880fbeea5839ff8c550a04cd56d6940a34cf989ff"
+KERNEL_SOURCES_SHA256 = "fc682de3822969eedc3e27f845f4169a5f3459e5b6c9b8eb53ba29313cc6f72a"
 
 RODAS5P_A = tb.RODAS5P_A
 RODAS5P_C = tb.RODAS5P_C
@@ -180,6 +180,7 @@ def _segment_rodas(rhs, jac, opts, t, tb_, y, p, t_eval, k, out, rtol, atol,
             err = error_norm(K[s - 1], y, ynew, rtol, atol)
         else:
             err = np.inf
+        t_new = tb_ if last else t + h
         if rodas3 and err <= 1.0:
             # f at the new point: the Hermite interpolant's slope there and, unless the segment
             # ends here, the next step's first stage (also on a segment's last step, so that
@@ -192,14 +193,13 @@ def _segment_rodas(rhs, jac, opts, t, tb_, y, p, t_eval, k, out, rtol, atol,
             # then O(h^2) and the steps shrink with the stiffness (benchmarks/README.md). Without
             # it, on y' = y^2 (where Rodas3's steps are exact and its estimate is 0) the steps
             # grew sixfold each and outputs between them erred by 139 % at rtol 1e-4.
-            rhs(tb_ if last else t + h, ynew, p, f1)
+            rhs(t_new, ynew, p, f1)
             stats[ST_RHS] += 1
             dvec = D[1]
             for i in range(n):
                 dvec[i] = 0.25 * (ynew[i] - y[i] - 0.5 * h * (f0[i] + f1[i]))
             err = max(err, error_norm(dvec, y, ynew, rtol, atol))
         if err <= 1.0:
-            t_new = tb_ if last else t + h
             have_dense = False
             while k < m and t_eval[k] < tb_ and t_eval[k] <= t_new:
                 if rodas3:

@@ -9,7 +9,7 @@ from numba import njit
 
 # Changes whenever any kernel source changes (see cachekey.py), so numba never loads machine
 # code built from older kernel sources.
-KERNEL_SOURCES_SHA256 = "300e267a0693c477b2a0515880fbeea5839ff8c550a04cd56d6940a34cf989ff"
+KERNEL_SOURCES_SHA256 = "fc682de3822969eedc3e27f845f4169a5f3459e5b6c9b8eb53ba29313cc6f72a"
 
 
 @njit(cache=True, inline="always", error_model="numpy", _nrt=False)
