@@ -201,12 +201,15 @@ def accuracy(y, ref, rtol, atol, rel_floor=1e3):
 
 
 def matched_accuracy(ours, peers):
-    """Our time at each peer point's accuracy: ``[(peer point, our ms per member)]``.
+    """Our time at each peer point's accuracy: ``[(peer point, our ms per member, how)]``.
 
-    Points are dicts with ``mescd_all`` and ``ms_per_member``; our sweep is interpolated in
-    log time, linear in digits, and only peer points inside it count (our digits must rise
-    strictly with the tolerance, else nothing is matched). Points without finite digits (a
-    member failed, or erred by inf) take no part, ours or the peer's.
+    Points are dicts with ``mescd_all`` and ``ms_per_member``. Inside our sweep our time is
+    interpolated, log time linear in digits (``how = "interpolated"``; our digits must rise
+    strictly once sorted, else nothing is matched). A peer point *below* our least accurate
+    point gets, as a bound, the time of our fastest point that is at least as accurate (``how
+    = "ours more accurate (D digits)"``): we did at least that well, in that time. Peer points
+    above our sweep are not matched. Points without finite digits (a member failed, or erred
+    by inf) take no part, ours or the peer's.
     """
     def finite(x):
         return isinstance(x, (int, float)) and math.isfinite(x)
@@ -220,8 +223,15 @@ def matched_accuracy(ours, peers):
     lt = np.log([p["ms_per_member"] for p in L])
     if not np.all(np.diff(d) > 0):
         return []
-    return [(q, float(np.exp(np.interp(q["mescd_all"], d, lt)))) for q in peers
-            if d[0] <= q["mescd_all"] <= d[-1]]
+    out = []
+    for q in peers:
+        if d[0] <= q["mescd_all"] <= d[-1]:
+            out.append((q, float(np.exp(np.interp(q["mescd_all"], d, lt))), "interpolated"))
+        elif q["mescd_all"] < d[0]:
+            best = min(L, key=lambda p: p["ms_per_member"])  # every point of ours is above q
+            out.append((q, float(best["ms_per_member"]),
+                        f"ours more accurate ({best['mescd_all']:.2f} digits)"))
+    return out
 
 
 def mescd(y, ref, rtol, atol):

@@ -9,6 +9,13 @@ model, and how honest does the tolerance stay (error / tol, dense output on Prot
     python benchmarks/controller.py --variants base,i    # a subset (base is always run)
     python benchmarks/controller.py --quick              # smoke test: 3 tolerances, 2 variants
     python benchmarks/controller.py --report benchmarks/results/controller.json  # tables again
+    python benchmarks/controller.py --method rodas3      # Rodas3's own gains (RODAS3_*)
+
+With ``--method rodas3`` every problem runs with Rodas3, the variants (``VARIANTS_RODAS3``)
+rewrite Rodas3's own constants (``RODAS3_BETA1``, ``RODAS3_BETA2``, ``RODAS3_SAFETY``), the
+tolerances run looser (1e-2 ... 1e-6), Prothero-Robinson also runs at lambda 1e8, and a variant
+qualifies when it costs no more than 5 % at any level on any problem and keeps the
+Prothero-Robinson outputs within 1 x tol (tests/test_solver.py asks that of Rodas3).
 
 How: every variant is a temporary copy of this checkout (``ldnsim``, ``models``,
 ``experiments``, ``tests/ivp_problems.py``, ``benchmarks/problems.py``) with the constants of
@@ -48,6 +55,7 @@ REPO = HERE.parent
 RESULTS = HERE / "results"
 
 BASE = {"SAFETY": 0.9, "MIN_FACTOR": 0.2, "MAX_FACTOR": 6.0, "BETA1": 0.7, "BETA2": 0.4}
+BASE_RODAS3 = ("RODAS3_BETA1", "RODAS3_BETA2", "RODAS3_SAFETY")  # read from control.py
 # name -> (description, control.py constants changed, after-dose rule or None)
 VARIANTS = {
     "base": ("PI 0.7/0.4 (PI.3.4), safety 0.9, max 6: the current kernels", {}, None),
@@ -62,13 +70,38 @@ VARIANTS = {
     "dose_geo": ("after a dose: geometric mean of the estimate and the last proposal, at most "
                  "the proposal", {}, "geo"),
 }
+# Rodas3's own constants (control.py: RODAS3_BETA1, RODAS3_BETA2, RODAS3_SAFETY), for
+# --method rodas3; every variant sets all three, so the table holds whatever the base is.
+VARIANTS_RODAS3 = {
+    "base": ("the current kernels (control.py's RODAS3_* constants)", {}, None),
+    "pi34": ("PI 0.7/0.4, safety 0.9 (Rodas5P's gains; Rodas3's until 2026-11-30)",
+             {"RODAS3_BETA1": 0.7, "RODAS3_BETA2": 0.4, "RODAS3_SAFETY": 0.9}, None),
+    "pi83": ("PI 0.8/0.3, safety 0.9",
+             {"RODAS3_BETA1": 0.8, "RODAS3_BETA2": 0.3, "RODAS3_SAFETY": 0.9}, None),
+    "pi105": ("PI 1.0/0.5, safety 0.9",
+              {"RODAS3_BETA1": 1.0, "RODAS3_BETA2": 0.5, "RODAS3_SAFETY": 0.9}, None),
+    "i_s09": ("I control, safety 0.9",
+              {"RODAS3_BETA1": 1.0, "RODAS3_BETA2": 0.0, "RODAS3_SAFETY": 0.9}, None),
+    "i_s085": ("I control, safety 0.85",
+               {"RODAS3_BETA1": 1.0, "RODAS3_BETA2": 0.0, "RODAS3_SAFETY": 0.85}, None),
+    "i_s08": ("I control, safety 0.8",
+              {"RODAS3_BETA1": 1.0, "RODAS3_BETA2": 0.0, "RODAS3_SAFETY": 0.8}, None),
+}
 RTOLS = [1e-4, 1e-5, 1e-6, 1e-7, 1e-8, 1e-9, 1e-10]
+RTOLS_RODAS3 = [1e-2, 3e-3, 1e-3, 3e-4, 1e-4, 3e-5, 1e-5, 1e-6]
 REF_RTOL = 1e-12
 PROBLEMS = ("ldn", "headline", "rober", "pollu", "orego", "vdpol", "vdpolm", "pkpd",
             "pkpd_dopri5")
+PROBLEMS_RODAS3 = ("ldn", "rober", "pollu", "orego", "vdpol", "vdpolm", "pkpd")
 
 
 # ---------------------------------------------------------------------------- variant trees
+def _constants(names):
+    """The values of ``names`` in this checkout's ``ldnsim/_kernels/control.py``."""
+    text = (REPO / "ldnsim" / "_kernels" / "control.py").read_text()
+    return {k: float(re.search(rf"^{k} = (.+)$", text, re.M).group(1)) for k in names}
+
+
 def build_tree(dest: Path, consts: dict, dose_rule: str | None) -> Path:
     """Copy what the child needs into ``dest`` and rewrite the controller there."""
     for sub in ("ldnsim", "models", "experiments"):
@@ -130,6 +163,7 @@ from pathlib import Path
 import numpy as np
 tree, mode, refs_path, rtols = Path(sys.argv[1]), sys.argv[2], sys.argv[3], json.loads(sys.argv[4])
 problems_wanted = sys.argv[5].split(",")
+METHOD = sys.argv[6]
 sys.path.insert(0, str(tree / "tests")); sys.path.insert(1, str(tree / "benchmarks"))
 from ldnsim.dosing import Regimen
 from ldnsim.events import pad_event_tables
@@ -168,7 +202,7 @@ def ldn_setup(kind):
     sel = [names.index(k) for k in cols]
 
     def run(rtol, atol_ratio=1e-3):
-        r = run_rows(c, t_eval, P, y0, ev, method="rodas5p", rtol=rtol, atol=rtol * atol_ratio,
+        r = run_rows(c, t_eval, P, y0, ev, method=METHOD, rtol=rtol, atol=rtol * atol_ratio,
                      max_steps=10**7)
         assert np.all(r.status == 0), r.status
         y = np.concatenate([r.states, r.outputs], axis=-1)[..., sel]
@@ -184,7 +218,7 @@ def testset_setup(name):
               else np.linspace(0.0, t1, 61))
 
     def run(rtol):
-        r = integrate_batch(rhs, np.asarray(y0, float), t_eval, P, jac=jac, method="rodas5p",
+        r = integrate_batch(rhs, np.asarray(y0, float), t_eval, P, jac=jac, method=METHOD,
                             rtol=rtol, atol=rule(rtol), max_steps=10**7, autonomous=True)
         assert np.all(r.status == 0), r.status
         return r.y, r.stats
@@ -207,21 +241,26 @@ def setup(name):
     if name in ("ldn", "headline"):
         return ldn_setup(name)
     if name == "pkpd":
-        return pkpd_setup("rodas5p")
+        return pkpd_setup(METHOD)
     if name == "pkpd_dopri5":
         return pkpd_setup("dopri5")
     return testset_setup(name)
 
 
 def prothero_robinson():
-    """tests/test_solver.py's setting: lambda 1e4, 3 components, 1001 outputs on [0, 5]."""
-    p = np.array([1e4, 3.0]); t_eval = np.linspace(0.0, 5.0, 1001)
+    """tests/test_solver.py's setting: lambda 1e4 (Rodas3: and 1e8), 3 components, 1001
+    outputs on [0, 5], rtol = atol."""
+    t_eval = np.linspace(0.0, 5.0, 1001)
+    if METHOD == "rodas3":
+        cases = [(lam, r) for lam in (1e4, 1e8) for r in (1e-3, 1e-4, 1e-5, 1e-6)]
+    else:
+        cases = [(1e4, r) for r in (1e-4, 1e-5, 1e-6, 1e-7, 1e-8)]
     out = []
-    for rtol in (1e-4, 1e-5, 1e-6, 1e-7, 1e-8):
-        res = integrate(IP.prothero_robinson_rhs, np.zeros(3), t_eval, p,
-                        jac=IP.prothero_robinson_jac, rtol=rtol, atol=rtol)
+    for lam, rtol in cases:
+        res = integrate(IP.prothero_robinson_rhs, np.zeros(3), t_eval, np.array([lam, 3.0]),
+                        jac=IP.prothero_robinson_jac, rtol=rtol, atol=rtol, method=METHOD)
         err = float(np.max(np.abs(res.y - np.sin(3 * t_eval)[:, None])))
-        out.append({"rtol": rtol, "err_over_tol": err / rtol,
+        out.append({"lam": lam, "rtol": rtol, "err_over_tol": err / rtol,
                     "steps": res.stats["n_accepted"] + res.stats["n_rejected"],
                     "rejected": res.stats["n_rejected"]})
     return out
@@ -275,7 +314,8 @@ else:
 '''
 
 
-def run_child(tree: Path, work: Path, mode: str, refs: Path, rtols, problems) -> dict:
+def run_child(tree: Path, work: Path, mode: str, refs: Path, rtols, problems,
+              method="rodas5p") -> dict:
     env = dict(os.environ, PYTHONPATH=str(tree), NUMBA_NUM_THREADS="1",
                OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MPLBACKEND="Agg",
                LDNSIM_CACHE_DIR=str(work / f"ldncache-{tree.name}"),
@@ -283,7 +323,8 @@ def run_child(tree: Path, work: Path, mode: str, refs: Path, rtols, problems) ->
     script = work / "child.py"
     script.write_text(_CHILD)
     proc = subprocess.run([sys.executable, str(script), str(tree), mode, str(refs),
-                           json.dumps(rtols), ",".join(problems)], env=env, cwd=str(tree),
+                           json.dumps(rtols), ",".join(problems), method], env=env,
+                          cwd=str(tree),
                           capture_output=True, text=True)
     sys.stderr.write(proc.stderr[-4000:] if proc.returncode else "")
     line = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
@@ -333,14 +374,21 @@ def summarise(results, names, problems):
     return table
 
 
-def verdict(table, names):
+def verdict(table, names, results=None, method="rodas5p"):
     """A variant qualifies with >= 10 % less work at every common level on ldn and headline
-    and no level > 5 % worse on any other problem."""
+    and no level > 5 % worse on any other problem. Rodas3: no level > 5 % worse on any
+    problem, and the Prothero-Robinson outputs within 1 x tol."""
     out = {}
     for v in names:
         if v == "base":
             continue
         t = table[v]
+        if method == "rodas3":
+            out[v] = bool(all(not t[p]["matched"]["levels"] or t[p]["matched"]["max"] <= 1.05
+                              for p in t)
+                          and all(r["err_over_tol"] <= 1.0
+                                  for r in results[v]["prothero_robinson"]))
+            continue
         ldn_ok = all(t[p]["matched"]["levels"] and t[p]["matched"]["max"] <= 0.90
                      for p in ("ldn", "headline") if p in t)
         others_ok = all(not t[p]["matched"]["levels"] or t[p]["matched"]["max"] <= 1.05
@@ -388,9 +436,9 @@ def print_tables(results, table, names, problems):
                  for p in problems]
         print(f"| {v} | " + " | ".join(cells) + " |")
     pr0 = results["base"]["prothero_robinson"]
-    print("\nProthero-Robinson (lambda 1e4, 1001 outputs on [0, 5]): dense-output error / tol "
-          "(steps)")
-    print("| variant | " + " | ".join(f"rtol {r['rtol']:g}" for r in pr0) + " |")
+    print("\nProthero-Robinson (1001 outputs on [0, 5]): dense-output error / tol (steps)")
+    print("| variant | " + " | ".join(f"lambda {r.get('lam', 1e4):g}, rtol {r['rtol']:g}"
+                                       for r in pr0) + " |")
     print("|---|" + "---|" * len(pr0))
     for v in names:
         cells = [f"{r['err_over_tol']:.1f} ({r['steps']})"
@@ -400,11 +448,14 @@ def print_tables(results, table, names, problems):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--variants", default=",".join(VARIANTS))
-    ap.add_argument("--problems", default=",".join(PROBLEMS))
-    ap.add_argument("--rtols", default=",".join(f"{r:g}" for r in RTOLS))
+    ap.add_argument("--method", choices=("rodas5p", "rodas3"), default="rodas5p",
+                    help="the method every problem runs with (default rodas5p)")
+    ap.add_argument("--variants", help="comma-separated (default: all of the method's)")
+    ap.add_argument("--problems", help="comma-separated (default: all of the method's)")
+    ap.add_argument("--rtols", help="comma-separated (default: the method's sweep)")
     ap.add_argument("--quick", action="store_true", help="3 tolerances, base and i, 3 problems")
-    ap.add_argument("--out", default=str(RESULTS / "controller.json"))
+    ap.add_argument("--out", help="JSON to write (default benchmarks/results/controller.json, "
+                    "controller_rodas3.json with --method rodas3)")
     ap.add_argument("--report", metavar="JSON", help="print the tables of an earlier run")
     args = ap.parse_args(argv)
     if args.report:
@@ -414,36 +465,48 @@ def main(argv=None):
         print_tables(old["results"], old["summary"], names, problems)
         print("\nqualifies:", old["qualifies"])
         return old
-    names = ["base"] + [v for v in args.variants.split(",") if v and v != "base"]
-    problems = args.problems.split(",")
-    rtols = [float(r) for r in args.rtols.split(",")]
+    rodas3 = args.method == "rodas3"
+    variants = VARIANTS_RODAS3 if rodas3 else VARIANTS
+    base_consts = {**BASE, **_constants(BASE_RODAS3)}
+    names = ["base"] + [v for v in (args.variants or ",".join(variants)).split(",")
+                        if v and v != "base"]
+    problems = (args.problems or ",".join(PROBLEMS_RODAS3 if rodas3 else PROBLEMS)).split(",")
+    rtols = ([float(r) for r in args.rtols.split(",")] if args.rtols
+             else (RTOLS_RODAS3 if rodas3 else RTOLS))
     if args.quick:
-        names, problems, rtols = ["base", "i"], ["ldn", "rober", "pkpd"], [1e-5, 1e-7, 1e-9]
+        names = ["base", "pi34" if rodas3 else "i"]
+        problems, rtols = ["ldn", "rober", "pkpd"], ([1e-3, 1e-4, 1e-5] if rodas3
+                                                     else [1e-5, 1e-7, 1e-9])
+    out_path = Path(args.out or RESULTS / ("controller_rodas3.json" if rodas3
+                                           else "controller.json"))
     for v in names:
-        if v not in VARIANTS:
-            raise SystemExit(f"unknown variant {v!r}; known: {', '.join(VARIANTS)}")
+        if v not in variants:
+            raise SystemExit(f"unknown variant {v!r}; known: {', '.join(variants)}")
     results = {}
     with tempfile.TemporaryDirectory(prefix="ldnsim_ctrl_") as tmp:
         work = Path(tmp)
         refs = work / "refs.npz"
         base_tree = build_tree(work / "base", {}, None)
         print("references (rtol 1e-12, unchanged kernels) ...", flush=True)
-        ref_info = run_child(base_tree, work, "ref", refs, rtols, problems)
+        ref_info = run_child(base_tree, work, "ref", refs, rtols, problems)  # Rodas5P
         print(f"  reference vs published values (digits): "
               f"{ref_info['published_digits_of_reference']}", flush=True)
         for v in names:
-            desc, consts, rule = VARIANTS[v]
+            desc, consts, rule = variants[v]
             tree = base_tree if v == "base" else build_tree(work / v, consts, rule)
             print(f"variant {v}: {desc} ...", flush=True)
-            results[v] = run_child(tree, work, "run", refs, rtols, problems)
+            results[v] = run_child(tree, work, "run", refs, rtols, problems, args.method)
     table = summarise(results, names, problems)
-    ok = verdict(table, names)
+    ok = verdict(table, names, results, args.method)
     print_tables(results, table, names, problems)
-    print("\nqualifies (>= 10 % less work at every level on ldn and headline, <= 5 % more "
-          "anywhere else):", ok)
-    out = {"variants": {v: {"description": VARIANTS[v][0],
-                            "constants": {**BASE, **VARIANTS[v][1]},
-                            "after_dose": VARIANTS[v][2]} for v in names},
+    print("\nqualifies " + ("(<= 5 % more work at every level on every problem, "
+                            "Prothero-Robinson within 1 x tol):" if rodas3 else
+                            "(>= 10 % less work at every level on ldn and headline, <= 5 % "
+                            "more anywhere else):"), ok)
+    out = {"method": args.method,
+           "variants": {v: {"description": variants[v][0],
+                            "constants": {**base_consts, **variants[v][1]},
+                            "after_dose": variants[v][2]} for v in names},
            "ldnsim_commit": subprocess.run(["git", "-C", str(REPO), "describe", "--always",
                                             "--dirty"], capture_output=True,
                                            text=True).stdout.strip(),
@@ -452,8 +515,8 @@ def main(argv=None):
     sys.path.insert(0, str(HERE))
     import common  # the JSON writer (numpy-safe)
 
-    common.write_json(Path(args.out), out)
-    print(f"wrote {args.out}")
+    common.write_json(out_path, out)
+    print(f"wrote {out_path}")
     return out
 
 

@@ -450,12 +450,13 @@ def work_precision(prob, ps, ref, seg, addr, args):
     nbl = [p for p in points if p["solver"] == "numbalsoda"]
     for meth in methods:
         for kern in ("default", "specialize"):
-            for q, t_l in common.matched_accuracy(
+            for q, t_l, how in common.matched_accuracy(
                     [p for p in points if p["solver"] == _wp_label(meth, kern)], nbl):
                 matched.append({"method": meth, "kernels": kern,
                                 "numbalsoda_rtol": q["rtol"],
                                 "digits": q["mescd_all"], "numbalsoda_ms": q["ms_per_member"],
-                                "ldnsim_ms": t_l, "speedup": q["ms_per_member"] / t_l})
+                                "ldnsim_ms": t_l, "speedup": q["ms_per_member"] / t_l,
+                                "how": how})
     sweep_rows = []
     cols = [("rtol", "rtol", ".0e")]
     for meth in methods:
@@ -484,8 +485,9 @@ def work_precision(prob, ps, ref, seg, addr, args):
                               ("numbalsoda_rtol", "numbalsoda rtol", ".0e"),
                               ("digits", "digits", ".2f"),
                               ("numbalsoda_ms", "numbalsoda ms", ".4g"),
-                              ("ldnsim_ms", "ldnsim ms (interp.)", ".4g"),
-                              ("speedup", "ldnsim speedup", ".2f")],
+                              ("ldnsim_ms", "ldnsim ms", ".4g"),
+                              ("speedup", "ldnsim speedup", ".2f"),
+                              ("how", "ldnsim time", None)],
                     title=f"\n### {prob.name}: speed at matched accuracy (>1: ldnsim faster)")
     return {"members": R, "atol_over_rtol": ratio, "methods": methods, "points": points,
             "matched": matched, "rows": sweep_rows}

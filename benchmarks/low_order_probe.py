@@ -8,8 +8,9 @@ kernels: a generic numba Rosenbrock stepper driven by a tableau, run with
 
 * ROS3P (Lang & Verwer 2001, BIT 41: 3 stages, order 3, embedded 2, L-stable);
 * Rodas3 (Sandu et al. 1997, Atmos. Environ. 31: 4 stages, order 3, embedded 2, L-stable,
-  stiffly accurate), and "Rodas3-itest": the same with the interpolant's own error test that
-  ldnsim's ``method="rodas3"`` applies (the control for the package's Rodas3: same steps);
+  stiffly accurate), and "Rodas3-itest": the same with the interpolant's own error test and
+  the I step-size control that ldnsim's ``method="rodas3"`` applies (the control for the
+  package's Rodas3: same steps);
 * Rodas4 (Hairer & Wanner, Solving ODEs II, ``rodas.f``: 6 stages, order 4, embedded 3,
   stiffly accurate), for comparison,
 * Rodas5P through the same prototype stepper (ldnsim's coefficients), as a control: its
@@ -28,7 +29,8 @@ formulation ldnsim's tableaus also use (Hairer & Wanner IV.7, eq. 7.25): with
 
 The prototype follows ldnsim's step-size control (``ldnsim/_kernels/control.py``): RMS error
 norm with ``atol + rtol max(|y|, |y_new|)``, PI control with SAFETY 0.9 and gains 0.7 / 0.4 of
-1 / (q + 1) (q = order of the error estimate), factor limits 0.2 .. 6, min(fac, 1) after a
+1 / (q + 1) (q = order of the error estimate; "Rodas3-itest": I control, gains 1 / 0, as
+ldnsim's Rodas3), factor limits 0.2 .. 6, min(fac, 1) after a
 rejection, Hairer's initial step. Dense 3x3 LU with partial pivoting in plain loops, the
 analytic Jacobian once per step (as ldnsim), ROBER autonomous (no df/dt terms; the prototype
 supports autonomous problems only). Outputs: a cubic Hermite interpolant between the two
@@ -155,9 +157,15 @@ def _initial_step(rhs, y, f0, p, span, q, rtol, atol, ytmp, ftmp):
 
 
 @njit(cache=False, error_model="numpy")
-def _pi(err, lprev, q, rejected):
-    """ldnsim's PI factor (``control.pi_factor_logs``)."""
-    return control.pi_factor_logs(err, control.log_err(err), lprev, q, rejected)
+def _pi(err, lprev, q, rejected, rodas3_gains):
+    """ldnsim's step-size factor (``control.pi_factor_logs``): PI gains, or with
+    ``rodas3_gains`` the I control of ldnsim's Rodas3."""
+    if rodas3_gains:
+        return control.pi_factor_logs(err, control.log_err(err), lprev, q, rejected,
+                                       control.RODAS3_BETA1, control.RODAS3_BETA2,
+                                       control.RODAS3_SAFETY)
+    return control.pi_factor_logs(err, control.log_err(err), lprev, q, rejected,
+                                   control.BETA1, control.BETA2, control.SAFETY)
 
 
 @njit(cache=False, error_model="numpy")
@@ -299,14 +307,14 @@ def solve_one(rhs, jac, y0, p, t_eval, rtol, atol, A, C, b, e, gamma, q, zero_ro
                 f0[i] = f1[i]
             t = t_new
             stats[0] += 1
-            fac = _pi(err, lprev, q, rejected)
+            fac = _pi(err, lprev, q, rejected, itest)
             lprev = math.log(max(err, ERR_FLOOR))
             rejected = False
             need_jac = True
             h *= fac
         else:
             stats[1] += 1
-            h *= _pi(err, lprev, q, True)
+            h *= _pi(err, lprev, q, True, itest)
             rejected = True
     return True
 

@@ -68,11 +68,14 @@ PK/PD model, the LDN model) Rodas5P is faster at every accuracy both reach. Its 
 from the cubic Hermite interpolant through y and f at both ends of a step, and a step is
 accepted only if that interpolant passes an error test of its own (``driver._segment_rodas``),
 so its outputs stay within tolerance also far into the stiff regime, but there its steps
-shrink with the stiffness (Prothero-Robinson, lambda = 1e8, rtol 1e-6: 4,331 steps against
+shrink with the stiffness (Prothero-Robinson, lambda = 1e8, rtol 1e-6: 3,586 steps against
 Rodas5P's 12), and after a bolus into a component relaxing at lambda = 1e12 (at t = 40, rtol
 1e-6) it stops with ``STEP_UNDERFLOW``: the test asks for steps below the resolution of t. With a
 finite-difference Jacobian it loses digits where the Jacobian's slow eigenvalues matter (ROBER
-to t = 1e11 at rtol 1e-10: 7.7 digits, 13.5 with the analytic Jacobian).
+to t = 1e11 at rtol 1e-10: 7.7 digits, 13.5 with the analytic Jacobian). Its steps follow I
+control (safety 0.8), not Rodas5P's PI gains: less work at the same accuracy (PI cost 1.04-1.28x
+on seven problems), but errors further from the tolerance (the LDN model 5.7-11.4 x tol at
+rtol 1e-6 ... 1e-2, Rodas5P 0.21 x; ``control.py`` and benchmarks/README.md say more).
 
 ``dopri5`` (Dormand-Prince 5(4)) is for non-stiff problems; ``auto`` starts with DOPRI5 and
 runs Hairer's stiffness test after every accepted step (``h * |lambda|`` estimated from the

@@ -614,6 +614,22 @@ def test_pi_factor_properties():
     assert f(0.1, 1.0, q, False) > f(0.1, 1e-3, q, False)
 
 
+def test_rodas3_takes_i_control():
+    """Rodas3's gains (RODAS3_BETA1 = 1, RODAS3_BETA2 = 0): the factor is safety *
+    err^(-1/(q+1)) whatever the previous error, within the same limits."""
+    q = 2.0
+    b1, b2, s = control.RODAS3_BETA1, control.RODAS3_BETA2, control.RODAS3_SAFETY
+    assert (b1, b2) == (1.0, 0.0) and 0.0 < s < 1.0
+    f = control.pi_factor
+    for err in (1e-3, 0.05, 0.5, 1.0, 2.0):
+        want = min(control.MAX_FACTOR, max(control.MIN_FACTOR, s * err ** (-1.0 / (q + 1.0))))
+        for prev in (1e-8, 1e-2, 1.0, 10.0):
+            assert f(err, prev, q, False, b1, b2, s) == pytest.approx(want, rel=1e-14)
+            assert f(err, prev, q, True, b1, b2, s) == pytest.approx(min(want, 1.0), rel=1e-14)
+    # the default gains are Rodas5P's PI gains, with memory
+    assert f(0.1, 1.0, q, False) != f(0.1, 1e-3, q, False)
+
+
 def test_initial_step_is_positive_and_capped():
     rhs_k = as_kernel_function(P.limit_cycle_rhs)
     p = np.array([1.0, 2.0])

@@ -16,7 +16,20 @@ import numpy as np
 from numba import njit, prange
 
 from . import tableaus as tb
-from .control import ERR_FLOOR, error_norm, initial_step, log_err, log_prev, pi_factor_logs
+from .control import (
+    BETA1,
+    BETA2,
+    ERR_FLOOR,
+    RODAS3_BETA1,
+    RODAS3_BETA2,
+    RODAS3_SAFETY,
+    SAFETY,
+    error_norm,
+    initial_step,
+    log_err,
+    log_prev,
+    pi_factor_logs,
+)
 from .steps import (
     erk_dense_eval,
     erk_step,
@@ -65,7 +78,7 @@ EPS = 2.220446049250313e-16
 
 # Changes whenever any kernel source changes (see cachekey.py), so numba never loads machine
 # code built from older kernel sources.
-KERNEL_SOURCES_SHA256 = "fc682de3822969eedc3e27f845f4169a5f3459e5b6c9b8eb53ba29313cc6f72a"
+KERNEL_SOURCES_SHA256 = "8b3684ac33524a04594585f9965a2c29ad7f4294cbe64f399568a32033f7171b"
 
 RODAS5P_A = tb.RODAS5P_A
 RODAS5P_C = tb.RODAS5P_C
@@ -129,11 +142,14 @@ def _segment_rodas(rhs, jac, opts, t, tb_, y, p, t_eval, k, out, rtol, atol,
         A, C, gamma, c, d, M = RODAS3_A, RODAS3_C, RODAS3_GAMMA, RODAS3_c, RODAS3_d, RODAS3_M
         stage_inputs = RODAS3_STAGE_INPUTS
         q = RODAS3_ERROR_ORDER  # order of the error estimate
+        # I control (control.py says why)
+        beta1, beta2, safety = RODAS3_BETA1, RODAS3_BETA2, RODAS3_SAFETY
     else:
         A, C, gamma, c, d, M = (RODAS5P_A, RODAS5P_C, RODAS5P_GAMMA, RODAS5P_c, RODAS5P_d,
                                 RODAS5P_M)
         stage_inputs = RODAS5P_STAGE_INPUTS
         q = RODAS5P_ERROR_ORDER
+        beta1, beta2, safety = BETA1, BETA2, SAFETY
     s = c.size  # stages; the last one is the error estimate
     # Rodas3's f at the end of a step, and its interpolation-error vector, live in D's first
     # two rows (D holds Rodas5P's dense-output vectors, which Rodas3 does not use)
@@ -217,7 +233,7 @@ def _segment_rodas(rhs, jac, opts, t, tb_, y, p, t_eval, k, out, rtol, atol,
             t = t_new
             stats[ST_ACCEPTED] += 1
             lerr = log_err(err)
-            fac = pi_factor_logs(err, lerr, lprev, q, rejected)
+            fac = pi_factor_logs(err, lerr, lprev, q, rejected, beta1, beta2, safety)
             lprev = lerr if err >= ERR_FLOOR else log_prev(err)
             rejected = False
             h_next = h * fac
@@ -234,7 +250,8 @@ def _segment_rodas(rhs, jac, opts, t, tb_, y, p, t_eval, k, out, rtol, atol,
             stats[ST_REJECTED] += 1
             nonfinite = ok and not _all_finite(ynew)
             if ok:
-                h = h * pi_factor_logs(err, log_err(err), lprev, q, True)
+                h = h * pi_factor_logs(err, log_err(err), lprev, q, True, beta1, beta2,
+                                       safety)
             else:
                 h = 0.25 * h
                 if not (h > 10.0 * EPS * abs(t)) or not (h >= 1e-300):
@@ -336,7 +353,7 @@ def _segment_dopri5(rhs, t, tb_, y, p, t_eval, k, out, rtol, atol, max_steps, h,
             t = t_new
             stats[ST_ACCEPTED] += 1
             lerr = log_err(err)
-            fac = pi_factor_logs(err, lerr, lprev, q, rejected)
+            fac = pi_factor_logs(err, lerr, lprev, q, rejected, BETA1, BETA2, SAFETY)
             lprev = lerr if err >= ERR_FLOOR else log_prev(err)
             rejected = False
             h = h * fac
@@ -346,7 +363,7 @@ def _segment_dopri5(rhs, t, tb_, y, p, t_eval, k, out, rtol, atol, max_steps, h,
         else:
             stats[ST_REJECTED] += 1
             nonfinite = not _all_finite(ynew)
-            h = h * pi_factor_logs(err, log_err(err), lprev, q, True)
+            h = h * pi_factor_logs(err, log_err(err), lprev, q, True, BETA1, BETA2, SAFETY)
             rejected = True
     hbuf[0] = h
     return SUCCESS, k, t

@@ -9,7 +9,7 @@ from numba import njit
 
 # Changes whenever any kernel source changes (see cachekey.py), so numba never loads machine
 # code built from older kernel sources.
-KERNEL_SOURCES_SHA256 = "fc682de3822969eedc3e27f845f4169a5f3459e5b6c9b8eb53ba29313cc6f72a"
+KERNEL_SOURCES_SHA256 = "8b3684ac33524a04594585f9965a2c29ad7f4294cbe64f399568a32033f7171b"
 
 
 @njit(cache=True, inline="always", error_model="numpy", _nrt=False)
