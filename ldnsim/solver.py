@@ -63,7 +63,7 @@ tol, benchmarks/README.md).
 
 ``rodas3`` (Sandu et al. 1997; order 3, 4 stages: 2 new right-hand sides and 4 linear solves
 a step against Rodas5P's 7 and 8) is an option for ROBER-like kinetics at loose tolerances
-(about 2 to 4.5 digits), where its cheaper steps win; on the other problems measured (POLLU, a
+(about 2 to 5 digits), where its cheaper steps win; on the other problems measured (POLLU, a
 PK/PD model, the LDN model) Rodas5P is faster at every accuracy both reach. Its outputs come
 from the cubic Hermite interpolant through y and f at both ends of a step, and a step is
 accepted only if that interpolant passes an error test of its own (``driver._segment_rodas``),
