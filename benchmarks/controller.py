@@ -86,6 +86,12 @@ VARIANTS_RODAS3 = {
                {"RODAS3_BETA1": 1.0, "RODAS3_BETA2": 0.0, "RODAS3_SAFETY": 0.85}, None),
     "i_s08": ("I control, safety 0.8",
               {"RODAS3_BETA1": 1.0, "RODAS3_BETA2": 0.0, "RODAS3_SAFETY": 0.8}, None),
+    "i_s075": ("I control, safety 0.75",
+               {"RODAS3_BETA1": 1.0, "RODAS3_BETA2": 0.0, "RODAS3_SAFETY": 0.75}, None),
+    "i_s07": ("I control, safety 0.7",
+              {"RODAS3_BETA1": 1.0, "RODAS3_BETA2": 0.0, "RODAS3_SAFETY": 0.7}, None),
+    "i_s06": ("I control, safety 0.6",
+              {"RODAS3_BETA1": 1.0, "RODAS3_BETA2": 0.0, "RODAS3_SAFETY": 0.6}, None),
 }
 RTOLS = [1e-4, 1e-5, 1e-6, 1e-7, 1e-8, 1e-9, 1e-10]
 RTOLS_RODAS3 = [1e-2, 3e-3, 1e-3, 3e-4, 1e-4, 3e-5, 1e-5, 1e-6]

@@ -522,10 +522,14 @@ def run(args):
     wp = None
     if args.wp_members > 0:
         wp = work_precision(ldn, ref_o, sbml_path, args)
-        if wp["matched"]:
-            sp = [m_["speedup"] for m_ in wp["matched"] if m_["method"] == "rodas5p"]
-            lines.append(f"[ldn] ldnsim 1t vs libroadrunner at matched accuracy: "
-                         f"{min(sp):.2f}-{max(sp):.2f}x over {len(sp)} libroadrunner tolerances")
+        ours = [m_ for m_ in wp["matched"] if m_["method"] == "rodas5p"]
+        for kind, pick in (("interpolated", lambda h: h == "interpolated"),
+                           ("bounds by a more accurate ldnsim run", lambda h: h != "interpolated")):
+            sp = [m_["speedup"] for m_ in ours if pick(m_["how"])]
+            if sp:
+                lines.append(f"[ldn] ldnsim 1t vs libroadrunner at matched accuracy ({kind}): "
+                             f"{min(sp):.2f}-{max(sp):.2f}x at {len(sp)} libroadrunner "
+                             f"tolerance(s)")
         ch = wp["check"]
         lines.append(f"[ldn] work-precision check against rtol {CHECK_RTOL:g}: largest error "
                      f"{ch['max_err_over_tol']:.2f} x tol over rtol {args.wp_rtols} "

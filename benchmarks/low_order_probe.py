@@ -8,9 +8,9 @@ kernels: a generic numba Rosenbrock stepper driven by a tableau, run with
 
 * ROS3P (Lang & Verwer 2001, BIT 41: 3 stages, order 3, embedded 2, L-stable);
 * Rodas3 (Sandu et al. 1997, Atmos. Environ. 31: 4 stages, order 3, embedded 2, L-stable,
-  stiffly accurate), and "Rodas3-itest": the same with the interpolant's own error test and
-  the I step-size control that ldnsim's ``method="rodas3"`` applies (the control for the
-  package's Rodas3: same steps);
+  stiffly accurate), and "Rodas3-itest": the same with the interpolant's own error test that
+  ldnsim's ``method="rodas3"`` applies (the control for the package's Rodas3: same steps);
+  both take the I step-size control of ldnsim's Rodas3, so the pair isolates the test;
 * Rodas4 (Hairer & Wanner, Solving ODEs II, ``rodas.f``: 6 stages, order 4, embedded 3,
   stiffly accurate), for comparison,
 * Rodas5P through the same prototype stepper (ldnsim's coefficients), as a control: its
@@ -29,8 +29,8 @@ formulation ldnsim's tableaus also use (Hairer & Wanner IV.7, eq. 7.25): with
 
 The prototype follows ldnsim's step-size control (``ldnsim/_kernels/control.py``): RMS error
 norm with ``atol + rtol max(|y|, |y_new|)``, PI control with SAFETY 0.9 and gains 0.7 / 0.4 of
-1 / (q + 1) (q = order of the error estimate; "Rodas3-itest": I control, gains 1 / 0, as
-ldnsim's Rodas3), factor limits 0.2 .. 6, min(fac, 1) after a
+1 / (q + 1) (q = order of the error estimate; both Rodas3 prototypes: I control with
+ldnsim's RODAS3_* constants, as ldnsim's Rodas3), factor limits 0.2 .. 6, min(fac, 1) after a
 rejection, Hairer's initial step. Dense 3x3 LU with partial pivoting in plain loops, the
 analytic Jacobian once per step (as ldnsim), ROBER autonomous (no df/dt terms; the prototype
 supports autonomous problems only). Outputs: a cubic Hermite interpolant between the two
@@ -98,7 +98,8 @@ def rodas3():
     C[3, 0], C[3, 1], C[3, 2] = 1.0, -1.0, -8.0 / 3.0
     b = np.array([2.0, 0.0, 1.0, 1.0])
     e = np.array([0.0, 0.0, 0.0, 1.0])
-    return dict(name="Rodas3", stages=4, order=3, q=2.0, gamma=0.5, A=A, C=C, b=b, e=e)
+    return dict(name="Rodas3", stages=4, order=3, q=2.0, gamma=0.5, A=A, C=C, b=b, e=e,
+                rodas3_gains=True)
 
 
 def rodas4():
@@ -182,7 +183,7 @@ def _lu_solve(W, perm, dinv, x):
 
 @njit(cache=False, error_model="numpy")
 def solve_one(rhs, jac, y0, p, t_eval, rtol, atol, A, C, b, e, gamma, q, zero_row,
-              max_steps, out, stats, h0=0.0, stop=False, itest=False):
+              max_steps, out, stats, h0=0.0, stop=False, itest=False, rodas3_gains=False):
     """One trajectory; ``out`` (m, n) at ``t_eval`` (m,), ``t_eval[0]`` the start; first
     step ``h0`` if > 0, else Hairer's initial step. ``stop``: shorten steps to land on every
     output time (no interpolation) instead of the cubic Hermite interpolant.
@@ -307,26 +308,27 @@ def solve_one(rhs, jac, y0, p, t_eval, rtol, atol, A, C, b, e, gamma, q, zero_ro
                 f0[i] = f1[i]
             t = t_new
             stats[0] += 1
-            fac = _pi(err, lprev, q, rejected, itest)
+            fac = _pi(err, lprev, q, rejected, rodas3_gains)
             lprev = math.log(max(err, ERR_FLOOR))
             rejected = False
             need_jac = True
             h *= fac
         else:
             stats[1] += 1
-            h *= _pi(err, lprev, q, True, itest)
+            h *= _pi(err, lprev, q, True, rodas3_gains)
             rejected = True
     return True
 
 
 @njit(cache=False, error_model="numpy")
 def solve_batch(rhs, jac, y0, ps, t_eval, rtol, atol, A, C, b, e, gamma, q, zero_row,
-                max_steps, out, stats, ok, stop, itest):
+                max_steps, out, stats, ok, stop, itest, rodas3_gains):
     """Every member of ``ps`` (R, k) in turn, on one thread: ``out`` (R, m, n),
     ``stats`` (R, 4), ``ok`` (R,)."""
     for r in range(ps.shape[0]):
         ok[r] = solve_one(rhs, jac, y0, ps[r], t_eval, rtol, atol, A, C, b, e, gamma, q,
-                          zero_row, max_steps, out[r], stats[r], 0.0, stop, itest)
+                          zero_row, max_steps, out[r], stats[r], 0.0, stop, itest,
+                          rodas3_gains)
 
 
 def proto_run(prob, tab, ps, *, rtol, atol, stop=False):
@@ -338,7 +340,8 @@ def proto_run(prob, tab, ps, *, rtol, atol, stop=False):
     zero_row[0] = True
     solve_batch(prob.rhs, prob.jac, prob.y0, ps, prob.t_eval, rtol, np.full(n, atol),
                 tab["A"], tab["C"], tab["b"], tab["e"], tab["gamma"], tab["q"], zero_row,
-                1_000_000, out, stats, ok, stop, tab.get("itest", False))
+                1_000_000, out, stats, ok, stop, tab.get("itest", False),
+                tab.get("rodas3_gains", False))
     return out, ok, stats
 
 

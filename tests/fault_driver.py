@@ -9,7 +9,13 @@
   complete data, the rename over the old result has not happened).
 
 Nothing is changed about what ldnsim does before or after the pause.
+
+SIGINT gets Python's own handler back first: a shell that starts a job in the background
+(``cmd &`` without job control, as a CI script may run the suite) starts it with SIGINT
+ignored, the driver would inherit that, sleep through the signal, and the test would time out
+on something that says nothing about ldnsim.
 """
+import signal
 import sys
 import time
 
@@ -20,6 +26,7 @@ def _pause(phase):
 
 
 def main():
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     phase, argv = sys.argv[1], sys.argv[2:]
     if phase == "solve":
         import ldnsim.sweep.jobs as sweep_run  # where a chunk's job looks the solve up

@@ -75,12 +75,13 @@ def test_testset_mescd(name, rtol, jac_mode, method):
           f"steps={res.stats['n_accepted']}+{res.stats['n_rejected']}")
     required = -np.log10(rtol) - 1.5
     if (name, method, jac_mode, rtol) == ("rober", "rodas3", "fd", 1e-10):
-        # A known limit: with a finite-difference Jacobian Rodas3 leaves 7.7 digits on ROBER
-        # at t = 1e11 at rtol 1e-10 (8.9 at 1e-6 and 1e-8; y1 ~ 2e-8 is 1e-4 off at 1e-10).
+        # A known limit: with a finite-difference Jacobian Rodas3 leaves 7.4 digits on ROBER
+        # at t = 1e11 at rtol 1e-10 (7.4 and 7.2 at 1e-6 and 1e-8; 7.7, 8.9, 8.9 under its
+        # earlier PI control).
         # At the end the slow eigenvalue of J is -2.0e-11 beside -1.0e4; the difference
         # quotients (entries right to 1e-8) lose it (-3.6e-18), and steps of ~1e10 lean on it
         # (h lambda ~ -0.2). Rodas5P with the same Jacobian keeps 10.0 digits. Documented
-        # with the method (solver.METHODS); with the analytic Jacobian Rodas3 reaches 13.5.
+        # with the method (solver.METHODS); with the analytic Jacobian Rodas3 reaches 12.0.
         assert 7.0 <= digits < required, digits
         return
     assert digits >= required, digits
@@ -138,9 +139,9 @@ def test_tolerance_proportionality(method, use_jac):
 def test_dense_output_between_steps(method, rtol):
     """2001 outputs on [0, 10] (many per step) against the exact solution: interpolated values
     are as accurate as the step values (error <= 10 * tol; measured 1.0-1.6 x tol; Rodas3's
-    cubic Hermite 1.31 / 1.64 x), and the output grid does not change the steps, the counts or
-    the final value (bit for bit). Rodas3 (order 3) at rtol 1e-4 / 1e-5, where it takes 214 /
-    469 steps (4,737 at 1e-8, too many for outputs to fall inside steps)."""
+    cubic Hermite 1.32 / 2.07 x), and the output grid does not change the steps, the counts or
+    the final value (bit for bit). Rodas3 (order 3) at rtol 1e-4 / 1e-5, where it takes 186 /
+    410 steps (4,165 at 1e-8, too many for outputs to fall inside steps)."""
     T = 10.0
     t_eval = np.linspace(0.0, T, 2001)
     exact = P.limit_cycle_exact(t_eval, LC_Y0, LC_P)
@@ -193,9 +194,10 @@ def test_rodas3_rober_loose_tolerance_i_control():
     """ROBER at rtol 1e-3, atol 1e-5 (the benchmarks' ratio), outputs at 0 and 99 log-spaced
     times to 1e5, nominal parameters: Rodas3's I step-size control takes 59 + 1 steps for
     3.54 digits (mescd over all outputs against a reference at rtol 1e-12). With Rodas5P's PI
-    gains, which Rodas3 had before, it took 84 + 1 steps for 3.37 digits: the PI gains' weak
-    integral action held the error per step at 0.05-0.09 while ROBER's steps must keep growing
-    (benchmarks/README.md, "Rodas3's step-size controller")."""
+    gains, which Rodas3 had before, it took 84 + 1 steps for 3.37 digits: at a steady error the
+    PI gains grow h by 0.9 err^-0.1, so to grow it by 15 % a step, as ROBER's steps must,
+    they hold err near 0.09 (benchmarks/README.md, "Rodas3's step-size controller"). The
+    bounds leave room for other platforms' rounding and still fail under PI."""
     rhs, jac, y0, p, _, _, _ = P.TESTSET["rober"]
     t = np.concatenate([[0.0], np.logspace(-5, 5, 99)])
     y0, p = np.asarray(y0, float), np.asarray(p, float)
@@ -204,8 +206,8 @@ def test_rodas3_rober_loose_tolerance_i_control():
                     method="rodas3")
     digits = -np.log10(np.max(np.abs(res.y - ref) / (1e-2 + np.abs(ref))))
     steps = res.stats["n_accepted"] + res.stats["n_rejected"]
-    assert digits > 3.5, digits
-    assert steps <= 62, steps
+    assert digits > 3.45, digits
+    assert steps <= 66, steps
 
 
 def _very_stiff_relaxation(method, dose_at):

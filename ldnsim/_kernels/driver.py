@@ -78,7 +78,7 @@ EPS = 2.220446049250313e-16
 
 # Changes whenever any kernel source changes (see cachekey.py), so numba never loads machine
 # code built from older kernel sources.
-KERNEL_SOURCES_SHA256 = "8b3684ac33524a04594585f9965a2c29ad7f4294cbe64f399568a32033f7171b"
+KERNEL_SOURCES_SHA256 = "531e0b8c772535dda918f896511c2e847a34270e119a99336eae5c72aa13a5dd"
 
 RODAS5P_A = tb.RODAS5P_A
 RODAS5P_C = tb.RODAS5P_C
