@@ -11,7 +11,7 @@ from .tableaus import STAGE_CHAIN, STAGE_F0
 
 # Changes whenever any kernel source changes (see cachekey.py), so numba never loads machine
 # code built from older kernel sources.
-KERNEL_SOURCES_SHA256 = "531e0b8c772535dda918f896511c2e847a34270e119a99336eae5c72aa13a5dd"
+KERNEL_SOURCES_SHA256 = "aaf5a04aa5214a81195d9b48129949f846b990cd601e68266cd1938499a6d600"
 
 ST_RHS = 2
 ST_JAC = 3
