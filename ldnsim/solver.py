@@ -74,9 +74,10 @@ Rodas5P's 12), and after a bolus into a component relaxing at lambda = 1e12 (at 
 finite-difference Jacobian it loses digits where the Jacobian's slow eigenvalues matter (ROBER
 to t = 1e11 at rtol 1e-10: 7.6 digits, 12.0 with the analytic Jacobian). Its steps follow I
 control (safety 0.7), not Rodas5P's PI gains: less work at the same accuracy (PI cost 1.04-1.29x
-on seven problems), but errors further from the tolerance: on the LDN model 3.7-7.5 x tol at
-rtol 1e-6 ... 1e-2 (Rodas5P 0.21 x, and faster there at every accuracy both reach);
-``control.py`` and benchmarks/README.md say more.
+on seven problems), but errors further from the tolerance: on the LDN model's four benchmark
+outputs 3.7-7.5 x tol at rtol 1e-6 ... 1e-2, over all its states up to 10.7 x at rtol 1e-2
+(Rodas5P 0.21 x, and faster there at every accuracy both reach); ``control.py`` and
+benchmarks/README.md say more.
 
 ``dopri5`` (Dormand-Prince 5(4)) is for non-stiff problems; ``auto`` starts with DOPRI5 and
 runs Hairer's stiffness test after every accepted step (``h * |lambda|`` estimated from the

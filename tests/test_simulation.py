@@ -201,26 +201,31 @@ def test_auto_is_the_default_and_switches_on_the_ldn_model():
 
 def test_rodas3_on_the_ldn_model_within_its_tolerance():
     """method="rodas3" through simulate: the LDN model's sparse plan and generated LU, daily
-    doses (a segment each) and the Hermite outputs; every output within 10 x its tolerance of
-    a tight Rodas5P reference at rtol 1e-4 and 1e-6 (measured 3.93 / 3.16 x under Rodas3's I
-    step-size control, 2.96 / 3.08 x under its earlier PI control; Rodas5P's error is about
-    0.2 x), one LU per step. Looser, the error grows towards 10 x (5.3 x at rtol 1e-3; over
-    all 33 states 8.4 x at 1e-3 and 10.7 x at 1e-2): METHODS says so."""
+    doses (a segment each) and the Hermite outputs; the four benchmark outputs within 10 x
+    their tolerance of a tight Rodas5P reference at rtol 1e-4 and 1e-6 (measured 3.93 / 3.16 x
+    under Rodas3's I step-size control, 2.96 / 3.08 x under its earlier PI control; Rodas5P's
+    error is about 0.2 x), one LU per step. At rtol 1e-2 within 8 x (measured 6.34 x; 8.95 x
+    with safety 0.8, the value before 05721b4: this guards the choice of 0.7). Over all 33
+    states the errors are larger (printed; measured 10.7 / 6.0 / 4.9 x at rtol 1e-2 / 1e-4 /
+    1e-6): METHODS says so."""
     ldn = ldnsim.load_model("ldn")
     t = np.arange(0.0, 24.0 * 7 + 1)
     reg = Regimen.repeat(4.5, every=24.0, count=7)
     ref = ldnsim.simulate(ldn, t, regimen=reg, method="rodas5p", rtol=1e-10, atol=1e-13)
     from ldnsim.results import provenance
-    for rtol in (1e-4, 1e-6):
+    for rtol, bound in ((1e-2, 8.0), (1e-4, 10.0), (1e-6, 10.0)):
         atol = 1e-3 * rtol
         ds = ldnsim.simulate(ldn, t, regimen=reg, method="rodas3", rtol=rtol, atol=atol)
         prov = provenance(ds)
         assert prov["method"] == "rodas3"
         st = prov["solver_stats"]
         assert st["n_lu"] == st["n_accepted"] + st["n_rejected"]
-        worst = 0.0
-        for name in ("C_ntx", "occupancy_mor_drug", "signal_opioid", "immune_index"):
-            a, r = ds[name].values, ref[name].values
-            worst = max(worst, float(np.max(np.abs(a - r) / (atol + rtol * np.abs(r)))))
-        print(f"rodas3 rtol {rtol:g}: {st['n_accepted']} steps, worst {worst:.2f} x tol")
-        assert worst < 10.0, (rtol, worst)
+
+        four = ("C_ntx", "occupancy_mor_drug", "signal_opioid", "immune_index")
+        err = {k: float(np.max(np.abs(ds[k].values - ref[k].values)
+                               / (atol + rtol * np.abs(ref[k].values))))
+               for k in (*ldn.state_names, *four)}
+        worst = max(err[k] for k in four)
+        print(f"rodas3 rtol {rtol:g}: {st['n_accepted']} steps, worst {worst:.2f} x tol "
+              f"(all states {max(err[k] for k in ldn.state_names):.2f} x)")
+        assert worst < bound, (rtol, worst)

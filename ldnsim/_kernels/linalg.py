@@ -9,7 +9,7 @@ from numba import njit
 
 # Changes whenever any kernel source changes (see cachekey.py), so numba never loads machine
 # code built from older kernel sources.
-KERNEL_SOURCES_SHA256 = "aaf5a04aa5214a81195d9b48129949f846b990cd601e68266cd1938499a6d600"
+KERNEL_SOURCES_SHA256 = "78565cf37afc2d51d23eabdc7ac22a529e131602f52c71bb235a394b737da336"
 
 
 @njit(cache=True, inline="always", error_model="numpy", _nrt=False)
