@@ -12,7 +12,7 @@ from numba import njit
 
 # Changes whenever any kernel source changes (see cachekey.py), so numba never loads machine
 # code built from older kernel sources.
-KERNEL_SOURCES_SHA256 = "78565cf37afc2d51d23eabdc7ac22a529e131602f52c71bb235a394b737da336"
+KERNEL_SOURCES_SHA256 = "1a0ed38d76a76c4d724b7903a8e154613d501c4734e3f4fef9fa0a0baaa398a6"
 
 SAFETY = 0.9
 MIN_FACTOR = 0.2
@@ -43,13 +43,12 @@ BETA2 = 0.4
 # differ more: 0.7 takes up to 1.16x 0.8's work at one POLLU level), so it is chosen for
 # honesty: at 0.7 the Prothero-Robinson outputs stay within 0.9 x tol (tests/test_solver.py
 # asks <= 1; not monotone in the factor: 0.9, 0.85, 0.8, 0.75 give 1.2, 1.0, 0.86, 1.1 x) and
-# the LDN
-# model's four benchmark outputs within 7.5 x tol over rtol 1e-2 ... 1e-6 (11.4 x at 0.8,
-# 15.5 x at 0.9); over all 33 states it still reaches 10.7 x at rtol 1e-2
+# the LDN model's four benchmark outputs within 7.5 x tol over rtol 1e-2 ... 1e-6 (11.4 x at
+# 0.8, 15.5 x at 0.9); over all 33 states it still reaches 10.7 x at rtol 1e-2
 # (tests/test_simulation.py). 0.6 would come closer (outputs 4.7 x) at single levels of up to
 # 1.08x the work on ROBER, 1.14x on OREGO, 1.19x on VDPOL. The price against PI control is an
-# error further from the tolerance (LDN outputs 3.7-7.5 x instead of 1.7-3.8 x; PK/PD 2.1-4.5 x
-# instead of 2.1-2.4 x). Rodas5P keeps PI control for the same reason, more strongly: I
+# error further from the tolerance (LDN outputs 3.7-7.5 x instead of 1.7-3.8 x; PK/PD
+# 2.1-4.5 x instead of 2.1-2.4 x). Rodas5P keeps PI control for the same reason, more strongly: I
 # control saves it work at matched accuracy on some problems (geometric means 0.87 on ROBER and
 # PK/PD, 0.95 on the LDN model), but its errors grow to 2.5 x tol on the LDN model (0.2 x now)
 # and 14 x on ROBER, and its dense output on Prothero-Robinson to 16 x tol at rtol 1e-8 (3.1 x

@@ -11,7 +11,7 @@ from .tableaus import STAGE_CHAIN, STAGE_F0
 
 # Changes whenever any kernel source changes (see cachekey.py), so numba never loads machine
 # code built from older kernel sources.
-KERNEL_SOURCES_SHA256 = "78565cf37afc2d51d23eabdc7ac22a529e131602f52c71bb235a394b737da336"
+KERNEL_SOURCES_SHA256 = "1a0ed38d76a76c4d724b7903a8e154613d501c4734e3f4fef9fa0a0baaa398a6"
 
 ST_RHS = 2
 ST_JAC = 3
