@@ -72,26 +72,23 @@ VARIANTS = {
 }
 # Rodas3's own constants (control.py: RODAS3_BETA1, RODAS3_BETA2, RODAS3_SAFETY), for
 # --method rodas3; every variant sets all three, so the table holds whatever the base is.
+def _rodas3_variant(description, beta1, beta2, safety):
+    return (description, {"RODAS3_BETA1": beta1, "RODAS3_BETA2": beta2,
+                          "RODAS3_SAFETY": safety}, None)
+
+
 VARIANTS_RODAS3 = {
     "base": ("the current kernels (control.py's RODAS3_* constants)", {}, None),
-    "pi34": ("PI 0.7/0.4, safety 0.9 (Rodas5P's gains; Rodas3's until 2026-11-30)",
-             {"RODAS3_BETA1": 0.7, "RODAS3_BETA2": 0.4, "RODAS3_SAFETY": 0.9}, None),
-    "pi83": ("PI 0.8/0.3, safety 0.9",
-             {"RODAS3_BETA1": 0.8, "RODAS3_BETA2": 0.3, "RODAS3_SAFETY": 0.9}, None),
-    "pi105": ("PI 1.0/0.5, safety 0.9",
-              {"RODAS3_BETA1": 1.0, "RODAS3_BETA2": 0.5, "RODAS3_SAFETY": 0.9}, None),
-    "i_s09": ("I control, safety 0.9",
-              {"RODAS3_BETA1": 1.0, "RODAS3_BETA2": 0.0, "RODAS3_SAFETY": 0.9}, None),
-    "i_s085": ("I control, safety 0.85",
-               {"RODAS3_BETA1": 1.0, "RODAS3_BETA2": 0.0, "RODAS3_SAFETY": 0.85}, None),
-    "i_s08": ("I control, safety 0.8",
-              {"RODAS3_BETA1": 1.0, "RODAS3_BETA2": 0.0, "RODAS3_SAFETY": 0.8}, None),
-    "i_s075": ("I control, safety 0.75",
-               {"RODAS3_BETA1": 1.0, "RODAS3_BETA2": 0.0, "RODAS3_SAFETY": 0.75}, None),
-    "i_s07": ("I control, safety 0.7",
-              {"RODAS3_BETA1": 1.0, "RODAS3_BETA2": 0.0, "RODAS3_SAFETY": 0.7}, None),
-    "i_s06": ("I control, safety 0.6",
-              {"RODAS3_BETA1": 1.0, "RODAS3_BETA2": 0.0, "RODAS3_SAFETY": 0.6}, None),
+    "pi34": _rodas3_variant("PI 0.7/0.4, safety 0.9 (Rodas5P's gains; Rodas3's until "
+                            "2026-11-30)", 0.7, 0.4, 0.9),
+    "pi83": _rodas3_variant("PI 0.8/0.3, safety 0.9", 0.8, 0.3, 0.9),
+    "pi105": _rodas3_variant("PI 1.0/0.5, safety 0.9", 1.0, 0.5, 0.9),
+    "i_s09": _rodas3_variant("I control, safety 0.9", 1.0, 0.0, 0.9),
+    "i_s085": _rodas3_variant("I control, safety 0.85", 1.0, 0.0, 0.85),
+    "i_s08": _rodas3_variant("I control, safety 0.8", 1.0, 0.0, 0.8),
+    "i_s075": _rodas3_variant("I control, safety 0.75", 1.0, 0.0, 0.75),
+    "i_s07": _rodas3_variant("I control, safety 0.7", 1.0, 0.0, 0.7),
+    "i_s06": _rodas3_variant("I control, safety 0.6", 1.0, 0.0, 0.6),
 }
 RTOLS = [1e-4, 1e-5, 1e-6, 1e-7, 1e-8, 1e-9, 1e-10]
 RTOLS_RODAS3 = [1e-2, 3e-3, 1e-3, 3e-4, 1e-4, 3e-5, 1e-5, 1e-6]

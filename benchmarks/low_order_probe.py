@@ -162,11 +162,10 @@ def _pi(err, lprev, q, rejected, rodas3_gains):
     """ldnsim's step-size factor (``control.pi_factor_logs``): PI gains, or with
     ``rodas3_gains`` the I control of ldnsim's Rodas3."""
     if rodas3_gains:
-        return control.pi_factor_logs(err, control.log_err(err), lprev, q, rejected,
-                                       control.RODAS3_BETA1, control.RODAS3_BETA2,
-                                       control.RODAS3_SAFETY)
-    return control.pi_factor_logs(err, control.log_err(err), lprev, q, rejected,
-                                   control.BETA1, control.BETA2, control.SAFETY)
+        b1, b2, safety = control.RODAS3_BETA1, control.RODAS3_BETA2, control.RODAS3_SAFETY
+    else:
+        b1, b2, safety = control.BETA1, control.BETA2, control.SAFETY
+    return control.pi_factor_logs(err, control.log_err(err), lprev, q, rejected, b1, b2, safety)
 
 
 @njit(cache=False, error_model="numpy")
